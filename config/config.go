@@ -1,0 +1,335 @@
+// Package config is in charge of the hub's configuration: one TOML file with
+// documented keys (deploy/relais.toml is the commented example), defaults
+// that make `relais serve --domain hub.example` work with nothing else, and
+// RELAIS_* environment variables that override the file.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration. The toml tags are the keys of the file;
+// the environment variable for a key is RELAIS_ followed by its path in
+// upper case with dots as underscores (smtp.listen → RELAIS_SMTP_LISTEN).
+type Config struct {
+	// Domains the hub receives mail for; the first one is used for the
+	// addresses the hub writes from (bounces+TOKEN@, postmaster@).
+	Domains []string `toml:"domains"`
+	// Hostname the hub gives in its greeting, Received fields and
+	// Message-IDs. Default: the machine's host name.
+	Hostname string `toml:"hostname"`
+	// DataDir holds the database and the server secrets.
+	DataDir string `toml:"data_dir"`
+	// Postmaster lists where mail to postmaster@ and abuse@ goes.
+	Postmaster []string `toml:"postmaster"`
+	// Language of the messages the hub writes when nothing says otherwise:
+	// fr or en.
+	Language string `toml:"language"`
+	// TemplatesDir, if set, holds operator overrides: DIR/fr/NAME.tmpl.
+	TemplatesDir string `toml:"templates_dir"`
+
+	SMTP  SMTP  `toml:"smtp"`
+	Relay Relay `toml:"relay"`
+	Queue Queue `toml:"queue"`
+	Log   Log   `toml:"log"`
+}
+
+// SMTP configures the listener that receives mail.
+type SMTP struct {
+	Listen []string `toml:"listen"` // host:port, one or more
+	// MaxMessageBytes is the largest message accepted (552 beyond it).
+	MaxMessageBytes int64 `toml:"max_message_bytes"`
+	// MaxRecipients per message (452 beyond it, RFC 5321 §4.5.3.1.8).
+	MaxRecipients int `toml:"max_recipients"`
+	// MaxConnectionsPerIP open at once from one client address (421 beyond).
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+	// MaxConnections open at once in all (421 beyond).
+	MaxConnections int `toml:"max_connections"`
+	// Timeout for each command and for the whole DATA transfer.
+	Timeout Duration `toml:"timeout"`
+	// TLSCert and TLSKey, PEM files, enable STARTTLS (files renewed by an
+	// ACME client are reloaded at each handshake).
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+}
+
+// Relay configures the smarthost every outgoing message goes through.
+type Relay struct {
+	Address string `toml:"address"` // host:port
+	// StartTLS: "opportunistic" (use it when offered), "required" (never
+	// send in clear), or "off".
+	StartTLS string `toml:"starttls"`
+	// TLSSkipVerify accepts any certificate from the relay (a local
+	// Postfix with a self-signed one). Only with starttls on.
+	TLSSkipVerify bool     `toml:"tls_skip_verify"`
+	Username      string   `toml:"username"` // AUTH PLAIN when set (needs TLS unless the relay is on loopback)
+	Password      string   `toml:"password"`
+	PasswordFile  string   `toml:"password_file"` // read at start, wins over password
+	Timeout       Duration `toml:"timeout"`       // per SMTP command
+}
+
+// Queue configures the outbound queue.
+type Queue struct {
+	// Workers is the number of parallel connections to the relay.
+	Workers int `toml:"workers"`
+	// RetryMin is the wait after the first failed attempt; each further
+	// failure doubles it up to RetryMax, with ±10 % jitter.
+	RetryMin Duration `toml:"retry_min"`
+	RetryMax Duration `toml:"retry_max"`
+	// GiveUpAfter: a delivery still failing this long after it was queued
+	// is marked failed.
+	GiveUpAfter Duration `toml:"give_up_after"`
+	// Keep finished messages this long (for `relais outbox`), then delete.
+	Keep Duration `toml:"keep"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text or json
+}
+
+// Duration is a time.Duration written as "90s", "5m", "120h" in the file.
+type Duration time.Duration
+
+// UnmarshalText reads a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Default returns the configuration used where the file and the environment
+// say nothing.
+func Default() Config {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "localhost"
+	}
+	return Config{
+		Hostname: host,
+		DataDir:  "./relais-data",
+		Language: "fr",
+		SMTP: SMTP{
+			Listen:              []string{"127.0.0.1:2525"},
+			MaxMessageBytes:     25 << 20,
+			MaxRecipients:       100,
+			MaxConnectionsPerIP: 20,
+			MaxConnections:      1000,
+			Timeout:             Duration(5 * time.Minute),
+		},
+		Relay: Relay{
+			Address:  "127.0.0.1:25",
+			StartTLS: "opportunistic",
+			Timeout:  Duration(2 * time.Minute),
+		},
+		Queue: Queue{
+			Workers:     8,
+			RetryMin:    Duration(time.Minute),
+			RetryMax:    Duration(4 * time.Hour),
+			GiveUpAfter: Duration(5 * 24 * time.Hour),
+			Keep:        Duration(7 * 24 * time.Hour),
+		},
+		Log: Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads the file at path (if path is not empty) over the defaults, then
+// the environment over both. It does not validate; call Validate once flags
+// have been applied too.
+func Load(path string) (Config, error) {
+	c := Default()
+	if path != "" {
+		md, err := toml.DecodeFile(path, &c)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			return c, fmt.Errorf("config: %s: unknown key %q", path, und[0].String())
+		}
+	}
+	if err := applyEnv(&c, os.LookupEnv); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// applyEnv sets every field whose RELAIS_* variable is present.
+func applyEnv(c *Config, lookup func(string) (string, bool)) error {
+	return walk(reflect.ValueOf(c).Elem(), "RELAIS", func(name string, v reflect.Value) error {
+		s, ok := lookup(name)
+		if !ok {
+			return nil
+		}
+		if err := setFromString(v, s); err != nil {
+			return fmt.Errorf("config: %s=%q: %w", name, s, err)
+		}
+		return nil
+	})
+}
+
+func walk(v reflect.Value, prefix string, fn func(string, reflect.Value) error) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		tag := t.Field(i).Tag.Get("toml")
+		if tag == "" {
+			continue
+		}
+		name := prefix + "_" + strings.ToUpper(tag)
+		f := v.Field(i)
+		if f.Kind() == reflect.Struct {
+			if err := walk(f, name, fn); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := fn(name, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func setFromString(v reflect.Value, s string) error {
+	if v.Type() == reflect.TypeOf(Duration(0)) {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(d))
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		v.SetInt(n)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		v.SetBool(b)
+	case reflect.Slice: // []string, comma-separated
+		var out []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+		v.Set(reflect.ValueOf(out))
+	default:
+		return fmt.Errorf("unsupported type %s", v.Type())
+	}
+	return nil
+}
+
+// EnvNames lists every RELAIS_* variable the hub reads, for --help.
+func EnvNames() []string {
+	var out []string
+	var c Config
+	_ = walk(reflect.ValueOf(&c).Elem(), "RELAIS", func(name string, _ reflect.Value) error {
+		out = append(out, name)
+		return nil
+	})
+	return out
+}
+
+// Validate checks the configuration as a whole and normalises it.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Domains) == 0 {
+		errs = append(errs, errors.New("no domain: set domains in the file, RELAIS_DOMAINS, or --domain"))
+	}
+	for i, d := range c.Domains {
+		c.Domains[i] = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(d), "."))
+		if c.Domains[i] == "" || strings.ContainsAny(c.Domains[i], "@ ") {
+			errs = append(errs, fmt.Errorf("domain %q is not a domain name", d))
+		}
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir is empty"))
+	}
+	if c.Language != "fr" && c.Language != "en" {
+		errs = append(errs, fmt.Errorf("language %q: fr or en", c.Language))
+	}
+	if len(c.SMTP.Listen) == 0 {
+		errs = append(errs, errors.New("smtp.listen is empty"))
+	}
+	for _, l := range c.SMTP.Listen {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			errs = append(errs, fmt.Errorf("smtp.listen %q: %v", l, err))
+		}
+	}
+	if c.SMTP.MaxMessageBytes < 1024 {
+		errs = append(errs, fmt.Errorf("smtp.max_message_bytes %d is too small", c.SMTP.MaxMessageBytes))
+	}
+	if c.SMTP.MaxRecipients < 1 || c.SMTP.MaxConnectionsPerIP < 1 || c.SMTP.MaxConnections < 1 {
+		errs = append(errs, errors.New("smtp.max_recipients, max_connections_per_ip and max_connections must be at least 1"))
+	}
+	if (c.SMTP.TLSCert == "") != (c.SMTP.TLSKey == "") {
+		errs = append(errs, errors.New("smtp.tls_cert and smtp.tls_key go together"))
+	}
+	if _, _, err := net.SplitHostPort(c.Relay.Address); err != nil {
+		errs = append(errs, fmt.Errorf("relay.address %q: %v", c.Relay.Address, err))
+	}
+	for _, l := range c.SMTP.Listen {
+		if l == c.Relay.Address {
+			errs = append(errs, fmt.Errorf("relay.address %s is the hub's own listener: mail would loop", l))
+		}
+	}
+	switch c.Relay.StartTLS {
+	case "opportunistic", "required", "off":
+	default:
+		errs = append(errs, fmt.Errorf("relay.starttls %q: opportunistic, required or off", c.Relay.StartTLS))
+	}
+	if c.Relay.PasswordFile != "" {
+		b, err := os.ReadFile(c.Relay.PasswordFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("relay.password_file: %v", err))
+		}
+		c.Relay.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	if c.Queue.Workers < 1 {
+		errs = append(errs, errors.New("queue.workers must be at least 1"))
+	}
+	if c.Queue.RetryMin <= 0 || c.Queue.RetryMax < c.Queue.RetryMin || c.Queue.GiveUpAfter < c.Queue.RetryMin {
+		errs = append(errs, errors.New("queue: need 0 < retry_min <= retry_max and retry_min <= give_up_after"))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format %q: text or json", c.Log.Format))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level %q: debug, info, warn or error", c.Log.Level))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}

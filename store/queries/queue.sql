@@ -1,0 +1,59 @@
+-- The outbound queue.
+
+-- name: outbound.insert
+INSERT INTO outbound (message_id, prefix, null_sender, inbound_id, kind, created_at) VALUES (?, ?, ?, ?, ?, ?);
+
+-- name: delivery.insert
+INSERT INTO deliveries (outbound_id, rcpt, next_attempt, created_at, updated_at) VALUES (?, ?, ?, ?, ?);
+
+-- name: delivery.due
+-- Uses deliveries_due.
+SELECT d.id, d.outbound_id, d.rcpt, d.attempts, d.created_at FROM deliveries d
+WHERE d.state = 'queued' AND d.next_attempt <= ? ORDER BY d.next_attempt, d.id LIMIT ?;
+
+-- name: delivery.next-due
+SELECT MIN(next_attempt) FROM deliveries WHERE state = 'queued';
+
+-- name: delivery.claim
+-- Saves the next attempt time before dialing: a crash during the attempt
+-- leaves the delivery due again at that time, not lost and not hammering.
+UPDATE deliveries SET attempts = attempts + 1, next_attempt = ?, updated_at = ?
+WHERE id = ? AND state = 'queued';
+
+-- name: delivery.sent
+UPDATE deliveries SET state = 'sent', last_reply = ?, updated_at = ? WHERE id = ? AND state = 'queued';
+
+-- name: delivery.deferred
+UPDATE deliveries SET last_reply = ?, updated_at = ? WHERE id = ? AND state = 'queued';
+
+-- name: delivery.failed
+UPDATE deliveries SET state = 'failed', last_reply = ?, updated_at = ? WHERE id = ? AND state IN ('queued', 'sent');
+
+-- name: delivery.bounced
+UPDATE deliveries SET state = 'bounced', last_reply = ?, updated_at = ? WHERE id = ? AND state IN ('queued', 'sent');
+
+-- name: delivery.job
+SELECT o.id, o.message_id, o.prefix, o.null_sender, m.smtputf8, m.body8bit FROM outbound o
+JOIN messages m ON m.id = o.message_id WHERE o.id = ?;
+
+-- name: delivery.get
+SELECT d.id, d.outbound_id, o.message_id, o.kind, o.inbound_id, d.rcpt, d.state, d.attempts, d.next_attempt, d.last_reply, d.created_at, d.updated_at
+FROM deliveries d JOIN outbound o ON o.id = d.outbound_id WHERE d.id = ?;
+
+-- name: delivery.siblings-open
+-- How many deliveries of the same outbound message are not yet failed.
+SELECT COUNT(*) FROM deliveries WHERE outbound_id = ? AND state NOT IN ('failed', 'bounced');
+
+-- name: delivery.list
+SELECT d.id, d.outbound_id, o.message_id, o.kind, o.inbound_id, d.rcpt, d.state, d.attempts, d.next_attempt, d.last_reply, d.created_at, d.updated_at
+FROM deliveries d JOIN outbound o ON o.id = d.outbound_id
+WHERE (?1 = '' OR d.state = ?1) ORDER BY d.id DESC LIMIT ?2;
+
+-- name: delivery.count-by-state
+SELECT state, COUNT(*) FROM deliveries GROUP BY state ORDER BY state;
+
+-- name: bounce.insert
+INSERT INTO bounces (delivery_id, message_id, received_at, action, status, diagnostic) VALUES (?, ?, ?, ?, ?, ?);
+
+-- name: bounce.by-delivery
+SELECT action, status, diagnostic, message_id FROM bounces WHERE delivery_id = ? ORDER BY id;

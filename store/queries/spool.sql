@@ -1,0 +1,41 @@
+-- The intake spool: bodies and routing decisions of accepted mail.
+
+-- name: message.insert
+INSERT INTO messages (id, received_at, mail_from, remote_ip, helo, smtputf8, body8bit, size, body)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: message.envelope
+SELECT received_at, mail_from, remote_ip, helo, smtputf8, body8bit, size FROM messages WHERE id = ?;
+
+-- name: message.body
+SELECT body FROM messages WHERE id = ?;
+
+-- name: inbound.insert
+INSERT INTO inbound_rcpts (message_id, rcpt, route, target, next_try) VALUES (?, ?, ?, ?, ?);
+
+-- name: inbound.due
+SELECT id, message_id, rcpt, route, target, attempts FROM inbound_rcpts
+WHERE state = 'pending' AND next_try <= ? ORDER BY next_try, id LIMIT ?;
+
+-- name: inbound.next-due
+SELECT MIN(next_try) FROM inbound_rcpts WHERE state = 'pending';
+
+-- name: inbound.finish
+UPDATE inbound_rcpts SET state = ?, detail = ? WHERE id = ? AND state = 'pending';
+
+-- name: inbound.retry
+UPDATE inbound_rcpts SET attempts = attempts + 1, next_try = ?, detail = ? WHERE id = ? AND state = 'pending';
+
+-- name: inbound.get
+SELECT id, message_id, rcpt, route, target, state, detail FROM inbound_rcpts WHERE id = ?;
+
+-- name: inbound.by-message
+SELECT id, rcpt, route, target, state, detail FROM inbound_rcpts WHERE message_id = ? ORDER BY id;
+
+-- name: message.delete-old
+-- Bodies nothing refers to any more: every inbound recipient handled, every
+-- delivery finished, and older than the retention time.
+DELETE FROM messages WHERE received_at < ?
+  AND NOT EXISTS (SELECT 1 FROM inbound_rcpts i WHERE i.message_id = messages.id AND i.state = 'pending')
+  AND NOT EXISTS (SELECT 1 FROM outbound o JOIN deliveries d ON d.outbound_id = o.id
+                  WHERE o.message_id = messages.id AND d.state = 'queued');

@@ -1,0 +1,418 @@
+// Package store is in charge of the hub's SQLite database: opening it with
+// the settings that make a commit durable, applying the schema migrations,
+// holding the SQL as named queries (queries/*.sql), and funnelling every
+// write through one writer that commits concurrent writes together.
+//
+// # Durability
+//
+// The database runs in WAL mode with synchronous=FULL: a commit returns only
+// after the write-ahead log has been fsync'd, so anything committed survives
+// a crash or a power cut. Message bodies live in the database too (BLOBs),
+// so a message and the decision of where it goes are written in one
+// transaction: there is no state where one exists without the other.
+//
+// # Group commit
+//
+// SQLite has one writer at a time and each commit costs an fsync. Write
+// queues its function to a single writer goroutine, which runs every
+// function waiting at that moment inside one transaction, each under its own
+// SAVEPOINT (so one failing function rolls back only itself), and commits
+// once. While that fsync runs, new writes gather for the next batch. Under
+// load, dozens of SMTP sessions share one fsync; alone, a write waits for
+// nobody. Write returns nil only once its changes are committed.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	_ "github.com/mattn/go-sqlite3" // the SQLite driver
+)
+
+//go:embed migrations/*.sql queries/*.sql
+var sqlFiles embed.FS
+
+// FileName is the database file inside the data directory.
+const FileName = "relais.db"
+
+// maxBatch bounds how many writes share one transaction, so that one commit
+// never holds a very large batch of callers waiting.
+const maxBatch = 256
+
+// ErrClosed is returned by Write once the database is closed.
+var ErrClosed = errors.New("store: closed")
+
+// DB is the hub's database. Reads go through a pool of read-only
+// connections; writes go through Write.
+type DB struct {
+	r       *sql.DB
+	w       *sql.DB
+	queries map[string]string
+	reqs    chan *writeReq
+	done    chan struct{}
+	wg      sync.WaitGroup
+
+	closeOnce sync.Once
+	mu        sync.RWMutex // held for reading by senders on reqs, for writing by Close
+	closed    bool
+}
+
+type writeReq struct {
+	ctx  context.Context
+	fn   func(*Tx) error
+	done chan error
+}
+
+// Open opens (creating if needed) the database in dir and brings its schema
+// up to date.
+func Open(dir string) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("store: create data directory: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "FULL")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_foreign_keys", "1")
+	// Truncate the WAL back to 64 MB after checkpoints: large messages
+	// would otherwise leave it as big as the largest batch ever written.
+	q.Set("_journal_size_limit", strconv.Itoa(64<<20))
+	wq := url.Values{}
+	for k, v := range q {
+		wq[k] = v
+	}
+	wq.Set("_txlock", "immediate")
+	w, err := sql.Open("sqlite3", "file:"+path+"?"+wq.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	q.Set("_query_only", "1")
+	r, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(8)
+	db := &DB{r: r, w: w, reqs: make(chan *writeReq, maxBatch), done: make(chan struct{})}
+	if db.queries, err = loadQueries(); err != nil {
+		db.closeHandles()
+		return nil, err
+	}
+	if err := db.migrate(); err != nil {
+		db.closeHandles()
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		db.closeHandles()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	db.wg.Add(1)
+	go db.writer()
+	return db, nil
+}
+
+func (db *DB) closeHandles() {
+	db.r.Close()
+	db.w.Close()
+}
+
+// Close waits for pending writes and closes the database.
+func (db *DB) Close() error {
+	var err error
+	db.closeOnce.Do(func() {
+		db.mu.Lock()
+		db.closed = true
+		close(db.reqs)
+		db.mu.Unlock()
+		db.wg.Wait()
+		err = errors.Join(db.r.Close(), db.w.Close())
+	})
+	return err
+}
+
+// migrate applies migrations/NNN_*.sql above PRAGMA user_version, each in
+// its own transaction with the version bump.
+func (db *DB) migrate() error {
+	var version int
+	if err := db.w.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("store: read schema version: %w", err)
+	}
+	names, err := fs.Glob(sqlFiles, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		base := filepath.Base(name)
+		n, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("store: migration %s: name must start with its number", base)
+		}
+		if n <= version {
+			continue
+		}
+		body, err := sqlFiles.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		tx, err := db.w.Begin()
+		if err != nil {
+			return fmt.Errorf("store: migration %s: %w", base, err)
+		}
+		if _, err := tx.Exec(string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: migration %s: %w", base, err)
+		}
+		if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", n)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: migration %s: %w", base, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("store: migration %s: %w", base, err)
+		}
+		version = n
+	}
+	return nil
+}
+
+// loadQueries reads every "-- name: x.y" block of queries/*.sql.
+func loadQueries() (map[string]string, error) {
+	out := make(map[string]string)
+	names, err := fs.Glob(sqlFiles, "queries/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	for _, file := range names {
+		body, err := sqlFiles.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		var name string
+		var b strings.Builder
+		flush := func() error {
+			if name == "" {
+				return nil
+			}
+			if _, dup := out[name]; dup {
+				return fmt.Errorf("store: query %s defined twice", name)
+			}
+			out[name] = strings.TrimSpace(b.String())
+			b.Reset()
+			return nil
+		}
+		for _, line := range strings.Split(string(body), "\n") {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "-- name:"); ok {
+				if err := flush(); err != nil {
+					return nil, err
+				}
+				name = strings.TrimSpace(rest)
+				continue
+			}
+			if name != "" {
+				b.WriteString(line)
+				b.WriteByte('\n')
+			}
+		}
+		if err := flush(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (db *DB) q(name string) string {
+	s, ok := db.queries[name]
+	if !ok {
+		panic("store: no query named " + name)
+	}
+	return s
+}
+
+// Query runs the named read query.
+func (db *DB) Query(ctx context.Context, name string, args ...any) (*sql.Rows, error) {
+	rows, err := db.r.QueryContext(ctx, db.q(name), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", name, err)
+	}
+	return rows, nil
+}
+
+// QueryRow runs the named read query that returns at most one row.
+func (db *DB) QueryRow(ctx context.Context, name string, args ...any) *sql.Row {
+	return db.r.QueryRowContext(ctx, db.q(name), args...)
+}
+
+// Tx is a write transaction handed to a Write function. Its methods take
+// query names, not SQL.
+type Tx struct {
+	tx *sql.Tx
+	db *DB
+}
+
+// Exec runs the named statement.
+func (t *Tx) Exec(name string, args ...any) (sql.Result, error) {
+	res, err := t.tx.Exec(t.db.q(name), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", name, err)
+	}
+	return res, nil
+}
+
+// Query runs the named query inside the transaction.
+func (t *Tx) Query(name string, args ...any) (*sql.Rows, error) {
+	rows, err := t.tx.Query(t.db.q(name), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", name, err)
+	}
+	return rows, nil
+}
+
+// QueryRow runs the named single-row query inside the transaction.
+func (t *Tx) QueryRow(name string, args ...any) *sql.Row {
+	return t.tx.QueryRow(t.db.q(name), args...)
+}
+
+// Write runs fn in a write transaction and returns once its changes are
+// durably committed, or with the error that prevented it. fn may run in the
+// same transaction as other callers' functions; if fn returns an error, only
+// its own changes are rolled back. fn must not keep tx after returning.
+func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) error {
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	db.mu.RLock()
+	if db.closed {
+		db.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case db.reqs <- req:
+		db.mu.RUnlock()
+	case <-ctx.Done():
+		db.mu.RUnlock()
+		return ctx.Err()
+	}
+	// Once queued, the request is committed or failed by the writer; wait
+	// for its verdict even if ctx ends, so the caller never mistakes a
+	// committed write for a failed one.
+	return <-req.done
+}
+
+func (db *DB) writer() {
+	defer db.wg.Done()
+	batch := make([]*writeReq, 0, maxBatch)
+	for req := range db.reqs {
+		batch = append(batch[:0], req)
+	gather:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-db.reqs:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		db.commit(batch)
+	}
+}
+
+func (db *DB) commit(batch []*writeReq) {
+	errs := make([]error, len(batch))
+	fail := func(err error) {
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
+	sqlTx, err := db.w.Begin()
+	if err != nil {
+		fail(fmt.Errorf("store: begin: %w", err))
+		return
+	}
+	tx := &Tx{tx: sqlTx, db: db}
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if _, err := sqlTx.Exec("SAVEPOINT w"); err != nil {
+			errs[i] = fmt.Errorf("store: savepoint: %w", err)
+			continue
+		}
+		errs[i] = runSafely(r.fn, tx)
+		if errs[i] != nil {
+			if _, err := sqlTx.Exec("ROLLBACK TO w"); err != nil {
+				sqlTx.Rollback()
+				fail(fmt.Errorf("store: rollback to savepoint: %w", err))
+				return
+			}
+		}
+		if _, err := sqlTx.Exec("RELEASE w"); err != nil {
+			sqlTx.Rollback()
+			fail(fmt.Errorf("store: release savepoint: %w", err))
+			return
+		}
+	}
+	if err := sqlTx.Commit(); err != nil {
+		fail(fmt.Errorf("store: commit: %w", err))
+		return
+	}
+	for i, r := range batch {
+		r.done <- errs[i]
+	}
+}
+
+// runSafely turns a panic in a write function into that caller's error, so
+// one bad write cannot take the writer, and everyone waiting on it, down.
+func runSafely(fn func(*Tx) error, tx *Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: write function panicked: %v", p)
+		}
+	}()
+	return fn(tx)
+}
+
+// Secret returns the server secret named name (32 random bytes), creating
+// it on first use. Reply keys, VERP tokens and unsubscribe links are HMACs
+// under such secrets.
+func (db *DB) Secret(ctx context.Context, name string) ([]byte, error) {
+	var v []byte
+	err := db.QueryRow(ctx, "setting.get", "secret:"+name).Scan(&v)
+	if err == nil {
+		return v, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: read secret: %w", err)
+	}
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, err
+	}
+	err = db.Write(ctx, func(tx *Tx) error {
+		_, err := tx.Exec("setting.insert-if-absent", "secret:"+name, fresh)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := db.QueryRow(ctx, "setting.get", "secret:"+name).Scan(&v); err != nil {
+		return nil, fmt.Errorf("store: read secret: %w", err)
+	}
+	return v, nil
+}
