@@ -27,6 +27,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"embed"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -37,6 +38,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	_ "github.com/mattn/go-sqlite3" // the SQLite driver
 )
@@ -416,3 +418,18 @@ func (db *DB) Secret(ctx context.Context, name string) ([]byte, error) {
 	}
 	return v, nil
 }
+
+// NewID returns a fresh message id: 10 characters of time (sortable, to the
+// millisecond) and 10 random ones, lower-case base 32.
+func NewID() string {
+	var b [12]byte
+	ms := uint64(time.Now().UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	rand.Read(b[6:])
+	return idEncoding.EncodeToString(b[:])[:20]
+}
+
+var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)

@@ -47,7 +47,7 @@ CREATE TABLE inbound_rcpts (
     rcpt       TEXT NOT NULL,                -- as given in RCPT TO
     route      TEXT NOT NULL,                -- group, bounce, role
     target     TEXT NOT NULL,                -- group id, delivery id, role name
-    state      TEXT NOT NULL DEFAULT 'pending', -- pending, done, failed
+    state      TEXT NOT NULL DEFAULT 'pending', -- pending, done, failed, kept (held for an operator)
     attempts   INTEGER NOT NULL DEFAULT 0,
     next_try   INTEGER NOT NULL,
     detail     TEXT NOT NULL DEFAULT ''      -- why it failed, for the operator

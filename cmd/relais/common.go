@@ -1,0 +1,53 @@
+package main
+
+import (
+	"flag"
+	"log/slog"
+	"os"
+
+	"codeberg.org/relais/relais/config"
+	"codeberg.org/relais/relais/store"
+)
+
+// dataFlags are the flags of every command that touches the data.
+type dataFlags struct {
+	config string
+	data   string
+}
+
+func (d *dataFlags) add(fs *flag.FlagSet) {
+	fs.StringVar(&d.config, "config", os.Getenv("RELAIS_CONFIG"), "configuration file (TOML); env RELAIS_CONFIG")
+	fs.StringVar(&d.data, "data", "", "data directory (default from the config, else ./relais-data)")
+}
+
+// load reads the configuration and applies --data.
+func (d *dataFlags) load() (config.Config, error) {
+	c, err := config.Load(d.config)
+	if err != nil {
+		return c, err
+	}
+	if d.data != "" {
+		c.DataDir = d.data
+	}
+	return c, nil
+}
+
+// openStore opens the database of the configured data directory.
+func (d *dataFlags) openStore() (*store.DB, config.Config, error) {
+	c, err := d.load()
+	if err != nil {
+		return nil, c, err
+	}
+	db, err := store.Open(c.DataDir)
+	return db, c, err
+}
+
+func newLogger(c config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+
+	"codeberg.org/relais/relais/config"
+	"codeberg.org/relais/relais/groups"
+	"codeberg.org/relais/relais/hub"
+	"codeberg.org/relais/relais/outbox"
+	"codeberg.org/relais/relais/store"
+)
+
+// demoDomain is the domain of the demo hub.
+const demoDomain = "hub.example"
+
+// demoGroups are the sample groups the demo creates (if absent).
+const demoGroups = `address,name,commune,animators
+4405.nantes-sud,Nantes Sud,44200,camille@exemple.fr karim@exemple.fr
+4402.nantes-nord,Nantes Nord,44300,lea@exemple.fr
+7506.paris-11,Paris 11e,75011,sacha@exemple.fr yasmine@exemple.fr
+2A01.ajaccio,Ajaccio,20000,ghjuvan@exemple.fr
+97401.saint-denis,Saint-Denis (La Réunion),97400,maeva@exemple.fr
+fr.jeunes,Jeunes (national),,equipe-jeunes@exemple.fr
+`
+
+func runDemo(args []string) error {
+	fs := newFlags("demo", "[flags]", "Run a working hub on 127.0.0.1 for a first look: an SQLite database in --data with sample\n"+
+		"groups, SMTP on --smtp (a free port if it is taken), and a local outbox that captures\neverything the hub sends instead of delivering it. Stop with Ctrl-C; data is kept.")
+	data := fs.String("data", "./relais-demo", "data directory of the demo")
+	smtpAddr := fs.String("smtp", "127.0.0.1:2525", "SMTP listen address")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	c := config.Default()
+	c.Domains = []string{demoDomain}
+	c.Hostname = "relais.localhost"
+	c.DataDir = *data
+	c.Postmaster = []string{"ops@exemple.fr"}
+	c.Relay.StartTLS = "off"
+
+	ln, err := net.Listen("tcp", *smtpAddr)
+	if err != nil {
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return err
+		}
+	}
+	c.SMTP.Listen = []string{ln.Addr().String()}
+	box, err := outbox.Start("127.0.0.1:0", outboxDir(*data))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer box.Close()
+	c.Relay.Address = box.Addr()
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if err := seedDemo(*data); err != nil {
+		return err
+	}
+	log := newLogger(c)
+	return serveOn(c, hub.Options{Logger: log}, ln, func(h *hub.Hub) {
+		smtp := ln.Addr().String()
+		host, port, _ := net.SplitHostPort(smtp)
+		abs, _ := filepath.Abs(*data)
+		fmt.Printf(`
+relais demo is running (Ctrl-C to stop).
+  SMTP     %s   mail for *@%s
+  outbox   %s   everything the hub sends is captured in %s
+  data     %s
+
+Sample groups: 4405.nantes-sud, 4402.nantes-nord, 7506.paris-11, 2A01.ajaccio, 97401.saint-denis, fr.jeunes
+
+Send a first message (in another terminal):
+  swaks --server %s --port %s --from you@example.org --to 4405.nantes-sud@%s
+See it come out, forwarded to the group's two animators:
+  go run ./cmd/relais outbox --data %s
+`, smtp, demoDomain, box.Addr(), filepath.Join(abs, "outbox"), abs, host, port, demoDomain, *data)
+	})
+}
+
+func seedDemo(dir string) error {
+	db, err := store.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	gs, err := groups.List(context.Background(), db)
+	if err != nil || len(gs) > 0 {
+		return err
+	}
+	_, err = groups.ImportCSV(context.Background(), db, strings.NewReader(demoGroups))
+	return err
+}

@@ -1,0 +1,202 @@
+package hub
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"codeberg.org/relais/relais/groups"
+	"codeberg.org/relais/relais/store"
+)
+
+// inbound is one accepted recipient waiting for its handler.
+type inbound struct {
+	id        int64
+	messageID string
+	rcpt      string
+	route     string
+	target    string
+	attempts  int
+}
+
+// handler acts on one accepted recipient inside tx. An error wrapping
+// errPermanent (or a handler's own not-found error) means it never will:
+// the sender is told. Any other error is retried later.
+type handler func(tx *store.Tx, in inbound) error
+
+var errPermanent = errors.New("permanent")
+
+// permanent marks err as one that retrying will not cure.
+func permanent(err error) error { return fmt.Errorf("%w: %w", errPermanent, err) }
+
+const (
+	dispatchBatch       = 512
+	dispatchConcurrency = 32 // writes in flight, which group commit batches
+)
+
+type dispatcher struct {
+	h        *Hub
+	handlers map[string]handler
+	wake     chan struct{}
+
+	mu       sync.Mutex
+	inflight map[int64]bool
+}
+
+func newDispatcher(h *Hub) *dispatcher {
+	d := &dispatcher{h: h, wake: make(chan struct{}, 1), inflight: make(map[int64]bool)}
+	d.handlers = map[string]handler{
+		routeGroup:  h.forwardToGroup,
+		routeBounce: h.recordBounce,
+		routeRole:   h.forwardToPostmaster,
+	}
+	return d
+}
+
+func (d *dispatcher) kick() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (d *dispatcher) run(ctx context.Context) error {
+	sem := make(chan struct{}, dispatchConcurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		due, full, err := d.due(ctx)
+		if err != nil && ctx.Err() == nil {
+			d.h.log.Error("dispatch scan failed", "err", err)
+		}
+		for _, in := range due {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return nil
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d.handle(ctx, in)
+				d.mu.Lock()
+				delete(d.inflight, in.id)
+				d.mu.Unlock()
+				<-sem
+			}()
+		}
+		if full && len(due) > 0 {
+			continue
+		}
+		wait := time.Minute
+		var next sql.NullInt64
+		if err := d.h.DB.QueryRow(ctx, "inbound.next-due").Scan(&next); err == nil && next.Valid {
+			wait = min(max(time.Unix(next.Int64, 0).Sub(d.h.now()), 50*time.Millisecond), time.Minute)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-d.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// due returns pending recipients not already being handled; full says the
+// scan hit its limit.
+func (d *dispatcher) due(ctx context.Context) ([]inbound, bool, error) {
+	rows, err := d.h.DB.Query(ctx, "inbound.due", d.h.now().Unix(), dispatchBatch)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	var out []inbound
+	n := 0
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for rows.Next() {
+		n++
+		var in inbound
+		if err := rows.Scan(&in.id, &in.messageID, &in.rcpt, &in.route, &in.target, &in.attempts); err != nil {
+			return out, false, err
+		}
+		if d.inflight[in.id] {
+			continue
+		}
+		d.inflight[in.id] = true
+		out = append(out, in)
+	}
+	return out, n == dispatchBatch, rows.Err()
+}
+
+// retryAfter is the wait before handling a recipient again after the n-th
+// temporary failure: 10s doubling to at most an hour.
+func retryAfter(n int) time.Duration {
+	d := 10 * time.Second
+	for i := 1; i < n && d < time.Hour; i++ {
+		d *= 2
+	}
+	return min(d, time.Hour)
+}
+
+func (d *dispatcher) handle(ctx context.Context, in inbound) {
+	h := d.h
+	log := h.log.With("qid", in.messageID, "rcpt", in.rcpt, "route", in.route)
+	fn, ok := d.handlers[in.route]
+	if !ok {
+		fn = func(*store.Tx, inbound) error { return permanent(fmt.Errorf("no handler for route %q", in.route)) }
+	}
+	err := h.DB.Write(ctx, func(tx *store.Tx) error {
+		if err := fn(tx, in); err != nil {
+			return err
+		}
+		_, err := tx.Exec("inbound.finish", "done", "", in.id)
+		return err
+	})
+	switch {
+	case err == nil:
+		log.Info("dispatched")
+		h.Queue.Kick()
+		return
+	case ctx.Err() != nil:
+		return // shutting down: still pending, handled at the next start
+	case errors.Is(err, errPermanent) || errors.Is(err, groups.ErrNotFound):
+		werr := h.DB.Write(ctx, func(tx *store.Tx) error {
+			if _, err := tx.Exec("inbound.finish", "failed", err.Error(), in.id); err != nil {
+				return err
+			}
+			return h.notifySender(tx, in.messageID, in.rcpt, undeliverableReason(err))
+		})
+		if werr != nil {
+			log.Error("failure not recorded", "err", werr)
+			return
+		}
+		h.Queue.Kick()
+		log.Warn("not dispatched", "reason", err)
+	default:
+		in.attempts++
+		next := h.now().Add(retryAfter(in.attempts)).Unix()
+		if werr := h.DB.Write(ctx, func(tx *store.Tx) error {
+			_, err2 := tx.Exec("inbound.retry", next, err.Error(), in.id)
+			return err2
+		}); werr != nil {
+			log.Error("retry not recorded", "err", werr)
+		}
+		log.Error("dispatch failed, will retry", "err", err, "attempt", in.attempts)
+	}
+}
+
+func targetID(in inbound) (int64, error) {
+	id, err := strconv.ParseInt(in.target, 10, 64)
+	if err != nil {
+		return 0, permanent(fmt.Errorf("bad target %q", in.target))
+	}
+	return id, nil
+}

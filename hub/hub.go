@@ -1,0 +1,224 @@
+// Package hub is in charge of putting the hub together: it opens the store,
+// answers the SMTP server's questions (Router: what is this address; Spool:
+// keep this message), dispatches each accepted recipient to the handler of
+// its route (group forward, bounce, postmaster), and runs the outbound queue
+// and the clean-up of old messages.
+//
+// What happens to a message: smtpd accepts it once the body and the route
+// of every recipient are committed (Spool.Accept). The dispatcher then runs
+// each recipient's handler in a transaction that also marks the recipient
+// done, so a crash at any point leaves either the recipient pending (it is
+// handled again at start) or its outgoing mail queued, never both and
+// never neither.
+package hub
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"codeberg.org/relais/relais/config"
+	"codeberg.org/relais/relais/queue"
+	"codeberg.org/relais/relais/smtpd"
+	"codeberg.org/relais/relais/store"
+	"codeberg.org/relais/relais/templates"
+)
+
+// Options are what a caller may inject besides the configuration.
+type Options struct {
+	Logger *slog.Logger
+	// Now is the clock of the queue and the dispatcher (default time.Now).
+	Now func() time.Time
+	// DialRelay replaces how the queue connects to the relay.
+	DialRelay func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Hub is a running relais.
+type Hub struct {
+	Config config.Config
+	DB     *store.DB
+	Queue  *queue.Queue
+	SMTP   *smtpd.Server
+	Texts  *templates.Set
+
+	log   *slog.Logger
+	now   func() time.Time
+	disp  *dispatcher
+	lns   []net.Listener
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+	errMu sync.Mutex
+	errs  []error
+}
+
+// Open prepares a hub from a validated configuration: database, templates,
+// queue, SMTP server. Nothing listens or runs until Start.
+func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	texts, err := templates.Load(cfg.TemplatesDir)
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	h := &Hub{Config: cfg, DB: db, Texts: texts, log: log, now: now}
+	h.Queue, err = queue.New(ctx, db, queue.Config{
+		Relay: queue.Relay{
+			Address:       cfg.Relay.Address,
+			StartTLS:      cfg.Relay.StartTLS,
+			TLSSkipVerify: cfg.Relay.TLSSkipVerify,
+			Username:      cfg.Relay.Username,
+			Password:      cfg.Relay.Password,
+			Timeout:       cfg.Relay.Timeout.D(),
+			Helo:          cfg.Hostname,
+			Dial:          opts.DialRelay,
+		},
+		Workers:     cfg.Queue.Workers,
+		RetryMin:    cfg.Queue.RetryMin.D(),
+		RetryMax:    cfg.Queue.RetryMax.D(),
+		GiveUpAfter: cfg.Queue.GiveUpAfter.D(),
+		Domain:      cfg.Domains[0],
+		Now:         now,
+	}, log.With("part", "queue"))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	h.Queue.OnFailure(h.deliveryFailed)
+	h.disp = newDispatcher(h)
+	var tlsConfig *tls.Config
+	if cfg.SMTP.TLSCert != "" {
+		if tlsConfig, err = smtpd.TLSConfig(cfg.SMTP.TLSCert, cfg.SMTP.TLSKey); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	h.SMTP = smtpd.New(smtpd.Config{
+		Hostname:            cfg.Hostname,
+		MaxMessageBytes:     cfg.SMTP.MaxMessageBytes,
+		MaxRecipients:       cfg.SMTP.MaxRecipients,
+		MaxConnectionsPerIP: cfg.SMTP.MaxConnectionsPerIP,
+		MaxConnections:      cfg.SMTP.MaxConnections,
+		Timeout:             cfg.SMTP.Timeout.D(),
+		TLS:                 tlsConfig,
+		NewID:               store.NewID,
+	}, &router{h: h}, &spool{h: h}, texts, log.With("part", "smtpd"))
+	if len(cfg.Postmaster) == 0 {
+		log.Warn("no postmaster address configured: mail to postmaster@ and abuse@ is kept for `relais outbox`")
+	}
+	return h, nil
+}
+
+// Listen opens the configured SMTP listeners.
+func (h *Hub) Listen() error {
+	for _, addr := range h.Config.SMTP.Listen {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range h.lns {
+				l.Close()
+			}
+			h.lns = nil
+			return fmt.Errorf("listen %s: %w", addr, err)
+		}
+		h.lns = append(h.lns, ln)
+	}
+	return nil
+}
+
+// Addrs returns where the hub listens.
+func (h *Hub) Addrs() []net.Addr {
+	out := make([]net.Addr, len(h.lns))
+	for i, l := range h.lns {
+		out[i] = l.Addr()
+	}
+	return out
+}
+
+// Start serves SMTP on the listeners opened by Listen (or given here) and
+// starts delivering.
+func (h *Hub) Start(extra ...net.Listener) {
+	h.lns = append(h.lns, extra...)
+	ctx, cancel := context.WithCancel(context.Background())
+	h.stop = cancel
+	h.run(func() error { return h.Queue.Run(ctx) })
+	h.run(func() error { return h.disp.run(ctx) })
+	h.run(func() error { h.collect(ctx); return nil })
+	for _, l := range h.lns {
+		h.log.Info("listening", "smtp", l.Addr().String(), "domains", h.Config.Domains)
+		h.run(func() error { return h.SMTP.Serve(l) })
+	}
+}
+
+func (h *Hub) run(f func() error) {
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		if err := f(); err != nil {
+			h.errMu.Lock()
+			h.errs = append(h.errs, err)
+			h.errMu.Unlock()
+			h.log.Error("hub part stopped", "err", err)
+		}
+	}()
+}
+
+// Close stops receiving (sessions get until ctx ends to finish), then stops
+// the dispatcher and the queue once their current work is recorded, and
+// closes the database.
+func (h *Hub) Close(ctx context.Context) error {
+	var errs []error
+	if h.SMTP != nil {
+		errs = append(errs, h.SMTP.Shutdown(ctx))
+	}
+	if h.stop != nil {
+		h.stop()
+	}
+	h.wg.Wait()
+	errs = append(errs, h.DB.Close())
+	h.errMu.Lock()
+	errs = append(errs, h.errs...)
+	h.errMu.Unlock()
+	return errors.Join(errs...)
+}
+
+// collect deletes, every hour, messages finished longer ago than queue.keep.
+func (h *Hub) collect(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		before := h.now().Add(-h.Config.Queue.Keep.D()).Unix()
+		var n int64
+		err := h.DB.Write(ctx, func(tx *store.Tx) error {
+			res, err := tx.Exec("message.delete-old", before)
+			if err == nil {
+				n, _ = res.RowsAffected()
+			}
+			return err
+		})
+		if err != nil {
+			h.log.Error("clean-up failed", "err", err)
+		} else if n > 0 {
+			h.log.Info("clean-up", "deleted_messages", n)
+		}
+	}
+}

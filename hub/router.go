@@ -1,0 +1,81 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"codeberg.org/relais/relais/address"
+	"codeberg.org/relais/relais/groups"
+	"codeberg.org/relais/relais/smtpd"
+	"codeberg.org/relais/relais/store"
+)
+
+// Route kinds, stored with each accepted recipient.
+const (
+	routeGroup  = "group"  // target: group id
+	routeBounce = "bounce" // target: delivery id
+	routeRole   = "role"   // target: postmaster or abuse
+)
+
+// router answers smtpd's question at RCPT: what is this address?
+type router struct{ h *Hub }
+
+func (r *router) Route(ctx context.Context, rcpt string) (smtpd.Route, error) {
+	a, err := address.Parse(rcpt, r.h.Config.Domains)
+	var ce *address.CodeError
+	switch {
+	case errors.Is(err, address.ErrNotOurDomain):
+		return smtpd.Route{}, smtpd.ErrRelayDenied
+	case errors.As(err, &ce):
+		return smtpd.Route{}, &smtpd.RecipientError{Reason: ce.Reason}
+	case err != nil:
+		return smtpd.Route{}, smtpd.ErrUnknownRecipient
+	}
+	switch a.Kind {
+	case address.Group:
+		if a.Detail != "" { // +subscribe, +agenda, …: not handled yet
+			return smtpd.Route{}, smtpd.ErrUnknownRecipient
+		}
+		id, err := groups.Lookup(ctx, r.h.DB, a.Code, a.Name)
+		if errors.Is(err, groups.ErrNotFound) {
+			return smtpd.Route{}, smtpd.ErrUnknownRecipient
+		} else if err != nil {
+			return smtpd.Route{}, err
+		}
+		return smtpd.Route{Kind: routeGroup, Target: strconv.FormatInt(id, 10)}, nil
+	case address.Bounce:
+		id, ok := r.h.Queue.ParseToken(a.Detail)
+		if !ok {
+			return smtpd.Route{}, smtpd.ErrUnknownRecipient
+		}
+		return smtpd.Route{Kind: routeBounce, Target: strconv.FormatInt(id, 10)}, nil
+	case address.Role:
+		return smtpd.Route{Kind: routeRole, Target: a.Name}, nil
+	}
+	return smtpd.Route{}, smtpd.ErrUnknownRecipient
+}
+
+// spool keeps accepted messages: body and routes in one transaction.
+type spool struct{ h *Hub }
+
+func (s *spool) Accept(ctx context.Context, env *smtpd.Envelope, body []byte) error {
+	now := s.h.now().Unix()
+	err := s.h.DB.Write(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec("message.insert", env.ID, now, env.From, env.RemoteIP, env.Helo,
+			env.SMTPUTF8, env.Body8Bit, len(body), body); err != nil {
+			return err
+		}
+		for _, r := range env.Rcpts {
+			if _, err := tx.Exec("inbound.insert", env.ID, r.Addr, r.Route.Kind, r.Route.Target, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.h.disp.kick()
+	return nil
+}

@@ -1,0 +1,286 @@
+package queue
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"codeberg.org/relais/relais/store"
+)
+
+// idleClose is how long a worker keeps an unused connection to the relay.
+const idleClose = 10 * time.Second
+
+// result is the outcome of one attempt, sorted at the source.
+type result struct {
+	reply     string // what the relay said, or what went wrong
+	permanent bool   // 5xx: do not retry
+	sent      bool
+	network   bool // the connection is unusable
+}
+
+func (q *Queue) worker(ctx context.Context, jobs <-chan job) {
+	var c *smtp.Client
+	defer func() {
+		if c != nil {
+			c.Quit()
+		}
+	}()
+	idle := time.NewTimer(idleClose)
+	defer idle.Stop()
+	var cache body
+	for {
+		select {
+		case j, ok := <-jobs:
+			if !ok {
+				return
+			}
+			c = q.attempt(ctx, c, j, &cache)
+			idle.Reset(idleClose)
+		case <-idle.C:
+			if c != nil {
+				c.Quit()
+				c = nil
+			}
+		}
+	}
+}
+
+// body caches the last message a worker sent: the recipients of one message
+// usually come one after the other.
+type body struct {
+	outboundID int64
+	messageID  string
+	data       []byte
+	nullSender bool
+	opts       smtp.MailOptions
+}
+
+func (q *Queue) load(ctx context.Context, outboundID int64, b *body) error {
+	if b.outboundID == outboundID && b.data != nil {
+		return nil
+	}
+	var msgID string
+	var prefix []byte
+	var utf8, eight bool
+	err := q.db.QueryRow(ctx, "delivery.job", outboundID).Scan(new(int64), &msgID, &prefix, &b.nullSender, &utf8, &eight)
+	if err != nil {
+		return fmt.Errorf("load outbound %d: %w", outboundID, err)
+	}
+	var raw []byte
+	if err := q.db.QueryRow(ctx, "message.body", msgID).Scan(&raw); err != nil {
+		return fmt.Errorf("load body %s: %w", msgID, err)
+	}
+	b.data = append(prefix[:len(prefix):len(prefix)], raw...)
+	b.outboundID, b.messageID = outboundID, msgID
+	b.opts = smtp.MailOptions{UTF8: utf8, Size: int64(len(b.data))}
+	if eight {
+		b.opts.Body = smtp.Body8BitMIME
+	}
+	return nil
+}
+
+// attempt makes one delivery attempt and records it. It returns the
+// connection to use next (nil when it had to be dropped).
+func (q *Queue) attempt(ctx context.Context, c *smtp.Client, j job, cache *body) *smtp.Client {
+	log := q.log.With("dlv", j.id, "rcpt", j.rcpt, "attempt", j.attempt)
+	defer q.release([]job{j})
+	var res result
+	if err := q.load(ctx, j.outboundID, cache); err != nil {
+		res = result{reply: "internal error: " + err.Error()}
+	} else {
+		log = log.With("qid", cache.messageID)
+		from := q.ReturnPath(j.id)
+		if cache.nullSender {
+			from = ""
+		}
+		if c == nil {
+			var err error
+			c, err = q.dial(ctx)
+			if err != nil {
+				res = classify(err)
+				res.reply = "relay " + q.cfg.Relay.Address + ": " + res.reply
+			}
+		}
+		if c != nil {
+			res = q.send(c, from, j.rcpt, cache)
+			if !res.sent {
+				// Keep the connection only if it still speaks SMTP.
+				if res.network || c.Reset() != nil {
+					c.Close()
+					c = nil
+				}
+			}
+		}
+	}
+	q.record(ctx, log, j, res)
+	return c
+}
+
+func (q *Queue) dial(ctx context.Context) (*smtp.Client, error) {
+	r := q.cfg.Relay
+	host, _, _ := net.SplitHostPort(r.Address)
+	conn, err := r.Dial(ctx, "tcp", r.Address)
+	if err != nil {
+		return nil, err
+	}
+	offered, known := q.tlsOffered.Load(r.Address)
+	wantTLS := r.StartTLS != "off"
+	var c *smtp.Client
+	if wantTLS && known && offered.(bool) {
+		// RFC 3207: STARTTLS, then EHLO again over TLS.
+		tlsConfig := &tls.Config{ServerName: host, InsecureSkipVerify: r.TLSSkipVerify} //nolint:gosec // operator's choice, documented
+		if c, err = smtp.NewClientStartTLS(conn, tlsConfig); err != nil {
+			return nil, err
+		}
+	} else {
+		c = smtp.NewClient(conn)
+	}
+	c.CommandTimeout, c.SubmissionTimeout = r.Timeout, 2*r.Timeout
+	if err := c.Hello(r.Helo); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if wantTLS && !known {
+		// First connection: learn whether the relay offers STARTTLS.
+		ok, _ := c.Extension("STARTTLS")
+		q.tlsOffered.Store(r.Address, ok)
+		if ok {
+			c.Close()
+			return q.dial(ctx)
+		}
+	}
+	_, isTLS := c.TLSConnectionState()
+	if r.StartTLS == "required" && !isTLS {
+		c.Close()
+		return nil, errors.New("STARTTLS is required (relay.starttls) but the relay does not offer it")
+	}
+	if r.Username != "" {
+		if !isTLS && !isLoopback(host) {
+			c.Close()
+			return nil, errors.New("refusing to send the relay password without TLS")
+		}
+		if err := c.Auth(sasl.NewPlainClient("", r.Username, r.Password)); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (q *Queue) send(c *smtp.Client, from, rcpt string, b *body) result {
+	opts := b.opts
+	if err := c.Mail(from, &opts); err != nil {
+		return classify(err)
+	}
+	if err := c.Rcpt(rcpt, nil); err != nil {
+		return classify(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		return classify(err)
+	}
+	if _, err := w.Write(b.data); err != nil {
+		w.Close()
+		return classify(err)
+	}
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		return classify(err)
+	}
+	return result{sent: true, reply: "250 " + resp.StatusText}
+}
+
+// classify sorts an error into temporary or permanent where it happens:
+// an SMTP reply says it by its code; anything else (network, TLS, timeouts)
+// is temporary and leaves the connection unusable.
+func classify(err error) result {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		reply := fmt.Sprintf("%d", se.Code)
+		if se.EnhancedCode != smtp.NoEnhancedCode && se.EnhancedCode != (smtp.EnhancedCode{}) {
+			reply += fmt.Sprintf(" %d.%d.%d", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])
+		}
+		reply += " " + se.Message
+		return result{reply: reply, permanent: se.Code >= 500}
+	}
+	return result{reply: err.Error(), network: true}
+}
+
+// record saves the outcome of an attempt; the claim already saved the next
+// attempt time, so a deferred delivery needs only its reply.
+func (q *Queue) record(ctx context.Context, log *slog.Logger, j job, res result) {
+	now := q.cfg.Now()
+	state := "sent"
+	switch {
+	case res.sent:
+	case res.permanent:
+		state = "failed"
+	case now.Sub(j.created) >= q.cfg.GiveUpAfter:
+		state = "failed"
+		res.reply = fmt.Sprintf("gave up after %s: %s", now.Sub(j.created).Round(time.Minute), res.reply)
+	default:
+		state = "deferred"
+	}
+	// Record even if ctx ended: the attempt happened.
+	wctx := context.WithoutCancel(ctx)
+	err := q.db.Write(wctx, func(tx *store.Tx) error {
+		switch state {
+		case "sent":
+			_, err := tx.Exec("delivery.sent", res.reply, now.Unix(), j.id)
+			return err
+		case "deferred":
+			_, err := tx.Exec("delivery.deferred", res.reply, now.Unix(), j.id)
+			return err
+		}
+		return q.fail(tx, j.id, "delivery.failed", res.reply)
+	})
+	attrs := []any{"result", state, "reply", res.reply}
+	switch {
+	case err != nil:
+		log.Error("delivery attempt not recorded", append(attrs, "err", err)...)
+	case state == "sent":
+		log.Info("delivery", attrs...)
+	default:
+		log.Warn("delivery", attrs...)
+	}
+}
+
+// fail marks delivery id failed (or bounced) with reply, and tells the
+// failure handler in the same transaction.
+func (q *Queue) fail(tx *store.Tx, id int64, query, reply string) error {
+	res, err := tx.Exec(query, reply, q.cfg.Now().Unix(), id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 || q.onFailure == nil {
+		return nil // already failed: tell nobody twice
+	}
+	d, err := getDelivery(tx.QueryRow("delivery.get", id))
+	if err != nil {
+		return err
+	}
+	var open int
+	if err := tx.QueryRow("delivery.siblings-open", d.OutboundID).Scan(&open); err != nil {
+		return err
+	}
+	return q.onFailure(tx, Failure{
+		DeliveryID: id, OutboundID: d.OutboundID, MessageID: d.MessageID, Kind: d.Kind,
+		InboundID: d.InboundID, Rcpt: d.Rcpt, Reply: reply, AllFailed: open == 0,
+	})
+}

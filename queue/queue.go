@@ -1,0 +1,372 @@
+// Package queue is in charge of the one outbound queue: every message the
+// hub sends, whatever produced it, is stored here, delivered through the
+// configured relay (smarthost) with the go-smtp client, retried with
+// backoff, and its outcome recorded per recipient.
+//
+// # Life of a delivery
+//
+// Enqueue writes an outbound message (a body held in the messages table, and
+// header fields prepended for this delivery) and one delivery row per
+// recipient, inside the caller's transaction: a message and the mail that
+// results from it are committed together, or not at all.
+//
+// The scheduler picks due deliveries, and before anything is dialed it saves
+// each one's next attempt time (claim). A worker then sends it in its own
+// SMTP transaction, with MAIL FROM the delivery's VERP address
+// bounces+ID-MAC@domain (RFC 5321 §4.5.5 null sender for failure notices),
+// and records the reply:
+//   - 2xx: sent, with the relay's reply (its queue id);
+//   - 4xx or a network error: deferred until the saved time; after
+//     give_up_after since queueing, failed;
+//   - 5xx: failed, with the relay's reply.
+//
+// A crash between the relay's 250 and the record of it is the one case where
+// a recipient can get a message twice; in normal operation (restarts
+// included) each delivery is sent once.
+//
+// # Retry schedule
+//
+// After the n-th failed attempt the next one waits retry_min·2^(n-1), at
+// most retry_max, ±10 % jitter so deliveries deferred together do not retry
+// together. With the defaults: 1m, 2m, 4m, 8m, 16m, 32m, 1h04, 2h08, then
+// every 4h, until 5 days after queueing.
+package queue
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"codeberg.org/relais/relais/store"
+)
+
+// Config is what the queue needs to know.
+type Config struct {
+	Relay       Relay
+	Workers     int
+	RetryMin    time.Duration
+	RetryMax    time.Duration
+	GiveUpAfter time.Duration
+	// Domain of the VERP return path bounces+TOKEN@Domain.
+	Domain string
+
+	// Now is the clock; tests replace it. Default time.Now.
+	Now func() time.Time
+}
+
+// Relay is the smarthost.
+type Relay struct {
+	Address       string // host:port
+	StartTLS      string // opportunistic, required, off
+	TLSSkipVerify bool
+	Username      string
+	Password      string
+	Timeout       time.Duration
+	Helo          string // name sent in EHLO
+	// Dial opens the connection; tests and the demo may replace it.
+	// Default: a net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Message is something to send.
+type Message struct {
+	// MessageID is the id of the body in the messages table.
+	MessageID string
+	// Prefix is prepended to the body for this delivery: header fields,
+	// CRLF-terminated.
+	Prefix []byte
+	To     []string
+	// NullSender sends with MAIL FROM:<>, for notices about failed
+	// deliveries (RFC 5321 §4.5.5), which must not bounce back.
+	NullSender bool
+	// Kind says what produced it (forward, notice), for operators.
+	Kind string
+	// InboundID is the inbound recipient row this message serves, if any.
+	InboundID int64
+}
+
+// Failure tells a FailureHandler that a delivery failed for good.
+type Failure struct {
+	DeliveryID int64
+	OutboundID int64
+	MessageID  string
+	Kind       string
+	InboundID  int64 // 0 if none
+	Rcpt       string
+	Reply      string
+	// AllFailed is true when this was the last recipient of the outbound
+	// message still open: nobody will get it.
+	AllFailed bool
+}
+
+// FailureHandler runs in the transaction that records the failure, so that
+// what it writes (a notice to the sender) is committed with it.
+type FailureHandler func(tx *store.Tx, f Failure) error
+
+// Queue is the outbound queue.
+type Queue struct {
+	db     *store.DB
+	cfg    Config
+	log    *slog.Logger
+	secret []byte
+
+	kick      chan struct{}
+	onFailure FailureHandler
+
+	mu       sync.Mutex
+	inflight map[int64]bool
+
+	tlsOffered sync.Map // relay address → bool, learned at the first dial
+}
+
+// New returns a queue on db. Call Run to deliver.
+func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Queue, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Workers < 1 {
+		cfg.Workers = 1
+	}
+	if cfg.Relay.Dial == nil {
+		d := &net.Dialer{Timeout: 30 * time.Second}
+		cfg.Relay.Dial = d.DialContext
+	}
+	if cfg.Relay.Timeout <= 0 {
+		cfg.Relay.Timeout = 2 * time.Minute
+	}
+	if cfg.Relay.Helo == "" {
+		cfg.Relay.Helo = "localhost"
+	}
+	secret, err := db.Secret(ctx, "verp")
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	return &Queue{
+		db: db, cfg: cfg, log: log, secret: secret,
+		kick:     make(chan struct{}, 1),
+		inflight: make(map[int64]bool),
+	}, nil
+}
+
+// OnFailure sets the handler told of permanent failures. Set it before Run.
+func (q *Queue) OnFailure(h FailureHandler) { q.onFailure = h }
+
+// Kick wakes the scheduler: call it after committing an Enqueue.
+func (q *Queue) Kick() {
+	select {
+	case q.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Enqueue adds m to the queue inside tx. The caller commits, then Kicks.
+func (q *Queue) Enqueue(tx *store.Tx, m Message) (int64, error) {
+	if len(m.To) == 0 {
+		return 0, errors.New("queue: message without recipients")
+	}
+	now := q.cfg.Now().Unix()
+	var inbound any
+	if m.InboundID != 0 {
+		inbound = m.InboundID
+	}
+	res, err := tx.Exec("outbound.insert", m.MessageID, m.Prefix, m.NullSender, inbound, m.Kind, now)
+	if err != nil {
+		return 0, err
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	for _, rcpt := range m.To {
+		if _, err := tx.Exec("delivery.insert", id, rcpt, now, now, now); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
+}
+
+// ReturnPath is the VERP envelope sender of delivery id:
+// bounces+ID-MAC@domain, where MAC is 40 bits of HMAC-SHA256 under the
+// hub's secret, so bounces cannot be forged for deliveries one never saw.
+func (q *Queue) ReturnPath(id int64) string {
+	return "bounces+" + q.token(id) + "@" + q.cfg.Domain
+}
+
+var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+func (q *Queue) token(id int64) string {
+	s := strconv.FormatInt(id, 10)
+	m := hmac.New(sha256.New, q.secret)
+	m.Write([]byte("verp:" + s))
+	return s + "-" + b32.EncodeToString(m.Sum(nil)[:5])
+}
+
+// ParseToken returns the delivery id a VERP token names, if its MAC holds.
+// Tokens are compared in lower case: some systems fold local parts.
+func (q *Queue) ParseToken(tok string) (int64, bool) {
+	tok = strings.ToLower(tok)
+	s, _, ok := strings.Cut(tok, "-")
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, false
+	}
+	return id, hmac.Equal([]byte(q.token(id)), []byte(tok))
+}
+
+// backoff is the wait after the n-th failed attempt (n >= 1), before jitter.
+func (q *Queue) backoff(n int) time.Duration {
+	d := q.cfg.RetryMin
+	for i := 1; i < n && d < q.cfg.RetryMax; i++ {
+		d *= 2
+	}
+	return min(d, q.cfg.RetryMax)
+}
+
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration((rand.Float64()*0.2-0.1)*float64(d))
+}
+
+// job is one delivery handed to a worker.
+type job struct {
+	id, outboundID int64
+	rcpt           string
+	attempt        int
+	created        time.Time
+}
+
+// Run delivers until ctx ends, then waits for attempts under way to be
+// recorded.
+func (q *Queue) Run(ctx context.Context) error {
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	for i := 0; i < q.cfg.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			q.worker(ctx, jobs)
+		}()
+	}
+	err := q.schedule(ctx, jobs)
+	close(jobs)
+	wg.Wait()
+	return err
+}
+
+const scanLimit = 512
+
+func (q *Queue) schedule(ctx context.Context, jobs chan<- job) error {
+	for {
+		due, err := q.claimDue(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			q.log.Error("queue scan failed", "err", err)
+		}
+		for _, j := range due {
+			select {
+			case jobs <- j:
+			case <-ctx.Done():
+				q.release(due)
+				return nil
+			}
+		}
+		if len(due) == scanLimit {
+			continue
+		}
+		wait := time.Minute
+		if next, ok := q.nextDue(ctx); ok {
+			wait = max(next.Sub(q.cfg.Now()), 50*time.Millisecond)
+			wait = min(wait, time.Minute)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-q.kick:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+func (q *Queue) release(js []job) {
+	q.mu.Lock()
+	for _, j := range js {
+		delete(q.inflight, j.id)
+	}
+	q.mu.Unlock()
+}
+
+func (q *Queue) nextDue(ctx context.Context) (time.Time, bool) {
+	var next sql.NullInt64
+	if err := q.db.QueryRow(ctx, "delivery.next-due").Scan(&next); err != nil || !next.Valid {
+		return time.Time{}, false
+	}
+	return time.Unix(next.Int64, 0), true
+}
+
+// claimDue finds due deliveries not already in a worker's hands and saves
+// their next attempt time before they are handed out.
+func (q *Queue) claimDue(ctx context.Context) ([]job, error) {
+	now := q.cfg.Now()
+	rows, err := q.db.Query(ctx, "delivery.due", now.Unix(), scanLimit)
+	if err != nil {
+		return nil, err
+	}
+	var due []job
+	q.mu.Lock()
+	for rows.Next() {
+		var j job
+		var created int64
+		if err := rows.Scan(&j.id, &j.outboundID, &j.rcpt, &j.attempt, &created); err != nil {
+			q.mu.Unlock()
+			rows.Close()
+			return nil, err
+		}
+		if q.inflight[j.id] {
+			continue
+		}
+		j.attempt++
+		j.created = time.Unix(created, 0)
+		q.inflight[j.id] = true
+		due = append(due, j)
+	}
+	q.mu.Unlock()
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		q.release(due)
+		return nil, err
+	}
+	if len(due) == 0 {
+		return nil, nil
+	}
+	err = q.db.Write(ctx, func(tx *store.Tx) error {
+		for _, j := range due {
+			next := now.Add(jitter(q.backoff(j.attempt)))
+			if _, err := tx.Exec("delivery.claim", next.Unix(), now.Unix(), j.id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		q.release(due)
+		return nil, err
+	}
+	return due, nil
+}

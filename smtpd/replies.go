@@ -1,0 +1,76 @@
+package smtpd
+
+import (
+	"fmt"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Every answer a session gives is built here, from the texts in
+// templates/replies.tmpl.
+
+func ec(a, b, c int) smtp.EnhancedCode { return smtp.EnhancedCode{a, b, c} }
+
+func (s *Server) reply(code int, enh smtp.EnhancedCode, name string, data any) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: code, EnhancedCode: enh, Message: s.texts.Reply(name, data)}
+}
+
+// RFC 5321 §4.2.2 and RFC 3463 for the codes.
+
+func (s *Server) errUnknownUser(rcpt string) *smtp.SMTPError {
+	return s.reply(550, ec(5, 1, 1), "unknown-user", rcpt)
+}
+
+func (s *Server) errBadAddress(rcpt, reason string) *smtp.SMTPError {
+	return s.reply(550, ec(5, 1, 1), "bad-address", map[string]string{"Addr": rcpt, "Reason": reason})
+}
+
+func (s *Server) errRelayDenied(rcpt string) *smtp.SMTPError {
+	return s.reply(554, ec(5, 7, 1), "relay-denied", rcpt)
+}
+
+func (s *Server) errTooLarge() *smtp.SMTPError {
+	return s.reply(552, ec(5, 3, 4), "too-large", humanBytes(s.cfg.MaxMessageBytes))
+}
+
+func (s *Server) errLoop(addr string) *smtp.SMTPError {
+	return s.reply(554, ec(5, 4, 6), "loop", addr)
+}
+
+func (s *Server) errTooManyHops() *smtp.SMTPError {
+	return s.reply(554, ec(5, 4, 6), "too-many-hops", nil)
+}
+
+func (s *Server) errBadHeader(detail string) *smtp.SMTPError {
+	return s.reply(554, ec(5, 6, 0), "bad-header", detail)
+}
+
+func (s *Server) errLineTooLong() *smtp.SMTPError {
+	return s.reply(500, ec(5, 5, 6), "line-too-long", nil)
+}
+
+func (s *Server) errNoRecipients() *smtp.SMTPError {
+	return s.reply(554, ec(5, 5, 1), "no-recipients", nil)
+}
+
+// errTemp is the answer to any internal failure: the sender keeps the
+// message and retries; the detail goes to the log, not to the client.
+func (s *Server) errTemp() *smtp.SMTPError {
+	return s.reply(451, ec(4, 3, 0), "temp-failure", nil)
+}
+
+func (s *Server) errShuttingDown() *smtp.SMTPError {
+	return s.reply(421, ec(4, 3, 2), "shutting-down", nil)
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MB", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%d kB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

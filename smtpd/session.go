@@ -1,0 +1,207 @@
+package smtpd
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message/textproto"
+	"github.com/emersion/go-smtp"
+)
+
+// maxHops is the number of Received fields beyond which a message is taken
+// to be looping (RFC 5321 §6.3 suggests at least 100 for a relay; a hub that
+// receives mail straight from senders sees a handful, 50 is generous).
+const maxHops = 50
+
+type session struct {
+	s      *Server
+	log    *slog.Logger
+	remote string
+	helo   string
+	tls    bool
+
+	from  string
+	opts  smtp.MailOptions
+	rcpts []Rcpt
+	seen  map[string]bool
+}
+
+func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
+	cid := s.cid.Add(1)
+	remote := remoteIP(c.Conn().RemoteAddr())
+	_, isTLS := c.TLSConnectionState()
+	return &session{
+		s:      s,
+		log:    s.log.With("cid", cid, "remote", remote),
+		remote: remote,
+		helo:   c.Hostname(),
+		tls:    isTLS,
+	}, nil
+}
+
+func (ss *session) Reset() {
+	ss.from, ss.opts, ss.rcpts, ss.seen = "", smtp.MailOptions{}, nil, nil
+}
+
+func (ss *session) Logout() error { return nil }
+
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	ss.Reset()
+	ss.from = from
+	if opts != nil {
+		ss.opts = *opts
+	}
+	return nil
+}
+
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ctx, cancel := context.WithTimeout(ss.s.ctx, 30*time.Second)
+	defer cancel()
+	route, err := ss.s.router.Route(ctx, to)
+	var re *RecipientError
+	switch {
+	case err == nil:
+	case errors.As(err, &re):
+		ss.log.Info("recipient refused", "rcpt", to, "reason", re.Reason)
+		return ss.s.errBadAddress(to, re.Reason)
+	case errors.Is(err, ErrUnknownRecipient):
+		ss.log.Info("recipient refused", "rcpt", to, "reason", "unknown")
+		return ss.s.errUnknownUser(to)
+	case errors.Is(err, ErrRelayDenied):
+		ss.log.Warn("relay denied", "from", ss.from, "rcpt", to)
+		return ss.s.errRelayDenied(to)
+	default:
+		ss.log.Error("routing failed", "rcpt", to, "err", err)
+		return ss.s.errTemp()
+	}
+	key := strings.ToLower(to)
+	if ss.seen == nil {
+		ss.seen = make(map[string]bool)
+	}
+	if !ss.seen[key] { // RCPT TO twice for one address: one delivery
+		ss.seen[key] = true
+		ss.rcpts = append(ss.rcpts, Rcpt{Addr: to, Route: route})
+	}
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	s := ss.s
+	if len(ss.rcpts) == 0 {
+		return s.errNoRecipients()
+	}
+	body, err := io.ReadAll(r)
+	if err != nil {
+		switch {
+		case errors.Is(err, smtp.ErrDataTooLarge):
+			ss.log.Info("message refused", "from", ss.from, "reason", "too large")
+			return s.errTooLarge()
+		case errors.Is(err, smtp.ErrTooLongLine):
+			return s.errLineTooLong()
+		}
+		ss.log.Warn("data transfer failed", "err", err)
+		return s.errTemp()
+	}
+	if err := ss.check(body); err != nil {
+		ss.log.Info("message refused", "from", ss.from, "reason", err.Message)
+		return err
+	}
+	now := time.Now()
+	env := &Envelope{
+		ID:       s.cfg.NewID(),
+		From:     ss.from,
+		Rcpts:    ss.rcpts,
+		RemoteIP: ss.remote,
+		Helo:     ss.helo,
+		TLS:      ss.tls,
+		SMTPUTF8: ss.opts.UTF8,
+		Body8Bit: ss.opts.Body == smtp.Body8BitMIME || ss.opts.Body == smtp.BodyBinaryMIME,
+		Received: now,
+	}
+	msg := append(ss.received(env), body...)
+	ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+	defer cancel()
+	if err := s.spool.Accept(ctx, env, msg); err != nil {
+		if s.ctx.Err() != nil {
+			return s.errShuttingDown()
+		}
+		ss.log.Error("message not stored", "from", ss.from, "err", err)
+		return s.errTemp()
+	}
+	rcpts := make([]string, len(env.Rcpts))
+	for i, r := range env.Rcpts {
+		rcpts[i] = r.Addr
+	}
+	ss.log.Info("accepted", "qid", env.ID, "from", env.From, "rcpts", strings.Join(rcpts, ","), "size", len(msg))
+	ss.Reset()
+	return nil
+}
+
+// check refuses, while the sender is still there to hear it, what the hub
+// would otherwise have to bounce: an unreadable header and mail loops.
+func (ss *session) check(body []byte) *smtp.SMTPError {
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(body)))
+	if err != nil {
+		return ss.s.errBadHeader(strings.TrimPrefix(err.Error(), "message: "))
+	}
+	if len(h.Values("Received")) >= maxHops {
+		return ss.s.errTooManyHops()
+	}
+	// Delivered-To is the trace field forwarders add (as Postfix does):
+	// seeing one of our recipients there means the message came back.
+	for _, d := range h.Values("Delivered-To") {
+		d = strings.TrimSpace(d)
+		for _, r := range ss.rcpts {
+			if strings.EqualFold(d, r.Addr) {
+				return ss.s.errLoop(r.Addr)
+			}
+		}
+	}
+	return nil
+}
+
+// received builds the trace field (RFC 5321 §4.4).
+func (ss *session) received(env *Envelope) []byte {
+	with := "ESMTP"
+	if env.TLS {
+		with = "ESMTPS"
+	}
+	if env.SMTPUTF8 {
+		with = "UTF8SMTP"
+		if env.TLS {
+			with = "UTF8SMTPS"
+		}
+	}
+	forClause := ""
+	if len(env.Rcpts) == 1 {
+		forClause = fmt.Sprintf("\r\n\tfor <%s>", env.Rcpts[0].Addr)
+	}
+	ip := env.RemoteIP
+	if p := net.ParseIP(ip); p != nil && p.To4() == nil {
+		ip = "IPv6:" + ip
+	}
+	return []byte(fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s (relais) with %s id %s%s;\r\n\t%s\r\n",
+		sanitize(env.Helo), ip, ss.s.cfg.Hostname, with, env.ID, forClause, env.Received.Format(time.RFC1123Z)))
+}
+
+// sanitize keeps a client-supplied name from breaking the header.
+func sanitize(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x21 || r > 0x7e || r == '(' || r == ')' {
+			return -1
+		}
+		return r
+	}, s)
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}

@@ -1,0 +1,247 @@
+// Package smtpd is in charge of receiving mail: the go-smtp Backend and
+// Session, the limits (size, recipients, connections per client address),
+// and the SMTP answers. It asks a Router what each recipient is while the
+// client waits at RCPT, and hands each message to a Spool, answering 250
+// only once the Spool says the message is durably stored.
+//
+// It implements the server side of RFC 5321, with SIZE (RFC 1870),
+// 8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531), STARTTLS (RFC 3207) and
+// enhanced status codes (RFC 3463) through go-smtp. Every answer a session
+// gives is an *smtp.SMTPError built in replies.go; an internal failure
+// becomes 451 4.3.0 with a generic sentence, never its error text.
+package smtpd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"codeberg.org/relais/relais/templates"
+)
+
+// Route is what a recipient is, decided at RCPT and stored with the message:
+// Kind names the handler (group, bounce, role), Target what it acts on.
+type Route struct {
+	Kind   string
+	Target string
+}
+
+// Router decides what a recipient address is. Four things might happen:
+//   - the address exists: its Route, nil;
+//   - the domain is not the hub's: an error wrapping ErrRelayDenied;
+//   - the domain is the hub's but nothing answers there: an error wrapping
+//     ErrUnknownRecipient (a *RecipientError when there is a reason to
+//     tell, such as a circonscription that does not exist);
+//   - the router could not tell (database trouble): any other error, which
+//     the client sees as a temporary failure.
+type Router interface {
+	Route(ctx context.Context, rcpt string) (Route, error)
+}
+
+// Errors a Router returns.
+var (
+	ErrUnknownRecipient = errors.New("smtpd: unknown recipient")
+	ErrRelayDenied      = errors.New("smtpd: relay denied")
+)
+
+// RecipientError is an unknown recipient with a reason the sender may read.
+type RecipientError struct {
+	Reason string
+}
+
+func (e *RecipientError) Error() string { return "smtpd: unknown recipient: " + e.Reason }
+
+// Unwrap makes a RecipientError an ErrUnknownRecipient.
+func (e *RecipientError) Unwrap() error { return ErrUnknownRecipient }
+
+// Envelope is what the SMTP dialogue said about one message.
+type Envelope struct {
+	ID       string // queue id, in the Received field and in logs
+	From     string // reverse path; "" for the null sender
+	Rcpts    []Rcpt
+	RemoteIP string
+	Helo     string
+	TLS      bool
+	SMTPUTF8 bool
+	Body8Bit bool
+	Received time.Time
+}
+
+// Rcpt is one accepted recipient and its route.
+type Rcpt struct {
+	Addr  string
+	Route Route
+}
+
+// Spool stores accepted messages. Accept returns nil only once the
+// message (body as given, Received field included) and its envelope with
+// every recipient's route are durably on disk.
+type Spool interface {
+	Accept(ctx context.Context, env *Envelope, body []byte) error
+}
+
+// Config is the listener's limits and identity.
+type Config struct {
+	Hostname            string
+	MaxMessageBytes     int64
+	MaxRecipients       int
+	MaxConnectionsPerIP int
+	MaxConnections      int
+	Timeout             time.Duration
+	TLS                 *tls.Config // nil: no STARTTLS
+	// NewID returns a fresh queue id.
+	NewID func() string
+}
+
+// Server receives mail on one or more listeners.
+type Server struct {
+	cfg    Config
+	router Router
+	spool  Spool
+	texts  *templates.Set
+	log    *slog.Logger
+	smtp   *smtp.Server
+
+	ctx    context.Context // ends when the server is closed
+	cancel context.CancelFunc
+
+	cid     atomic.Uint64
+	mu      sync.Mutex
+	perIP   map[string]int
+	open    int
+	closing bool
+}
+
+// New returns a server; call Serve with listeners.
+func New(cfg Config, router Router, spool Spool, texts *templates.Set, log *slog.Logger) *Server {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, router: router, spool: spool, texts: texts, log: log,
+		perIP: make(map[string]int), ctx: ctx, cancel: cancel}
+	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
+	srv.Domain = cfg.Hostname
+	srv.MaxMessageBytes = cfg.MaxMessageBytes
+	srv.MaxRecipients = cfg.MaxRecipients
+	srv.ReadTimeout = cfg.Timeout
+	srv.WriteTimeout = cfg.Timeout
+	srv.TLSConfig = cfg.TLS
+	srv.EnableSMTPUTF8 = true
+	srv.ErrorLog = slogAdapter{log}
+	s.smtp = srv
+	return s
+}
+
+// Serve accepts connections on l until the server is shut down.
+func (s *Server) Serve(l net.Listener) error {
+	err := s.smtp.Serve(&limitListener{Listener: l, s: s})
+	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections, lets sessions finish until ctx
+// ends, then closes what is left. A message whose DATA was cut off was not
+// answered 250, so its sender will retry.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	err := s.smtp.Shutdown(ctx)
+	if err != nil {
+		s.smtp.Close()
+	}
+	s.cancel()
+	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+type slogAdapter struct{ log *slog.Logger }
+
+func (a slogAdapter) Printf(format string, v ...any) {
+	a.log.Warn("smtp server", "detail", fmt.Sprintf(format, v...))
+}
+func (a slogAdapter) Println(v ...any) { a.log.Warn("smtp server", "detail", fmt.Sprint(v...)) }
+
+// limitListener enforces the connection limits before go-smtp sees a
+// connection: over the limit, the client gets 421 and the connection is
+// closed (RFC 5321 §3.8).
+type limitListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ip := remoteIP(c.RemoteAddr())
+		s := l.s
+		s.mu.Lock()
+		over := s.perIP[ip] >= s.cfg.MaxConnectionsPerIP
+		all := s.open >= s.cfg.MaxConnections
+		if !over && !all {
+			s.perIP[ip]++
+			s.open++
+		}
+		s.mu.Unlock()
+		if over || all {
+			reply := s.reply(421, ec(4, 7, 0), "too-many-connections", nil)
+			if all {
+				reply = s.reply(421, ec(4, 3, 2), "busy", nil)
+			}
+			s.log.Warn("connection refused", "remote", ip, "reason", reply.Message)
+			go refuse(c, reply)
+			continue
+		}
+		return &countedConn{Conn: c, release: func() { s.release(ip) }}, nil
+	}
+}
+
+func (s *Server) release(ip string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.open--
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+}
+
+func refuse(c net.Conn, reply *smtp.SMTPError) {
+	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "%d %d.%d.%d %s\r\n", reply.Code, reply.EnhancedCode[0], reply.EnhancedCode[1], reply.EnhancedCode[2], reply.Message)
+	c.Close()
+}
+
+type countedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(c.release)
+	return c.Conn.Close()
+}
+
+func remoteIP(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
+}
