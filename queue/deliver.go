@@ -250,6 +250,9 @@ func (q *Queue) record(ctx context.Context, log *slog.Logger, j job, res result)
 		}
 		return q.fail(tx, j.id, "delivery.failed", res.reply)
 	})
+	if state == "failed" {
+		q.Kick() // the failure handler may have queued a notice
+	}
 	attrs := []any{"result", state, "reply", res.reply}
 	switch {
 	case err != nil:

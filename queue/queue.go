@@ -180,6 +180,9 @@ func (q *Queue) Enqueue(tx *store.Tx, m Message) (int64, error) {
 	if m.InboundID != 0 {
 		inbound = m.InboundID
 	}
+	if m.Prefix == nil {
+		m.Prefix = []byte{} // NOT NULL
+	}
 	res, err := tx.Exec("outbound.insert", m.MessageID, m.Prefix, m.NullSender, inbound, m.Kind, now)
 	if err != nil {
 		return 0, err
