@@ -54,6 +54,10 @@ type SMTP struct {
 	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
 	// MaxConnections open at once in all (421 beyond).
 	MaxConnections int `toml:"max_connections"`
+	// LimitExempt lists networks (CIDR) not bound by max_connections_per_ip,
+	// as Postfix exempts mynetworks: by default loopback, where a local
+	// Postfix in front of the hub connects from.
+	LimitExempt []string `toml:"limit_exempt"`
 	// Timeout for each command and for the whole DATA transfer.
 	Timeout Duration `toml:"timeout"`
 	// TLSCert and TLSKey, PEM files, enable STARTTLS (files renewed by an
@@ -134,6 +138,7 @@ func Default() Config {
 			MaxRecipients:       100,
 			MaxConnectionsPerIP: 20,
 			MaxConnections:      1000,
+			LimitExempt:         []string{"127.0.0.0/8", "::1/128"},
 			Timeout:             Duration(5 * time.Minute),
 		},
 		Relay: Relay{
@@ -288,6 +293,11 @@ func (c *Config) Validate() error {
 	}
 	if c.SMTP.MaxRecipients < 1 || c.SMTP.MaxConnectionsPerIP < 1 || c.SMTP.MaxConnections < 1 {
 		errs = append(errs, errors.New("smtp.max_recipients, max_connections_per_ip and max_connections must be at least 1"))
+	}
+	for _, n := range c.SMTP.LimitExempt {
+		if _, _, err := net.ParseCIDR(n); err != nil {
+			errs = append(errs, fmt.Errorf("smtp.limit_exempt %q: %v", n, err))
+		}
 	}
 	if (c.SMTP.TLSCert == "") != (c.SMTP.TLSKey == "") {
 		errs = append(errs, errors.New("smtp.tls_cert and smtp.tls_key go together"))

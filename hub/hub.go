@@ -108,12 +108,22 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 			return nil, err
 		}
 	}
+	var exempt []*net.IPNet
+	for _, c := range cfg.SMTP.LimitExempt {
+		_, n, err := net.ParseCIDR(c)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("smtp.limit_exempt: %w", err)
+		}
+		exempt = append(exempt, n)
+	}
 	h.SMTP = smtpd.New(smtpd.Config{
 		Hostname:            cfg.Hostname,
 		MaxMessageBytes:     cfg.SMTP.MaxMessageBytes,
 		MaxRecipients:       cfg.SMTP.MaxRecipients,
 		MaxConnectionsPerIP: cfg.SMTP.MaxConnectionsPerIP,
 		MaxConnections:      cfg.SMTP.MaxConnections,
+		LimitExempt:         exempt,
 		Timeout:             cfg.SMTP.Timeout.D(),
 		TLS:                 tlsConfig,
 		NewID:               store.NewID,

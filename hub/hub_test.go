@@ -392,7 +392,10 @@ func TestLoopsAndBadHeadersRefused(t *testing.T) {
 }
 
 func TestConnectionsPerIPLimited(t *testing.T) {
-	e := newEnv(t, func(c *config.Config) { c.SMTP.MaxConnectionsPerIP = 2 })
+	e := newEnv(t, func(c *config.Config) {
+		c.SMTP.MaxConnectionsPerIP = 2
+		c.SMTP.LimitExempt = nil
+	})
 	var open []net.Conn
 	for i := 0; i < 2; i++ {
 		c, err := net.Dial("tcp", e.addr)

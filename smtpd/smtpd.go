@@ -95,6 +95,7 @@ type Config struct {
 	MaxRecipients       int
 	MaxConnectionsPerIP int
 	MaxConnections      int
+	LimitExempt         []*net.IPNet // not bound by MaxConnectionsPerIP
 	Timeout             time.Duration
 	TLS                 *tls.Config // nil: no STARTTLS
 	// NewID returns a fresh queue id.
@@ -188,8 +189,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		ip := remoteIP(c.RemoteAddr())
 		s := l.s
+		exempt := s.exempt(ip)
 		s.mu.Lock()
-		over := s.perIP[ip] >= s.cfg.MaxConnectionsPerIP
+		over := !exempt && s.perIP[ip] >= s.cfg.MaxConnectionsPerIP
 		all := s.open >= s.cfg.MaxConnections
 		if !over && !all {
 			s.perIP[ip]++
@@ -207,6 +209,16 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		return &countedConn{Conn: c, release: func() { s.release(ip) }}, nil
 	}
+}
+
+func (s *Server) exempt(ip string) bool {
+	p := net.ParseIP(ip)
+	for _, n := range s.cfg.LimitExempt {
+		if p != nil && n.Contains(p) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) release(ip string) {

@@ -1,0 +1,246 @@
+package main
+
+// These tests run the relais binary as an operator would: built once, driven
+// through its command line, killed with SIGKILL, and talked to by real SMTP
+// peers (Postfix's smtp-source and smtp-sink where installed).
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"codeberg.org/relais/relais/outbox"
+)
+
+var relaisBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "relais-bin")
+	if err != nil {
+		panic(err)
+	}
+	relaisBin = filepath.Join(dir, "relais")
+	out, err := exec.Command("go", "build", "-o", relaisBin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build relais: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func relais(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(relaisBin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("relais %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// hubProc is a `relais serve` process.
+type hubProc struct {
+	cmd  *exec.Cmd
+	addr string
+	logs *bytes.Buffer
+	mu   *sync.Mutex
+}
+
+func serveHub(t *testing.T, data, relay string) *hubProc {
+	t.Helper()
+	addr := freePort(t)
+	cmd := exec.Command(relaisBin, "serve", "--domain", "hub.example", "--listen", addr, "--data", data, "--relay", relay)
+	cmd.Env = append(os.Environ(), "RELAIS_RELAY_STARTTLS=off", "RELAIS_QUEUE_RETRY_MIN=1s", "RELAIS_HOSTNAME=mx.hub.example")
+	p := &hubProc{cmd: cmd, addr: addr, logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	cmd.Stderr = lockedWriter{p.mu, p.logs}
+	cmd.Stdout = cmd.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.kill() })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if strings.HasPrefix(line, "220 ") {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("relais serve did not start:\n%s", p.log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (p *hubProc) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+func (p *hubProc) kill() {
+	if p.cmd.ProcessState == nil {
+		p.cmd.Process.Signal(syscall.SIGKILL)
+		p.cmd.Wait()
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+func sendOne(addr, from, to, msg string) error {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.SendMail(from, []string{to}, strings.NewReader(msg)); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+// SIGKILL right after the hub said 250 for 100 messages, while their
+// deliveries were failing (relay down): a new process on the same data
+// directory delivers every one of them, each to each animator, once.
+func TestKill9AfterAcceptLosesNothing(t *testing.T) {
+	data := t.TempDir()
+	relais(t, "group", "add", "4405.nantes-sud", "--name", "Nantes Sud", "--commune", "44200",
+		"--animator", "camille@exemple.fr", "--animator", "karim@exemple.fr", "--data", data)
+	deadRelay := freePort(t) // nothing listens there
+	p := serveHub(t, data, deadRelay)
+
+	const n = 100
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			msg := fmt.Sprintf("From: w%d@example.org\r\nSubject: message %d\r\nMessage-ID: <m%d@example.org>\r\n\r\nbody %d\r\n", i, i, i, i)
+			errs <- sendOne(p.addr, fmt.Sprintf("w%d@example.org", i), "4405.nantes-sud@hub.example", msg)
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("send: %v", err)
+		}
+	}
+	p.kill() // no shutdown, no flush: SIGKILL
+
+	box, err := outbox.Start(deadRelay, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer box.Close()
+	p = serveHub(t, data, deadRelay)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	mails, err := box.Wait(ctx, 2*n)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, p.log())
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Wait()
+	mails = box.Mails()
+	seen := map[string]int{}
+	for _, m := range mails {
+		seen[m.Header().Get("Message-Id")+" "+m.To]++
+	}
+	if len(mails) != 2*n || len(seen) != 2*n {
+		var dup []string
+		for k, v := range seen {
+			if v > 1 {
+				dup = append(dup, k)
+			}
+		}
+		sort.Strings(dup)
+		t.Fatalf("%d copies, %d distinct, duplicates: %v", len(mails), len(seen), dup)
+	}
+	out := relais(t, "outbox", "--data", data)
+	if !strings.Contains(out, fmt.Sprintf("Queue (%s): sent %d", data, 2*n)) {
+		t.Fatalf("outbox:\n%s", out)
+	}
+}
+
+func TestCLIGroups(t *testing.T) {
+	data := t.TempDir()
+	csv := filepath.Join(t.TempDir(), "groupes.csv")
+	os.WriteFile(csv, []byte("\ufeffaddress;name;commune;animators\n4405.nantes-sud;Nantes Sud;44200;a@exemple.fr b@exemple.fr\n2a01.ajaccio;Ajaccio;2A004;c@exemple.fr\n"), 0o600)
+	if out := relais(t, "group", "import", csv, "--data", data); !strings.Contains(out, "2 created, 0 updated") {
+		t.Fatal(out)
+	}
+	if out := relais(t, "group", "import", csv, "--data", data); !strings.Contains(out, "0 created, 2 updated") {
+		t.Fatal(out)
+	}
+	relais(t, "group", "update", "4405.nantes-sud", "--name", "Nantes Sud", "--animator", "d@exemple.fr", "--data", data)
+	out := relais(t, "group", "list", "--data", data)
+	want := []string{"2a01.ajaccio", "Ajaccio", "2A004", "c@exemple.fr", "4405.nantes-sud", "d@exemple.fr"}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("list lacks %q:\n%s", w, out)
+		}
+	}
+	if strings.Contains(out, "a@exemple.fr") {
+		t.Errorf("update did not replace the animators:\n%s", out)
+	}
+	// Refusals say why, and change nothing.
+	cmd := exec.Command(relaisBin, "group", "add", "4411.nantes", "--name", "X", "--animator", "a@exemple.fr", "--data", data)
+	b, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(b), "Loire-Atlantique (44) has 10 circonscriptions") {
+		t.Fatalf("4411 accepted or unexplained: %v %s", err, b)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.csv")
+	os.WriteFile(bad, []byte("address,name,commune,animators\n9912.x,X,,a@exemple.fr\n4405.y,Y,,not-an-address\n"), 0o600)
+	b, err = exec.Command(relaisBin, "group", "import", bad, "--data", data).CombinedOutput()
+	if err == nil || !strings.Contains(string(b), "line 2") || !strings.Contains(string(b), "line 3") || !strings.Contains(string(b), "nothing imported") {
+		t.Fatalf("bad CSV: %v %s", err, b)
+	}
+	if out := relais(t, "group", "list", "--data", data); strings.Contains(out, "9912") || strings.Contains(out, "4405.y") {
+		t.Fatalf("partial import:\n%s", out)
+	}
+	for _, args := range [][]string{{"--help"}, {"serve", "--help"}, {"demo", "--help"}, {"group", "--help"}, {"outbox", "--help"}} {
+		if _, err := exec.Command(relaisBin, args...).CombinedOutput(); err != nil {
+			t.Errorf("relais %v: %v", args, err)
+		}
+	}
+}
+
+func netDial(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, time.Second) }

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// postfixTool finds one of Postfix's test programs (Debian package postfix).
+func postfixTool(t *testing.T, name string) string {
+	t.Helper()
+	for _, p := range []string{name, "/usr/sbin/" + name, "/usr/lib/postfix/sbin/" + name} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	t.Skipf("SKIP: %s not found: install the Debian package postfix (apt-get install -y postfix) to run this interoperability test", name)
+	return ""
+}
+
+// smtpSink starts Postfix's smtp-sink on a free port, dumping each
+// transaction into dir.
+func smtpSink(t *testing.T, dir string) string {
+	t.Helper()
+	sink := postfixTool(t, "smtp-sink")
+	addr := freePort(t)
+	args := []string{"-d", filepath.Join(dir, "%M."), addr, "100"}
+	if os.Geteuid() == 0 {
+		// smtp-sink refuses to run as root; it writes as nobody.
+		args = append([]string{"-u", "nobody"}, args...)
+		for d := dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+			os.Chmod(d, 0o777)
+		}
+	}
+	cmd := exec.Command(sink, args...)
+	out := &strings.Builder{}
+	cmd.Stderr = out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("smtp-sink: %s", out)
+		}
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if c, err := netDial(addr); err == nil {
+			c.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("smtp-sink did not start: %s", out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Postfix's smtp-source sends 50 messages over 5 parallel sessions to a
+// group address; relais forwards each to the group's two animators through
+// smtp-sink as the relay. Every copy arrives once, from its own VERP
+// address, with the writer's message intact.
+func TestInteropPostfixSourceAndSink(t *testing.T) {
+	source := postfixTool(t, "smtp-source")
+	dump := filepath.Join(t.TempDir(), "sink")
+	os.MkdirAll(dump, 0o777)
+	sink := smtpSink(t, dump)
+
+	data := t.TempDir()
+	relais(t, "group", "add", "4405.nantes-sud", "--name", "Nantes Sud", "--animator", "camille@exemple.fr,karim@exemple.fr", "--data", data)
+	p := serveHub(t, data, sink)
+
+	const n = 50
+	out, err := exec.Command(source, "-s", "5", "-m", fmt.Sprint(n), "-l", "2048", "-f", "writer@example.org",
+		"-t", "4405.nantes-sud@hub.example", p.addr).CombinedOutput()
+	if err != nil {
+		t.Fatalf("smtp-source: %v\n%s\n%s", err, out, p.log())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var files []string
+	for ctx.Err() == nil {
+		files, _ = filepath.Glob(filepath.Join(dump, "*.*"))
+		if len(files) >= 2*n {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(files) != 2*n {
+		t.Fatalf("smtp-sink got %d transactions, want %d\n%s", len(files), 2*n, p.log())
+	}
+	verp := regexp.MustCompile(`(?m)^X-Mail-Args: <(bounces\+[0-9]+-[a-z2-7]{8}@hub\.example)>`)
+	rcpt := regexp.MustCompile(`(?m)^X-Rcpt-Args: <([^>]+)>`)
+	per := map[string]int{}
+	senders := map[string]bool{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		m := verp.FindStringSubmatch(s)
+		r := rcpt.FindStringSubmatch(s)
+		if m == nil || r == nil {
+			t.Fatalf("%s: envelope not as expected:\n%s", f, s[:min(len(s), 400)])
+		}
+		senders[m[1]] = true
+		per[r[1]]++
+		for _, want := range []string{"Delivered-To: 4405.nantes-sud@hub.example\n", "by mx.hub.example (relais) with ESMTP id ",
+			"From: <writer@example.org>\n", "To: <4405.nantes-sud@hub.example>\n"} {
+			if !strings.Contains(strings.ReplaceAll(s, "\r\n", "\n"), want) {
+				t.Fatalf("%s lacks %q:\n%s", f, want, s)
+			}
+		}
+	}
+	if per["camille@exemple.fr"] != n || per["karim@exemple.fr"] != n || len(senders) != 2*n {
+		t.Fatalf("per recipient %v, %d distinct VERP senders", per, len(senders))
+	}
+}
