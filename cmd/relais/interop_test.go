@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -124,4 +126,73 @@ func TestInteropPostfixSourceAndSink(t *testing.T) {
 	if per["camille@exemple.fr"] != n || per["karim@exemple.fr"] != n || len(senders) != 2*n {
 		t.Fatalf("per recipient %v, %d distinct VERP senders", per, len(senders))
 	}
+}
+
+// The README's promise: `relais demo`, then the swaks command it prints,
+// then `relais outbox` shows the message forwarded to the group's two
+// animators.
+func TestDemoFirstMessageWithSwaks(t *testing.T) {
+	swaks, err := exec.LookPath("swaks")
+	if err != nil {
+		t.Skip("SKIP: swaks not found: install the Debian package swaks (apt-get install -y swaks)")
+	}
+	data := filepath.Join(t.TempDir(), "demo")
+	cmd := exec.Command(relaisBin, "demo", "--data", data, "--smtp", freePort(t))
+	var out, logs strings.Builder
+	var mu sync.Mutex
+	cmd.Stdout = lockedSB{&mu, &out}
+	cmd.Stderr = lockedSB{&mu, &logs}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGINT)
+		cmd.Wait()
+	}()
+	read := func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
+	var line string
+	deadline := time.Now().Add(15 * time.Second)
+	for line == "" {
+		for _, l := range strings.Split(read(), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), "swaks ") {
+				line = strings.TrimSpace(l)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo printed no swaks command:\n%s\n%s", read(), logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	args := strings.Fields(line)[1:]
+	if b, err := exec.Command(swaks, args...).CombinedOutput(); err != nil || !strings.Contains(string(b), "<-  250 ") {
+		t.Fatalf("%s: %v\n%s", line, err, b)
+	}
+	for {
+		o := relais(t, "outbox", "--data", data)
+		if strings.Contains(o, "Captured by the demo outbox") && strings.Contains(o, "camille@exemple.fr") && strings.Contains(o, "karim@exemple.fr") {
+			if !strings.Contains(o, "sent 2") {
+				t.Fatalf("outbox:\n%s", o)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox after swaks:\n%s\n%s", o, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	shown := relais(t, "outbox", "show", "1", "--data", data)
+	if !strings.Contains(shown, "Delivered-To: 4405.nantes-sud@hub.example") || !strings.Contains(shown, "From: you@example.org") {
+		t.Fatalf("outbox show 1:\n%s", shown)
+	}
+}
+
+type lockedSB struct {
+	mu *sync.Mutex
+	b  *strings.Builder
+}
+
+func (l lockedSB) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
 }
