@@ -141,7 +141,8 @@ func TestPostmasterForwarded(t *testing.T) {
 	}
 }
 
-// A group removed after its mail was accepted: the writer is told why.
+// A group removed while its mail was being accepted: the message is kept,
+// and its writer is told why it went nowhere.
 func TestGroupRemovedBeforeDispatch(t *testing.T) {
 	e := newEnv(t)
 	e.stop()
@@ -156,12 +157,13 @@ func TestGroupRemovedBeforeDispatch(t *testing.T) {
 	if err != nil || route.Target == "" || route.Kind != routeGroup {
 		t.Fatalf("route %+v %v (group %d)", route, err, id)
 	}
+	// Removed between RCPT and the end of DATA.
+	if err := groups.Remove(context.Background(), h.DB, "4405.nantes-sud"); err != nil {
+		t.Fatal(err)
+	}
 	env := &smtpd.Envelope{ID: "test-gone", From: "marie@example.org",
 		Rcpts: []smtpd.Rcpt{{Addr: "4405.nantes-sud@hub.example", Route: route}}, Received: e.clock.now()}
 	if err := (&spool{h: h}).Accept(context.Background(), env, []byte(crlf(groupMessage))); err != nil {
-		t.Fatal(err)
-	}
-	if err := groups.Remove(context.Background(), h.DB, "4405.nantes-sud"); err != nil {
 		t.Fatal(err)
 	}
 	h.Close(context.Background())

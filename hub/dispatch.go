@@ -146,6 +146,23 @@ func retryAfter(n int) time.Duration {
 	return min(d, time.Hour)
 }
 
+// inline handles in inside the intake transaction, under a savepoint; it
+// reports whether in is done.
+func (d *dispatcher) inline(tx *store.Tx, in inbound) bool {
+	fn, ok := d.handlers[in.route]
+	if !ok {
+		return false
+	}
+	err := tx.Savepoint(func() error {
+		if err := fn(tx, in); err != nil {
+			return err
+		}
+		_, err := tx.Exec("inbound.finish", "done", "", in.id)
+		return err
+	})
+	return err == nil
+}
+
 func (d *dispatcher) handle(ctx context.Context, in inbound) {
 	h := d.h
 	log := h.log.With("qid", in.messageID, "rcpt", in.rcpt, "route", in.route)

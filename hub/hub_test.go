@@ -44,7 +44,7 @@ func (c *clock) advance(d time.Duration) {
 
 // env is a hub on 127.0.0.1:0 delivering to a recording relay.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	cfg   config.Config
 	clock *clock
@@ -55,6 +55,19 @@ type env struct {
 }
 
 func newEnv(t *testing.T, tweak ...func(*config.Config)) *env {
+	t.Helper()
+	e := newEnvTB(t, tweak...)
+	e.addGroup("4405.nantes-sud", "Nantes Sud", "camille@exemple.fr", "karim@exemple.fr")
+	return e
+}
+
+func newEnvB(b *testing.B) *env {
+	e := newEnvTB(b)
+	e.addGroup("4402.bench", "Bench", "member@exemple.fr")
+	return e
+}
+
+func newEnvTB(t testing.TB, tweak ...func(*config.Config)) *env {
 	t.Helper()
 	box, err := outbox.Start("127.0.0.1:0", "")
 	if err != nil {
@@ -78,7 +91,6 @@ func newEnv(t *testing.T, tweak ...func(*config.Config)) *env {
 	e := &env{t: t, dir: c.DataDir, cfg: c, clock: &clock{t: time.Now()}, box: box}
 	e.start()
 	t.Cleanup(e.stop)
-	e.addGroup("4405.nantes-sud", "Nantes Sud", "camille@exemple.fr", "karim@exemple.fr")
 	return e
 }
 

@@ -61,14 +61,31 @@ type spool struct{ h *Hub }
 
 func (s *spool) Accept(ctx context.Context, env *smtpd.Envelope, body []byte) error {
 	now := s.h.now().Unix()
+	var pending int
+	var done []smtpd.Rcpt
 	err := s.h.DB.Write(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Exec("message.insert", env.ID, now, env.From, env.RemoteIP, env.Helo,
 			env.SMTPUTF8, env.Body8Bit, len(body), body); err != nil {
 			return err
 		}
+		pending, done = 0, done[:0]
 		for _, r := range env.Rcpts {
-			if _, err := tx.Exec("inbound.insert", env.ID, r.Addr, r.Route.Kind, r.Route.Target, now); err != nil {
+			res, err := tx.Exec("inbound.insert", env.ID, r.Addr, r.Route.Kind, r.Route.Target, now)
+			if err != nil {
 				return err
+			}
+			id, err := res.LastInsertId()
+			if err != nil {
+				return err
+			}
+			// Handle it in the same commit when that works: one fsync for
+			// the message, its routing and the mail it causes. What does
+			// not work is left pending for the dispatcher, which retries or
+			// tells the sender.
+			if s.h.disp.inline(tx, inbound{id: id, messageID: env.ID, rcpt: r.Addr, route: r.Route.Kind, target: r.Route.Target}) {
+				done = append(done, r)
+			} else {
+				pending++
 			}
 		}
 		return nil
@@ -76,6 +93,12 @@ func (s *spool) Accept(ctx context.Context, env *smtpd.Envelope, body []byte) er
 	if err != nil {
 		return err
 	}
-	s.h.disp.kick()
+	for _, r := range done {
+		s.h.log.Info("dispatched", "qid", env.ID, "rcpt", r.Addr, "route", r.Route.Kind)
+	}
+	s.h.Queue.Kick()
+	if pending > 0 {
+		s.h.disp.kick()
+	}
 	return nil
 }

@@ -91,7 +91,6 @@ func (q *Queue) load(ctx context.Context, outboundID int64, b *body) error {
 // connection to use next (nil when it had to be dropped).
 func (q *Queue) attempt(ctx context.Context, c *smtp.Client, j job, cache *body) *smtp.Client {
 	log := q.log.With("dlv", j.id, "rcpt", j.rcpt, "attempt", j.attempt)
-	defer q.release([]job{j})
 	var res result
 	if err := q.load(ctx, j.outboundID, cache); err != nil {
 		res = result{reply: "internal error: " + err.Error()}
@@ -120,7 +119,7 @@ func (q *Queue) attempt(ctx context.Context, c *smtp.Client, j job, cache *body)
 			}
 		}
 	}
-	q.record(ctx, log, j, res)
+	q.outcomes <- outcome{j: j, res: res, log: log}
 	return c
 }
 
@@ -222,45 +221,108 @@ func classify(err error) result {
 	return result{reply: err.Error(), network: true}
 }
 
-// record saves the outcome of an attempt; the claim already saved the next
-// attempt time, so a deferred delivery needs only its reply.
-func (q *Queue) record(ctx context.Context, log *slog.Logger, j job, res result) {
-	now := q.cfg.Now()
-	state := "sent"
-	switch {
-	case res.sent:
-	case res.permanent:
-		state = "failed"
-	case now.Sub(j.created) >= q.cfg.GiveUpAfter:
-		state = "failed"
-		res.reply = fmt.Sprintf("gave up after %s: %s", now.Sub(j.created).Round(time.Minute), res.reply)
-	default:
-		state = "deferred"
-	}
-	// Record even if ctx ended: the attempt happened.
-	wctx := context.WithoutCancel(ctx)
-	err := q.db.Write(wctx, func(tx *store.Tx) error {
-		switch state {
-		case "sent":
-			_, err := tx.Exec("delivery.sent", res.reply, now.Unix(), j.id)
-			return err
-		case "deferred":
-			_, err := tx.Exec("delivery.deferred", res.reply, now.Unix(), j.id)
-			return err
+// outcome is an attempt made, waiting to be recorded.
+type outcome struct {
+	j     job
+	res   result
+	log   *slog.Logger
+	state string
+}
+
+// recordLinger is how long the recorder waits for more outcomes to share a
+// commit when only a few are waiting.
+const recordLinger = 2 * time.Millisecond
+
+// recorder saves the outcomes of attempts, many per commit: recording is
+// the one write per delivery, and batching it keeps the fsyncs free for
+// intake. A delivery stays in flight until its outcome is committed, so it
+// is never picked again meanwhile. The claim (or the queueing) already saved
+// the next attempt time, so a deferred delivery needs only its reply.
+func (q *Queue) recorder(in <-chan outcome) {
+	batch := make([]outcome, 0, 256)
+	for o := range in {
+		batch = append(batch[:0], o)
+		linger := time.NewTimer(recordLinger)
+	gather:
+		for len(batch) < cap(batch) {
+			select {
+			case o, ok := <-in:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, o)
+			default:
+				if len(batch) >= 8 {
+					break gather
+				}
+				select {
+				case o, ok := <-in:
+					if !ok {
+						break gather
+					}
+					batch = append(batch, o)
+				case <-linger.C:
+					break gather
+				}
+			}
 		}
-		return q.fail(tx, j.id, "delivery.failed", res.reply)
-	})
-	if state == "failed" {
-		q.Kick() // the failure handler may have queued a notice
+		linger.Stop()
+		q.record(batch)
 	}
-	attrs := []any{"result", state, "reply", res.reply}
-	switch {
-	case err != nil:
-		log.Error("delivery attempt not recorded", append(attrs, "err", err)...)
-	case state == "sent":
-		log.Info("delivery", attrs...)
-	default:
-		log.Warn("delivery", attrs...)
+}
+
+func (q *Queue) record(batch []outcome) {
+	now := q.cfg.Now()
+	errs := make([]error, len(batch))
+	failed := false
+	for i := range batch {
+		o := &batch[i]
+		switch {
+		case o.res.sent:
+			o.state = "sent"
+		case o.res.permanent:
+			o.state = "failed"
+		case now.Sub(o.j.created) >= q.cfg.GiveUpAfter:
+			o.state = "failed"
+			o.res.reply = fmt.Sprintf("gave up after %s: %s", now.Sub(o.j.created).Round(time.Minute), o.res.reply)
+		default:
+			o.state = "deferred"
+		}
+		failed = failed || o.state == "failed"
+	}
+	// Recorded even while stopping: the attempts happened.
+	err := q.db.Write(context.Background(), func(tx *store.Tx) error {
+		for i, o := range batch {
+			errs[i] = tx.Savepoint(func() error {
+				switch o.state {
+				case "sent":
+					_, err := tx.Exec("delivery.sent", o.res.reply, now.Unix(), o.j.id)
+					return err
+				case "deferred":
+					_, err := tx.Exec("delivery.deferred", o.res.reply, now.Unix(), o.j.id)
+					return err
+				}
+				return q.fail(tx, o.j.id, "delivery.failed", o.res.reply)
+			})
+		}
+		return nil
+	})
+	js := make([]job, len(batch))
+	for i, o := range batch {
+		js[i] = o.j
+		attrs := []any{"result", o.state, "reply", o.res.reply}
+		switch {
+		case err != nil || errs[i] != nil:
+			o.log.Error("delivery attempt not recorded", append(attrs, "err", errors.Join(err, errs[i]))...)
+		case o.state == "sent":
+			o.log.Info("delivery", attrs...)
+		default:
+			o.log.Warn("delivery", attrs...)
+		}
+	}
+	q.release(js)
+	if failed {
+		q.Kick() // the failure handler may have queued a notice
 	}
 }
 

@@ -10,8 +10,10 @@
 // recipient, inside the caller's transaction: a message and the mail that
 // results from it are committed together, or not at all.
 //
-// The scheduler picks due deliveries, and before anything is dialed it saves
-// each one's next attempt time (claim). A worker then sends it in its own
+// A new delivery is attempted at once; the time of its second attempt is
+// saved when it is queued. Later, the scheduler picks due deliveries and,
+// before anything is dialed, saves each one's next attempt time (claim).
+// A worker sends it in its own
 // SMTP transaction, with MAIL FROM the delivery's VERP address
 // bounces+ID-MAC@domain (RFC 5321 §4.5.5 null sender for failure notices),
 // and records the reply:
@@ -123,6 +125,7 @@ type Queue struct {
 
 	kick      chan struct{}
 	onFailure FailureHandler
+	outcomes  chan outcome // attempts made, to the recorder
 
 	mu       sync.Mutex
 	inflight map[int64]bool
@@ -175,7 +178,10 @@ func (q *Queue) Enqueue(tx *store.Tx, m Message) (int64, error) {
 	if len(m.To) == 0 {
 		return 0, errors.New("queue: message without recipients")
 	}
-	now := q.cfg.Now().Unix()
+	now := q.cfg.Now()
+	// The first attempt is made at once, without a claim: the time of the
+	// second is saved here, in case the first is cut off by a crash.
+	next := now.Add(jitter(q.backoff(1))).Unix()
 	var inbound any
 	if m.InboundID != 0 {
 		inbound = m.InboundID
@@ -183,7 +189,7 @@ func (q *Queue) Enqueue(tx *store.Tx, m Message) (int64, error) {
 	if m.Prefix == nil {
 		m.Prefix = []byte{} // NOT NULL
 	}
-	res, err := tx.Exec("outbound.insert", m.MessageID, m.Prefix, m.NullSender, inbound, m.Kind, now)
+	res, err := tx.Exec("outbound.insert", m.MessageID, m.Prefix, m.NullSender, inbound, m.Kind, now.Unix())
 	if err != nil {
 		return 0, err
 	}
@@ -192,7 +198,7 @@ func (q *Queue) Enqueue(tx *store.Tx, m Message) (int64, error) {
 		return 0, err
 	}
 	for _, rcpt := range m.To {
-		if _, err := tx.Exec("delivery.insert", id, rcpt, now, now, now); err != nil {
+		if _, err := tx.Exec("delivery.insert", id, rcpt, next, now.Unix(), now.Unix()); err != nil {
 			return 0, err
 		}
 	}
@@ -255,6 +261,12 @@ type job struct {
 // recorded.
 func (q *Queue) Run(ctx context.Context) error {
 	jobs := make(chan job)
+	q.outcomes = make(chan outcome, 1024)
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		q.recorder(q.outcomes)
+	}()
 	var wg sync.WaitGroup
 	for i := 0; i < q.cfg.Workers; i++ {
 		wg.Add(1)
@@ -266,6 +278,8 @@ func (q *Queue) Run(ctx context.Context) error {
 	err := q.schedule(ctx, jobs)
 	close(jobs)
 	wg.Wait()
+	close(q.outcomes)
+	<-recorded
 	return err
 }
 
@@ -288,8 +302,8 @@ func (q *Queue) schedule(ctx context.Context, jobs chan<- job) error {
 				return nil
 			}
 		}
-		if len(due) == scanLimit {
-			continue
+		if len(due) > 0 {
+			continue // there may be more
 		}
 		wait := time.Minute
 		if next, ok := q.nextDue(ctx); ok {
@@ -324,15 +338,47 @@ func (q *Queue) nextDue(ctx context.Context) (time.Time, bool) {
 	return time.Unix(next.Int64, 0), true
 }
 
-// claimDue finds due deliveries not already in a worker's hands and saves
-// their next attempt time before they are handed out.
+// claimDue returns the deliveries to attempt now that are not already in a
+// worker's hands: first those never tried (their next attempt time was
+// saved when they were queued), then those due again, whose next attempt
+// time it saves before they are handed out.
 func (q *Queue) claimDue(ctx context.Context) ([]job, error) {
 	now := q.cfg.Now()
-	rows, err := q.db.Query(ctx, "delivery.due", now.Unix(), scanLimit)
+	fresh, err := q.pick(ctx, "delivery.fresh", scanLimit)
 	if err != nil {
 		return nil, err
 	}
-	var due []job
+	due, err := q.pick(ctx, "delivery.due", now.Unix(), scanLimit)
+	if err != nil || len(due) == 0 {
+		if err != nil {
+			q.release(fresh)
+			return nil, err
+		}
+		return fresh, nil
+	}
+	err = q.db.Write(ctx, func(tx *store.Tx) error {
+		for _, j := range due {
+			next := now.Add(jitter(q.backoff(j.attempt))).Unix()
+			if _, err := tx.Exec("delivery.claim", next, now.Unix(), j.id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		q.release(append(fresh, due...))
+		return nil, err
+	}
+	return append(fresh, due...), nil
+}
+
+// pick runs a scheduler query and marks what it returns as in flight.
+func (q *Queue) pick(ctx context.Context, query string, args ...any) ([]job, error) {
+	rows, err := q.db.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []job
 	q.mu.Lock()
 	for rows.Next() {
 		var j job
@@ -340,36 +386,21 @@ func (q *Queue) claimDue(ctx context.Context) ([]job, error) {
 		if err := rows.Scan(&j.id, &j.outboundID, &j.rcpt, &j.attempt, &created); err != nil {
 			q.mu.Unlock()
 			rows.Close()
+			q.release(out)
 			return nil, err
 		}
 		if q.inflight[j.id] {
 			continue
 		}
-		j.attempt++
+		j.attempt++ // the attempt about to be made
 		j.created = time.Unix(created, 0)
 		q.inflight[j.id] = true
-		due = append(due, j)
+		out = append(out, j)
 	}
 	q.mu.Unlock()
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		q.release(due)
+		q.release(out)
 		return nil, err
 	}
-	if len(due) == 0 {
-		return nil, nil
-	}
-	err = q.db.Write(ctx, func(tx *store.Tx) error {
-		for _, j := range due {
-			next := now.Add(jitter(q.backoff(j.attempt)))
-			if _, err := tx.Exec("delivery.claim", next.Unix(), now.Unix(), j.id); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		q.release(due)
-		return nil, err
-	}
-	return due, nil
+	return out, nil
 }

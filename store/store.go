@@ -40,7 +40,7 @@ import (
 	"sync"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // the SQLite driver
+	"github.com/mattn/go-sqlite3"
 )
 
 //go:embed migrations/*.sql queries/*.sql
@@ -61,10 +61,14 @@ var ErrClosed = errors.New("store: closed")
 type DB struct {
 	r       *sql.DB
 	w       *sql.DB
+	ckpt    *sql.DB // one connection for checkpoints
 	queries map[string]string
-	reqs    chan *writeReq
-	done    chan struct{}
-	wg      sync.WaitGroup
+	// Every named query prepared once on each side: parsing SQL is a good
+	// part of the cost of a small statement.
+	rst, wst map[string]*sql.Stmt
+	reqs     chan *writeReq
+	done     chan struct{}
+	wg       sync.WaitGroup
 
 	closeOnce sync.Once
 	mu        sync.RWMutex // held for reading by senders on reqs, for writing by Close
@@ -97,14 +101,15 @@ func Open(dir string) (*DB, error) {
 		wq[k] = v
 	}
 	wq.Set("_txlock", "immediate")
-	w, err := sql.Open("sqlite3", "file:"+path+"?"+wq.Encode())
+	registerDriver()
+	w, err := sql.Open(driverName, "file:"+path+"?"+wq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
 	q.Set("_query_only", "1")
-	r, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	r, err := sql.Open(driverName, "file:"+path+"?"+q.Encode())
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -119,18 +124,89 @@ func Open(dir string) (*DB, error) {
 		db.closeHandles()
 		return nil, err
 	}
+	if err := db.prepare(); err != nil {
+		db.closeHandles()
+		return nil, err
+	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		db.closeHandles()
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	db.wg.Add(1)
+	q.Del("_query_only")
+	if db.ckpt, err = sql.Open(driverName, "file:"+path+"?"+q.Encode()); err != nil {
+		db.closeHandles()
+		return nil, err
+	}
+	db.ckpt.SetMaxOpenConns(1)
+	db.wg.Add(2)
 	go db.writer()
+	go db.checkpointer()
 	return db, nil
 }
 
+const driverName = "sqlite3-relais"
+
+var registerOnce sync.Once
+
+// registerDriver registers go-sqlite3 with a hook that turns off automatic
+// checkpoints: they would run inside a commit, making an SMTP client wait
+// for a large write to the database file. The checkpointer does them.
+func registerDriver() {
+	registerOnce.Do(func() {
+		sql.Register(driverName, &sqlite3.SQLiteDriver{
+			ConnectHook: func(c *sqlite3.SQLiteConn) error {
+				_, err := c.Exec("PRAGMA wal_autocheckpoint = 0", nil)
+				return err
+			},
+		})
+	})
+}
+
+// checkpointInterval is how often WAL content is copied into the database
+// file. PASSIVE checkpoints never block the writer or the readers.
+const checkpointInterval = time.Second
+
+func (db *DB) checkpointer() {
+	defer db.wg.Done()
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.done:
+			db.ckpt.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+			return
+		case <-t.C:
+			db.ckpt.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+		}
+	}
+}
+
+func (db *DB) prepare() error {
+	db.rst, db.wst = make(map[string]*sql.Stmt), make(map[string]*sql.Stmt)
+	for name, q := range db.queries {
+		var err error
+		if db.wst[name], err = db.w.Prepare(q); err != nil {
+			return fmt.Errorf("store: prepare %s: %w", name, err)
+		}
+		if db.rst[name], err = db.r.Prepare(q); err != nil {
+			return fmt.Errorf("store: prepare %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
 func (db *DB) closeHandles() {
+	for _, st := range db.rst {
+		st.Close()
+	}
+	for _, st := range db.wst {
+		st.Close()
+	}
 	db.r.Close()
 	db.w.Close()
+	if db.ckpt != nil {
+		db.ckpt.Close()
+	}
 }
 
 // Close waits for pending writes and closes the database.
@@ -140,9 +216,16 @@ func (db *DB) Close() error {
 		db.mu.Lock()
 		db.closed = true
 		close(db.reqs)
+		close(db.done)
 		db.mu.Unlock()
 		db.wg.Wait()
-		err = errors.Join(db.r.Close(), db.w.Close())
+		for _, st := range db.rst {
+			st.Close()
+		}
+		for _, st := range db.wst {
+			st.Close()
+		}
+		err = errors.Join(db.r.Close(), db.w.Close(), db.ckpt.Close())
 	})
 	return err
 }
@@ -237,17 +320,17 @@ func loadQueries() (map[string]string, error) {
 	return out, nil
 }
 
-func (db *DB) q(name string) string {
-	s, ok := db.queries[name]
+func stmt(m map[string]*sql.Stmt, name string) *sql.Stmt {
+	st, ok := m[name]
 	if !ok {
 		panic("store: no query named " + name)
 	}
-	return s
+	return st
 }
 
 // Query runs the named read query.
 func (db *DB) Query(ctx context.Context, name string, args ...any) (*sql.Rows, error) {
-	rows, err := db.r.QueryContext(ctx, db.q(name), args...)
+	rows, err := stmt(db.rst, name).QueryContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", name, err)
 	}
@@ -256,19 +339,20 @@ func (db *DB) Query(ctx context.Context, name string, args ...any) (*sql.Rows, e
 
 // QueryRow runs the named read query that returns at most one row.
 func (db *DB) QueryRow(ctx context.Context, name string, args ...any) *sql.Row {
-	return db.r.QueryRowContext(ctx, db.q(name), args...)
+	return stmt(db.rst, name).QueryRowContext(ctx, args...)
 }
 
 // Tx is a write transaction handed to a Write function. Its methods take
 // query names, not SQL.
 type Tx struct {
-	tx *sql.Tx
-	db *DB
+	tx    *sql.Tx
+	db    *DB
+	depth int
 }
 
 // Exec runs the named statement.
 func (t *Tx) Exec(name string, args ...any) (sql.Result, error) {
-	res, err := t.tx.Exec(t.db.q(name), args...)
+	res, err := t.tx.Stmt(stmt(t.db.wst, name)).Exec(args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", name, err)
 	}
@@ -277,7 +361,7 @@ func (t *Tx) Exec(name string, args ...any) (sql.Result, error) {
 
 // Query runs the named query inside the transaction.
 func (t *Tx) Query(name string, args ...any) (*sql.Rows, error) {
-	rows, err := t.tx.Query(t.db.q(name), args...)
+	rows, err := t.tx.Stmt(stmt(t.db.wst, name)).Query(args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", name, err)
 	}
@@ -286,7 +370,36 @@ func (t *Tx) Query(name string, args ...any) (*sql.Rows, error) {
 
 // QueryRow runs the named single-row query inside the transaction.
 func (t *Tx) QueryRow(name string, args ...any) *sql.Row {
-	return t.tx.QueryRow(t.db.q(name), args...)
+	return t.tx.Stmt(stmt(t.db.wst, name)).QueryRow(args...)
+}
+
+// Savepoint runs fn inside a nested savepoint of the transaction: if fn
+// returns an error or panics, what it wrote is rolled back and the rest of
+// the transaction goes on.
+func (t *Tx) Savepoint(fn func() error) (err error) {
+	t.depth++
+	name := fmt.Sprintf("n%d", t.depth)
+	defer func() { t.depth-- }()
+	if _, err := t.tx.Exec("SAVEPOINT " + name); err != nil {
+		return fmt.Errorf("store: savepoint: %w", err)
+	}
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("store: panic: %v", p)
+			}
+		}()
+		err = fn()
+	}()
+	if err != nil {
+		if _, rerr := t.tx.Exec("ROLLBACK TO " + name); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+	}
+	if _, rerr := t.tx.Exec("RELEASE " + name); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	return err
 }
 
 // Write runs fn in a write transaction and returns once its changes are
@@ -347,6 +460,28 @@ func (db *DB) commit(batch []*writeReq) {
 		return
 	}
 	tx := &Tx{tx: sqlTx, db: db}
+	if len(batch) == 1 {
+		// Alone: the transaction is the savepoint.
+		r := batch[0]
+		if err := r.ctx.Err(); err != nil {
+			sqlTx.Rollback()
+			r.done <- err
+			return
+		}
+		if err := runSafely(r.fn, tx); err != nil {
+			if rerr := sqlTx.Rollback(); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+			r.done <- err
+			return
+		}
+		if err := sqlTx.Commit(); err != nil {
+			r.done <- fmt.Errorf("store: commit: %w", err)
+			return
+		}
+		r.done <- nil
+		return
+	}
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			errs[i] = err

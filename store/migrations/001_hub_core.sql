@@ -37,7 +37,7 @@ CREATE TABLE messages (
     body8bit    INTEGER NOT NULL DEFAULT 0,  -- RFC 6152: BODY=8BITMIME onward
     size        INTEGER NOT NULL,
     body        BLOB NOT NULL
-) WITHOUT ROWID;
+);  -- a rowid table: WITHOUT ROWID suits small rows, not kilobytes of body
 
 -- The routing decision for each accepted recipient, written with the body
 -- before 250 is said; the dispatcher acts on it afterwards.
@@ -76,14 +76,17 @@ CREATE TABLE deliveries (
     outbound_id  INTEGER NOT NULL REFERENCES outbound(id) ON DELETE CASCADE,
     rcpt         TEXT NOT NULL,
     state        TEXT NOT NULL DEFAULT 'queued', -- queued, sent, failed, bounced
-    attempts     INTEGER NOT NULL DEFAULT 0,
+    attempts     INTEGER NOT NULL DEFAULT 0,  -- attempts made and recorded
     next_attempt INTEGER NOT NULL,
     last_reply   TEXT NOT NULL DEFAULT '',   -- the relay's last answer, or the error
     created_at   INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL
 );
--- The scheduler asks "what is due now" on queued rows only.
+-- The scheduler asks "what is due now" on queued rows only, and "what was
+-- never tried" (fresh deliveries are sent at once; their next_attempt is
+-- already saved for the case where that first attempt is cut off).
 CREATE INDEX deliveries_due ON deliveries(next_attempt) WHERE state = 'queued';
+CREATE INDEX deliveries_fresh ON deliveries(id) WHERE state = 'queued' AND attempts = 0;
 CREATE INDEX deliveries_outbound ON deliveries(outbound_id);
 
 -- Delivery status notifications and other bounces received on bounces+TOKEN.

@@ -11,23 +11,27 @@ INSERT INTO deliveries (outbound_id, rcpt, next_attempt, created_at, updated_at)
 SELECT d.id, d.outbound_id, d.rcpt, d.attempts, d.created_at FROM deliveries d
 WHERE d.state = 'queued' AND d.next_attempt <= ? ORDER BY d.next_attempt, d.id LIMIT ?;
 
+-- name: delivery.fresh
+-- Never tried: sent at once. Uses deliveries_fresh.
+SELECT d.id, d.outbound_id, d.rcpt, d.attempts, d.created_at FROM deliveries d
+WHERE d.state = 'queued' AND d.attempts = 0 ORDER BY d.id LIMIT ?;
+
 -- name: delivery.next-due
 SELECT MIN(next_attempt) FROM deliveries WHERE state = 'queued';
 
 -- name: delivery.claim
 -- Saves the next attempt time before dialing: a crash during the attempt
 -- leaves the delivery due again at that time, not lost and not hammering.
-UPDATE deliveries SET attempts = attempts + 1, next_attempt = ?, updated_at = ?
-WHERE id = ? AND state = 'queued';
+UPDATE deliveries SET next_attempt = ?, updated_at = ? WHERE id = ? AND state = 'queued';
 
 -- name: delivery.sent
-UPDATE deliveries SET state = 'sent', last_reply = ?, updated_at = ? WHERE id = ? AND state = 'queued';
+UPDATE deliveries SET state = 'sent', attempts = attempts + 1, last_reply = ?, updated_at = ? WHERE id = ? AND state = 'queued';
 
 -- name: delivery.deferred
-UPDATE deliveries SET last_reply = ?, updated_at = ? WHERE id = ? AND state = 'queued';
+UPDATE deliveries SET attempts = attempts + 1, last_reply = ?, updated_at = ? WHERE id = ? AND state = 'queued';
 
 -- name: delivery.failed
-UPDATE deliveries SET state = 'failed', last_reply = ?, updated_at = ? WHERE id = ? AND state IN ('queued', 'sent');
+UPDATE deliveries SET state = 'failed', attempts = attempts + 1, last_reply = ?, updated_at = ? WHERE id = ? AND state = 'queued';
 
 -- name: delivery.bounced
 UPDATE deliveries SET state = 'bounced', last_reply = ?, updated_at = ? WHERE id = ? AND state IN ('queued', 'sent');

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Durable intake: messages accepted per second over loopback, relais against
+# Postfix with its real queue, in the same run on the same machine.
+#
+# Each side gets MESSAGES messages of SIZE bytes from Postfix's smtp-source,
+# at 1, 10 and 50 concurrent sessions, to one address that forwards to one
+# recipient, and relays what it accepts to the same smtp-sink. A rate is
+# MESSAGES / the time smtp-source takes to hear 250 for all of them; both
+# servers say 250 only after an fsync (relais: SQLite WAL synchronous=FULL;
+# Postfix: its queue file). Before each run the previous run's deliveries
+# have drained, so no run pays for another.
+#
+# Needs root (a private Postfix instance runs from a temporary directory;
+# the system's Postfix configuration is not touched) and the Debian package
+# postfix. Usage: sudo bench/intake.sh   (MESSAGES=2000 for a quick look)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MESSAGES=${MESSAGES:-10000}
+SIZE=${SIZE:-4096}
+SESSIONS=${SESSIONS:-"1 10 50"}
+[ "$(id -u)" -eq 0 ] || { echo "run as root (a private Postfix instance is started)" >&2; exit 1; }
+for t in smtp-source smtp-sink postfix; do
+  command -v $t >/dev/null || [ -x /usr/sbin/$t ] || { echo "missing $t: apt-get install -y postfix" >&2; exit 1; }
+done
+export PATH=$PATH:/usr/sbin
+
+W=$(mktemp -d /tmp/relais-bench.XXXXXX)
+chmod 755 "$W"
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+SINK=$(port); PF=$(port); RL=$(port)
+
+cleanup() {
+  postfix -c "$W/postfix/etc" stop >/dev/null 2>&1 || true
+  [ -n "${RPID:-}" ] && kill "$RPID" 2>/dev/null || true
+  [ -n "${SPID:-}" ] && kill "$SPID" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$W"
+}
+trap cleanup EXIT
+
+echo "building relais…" >&2
+go build -o "$W/relais" ./cmd/relais
+
+smtp-sink -u nobody -c "127.0.0.1:$SINK" 1000 >"$W/sink.log" 2>&1 &
+SPID=$!
+
+# A private Postfix: relay_domains hub.example, relayhost the sink.
+P="$W/postfix"
+mkdir -p "$P/etc" "$P/spool" "$P/data"
+chown postfix "$P/data"
+cp /usr/share/postfix/master.cf.dist "$P/etc/master.cf"
+sed -i "s/^smtp      inet  n       -       y       -       -       smtpd/127.0.0.1:$PF inet n - n - - smtpd/" "$P/etc/master.cf"
+cat >"$P/etc/main.cf" <<CF
+compatibility_level = 3.6
+queue_directory = $P/spool
+data_directory = $P/data
+mail_owner = postfix
+setgid_group = postdrop
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = bench.localdomain
+mydestination =
+relay_domains = hub.example
+relayhost = [127.0.0.1]:$SINK
+smtp_tls_security_level = none
+mynetworks = 127.0.0.0/8
+maillog_file = $P/maillog
+maillog_file_prefixes = $P
+default_process_limit = 200
+CF
+script -qc "postfix -c $P/etc start" /dev/null >/dev/null
+
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 not open" >&2; return 1; }
+wait_port "$SINK"; wait_port "$PF"
+
+send() { # port sessions → seconds
+  local t0 t1
+  t0=$(date +%s.%N)
+  smtp-source -s "$2" -m "$MESSAGES" -l "$SIZE" -f writer@example.org -t 4405.bench@hub.example "127.0.0.1:$1" >/dev/null
+  t1=$(date +%s.%N)
+  echo "$t0 $t1" | awk '{printf "%.3f", $2-$1}'
+}
+
+postfix_drained() {
+  for _ in $(seq 600); do
+    [ -z "$(find "$P/spool/incoming" "$P/spool/active" "$P/spool/deferred" "$P/spool/maildrop" -type f 2>/dev/null | head -1)" ] && return 0
+    sleep 0.1
+  done
+}
+
+start_relais() {
+  rm -rf "$W/data"
+  "$W/relais" group add 4405.bench --name Bench --animator member@sink.example --data "$W/data" >/dev/null
+  RELAIS_RELAY_STARTTLS=off RELAIS_SMTP_MAX_CONNECTIONS_PER_IP=1000 \
+    "$W/relais" serve --domain hub.example --listen "127.0.0.1:$RL" --relay "127.0.0.1:$SINK" --data "$W/data" 2>"$W/relais.log" &
+  RPID=$!
+  wait_port "$RL"
+}
+
+relais_drained() {
+  for _ in $(seq 600); do
+    "$W/relais" outbox --data "$W/data" --limit 0 | grep -q "queued" || return 0
+    sleep 0.1
+  done
+}
+
+printf "\nDurable intake, %d messages of %d bytes, loopback, %s cores (%s)\n\n" "$MESSAGES" "$SIZE" "$(nproc)" "$(date -u +%F)"
+printf "%-9s %14s %14s %8s\n" sessions "relais msg/s" "postfix msg/s" ratio
+for s in $SESSIONS; do
+  start_relais
+  tr=$(send "$RL" "$s")
+  relais_drained
+  accepted=$(grep -c "msg=accepted" "$W/relais.log" || true)
+  kill "$RPID"; wait "$RPID" 2>/dev/null || true; RPID=
+  postfix_drained
+  tp=$(send "$PF" "$s")
+  postfix_drained
+  [ "$accepted" -eq "$MESSAGES" ] || echo "warning: relais logged $accepted accepted messages, not $MESSAGES" >&2
+  awk -v s="$s" -v m="$MESSAGES" -v a="$tr" -v b="$tp" 'BEGIN{printf "%-9s %14.0f %14.0f %7.2fx\n", s, m/a, m/b, (m/a)/(m/b)}'
+done
