@@ -1,0 +1,110 @@
+package templates
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Every message template exists in every language and renders.
+func TestEveryTemplateInEveryLanguage(t *testing.T) {
+	s, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]int{}
+	for _, lang := range Languages {
+		files, _ := fs.Glob(builtin, lang+"/*.tmpl")
+		for _, f := range files {
+			names[strings.TrimSuffix(filepath.Base(f), ".tmpl")]++
+		}
+	}
+	if len(names) == 0 {
+		t.Fatal("no templates")
+	}
+	data := map[string]string{"Subject": "Réunion", "To": "4405.nantes-sud@hub.example", "Date": "21/11/2026 10:00",
+		"Why": "refused", "Code": "550 5.1.1", "Postmaster": "postmaster@hub.example", "ID": "abc", "Hub": "hub.example"}
+	for name, n := range names {
+		if n != len(Languages) {
+			t.Errorf("%s exists in %d of %d languages", name, n, len(Languages))
+		}
+		fr, err := s.Render("fr", name, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		en, err := s.Render("en", name, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fr.Subject == en.Subject || fr.Text == en.Text || fr.Lang != "fr" || en.Lang != "en" {
+			t.Errorf("%s: fr and en are not distinct translations", name)
+		}
+	}
+	// Unknown language: French.
+	r, err := s.Render("de", "delivery-failed", data)
+	if err != nil || r.Lang != "fr" || !strings.HasPrefix(r.Subject, "Non remis") {
+		t.Fatalf("fallback: %+v %v", r, err)
+	}
+	// A missing key is an error, never "<no value>" in someone's mailbox.
+	if _, err := s.Render("fr", "delivery-failed", map[string]string{}); err == nil {
+		t.Fatal("missing data rendered")
+	}
+}
+
+func TestRepliesAreOneLineAndBilingual(t *testing.T) {
+	s, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range s.replies.Templates() {
+		name := tt.Name()
+		if name == "replies" {
+			continue
+		}
+		got := s.Reply(name, map[string]string{"Addr": "a@b", "Reason": "r"})
+		if name == got || strings.Contains(got, "\n") || !strings.Contains(got, " / ") {
+			t.Errorf("%s: %q", name, got)
+		}
+	}
+}
+
+func TestOverride(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "fr"), 0o755)
+	os.WriteFile(filepath.Join(dir, "fr", "delivery-failed.tmpl"), []byte("Subject: Oups {{.Subject}}\n\nRaté.\n"), 0o644)
+	s, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := s.Render("fr", "delivery-failed", map[string]string{"Subject": "x"})
+	if r.Subject != "Oups x" || r.Text != "Raté.\n" {
+		t.Fatalf("%+v", r)
+	}
+	if r, _ := s.Render("en", "delivery-failed", map[string]string{"Subject": "x", "To": "", "Date": "", "Why": "", "Code": "", "Postmaster": "", "ID": "", "Hub": ""}); !strings.HasPrefix(r.Subject, "Undelivered") {
+		t.Fatalf("en not built-in: %+v", r)
+	}
+	os.WriteFile(filepath.Join(dir, "fr", "delivery-failed.tmpl"), []byte("Subject: {{.Subject\n\nx\n"), 0o644)
+	if _, err := Load(dir); err == nil {
+		t.Fatal("broken override accepted")
+	}
+}
+
+func TestCompose(t *testing.T) {
+	s, _ := Load("")
+	b, err := s.Compose("fr", "delivery-failed", map[string]string{"Subject": "Réunion", "To": "x@hub.example", "Date": "d",
+		"Why": "gone", "Code": "", "Postmaster": "postmaster@hub.example", "ID": "abc", "Hub": "hub.example"},
+		Envelope{From: "relais <postmaster@hub.example>", To: "marie@example.org", Hostname: "mx.hub.example",
+			AutoSubmitted: "auto-replied", References: "<m1@example.org>"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := string(b)
+	for _, want := range []string{"From: \"relais\" <postmaster@hub.example>\r\n", "To: <marie@example.org>\r\n", "Auto-Submitted: auto-replied\r\n",
+		"In-Reply-To: <m1@example.org>\r\n", "Content-Language: fr\r\n", "Subject: =?UTF-8?q?Non_remis_:_R=C3=A9union?=\r\n", "@mx.hub.example>\r\n"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("composed message lacks %q:\n%s", want, msg)
+		}
+	}
+}
