@@ -12,6 +12,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -34,6 +35,7 @@ type Mail struct {
 	Data []byte // as received, without the Return-Path and Delivered-To lines
 	At   time.Time
 	File string // where it was written, if anywhere
+	TLS  bool   // received over STARTTLS
 }
 
 // Header returns the parsed header of the captured message.
@@ -68,9 +70,15 @@ type Server struct {
 	changed chan struct{}
 }
 
+// Option changes how Start sets up the server.
+type Option func(*smtp.Server)
+
+// WithTLS offers STARTTLS with config.
+func WithTLS(config *tls.Config) Option { return func(s *smtp.Server) { s.TLSConfig = config } }
+
 // Start listens on addr ("127.0.0.1:0") and captures into dir ("" for
 // memory only).
-func Start(addr, dir string) (*Server, error) {
+func Start(addr, dir string, opts ...Option) (*Server, error) {
 	s := &Server{dir: dir, done: make(chan struct{}), changed: make(chan struct{})}
 	if dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -89,11 +97,17 @@ func Start(addr, dir string) (*Server, error) {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
 	s.ln = ln
-	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &session{s: s}, nil }))
+	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		_, tls := c.TLSConnectionState()
+		return &session{s: s, tls: tls}, nil
+	}))
 	s.srv.Domain = "outbox.relais"
 	s.srv.EnableSMTPUTF8 = true
 	s.srv.MaxMessageBytes = 64 << 20
 	s.srv.ErrorLog = nopLog{}
+	for _, o := range opts {
+		o(s.srv)
+	}
 	go func() {
 		defer close(s.done)
 		s.srv.Serve(ln)
@@ -142,12 +156,12 @@ func (s *Server) Wait(ctx context.Context, n int) ([]Mail, error) {
 	}
 }
 
-func (s *Server) store(from string, to []string, data []byte) error {
+func (s *Server) store(from string, to []string, data []byte, tls bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, rcpt := range to {
 		s.seq++
-		m := Mail{Seq: s.seq, From: from, To: rcpt, Data: data, At: time.Now()}
+		m := Mail{Seq: s.seq, From: from, To: rcpt, Data: data, At: time.Now(), TLS: tls}
 		if s.dir != "" {
 			f, err := write(s.dir, m)
 			if err != nil {
@@ -242,6 +256,7 @@ func Read(dir string) ([]Mail, error) {
 
 type session struct {
 	s    *Server
+	tls  bool
 	from string
 	to   []string
 }
@@ -269,7 +284,7 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if err := ss.s.store(ss.from, ss.to, data); err != nil {
+	if err := ss.s.store(ss.from, ss.to, data, ss.tls); err != nil {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "outbox: cannot write"}
 	}
 	return nil
