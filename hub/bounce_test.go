@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-message"
 
@@ -176,5 +178,47 @@ func TestGroupRemovedBeforeDispatch(t *testing.T) {
 	e.h.DB.QueryRow(context.Background(), "inbound.by-message", "test-gone").Scan(new(int64), new(string), new(string), new(string), &state, &detail)
 	if state != "failed" || !strings.Contains(detail, "no such group") {
 		t.Fatalf("inbound %s %q", state, detail)
+	}
+}
+
+// Clean-up deletes what is finished and old, never what is still waiting:
+// a delivery being retried, or mail kept for a postmaster.
+func TestCollectKeepsWhatIsWaiting(t *testing.T) {
+	dead, _ := net.Listen("tcp", "127.0.0.1:0")
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	e := newEnv(t) // postmaster not configured: postmaster@ mail is kept
+	e.addGroup("4402.nantes-nord", "Nantes Nord", "lea@exemple.fr")
+	if err := e.send("marie@example.org", []string{"4405.nantes-sud@hub.example"}, crlf(groupMessage)); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(map[string]int{"sent": 2})
+	if err := e.send("x@example.org", []string{"postmaster@hub.example"}, crlf("From: x@example.org\nSubject: hello\n\nhi\n")); err != nil {
+		t.Fatal(err)
+	}
+	e.stop()
+	e.cfg.Relay.Address = deadAddr
+	e.start()
+	if err := e.send("marie@example.org", []string{"4402.nantes-nord@hub.example"}, crlf(groupMessage)); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(map[string]int{"sent": 2, "queued": 1})
+
+	n, err := e.h.collectOnce(context.Background())
+	if err != nil || n != 0 {
+		t.Fatalf("fresh messages collected: %d %v", n, err)
+	}
+	e.clock.advance(e.cfg.Queue.Keep.D() + time.Hour)
+	n, err = e.h.collectOnce(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("collected %d, want 1 (the delivered one): %v", n, err)
+	}
+	got, _ := queue.Counts(context.Background(), e.h.DB)
+	if got["sent"] != 0 || got["queued"] != 1 {
+		t.Fatalf("deliveries after clean-up: %v", got)
+	}
+	var kept int
+	if err := e.h.DB.QueryRow(context.Background(), "message.count-kept").Scan(&kept); err != nil || kept != 1 {
+		t.Fatalf("kept postmaster mail: %d %v", kept, err)
 	}
 }

@@ -216,19 +216,25 @@ func (h *Hub) collect(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		before := h.now().Add(-h.Config.Queue.Keep.D()).Unix()
-		var n int64
-		err := h.DB.Write(ctx, func(tx *store.Tx) error {
-			res, err := tx.Exec("message.delete-old", before)
-			if err == nil {
-				n, _ = res.RowsAffected()
-			}
-			return err
-		})
-		if err != nil {
+		if n, err := h.collectOnce(ctx); err != nil {
 			h.log.Error("clean-up failed", "err", err)
 		} else if n > 0 {
 			h.log.Info("clean-up", "deleted_messages", n)
 		}
 	}
+}
+
+// collectOnce deletes the messages finished before queue.keep ago, with
+// their deliveries and bounces; it returns how many.
+func (h *Hub) collectOnce(ctx context.Context) (int64, error) {
+	before := h.now().Add(-h.Config.Queue.Keep.D()).Unix()
+	var n int64
+	err := h.DB.Write(ctx, func(tx *store.Tx) error {
+		res, err := tx.Exec("message.delete-old", before)
+		if err == nil {
+			n, _ = res.RowsAffected()
+		}
+		return err
+	})
+	return n, err
 }

@@ -64,7 +64,15 @@ func runOutbox(args []string) error {
 	if len(parts) == 0 {
 		parts = []string{"empty"}
 	}
-	fmt.Printf("Queue (%s): %s\n\n", c.DataDir, strings.Join(parts, ", "))
+	fmt.Printf("Queue (%s): %s\n", c.DataDir, strings.Join(parts, ", "))
+	var kept int
+	if err := db.QueryRow(ctx, "message.count-kept").Scan(&kept); err != nil {
+		return err
+	}
+	if kept > 0 {
+		fmt.Printf("Kept: %d message(s) to postmaster@/abuse@ with no postmaster configured (set postmaster in the config)\n", kept)
+	}
+	fmt.Println()
 	ds, err := queue.List(ctx, db, *state, *limit)
 	if err != nil {
 		return err

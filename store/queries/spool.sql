@@ -39,3 +39,7 @@ DELETE FROM messages WHERE received_at < ?
   AND NOT EXISTS (SELECT 1 FROM inbound_rcpts i WHERE i.message_id = messages.id AND i.state IN ('pending', 'kept'))
   AND NOT EXISTS (SELECT 1 FROM outbound o JOIN deliveries d ON d.outbound_id = o.id
                   WHERE o.message_id = messages.id AND d.state = 'queued');
+
+-- name: message.count-kept
+-- Mail kept for an operator (postmaster@ with no postmaster configured).
+SELECT COUNT(DISTINCT message_id) FROM inbound_rcpts WHERE state = 'kept';
