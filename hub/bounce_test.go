@@ -124,8 +124,11 @@ func TestParseDSN(t *testing.T) {
 	if b.Action != "failed" || b.Status != "5.1.1" || b.Diagnostic != "550 5.1.1 <a@b>: user unknown" {
 		t.Fatalf("%+v", b)
 	}
-	if b := parseDSN([]byte("Subject: out of office\r\n\r\nI am away.\r\n")); b.Action != "unknown" || !b.Permanent() {
-		t.Fatalf("plain bounce: %+v", b)
+	if b := parseDSN([]byte("Subject: Hello\r\n\r\nWho are you?\r\n")); b.Action != "unknown" || b.Permanent() {
+		t.Fatalf("plain message: %+v", b)
+	}
+	if b := parseDSN([]byte("Auto-Submitted: auto-replied (vacation)\r\nSubject: Absence\r\n\r\nJe suis absente.\r\n")); b.Action != "auto-reply" || b.Permanent() {
+		t.Fatalf("vacation notice: %+v", b)
 	}
 	if b := parseDSN([]byte(dsn("a@b", "delayed", "4.4.7", "x"))); b.Permanent() {
 		t.Fatalf("delayed counted as permanent: %+v", b)

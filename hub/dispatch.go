@@ -112,6 +112,9 @@ func (d *dispatcher) run(ctx context.Context) error {
 // due returns pending recipients not already being handled; full says the
 // scan hit its limit.
 func (d *dispatcher) due(ctx context.Context) ([]inbound, bool, error) {
+	// Locked before the query: see queue's pick.
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	rows, err := d.h.DB.Query(ctx, "inbound.due", d.h.now().Unix(), dispatchBatch)
 	if err != nil {
 		return nil, false, err
@@ -119,8 +122,6 @@ func (d *dispatcher) due(ctx context.Context) ([]inbound, bool, error) {
 	defer rows.Close()
 	var out []inbound
 	n := 0
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	for rows.Next() {
 		n++
 		var in inbound

@@ -71,6 +71,11 @@ func parseDSN(raw []byte) queue.Bounce {
 	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
 		return unknown
 	}
+	if as := strings.ToLower(strings.TrimSpace(e.Header.Get("Auto-Submitted"))); strings.HasPrefix(as, "auto-replied") {
+		if t, _, _ := e.Header.ContentType(); !strings.EqualFold(t, "multipart/report") {
+			return queue.Bounce{Action: "auto-reply"}
+		}
+	}
 	var found *queue.Bounce
 	var walk func(e *message.Entity, depth int)
 	walk = func(e *message.Entity, depth int) {

@@ -187,18 +187,32 @@ func (h *Hub) run(f func() error) {
 	}()
 }
 
-// Close stops receiving (sessions get until ctx ends to finish), then stops
-// the dispatcher and the queue once their current work is recorded, and
-// closes the database.
+// Close stops the hub within ctx: at once, the queue and the dispatcher
+// start nothing new and SMTP accepts no new connection; sessions under way
+// and delivery attempts under way get until ctx ends to finish. Then the
+// relay connections still open are cut (those attempts are recorded as
+// deferred), sessions still open are closed (their senders never heard 250
+// and will retry), and the database is closed. Every attempt made is
+// recorded before Close returns.
 func (h *Hub) Close(ctx context.Context) error {
 	var errs []error
-	if h.SMTP != nil {
-		errs = append(errs, h.SMTP.Shutdown(ctx))
-	}
 	if h.stop != nil {
 		h.stop()
 	}
-	h.wg.Wait()
+	smtpDone := make(chan error, 1)
+	go func() { smtpDone <- h.SMTP.Shutdown(ctx) }()
+	parts := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		close(parts)
+	}()
+	select {
+	case <-parts:
+	case <-ctx.Done():
+		h.Queue.Abort()
+		<-parts
+	}
+	errs = append(errs, <-smtpDone)
 	errs = append(errs, h.DB.Close())
 	h.errMu.Lock()
 	errs = append(errs, h.errs...)

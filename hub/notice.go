@@ -46,7 +46,29 @@ func (h *Hub) deliveryFailed(tx *store.Tx, f queue.Failure) error {
 	if strings.HasPrefix(f.Reply, "gave up") {
 		why = failExpired
 	}
-	return h.notifySender(tx, messageID, rcpt, why, replyCode(f.Reply))
+	code := replyCode(f.Reply)
+	if why == failRefused && !worthNotice(code) {
+		return nil
+	}
+	return h.notifySender(tx, messageID, rcpt, why, code)
+}
+
+// worthNotice says whether a refusal is one the sender can act on: an
+// address or mailbox problem (RFC 3463 classes 5.1 to 5.5). A policy or
+// content refusal (5.7.x, often spam) or one without an enhanced code is
+// not answered: the sender of spam is usually forged, and telling them
+// would be backscatter.
+func worthNotice(code string) bool {
+	i := strings.LastIndex(code, " ")
+	enh := code[i+1:]
+	if len(enh) < 3 || enh[1] != '.' {
+		return false
+	}
+	switch enh[:3] {
+	case "5.1", "5.2", "5.3", "5.4", "5.5":
+		return true
+	}
+	return false
 }
 
 var codeRE = regexp.MustCompile(`\b[245][0-9][0-9](?: [245]\.[0-9]{1,3}\.[0-9]{1,3})?\b|\b[245]\.[0-9]{1,3}\.[0-9]{1,3}\b`)

@@ -67,10 +67,11 @@ func (q *Queue) load(ctx context.Context, outboundID int64, b *body) error {
 	if b.outboundID == outboundID && b.data != nil {
 		return nil
 	}
+	// Read into locals: the cache changes only once everything is read.
 	var msgID string
 	var prefix []byte
-	var utf8, eight bool
-	err := q.db.QueryRow(ctx, "delivery.job", outboundID).Scan(new(int64), &msgID, &prefix, &b.nullSender, &utf8, &eight)
+	var nullSender, utf8, eight bool
+	err := q.db.QueryRow(ctx, "delivery.job", outboundID).Scan(new(int64), &msgID, &prefix, &nullSender, &utf8, &eight)
 	if err != nil {
 		return fmt.Errorf("load outbound %d: %w", outboundID, err)
 	}
@@ -78,12 +79,12 @@ func (q *Queue) load(ctx context.Context, outboundID int64, b *body) error {
 	if err := q.db.QueryRow(ctx, "message.body", msgID).Scan(&raw); err != nil {
 		return fmt.Errorf("load body %s: %w", msgID, err)
 	}
-	b.data = append(prefix[:len(prefix):len(prefix)], raw...)
-	b.outboundID, b.messageID = outboundID, msgID
-	b.opts = smtp.MailOptions{UTF8: utf8, Size: int64(len(b.data))}
+	data := append(prefix[:len(prefix):len(prefix)], raw...)
+	opts := smtp.MailOptions{UTF8: utf8, Size: int64(len(data))}
 	if eight {
-		b.opts.Body = smtp.Body8BitMIME
+		opts.Body = smtp.Body8BitMIME
 	}
+	*b = body{outboundID: outboundID, messageID: msgID, data: data, nullSender: nullSender, opts: opts}
 	return nil
 }
 
@@ -126,10 +127,11 @@ func (q *Queue) attempt(ctx context.Context, c *smtp.Client, j job, cache *body)
 func (q *Queue) dial(ctx context.Context) (*smtp.Client, error) {
 	r := q.cfg.Relay
 	host, _, _ := net.SplitHostPort(r.Address)
-	conn, err := r.Dial(ctx, "tcp", r.Address)
+	raw, err := r.Dial(ctx, "tcp", r.Address)
 	if err != nil {
 		return nil, err
 	}
+	conn := q.track(raw)
 	offered, known := q.tlsOffered.Load(r.Address)
 	wantTLS := r.StartTLS != "off"
 	var c *smtp.Client
@@ -290,8 +292,11 @@ func (q *Queue) record(batch []outcome) {
 		}
 		failed = failed || o.state == "failed"
 	}
-	// Recorded even while stopping: the attempts happened.
-	err := q.db.Write(context.Background(), func(tx *store.Tx) error {
+	// Recorded even while stopping: the attempts happened. A write that
+	// fails is tried again a few times; what still is not recorded stays in
+	// flight, so that this process never sends it again (after a restart it
+	// is sent once more: the one way to duplicate is to lose a record).
+	write := func(tx *store.Tx) error {
 		for i, o := range batch {
 			errs[i] = tx.Savepoint(func() error {
 				switch o.state {
@@ -299,28 +304,40 @@ func (q *Queue) record(batch []outcome) {
 					_, err := tx.Exec("delivery.sent", o.res.reply, now.Unix(), o.j.id)
 					return err
 				case "deferred":
-					_, err := tx.Exec("delivery.deferred", o.res.reply, now.Unix(), o.j.id)
+					// Not before the backoff from now: a first attempt made
+					// late (a backlog, a restart) must not be retried at once.
+					next := now.Add(jitter(q.backoff(o.j.attempt))).Unix()
+					_, err := tx.Exec("delivery.deferred", next, o.res.reply, now.Unix(), o.j.id)
 					return err
 				}
 				return q.fail(tx, o.j.id, "delivery.failed", o.res.reply)
 			})
 		}
 		return nil
-	})
-	js := make([]job, len(batch))
+	}
+	var err error
+	for try, wait := range []time.Duration{0, 100 * time.Millisecond, time.Second, 5 * time.Second} {
+		time.Sleep(wait)
+		if err = q.db.Write(context.Background(), write); err == nil || errors.Is(err, store.ErrClosed) {
+			break
+		}
+		q.log.Error("recording delivery outcomes failed", "try", try+1, "err", err)
+	}
+	var done []job
 	for i, o := range batch {
-		js[i] = o.j
 		attrs := []any{"result", o.state, "reply", o.res.reply}
 		switch {
 		case err != nil || errs[i] != nil:
 			o.log.Error("delivery attempt not recorded", append(attrs, "err", errors.Join(err, errs[i]))...)
+			continue
 		case o.state == "sent":
 			o.log.Info("delivery", attrs...)
 		default:
 			o.log.Warn("delivery", attrs...)
 		}
+		done = append(done, o.j)
 	}
-	q.release(js)
+	q.release(done)
 	if failed {
 		q.Kick() // the failure handler may have queued a notice
 	}
@@ -344,8 +361,16 @@ func (q *Queue) fail(tx *store.Tx, id int64, query, reply string) error {
 	if err := tx.QueryRow("delivery.siblings-open", d.OutboundID).Scan(&open); err != nil {
 		return err
 	}
-	return q.onFailure(tx, Failure{
-		DeliveryID: id, OutboundID: d.OutboundID, MessageID: d.MessageID, Kind: d.Kind,
-		InboundID: d.InboundID, Rcpt: d.Rcpt, Reply: reply, AllFailed: open == 0,
+	// The handler's own failure (a broken template override, say) must not
+	// undo the state change: the delivery is failed either way.
+	err = tx.Savepoint(func() error {
+		return q.onFailure(tx, Failure{
+			DeliveryID: id, OutboundID: d.OutboundID, MessageID: d.MessageID, Kind: d.Kind,
+			InboundID: d.InboundID, Rcpt: d.Rcpt, Reply: reply, AllFailed: open == 0,
+		})
 	})
+	if err != nil {
+		q.log.Error("failure handler", "dlv", id, "err", err)
+	}
+	return nil
 }

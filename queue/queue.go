@@ -131,6 +131,48 @@ type Queue struct {
 	inflight map[int64]bool
 
 	tlsOffered sync.Map // relay address → bool, learned at the first dial
+
+	connMu sync.Mutex
+	conns  map[*trackedConn]bool // open connections to the relay, for Abort
+}
+
+// trackedConn is a connection to the relay that Abort can cut.
+type trackedConn struct {
+	net.Conn
+	q    *Queue
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.q.connMu.Lock()
+		delete(c.q.conns, c)
+		c.q.connMu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+func (q *Queue) track(c net.Conn) net.Conn {
+	t := &trackedConn{Conn: c, q: q}
+	q.connMu.Lock()
+	q.conns[t] = true
+	q.connMu.Unlock()
+	return t
+}
+
+// Abort cuts every connection to the relay: attempts under way fail at
+// once and are recorded as deferred. Hub.Close calls it when stopping takes
+// too long, so that no attempt is left unrecorded when the process ends.
+func (q *Queue) Abort() {
+	q.connMu.Lock()
+	conns := make([]*trackedConn, 0, len(q.conns))
+	for c := range q.conns {
+		conns = append(conns, c)
+	}
+	q.connMu.Unlock()
+	for _, c := range conns {
+		c.Conn.Close()
+	}
 }
 
 // New returns a queue on db. Call Run to deliver.
@@ -159,6 +201,7 @@ func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Queu
 		db: db, cfg: cfg, log: log, secret: secret,
 		kick:     make(chan struct{}, 1),
 		inflight: make(map[int64]bool),
+		conns:    make(map[*trackedConn]bool),
 	}, nil
 }
 
@@ -373,13 +416,19 @@ func (q *Queue) claimDue(ctx context.Context) ([]job, error) {
 }
 
 // pick runs a scheduler query and marks what it returns as in flight.
+//
+// The lock is taken before the query starts, so its snapshot is at least as
+// recent as every release: a delivery whose outcome was committed and which
+// was released since the last pick is seen in its new state, never picked
+// again as still queued.
 func (q *Queue) pick(ctx context.Context, query string, args ...any) ([]job, error) {
-	rows, err := q.db.Query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
 	var out []job
 	q.mu.Lock()
+	rows, err := q.db.Query(ctx, query, args...)
+	if err != nil {
+		q.mu.Unlock()
+		return nil, err
+	}
 	for rows.Next() {
 		var j job
 		var created int64

@@ -92,7 +92,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestBouncePermanent(t *testing.T) {
-	for action, want := range map[string]bool{"failed": true, "unknown": true, "delayed": false, "delivered": false, "relayed": false, "expanded": false} {
+	for action, want := range map[string]bool{"failed": true, "unknown": false, "auto-reply": false, "delayed": false, "delivered": false, "relayed": false, "expanded": false} {
 		if got := (Bounce{Action: action}).Permanent(); got != want {
 			t.Errorf("%s: %v", action, got)
 		}

@@ -88,16 +88,18 @@ func Counts(ctx context.Context, db *store.DB) (map[string]int, error) {
 // delivery, or what little an unparseable bounce said.
 type Bounce struct {
 	MessageID  string // id of the bounce message in the messages table
-	Action     string // failed, delayed, delivered, relayed, expanded; unknown
+	Action     string // failed, delayed, delivered, relayed, expanded; auto-reply; unknown
 	Status     string // 5.1.1
 	Diagnostic string
 }
 
-// Permanent reports whether the bounce says the delivery failed for good.
-// A "delayed" notice is not a failure (RFC 3464 §2.3.3); an unparseable
-// bounce is counted as one, as Mailman does.
+// Permanent reports whether the bounce says the delivery failed for good:
+// only a delivery status notification with Action: failed does. "delayed"
+// is not a failure (RFC 3464 §2.3.3); neither is an auto-reply (vacation
+// notices go to the envelope sender, RFC 3834 §4) nor an unparseable
+// message, which is recorded for the lists' bounce scoring to weigh.
 func (b Bounce) Permanent() bool {
-	return b.Action == "failed" || b.Action == "unknown"
+	return b.Action == "failed"
 }
 
 // ErrNoDelivery is returned by RecordBounce for a delivery that does not

@@ -41,8 +41,8 @@ func (s *Server) errTooManyHops() *smtp.SMTPError {
 	return s.reply(554, ec(5, 4, 6), "too-many-hops", nil)
 }
 
-func (s *Server) errBadHeader(detail string) *smtp.SMTPError {
-	return s.reply(554, ec(5, 6, 0), "bad-header", detail)
+func (s *Server) errBadHeader() *smtp.SMTPError {
+	return s.reply(554, ec(5, 6, 0), "bad-header", nil)
 }
 
 func (s *Server) errLineTooLong() *smtp.SMTPError {

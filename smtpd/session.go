@@ -82,11 +82,13 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		ss.log.Error("routing failed", "rcpt", to, "err", err)
 		return ss.s.errTemp()
 	}
-	key := strings.ToLower(to)
+	// The same destination named twice (RCPT TO repeated, or the same group
+	// under two of the hub's domains): one delivery.
+	key := route.Kind + "\x00" + route.Target
 	if ss.seen == nil {
 		ss.seen = make(map[string]bool)
 	}
-	if !ss.seen[key] { // RCPT TO twice for one address: one delivery
+	if !ss.seen[key] {
 		ss.seen[key] = true
 		ss.rcpts = append(ss.rcpts, Rcpt{Addr: to, Route: route})
 	}
@@ -150,7 +152,10 @@ func (ss *session) Data(r io.Reader) error {
 func (ss *session) check(body []byte) *smtp.SMTPError {
 	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(body)))
 	if err != nil {
-		return ss.s.errBadHeader(strings.TrimPrefix(err.Error(), "message: "))
+		// The parser's error quotes the client's line: log it, never echo
+		// it (it may be long or 8-bit, and a reply is 512 octets at most).
+		ss.log.Info("malformed header", "err", err)
+		return ss.s.errBadHeader()
 	}
 	if len(h.Values("Received")) >= maxHops {
 		return ss.s.errTooManyHops()

@@ -22,7 +22,7 @@ func (r fakeRouter) Route(_ context.Context, rcpt string) (Route, error) {
 	if r.err != nil {
 		return Route{}, r.err
 	}
-	return Route{Kind: "group", Target: "1"}, nil
+	return Route{Kind: "group", Target: strings.ToLower(rcpt)}, nil
 }
 
 type fakeSpool struct {

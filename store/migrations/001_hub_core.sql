@@ -1,5 +1,10 @@
 -- The hub core: groups and their animators, the intake spool, the outbound
 -- queue. Times are Unix seconds (UTC).
+--
+-- Ids are AUTOINCREMENT: never reused, even after the rows with the highest
+-- ids are deleted. A delivery id is named by a VERP address that can come
+-- back weeks later, and a group id by routes stored before a DATA commit;
+-- neither may ever point at a newer row.
 
 CREATE TABLE settings (
     key   TEXT PRIMARY KEY,
@@ -8,7 +13,7 @@ CREATE TABLE settings (
 
 -- A group has one coded address CODE.NAME on the hub's domains.
 CREATE TABLE groups (
-    id           INTEGER PRIMARY KEY,
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
     code         TEXT NOT NULL,              -- canonical territory code: 4405, 2A01, fr
     name         TEXT NOT NULL,              -- [a-z0-9-]{1,40}
     display_name TEXT NOT NULL,
@@ -42,7 +47,7 @@ CREATE TABLE messages (
 -- The routing decision for each accepted recipient, written with the body
 -- before 250 is said; the dispatcher acts on it afterwards.
 CREATE TABLE inbound_rcpts (
-    id         INTEGER PRIMARY KEY,
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
     message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
     rcpt       TEXT NOT NULL,                -- as given in RCPT TO
     route      TEXT NOT NULL,                -- group, bounce, role
@@ -59,7 +64,7 @@ CREATE INDEX inbound_rcpts_message ON inbound_rcpts(message_id);
 -- One message on its way out: a body (from messages) and the header fields
 -- prepended for this delivery.
 CREATE TABLE outbound (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     message_id  TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
     prefix      BLOB NOT NULL DEFAULT x'',
     null_sender INTEGER NOT NULL DEFAULT 0,  -- MAIL FROM:<> (notices about failures)
@@ -72,7 +77,7 @@ CREATE INDEX outbound_message ON outbound(message_id);
 -- One recipient of an outbound message: its own status, retries and VERP
 -- return path bounces+<id>-<mac>.
 CREATE TABLE deliveries (
-    id           INTEGER PRIMARY KEY,
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
     outbound_id  INTEGER NOT NULL REFERENCES outbound(id) ON DELETE CASCADE,
     rcpt         TEXT NOT NULL,
     state        TEXT NOT NULL DEFAULT 'queued', -- queued, sent, failed, bounced
@@ -91,7 +96,7 @@ CREATE INDEX deliveries_outbound ON deliveries(outbound_id);
 
 -- Delivery status notifications and other bounces received on bounces+TOKEN.
 CREATE TABLE bounces (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     delivery_id INTEGER NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
     message_id  TEXT NOT NULL,               -- the bounce message itself
     received_at INTEGER NOT NULL,

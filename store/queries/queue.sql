@@ -28,7 +28,8 @@ UPDATE deliveries SET next_attempt = ?, updated_at = ? WHERE id = ? AND state = 
 UPDATE deliveries SET state = 'sent', attempts = attempts + 1, last_reply = ?, updated_at = ? WHERE id = ? AND state = 'queued';
 
 -- name: delivery.deferred
-UPDATE deliveries SET attempts = attempts + 1, last_reply = ?, updated_at = ? WHERE id = ? AND state = 'queued';
+UPDATE deliveries SET attempts = attempts + 1, next_attempt = MAX(next_attempt, ?), last_reply = ?, updated_at = ?
+WHERE id = ? AND state = 'queued';
 
 -- name: delivery.failed
 UPDATE deliveries SET state = 'failed', attempts = attempts + 1, last_reply = ?, updated_at = ? WHERE id = ? AND state = 'queued';
