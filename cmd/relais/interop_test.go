@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -143,10 +144,10 @@ func TestDemoFirstMessageWithSwaks(t *testing.T) {
 	}
 	data := filepath.Join(t.TempDir(), "demo")
 	cmd := exec.Command(relaisBin, "demo", "--data", data, "--smtp", freePort(t))
-	var out, logs strings.Builder
+	var out, logs bytes.Buffer
 	var mu sync.Mutex
-	cmd.Stdout = lockedSB{&mu, &out}
-	cmd.Stderr = lockedSB{&mu, &logs}
+	cmd.Stdout = lockedWriter{&mu, &out}
+	cmd.Stderr = lockedWriter{&mu, &logs}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -188,15 +189,4 @@ func TestDemoFirstMessageWithSwaks(t *testing.T) {
 	if !strings.Contains(shown, "Delivered-To: 4405.nantes-sud@hub.example") || !strings.Contains(shown, "From: you@example.org") {
 		t.Fatalf("outbox show 1:\n%s", shown)
 	}
-}
-
-type lockedSB struct {
-	mu *sync.Mutex
-	b  *strings.Builder
-}
-
-func (l lockedSB) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
 }
