@@ -318,7 +318,7 @@ func (q *Queue) record(batch []outcome) {
 	var err error
 	for try, wait := range []time.Duration{0, 100 * time.Millisecond, time.Second, 5 * time.Second} {
 		time.Sleep(wait)
-		if err = q.db.Write(context.Background(), write); err == nil || errors.Is(err, store.ErrClosed) {
+		if err = q.db.WriteLazy(context.Background(), write); err == nil || errors.Is(err, store.ErrClosed) {
 			break
 		}
 		q.log.Error("recording delivery outcomes failed", "try", try+1, "err", err)

@@ -79,7 +79,12 @@ type writeReq struct {
 	ctx  context.Context
 	fn   func(*Tx) error
 	done chan error
+	lazy bool // may wait up to lazyDelay for a commit to share
 }
+
+// lazyDelay is the longest a WriteLazy waits for another write to share
+// its commit.
+const lazyDelay = 10 * time.Millisecond
 
 // Open opens (creating if needed) the database in dir and brings its schema
 // up to date.
@@ -407,7 +412,19 @@ func (t *Tx) Savepoint(fn func() error) (err error) {
 // same transaction as other callers' functions; if fn returns an error, only
 // its own changes are rolled back. fn must not keep tx after returning.
 func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) error {
-	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return db.write(ctx, fn, false)
+}
+
+// WriteLazy is Write for what may wait a little: it rides along with the
+// next commit anyone makes, or is committed alone after lazyDelay. The
+// outcome of a delivery attempt is such a write; with it, even one SMTP
+// session at a time costs one fsync per message, not two.
+func (db *DB) WriteLazy(ctx context.Context, fn func(tx *Tx) error) error {
+	return db.write(ctx, fn, true)
+}
+
+func (db *DB) write(ctx context.Context, fn func(tx *Tx) error, lazy bool) error {
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1), lazy: lazy}
 	db.mu.RLock()
 	if db.closed {
 		db.mu.RUnlock()
@@ -428,9 +445,36 @@ func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) error {
 
 func (db *DB) writer() {
 	defer db.wg.Done()
+	var lazy []*writeReq // waiting for a commit to ride along with
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var timerC <-chan time.Time
 	batch := make([]*writeReq, 0, maxBatch)
-	for req := range db.reqs {
-		batch = append(batch[:0], req)
+	for {
+		select {
+		case req, ok := <-db.reqs:
+			if !ok {
+				if len(lazy) > 0 {
+					db.commit(lazy)
+				}
+				return
+			}
+			if req.lazy && len(lazy) < maxBatch {
+				if len(lazy) == 0 {
+					timer.Reset(lazyDelay)
+					timerC = timer.C
+				}
+				lazy = append(lazy, req)
+				continue
+			}
+			batch = append(batch[:0], req)
+		case <-timerC:
+			batch = batch[:0]
+		}
+		timer.Stop()
+		timerC = nil
+		batch = append(batch, lazy...)
+		lazy = lazy[:0]
 	gather:
 		for len(batch) < maxBatch {
 			select {

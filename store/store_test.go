@@ -146,3 +146,46 @@ func TestWALAndSynchronousFull(t *testing.T) {
 		t.Fatalf("synchronous %d %v, want 2 (FULL)", sync, err)
 	}
 }
+
+// A lazy write alone is committed (after lazyDelay); lazy writes mixed with
+// ordinary ones are all committed, and each caller hears its own verdict.
+func TestWriteLazy(t *testing.T) {
+	db := open(t, t.TempDir())
+	defer db.Close()
+	ctx := context.Background()
+	ins := func(name string) func(*Tx) error {
+		return func(tx *Tx) error {
+			_, err := tx.Exec("group.insert", "44", name, "G", "", 0)
+			return err
+		}
+	}
+	if err := db.WriteLazy(ctx, ins("alone")); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 40)
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			name := fmt.Sprintf("g%d", i)
+			if i%4 == 0 {
+				errs[i] = db.Write(ctx, ins(name))
+			} else {
+				errs[i] = db.WriteLazy(ctx, ins(name))
+			}
+		}(i)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("%d: %v", i, err)
+		}
+	}
+	if err := db.WriteLazy(ctx, ins("alone")); err == nil {
+		t.Fatal("duplicate accepted by a lazy write")
+	}
+	if got := countGroups(t, db); got != 41 {
+		t.Fatalf("%d groups", got)
+	}
+}
