@@ -337,11 +337,11 @@ func (q *Queue) schedule(ctx context.Context, jobs chan<- job) error {
 			}
 			q.log.Error("queue scan failed", "err", err)
 		}
-		for _, j := range due {
+		for i, j := range due {
 			select {
 			case jobs <- j:
 			case <-ctx.Done():
-				q.release(due)
+				q.release(due[i:]) // not handed out: free for the next start
 				return nil
 			}
 		}
