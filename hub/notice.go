@@ -42,15 +42,35 @@ func (h *Hub) deliveryFailed(tx *store.Tx, f queue.Failure) error {
 	} else if err != nil {
 		return err
 	}
-	why := failRefused
-	if strings.HasPrefix(f.Reply, "gave up") {
-		why = failExpired
+	// Decide from every recipient's failure, not only the last one: the
+	// writer is told if any of them is a reason they can act on.
+	rows, err := tx.Query("delivery.replies-of-outbound", f.OutboundID)
+	if err != nil {
+		return err
 	}
-	code := replyCode(f.Reply)
-	if why == failRefused && !worthNotice(code) {
-		return nil
+	var replies []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			rows.Close()
+			return err
+		}
+		replies = append(replies, r)
 	}
-	return h.notifySender(tx, messageID, rcpt, why, code)
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return err
+	}
+	for _, r := range replies {
+		if strings.HasPrefix(r, "gave up") {
+			return h.notifySender(tx, messageID, rcpt, failExpired, replyCode(r))
+		}
+	}
+	for _, r := range replies {
+		if code := replyCode(r); worthNotice(code) {
+			return h.notifySender(tx, messageID, rcpt, failRefused, code)
+		}
+	}
+	return nil
 }
 
 // worthNotice says whether a refusal is one the sender can act on: an

@@ -133,3 +133,25 @@ func TestPolicyRefusalNoBackscatter(t *testing.T) {
 		t.Fatalf("a notice was queued: %v", got)
 	}
 }
+
+// Whether the writer hears of a failure does not depend on which animator
+// failed last: one address problem among the refusals is enough.
+func TestNoticeDecidedFromEveryRecipient(t *testing.T) {
+	e := newEnv(t)
+	e.box.Rcpt = func(from, to string) error {
+		switch to {
+		case "camille@exemple.fr":
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		case "karim@exemple.fr":
+			return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "refused as spam"}
+		}
+		return nil
+	}
+	if err := e.send("marie@example.org", []string{"4405.nantes-sud@hub.example"}, crlf(groupMessage)); err != nil {
+		t.Fatal(err)
+	}
+	m := e.wait(1)[0]
+	if m.To != "marie@example.org" || !strings.Contains(decodeQP(t, m), "code 550 5.1.1") {
+		t.Fatalf("notice %+v\n%s", m, m.Data)
+	}
+}

@@ -30,7 +30,7 @@ func (q *Queue) worker(ctx context.Context, jobs <-chan job) {
 	var c *smtp.Client
 	defer func() {
 		if c != nil {
-			c.Quit()
+			quit(c)
 		}
 	}()
 	idle := time.NewTimer(idleClose)
@@ -42,15 +42,25 @@ func (q *Queue) worker(ctx context.Context, jobs <-chan job) {
 			if !ok {
 				return
 			}
-			c = q.attempt(ctx, c, j, &cache)
+			// Stopping lets an attempt under way finish (Abort cuts it
+			// if that takes too long): it must not fail, and count as an
+			// attempt, only because the hub is stopping.
+			c = q.attempt(context.WithoutCancel(ctx), c, j, &cache)
 			idle.Reset(idleClose)
 		case <-idle.C:
 			if c != nil {
-				c.Quit()
+				quit(c)
 				c = nil
 			}
 		}
 	}
+}
+
+// quit says goodbye to the relay and closes the connection, whether or not
+// the relay answers (go-smtp's Quit closes only on a 221).
+func quit(c *smtp.Client) {
+	c.Quit()
+	c.Close()
 }
 
 // body caches the last message a worker sent: the recipients of one message

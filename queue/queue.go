@@ -338,6 +338,10 @@ func (q *Queue) schedule(ctx context.Context, jobs chan<- job) error {
 			q.log.Error("queue scan failed", "err", err)
 		}
 		for i, j := range due {
+			if ctx.Err() != nil {
+				q.release(due[i:])
+				return nil
+			}
 			select {
 			case jobs <- j:
 			case <-ctx.Done():

@@ -69,8 +69,10 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%d MB", n>>20)
 	case n >= 1<<20:
 		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
+	case n >= 1<<10 && n%(1<<10) == 0:
 		return fmt.Sprintf("%d kB", n>>10)
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d bytes", n)
 }

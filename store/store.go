@@ -459,22 +459,31 @@ func (db *DB) writer() {
 				}
 				return
 			}
-			if req.lazy && len(lazy) < maxBatch {
+			batch = batch[:0]
+			if req.lazy {
 				if len(lazy) == 0 {
 					timer.Reset(lazyDelay)
 					timerC = timer.C
 				}
 				lazy = append(lazy, req)
-				continue
+				if len(lazy) < maxBatch {
+					continue
+				}
+			} else {
+				batch = append(batch, req)
 			}
-			batch = append(batch[:0], req)
 		case <-timerC:
 			batch = batch[:0]
 		}
 		timer.Stop()
 		timerC = nil
-		batch = append(batch, lazy...)
-		lazy = lazy[:0]
+		n := min(len(lazy), maxBatch-len(batch))
+		batch = append(batch, lazy[:n]...)
+		lazy = append(lazy[:0], lazy[n:]...)
+		if len(lazy) > 0 { // one left over by a full batch
+			timer.Reset(lazyDelay)
+			timerC = timer.C
+		}
 	gather:
 		for len(batch) < maxBatch {
 			select {

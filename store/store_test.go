@@ -188,4 +188,22 @@ func TestWriteLazy(t *testing.T) {
 	if got := countGroups(t, db); got != 41 {
 		t.Fatalf("%d groups", got)
 	}
+	// More lazy writes than one batch holds: all committed.
+	errs = make([]error, 3*maxBatch)
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs[i] = db.WriteLazy(ctx, ins(fmt.Sprintf("many%d", i)))
+		}(i)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("%d: %v", i, err)
+		}
+	}
+	if got := countGroups(t, db); got != 41+3*maxBatch {
+		t.Fatalf("%d groups", got)
+	}
 }

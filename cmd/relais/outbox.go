@@ -47,6 +47,11 @@ func runOutbox(args []string) error {
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
+	switch *state {
+	case "", "queued", "sent", "failed", "bounced":
+	default:
+		return usagef("--state %q: queued, sent, failed or bounced", *state)
+	}
 	db, _, err := d.openStore()
 	if err != nil {
 		return err

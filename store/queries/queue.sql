@@ -62,3 +62,6 @@ INSERT INTO bounces (delivery_id, message_id, received_at, action, status, diagn
 
 -- name: bounce.by-delivery
 SELECT action, status, diagnostic, message_id FROM bounces WHERE delivery_id = ? ORDER BY id;
+
+-- name: delivery.replies-of-outbound
+SELECT last_reply FROM deliveries WHERE outbound_id = ? ORDER BY id;
