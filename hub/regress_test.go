@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +154,50 @@ func TestNoticeDecidedFromEveryRecipient(t *testing.T) {
 	m := e.wait(1)[0]
 	if m.To != "marie@example.org" || !strings.Contains(decodeQP(t, m), "code 550 5.1.1") {
 		t.Fatalf("notice %+v\n%s", m, m.Data)
+	}
+}
+
+// A relay that accepts the connection and then says nothing: stopping the
+// hub does not wait for the relay's timeout; the cut attempt is recorded as
+// deferred, and the copy is still queued for the next start.
+func TestCloseCutsAHungRelay(t *testing.T) {
+	hung, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hung.Close()
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c // held open, never greeted
+		}
+	}()
+	e := newEnv(t, func(c *config.Config) { c.Relay.Address = hung.Addr().String() })
+	if err := e.send("marie@example.org", []string{"4405.nantes-sud@hub.example"}, crlf(groupMessage)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-accepted: // an attempt is under way
+	case <-time.After(10 * time.Second):
+		t.Fatal("the hub never dialed the relay")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := e.h.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Fatalf("Close took %s: it waited for the relay", took)
+	}
+	e.h = nil
+	e.start()
+	got, _ := queue.Counts(context.Background(), e.h.DB)
+	if got["queued"] != 2 || got["sent"]+got["failed"] != 0 {
+		t.Fatalf("after the stop: %v", got)
 	}
 }

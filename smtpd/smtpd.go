@@ -119,6 +119,7 @@ type Server struct {
 	perIP   map[string]int
 	open    int
 	closing bool
+	lns     []net.Listener // closed by Shutdown, even if go-smtp has not seen them yet
 }
 
 // New returns a server; call Serve with listeners.
@@ -141,6 +142,14 @@ func New(cfg Config, router Router, spool Spool, texts *templates.Set, log *slog
 
 // Serve accepts connections on l until the server is shut down.
 func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		l.Close()
+		return nil
+	}
+	s.lns = append(s.lns, l)
+	s.mu.Unlock()
 	err := s.smtp.Serve(&limitListener{Listener: l, s: s})
 	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 		return nil
@@ -154,13 +163,19 @@ func (s *Server) Serve(l net.Listener) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
+	// Close the listeners here: one handed to Serve a moment ago may not be
+	// registered with go-smtp yet, and its Shutdown would leave it open.
+	for _, l := range s.lns {
+		l.Close()
+	}
 	s.mu.Unlock()
 	err := s.smtp.Shutdown(ctx)
 	if err != nil {
 		s.smtp.Close()
 	}
 	s.cancel()
-	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err

@@ -157,3 +157,28 @@ func TestSanitize(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// Shutdown right after Serve was started (before go-smtp has seen the
+// listener) still stops it.
+func TestShutdownRightAfterServe(t *testing.T) {
+	texts, _ := templates.Load("")
+	for i := 0; i < 50; i++ {
+		s := New(Config{Hostname: "mx.test", MaxMessageBytes: 1 << 20, MaxRecipients: 3, MaxConnectionsPerIP: 10,
+			MaxConnections: 10, Timeout: time.Minute, NewID: func() string { return "x" }},
+			fakeRouter{}, &fakeSpool{}, texts, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- s.Serve(ln) }()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		s.Shutdown(ctx)
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: Serve still running after Shutdown", i)
+		}
+	}
+}
