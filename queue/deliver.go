@@ -68,6 +68,7 @@ func quit(c *smtp.Client) {
 type body struct {
 	outboundID int64
 	messageID  string
+	kind, ref  string
 	data       []byte
 	nullSender bool
 	opts       smtp.MailOptions
@@ -81,7 +82,8 @@ func (q *Queue) load(ctx context.Context, outboundID int64, b *body) error {
 	var msgID string
 	var prefix []byte
 	var nullSender, utf8, eight bool
-	err := q.db.QueryRow(ctx, "delivery.job", outboundID).Scan(new(int64), &msgID, &prefix, &nullSender, &utf8, &eight)
+	var kind, ref string
+	err := q.db.QueryRow(ctx, "delivery.job", outboundID).Scan(new(int64), &msgID, &prefix, &nullSender, &utf8, &eight, &kind, &ref)
 	if err != nil {
 		return fmt.Errorf("load outbound %d: %w", outboundID, err)
 	}
@@ -94,7 +96,7 @@ func (q *Queue) load(ctx context.Context, outboundID int64, b *body) error {
 	if eight {
 		opts.Body = smtp.Body8BitMIME
 	}
-	*b = body{outboundID: outboundID, messageID: msgID, data: data, nullSender: nullSender, opts: opts}
+	*b = body{outboundID: outboundID, messageID: msgID, kind: kind, ref: ref, data: data, nullSender: nullSender, opts: opts}
 	return nil
 }
 
@@ -111,7 +113,21 @@ func (q *Queue) attempt(ctx context.Context, c *smtp.Client, j job, cache *body)
 		if cache.nullSender {
 			from = ""
 		}
-		if c == nil {
+		// The recipient's own copy first: a dropped one needs no relay.
+		out := cache
+		if p := q.personalizers[cache.kind]; p != nil {
+			data, err := p(ctx, Copy{DeliveryID: j.id, Rcpt: j.rcpt, Kind: cache.kind, Ref: cache.ref, Data: cache.data})
+			if err != nil {
+				res = result{reply: "personalize: " + err.Error(), permanent: errors.Is(err, ErrDrop)}
+				out = nil
+			} else {
+				own := *cache
+				own.data = data
+				own.opts.Size = int64(len(data))
+				out = &own
+			}
+		}
+		if c == nil && out != nil {
 			var err error
 			c, err = q.dial(ctx)
 			if err != nil {
@@ -119,8 +135,8 @@ func (q *Queue) attempt(ctx context.Context, c *smtp.Client, j job, cache *body)
 				res.reply = "relay " + q.cfg.Relay.Address + ": " + res.reply
 			}
 		}
-		if c != nil {
-			res = q.send(c, from, j.rcpt, cache)
+		if c != nil && out != nil {
+			res = q.send(c, from, j.rcpt, out)
 			if !res.sent {
 				// Keep the connection only if it still speaks SMTP.
 				if res.network || c.Reset() != nil {
@@ -375,7 +391,7 @@ func (q *Queue) fail(tx *store.Tx, id int64, query, reply string) error {
 	// undo the state change: the delivery is failed either way.
 	err = tx.Savepoint(func() error {
 		return q.onFailure(tx, Failure{
-			DeliveryID: id, OutboundID: d.OutboundID, MessageID: d.MessageID, Kind: d.Kind,
+			DeliveryID: id, OutboundID: d.OutboundID, MessageID: d.MessageID, Kind: d.Kind, Ref: d.Ref,
 			InboundID: d.InboundID, Rcpt: d.Rcpt, Reply: reply, AllFailed: open == 0,
 		})
 	})

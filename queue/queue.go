@@ -96,7 +96,33 @@ type Message struct {
 	Kind string
 	// InboundID is the inbound recipient row this message serves, if any.
 	InboundID int64
+	// Ref is the producer's own reference, given back to its Personalizer
+	// and in Failure and Delivery (a list post's id).
+	Ref string
 }
+
+// Copy is one recipient's copy of an outbound message, before its
+// producer personalizes it.
+type Copy struct {
+	DeliveryID int64
+	Rcpt       string
+	Kind, Ref  string
+	Data       []byte // the stored prefix and body; not to be modified
+}
+
+// Personalizer makes the copy one recipient gets (a list post with the
+// member's own unsubscribe link). It runs in the worker, at send time, so
+// a message to ten thousand members is stored once. An error wrapping
+// ErrDrop fails the delivery for good; any other defers it.
+type Personalizer func(ctx context.Context, c Copy) ([]byte, error)
+
+// ErrDrop tells the queue a copy must not be sent at all (its recipient
+// left the list since it was queued).
+var ErrDrop = errors.New("queue: copy dropped")
+
+// BounceHandler is told of every bounce recorded, permanent or not, in the
+// transaction that records it.
+type BounceHandler func(tx *store.Tx, d Delivery, b Bounce) error
 
 // Failure tells a FailureHandler that a delivery failed for good.
 type Failure struct {
@@ -104,6 +130,7 @@ type Failure struct {
 	OutboundID int64
 	MessageID  string
 	Kind       string
+	Ref        string
 	InboundID  int64 // 0 if none
 	Rcpt       string
 	Reply      string
@@ -123,8 +150,10 @@ type Queue struct {
 	log    *slog.Logger
 	secret []byte
 
-	kick      chan struct{}
-	onFailure FailureHandler
+	kick          chan struct{}
+	onFailure     FailureHandler
+	onBounce      BounceHandler
+	personalizers map[string]Personalizer
 	outcomes  chan outcome // attempts made, to the recorder
 
 	mu       sync.Mutex
@@ -208,6 +237,17 @@ func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Queu
 // OnFailure sets the handler told of permanent failures. Set it before Run.
 func (q *Queue) OnFailure(h FailureHandler) { q.onFailure = h }
 
+// OnBounce sets the handler told of every bounce. Set it before Run.
+func (q *Queue) OnBounce(h BounceHandler) { q.onBounce = h }
+
+// Personalize sets the Personalizer of messages of kind. Set it before Run.
+func (q *Queue) Personalize(kind string, p Personalizer) {
+	if q.personalizers == nil {
+		q.personalizers = make(map[string]Personalizer)
+	}
+	q.personalizers[kind] = p
+}
+
 // Kick wakes the scheduler: call it after committing an Enqueue.
 func (q *Queue) Kick() {
 	select {
@@ -232,7 +272,7 @@ func (q *Queue) Enqueue(tx *store.Tx, m Message) (int64, error) {
 	if m.Prefix == nil {
 		m.Prefix = []byte{} // NOT NULL
 	}
-	res, err := tx.Exec("outbound.insert", m.MessageID, m.Prefix, m.NullSender, inbound, m.Kind, now.Unix())
+	res, err := tx.Exec("outbound.insert", m.MessageID, m.Prefix, m.NullSender, inbound, m.Kind, m.Ref, now.Unix())
 	if err != nil {
 		return 0, err
 	}

@@ -15,7 +15,8 @@ type Delivery struct {
 	ID          int64
 	OutboundID  int64
 	MessageID   string // the body's id in the messages table
-	Kind        string // forward, notice
+	Kind        string // forward, notice, list, …
+	Ref         string // the producer's own reference (a list post id)
 	InboundID   int64
 	Rcpt        string
 	State       string // queued, sent, failed, bounced
@@ -32,7 +33,7 @@ func getDelivery(row scanner) (Delivery, error) {
 	var d Delivery
 	var inbound sql.NullInt64
 	var next, created, updated int64
-	err := row.Scan(&d.ID, &d.OutboundID, &d.MessageID, &d.Kind, &inbound, &d.Rcpt, &d.State, &d.Attempts,
+	err := row.Scan(&d.ID, &d.OutboundID, &d.MessageID, &d.Kind, &d.Ref, &inbound, &d.Rcpt, &d.State, &d.Attempts,
 		&next, &d.LastReply, &created, &updated)
 	if err != nil {
 		return d, err
@@ -109,13 +110,20 @@ var ErrNoDelivery = errors.New("queue: no such delivery")
 // RecordBounce records a bounce received for delivery id inside tx. A
 // permanent one marks the delivery bounced and tells the failure handler.
 func (q *Queue) RecordBounce(tx *store.Tx, id int64, b Bounce) error {
-	if _, err := getDelivery(tx.QueryRow("delivery.get", id)); errors.Is(err, sql.ErrNoRows) {
+	d, err := getDelivery(tx.QueryRow("delivery.get", id))
+	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%w: %d", ErrNoDelivery, id)
 	} else if err != nil {
 		return err
 	}
 	if _, err := tx.Exec("bounce.insert", id, b.MessageID, q.cfg.Now().Unix(), b.Action, b.Status, b.Diagnostic); err != nil {
 		return err
+	}
+	if q.onBounce != nil {
+		// As for failures: the handler's own trouble does not undo the record.
+		if err := tx.Savepoint(func() error { return q.onBounce(tx, d, b) }); err != nil {
+			q.log.Error("bounce handler", "dlv", id, "err", err)
+		}
 	}
 	if !b.Permanent() {
 		return nil

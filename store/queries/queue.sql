@@ -1,7 +1,7 @@
 -- The outbound queue.
 
 -- name: outbound.insert
-INSERT INTO outbound (message_id, prefix, null_sender, inbound_id, kind, created_at) VALUES (?, ?, ?, ?, ?, ?);
+INSERT INTO outbound (message_id, prefix, null_sender, inbound_id, kind, ref, created_at) VALUES (?, ?, ?, ?, ?, ?, ?);
 
 -- name: delivery.insert
 INSERT INTO deliveries (outbound_id, rcpt, next_attempt, created_at, updated_at) VALUES (?, ?, ?, ?, ?);
@@ -38,11 +38,11 @@ UPDATE deliveries SET state = 'failed', attempts = attempts + 1, last_reply = ?,
 UPDATE deliveries SET state = 'bounced', last_reply = ?, updated_at = ? WHERE id = ? AND state IN ('queued', 'sent');
 
 -- name: delivery.job
-SELECT o.id, o.message_id, o.prefix, o.null_sender, m.smtputf8, m.body8bit FROM outbound o
+SELECT o.id, o.message_id, o.prefix, o.null_sender, m.smtputf8, m.body8bit, o.kind, o.ref FROM outbound o
 JOIN messages m ON m.id = o.message_id WHERE o.id = ?;
 
 -- name: delivery.get
-SELECT d.id, d.outbound_id, o.message_id, o.kind, o.inbound_id, d.rcpt, d.state, d.attempts, d.next_attempt, d.last_reply, d.created_at, d.updated_at
+SELECT d.id, d.outbound_id, o.message_id, o.kind, o.ref, o.inbound_id, d.rcpt, d.state, d.attempts, d.next_attempt, d.last_reply, d.created_at, d.updated_at
 FROM deliveries d JOIN outbound o ON o.id = d.outbound_id WHERE d.id = ?;
 
 -- name: delivery.siblings-open
@@ -50,7 +50,7 @@ FROM deliveries d JOIN outbound o ON o.id = d.outbound_id WHERE d.id = ?;
 SELECT COUNT(*) FROM deliveries WHERE outbound_id = ? AND state NOT IN ('failed', 'bounced');
 
 -- name: delivery.list
-SELECT d.id, d.outbound_id, o.message_id, o.kind, o.inbound_id, d.rcpt, d.state, d.attempts, d.next_attempt, d.last_reply, d.created_at, d.updated_at
+SELECT d.id, d.outbound_id, o.message_id, o.kind, o.ref, o.inbound_id, d.rcpt, d.state, d.attempts, d.next_attempt, d.last_reply, d.created_at, d.updated_at
 FROM deliveries d JOIN outbound o ON o.id = d.outbound_id
 WHERE (?1 = '' OR d.state = ?1) ORDER BY d.id DESC LIMIT ?2;
 
