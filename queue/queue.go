@@ -154,7 +154,7 @@ type Queue struct {
 	onFailure     FailureHandler
 	onBounce      BounceHandler
 	personalizers map[string]Personalizer
-	outcomes  chan outcome // attempts made, to the recorder
+	outcomes      chan outcome // attempts made, to the recorder
 
 	mu       sync.Mutex
 	inflight map[int64]bool
