@@ -36,11 +36,45 @@ type Config struct {
 	Language string `toml:"language"`
 	// TemplatesDir, if set, holds operator overrides: DIR/fr/NAME.tmpl.
 	TemplatesDir string `toml:"templates_dir"`
+	// Operators are the national or departmental team: they may post to
+	// territory lists (CODE.groupes) and moderate them.
+	Operators []string `toml:"operators"`
 
 	SMTP  SMTP  `toml:"smtp"`
 	Relay Relay `toml:"relay"`
 	Queue Queue `toml:"queue"`
+	Web   Web   `toml:"web"`
+	Lists Lists `toml:"lists"`
 	Log   Log   `toml:"log"`
+}
+
+// Web configures the HTTP server of the one-click unsubscribe links.
+type Web struct {
+	Listen string `toml:"listen"` // host:port
+	// BaseURL is how members reach it, in the links the hub writes
+	// ("https://listes.example.org", behind a TLS reverse proxy). Default:
+	// http:// and the listen address.
+	BaseURL string `toml:"base_url"`
+}
+
+// Lists configures the mailing lists.
+type Lists struct {
+	// ConfirmExpiry: how long a subscription confirmation stays valid.
+	ConfirmExpiry Duration `toml:"confirm_expiry"`
+	// HoldExpiry: how long a held post waits for a moderator.
+	HoldExpiry Duration `toml:"hold_expiry"`
+	// MaxMessageBytes: posts larger than this are held (a list's own
+	// setting wins). 0: smtp.max_message_bytes.
+	MaxMessageBytes int64 `toml:"max_message_bytes"`
+	// RatePerHour: posts per poster and hour beyond which posts are held
+	// (owners and moderators excepted; a list's own setting wins).
+	RatePerHour int `toml:"rate_per_hour"`
+	// BounceThreshold: bounces (at most one a day) after which a member is
+	// sent nothing more; a warning goes out one bounce before.
+	BounceThreshold int `toml:"bounce_threshold"`
+	// BounceStaleAfter: a score without a new bounce for this long starts
+	// again from zero.
+	BounceStaleAfter Duration `toml:"bounce_stale_after"`
 }
 
 // SMTP configures the listener that receives mail.
@@ -152,6 +186,14 @@ func Default() Config {
 			RetryMax:    Duration(4 * time.Hour),
 			GiveUpAfter: Duration(5 * 24 * time.Hour),
 			Keep:        Duration(7 * 24 * time.Hour),
+		},
+		Web: Web{Listen: "127.0.0.1:8025"},
+		Lists: Lists{
+			ConfirmExpiry:    Duration(72 * time.Hour),
+			HoldExpiry:       Duration(7 * 24 * time.Hour),
+			RatePerHour:      20,
+			BounceThreshold:  5,
+			BounceStaleAfter: Duration(7 * 24 * time.Hour),
 		},
 		Log: Log{Level: "info", Format: "text"},
 	}
@@ -327,6 +369,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Queue.RetryMin <= 0 || c.Queue.RetryMax < c.Queue.RetryMin || c.Queue.GiveUpAfter < c.Queue.RetryMin {
 		errs = append(errs, errors.New("queue: need 0 < retry_min <= retry_max and retry_min <= give_up_after"))
+	}
+	if _, _, err := net.SplitHostPort(c.Web.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("web.listen %q: %v", c.Web.Listen, err))
+	}
+	if c.Web.BaseURL != "" && !strings.HasPrefix(c.Web.BaseURL, "https://") && !strings.HasPrefix(c.Web.BaseURL, "http://") {
+		errs = append(errs, fmt.Errorf("web.base_url %q: must start with https:// (or http://)", c.Web.BaseURL))
+	}
+	if c.Lists.ConfirmExpiry <= 0 || c.Lists.HoldExpiry <= 0 || c.Lists.BounceStaleAfter <= 0 {
+		errs = append(errs, errors.New("lists: confirm_expiry, hold_expiry and bounce_stale_after must be positive"))
+	}
+	if c.Lists.BounceThreshold < 1 || c.Lists.RatePerHour < 0 || c.Lists.MaxMessageBytes < 0 {
+		errs = append(errs, errors.New("lists: bounce_threshold must be at least 1, rate_per_hour and max_message_bytes not negative"))
 	}
 	switch c.Log.Format {
 	case "text", "json":

@@ -53,6 +53,11 @@ func newDispatcher(h *Hub) *dispatcher {
 		routeGroup:  h.forwardToGroup,
 		routeBounce: h.recordBounce,
 		routeRole:   h.forwardToPostmaster,
+
+		routeList:      h.listPost,
+		routeListCmd:   h.listCommand,
+		routeListToken: h.listToken,
+		routeZone:      h.zonePost,
 	}
 	return d
 }
@@ -151,7 +156,7 @@ func retryAfter(n int) time.Duration {
 // reports whether in is done.
 func (d *dispatcher) inline(tx *store.Tx, in inbound) bool {
 	fn, ok := d.handlers[in.route]
-	if !ok {
+	if !ok || !inlineRoutes[in.route] {
 		return false
 	}
 	err := tx.Savepoint(func() error {
@@ -164,9 +169,24 @@ func (d *dispatcher) inline(tx *store.Tx, in inbound) bool {
 	return err == nil
 }
 
+// inlineRoutes are handled in the intake transaction. List posts are not:
+// they may ask the DNS (the poster's DMARC policy), which must not happen
+// while the one writer waits; the dispatcher asks first, then writes.
+var inlineRoutes = map[string]bool{
+	routeGroup: true, routeBounce: true, routeRole: true,
+	routeListCmd: true,
+}
+
 func (d *dispatcher) handle(ctx context.Context, in inbound) {
 	h := d.h
 	log := h.log.With("qid", in.messageID, "rcpt", in.rcpt, "route", in.route)
+	if in.route == routeList || in.route == routeZone || in.route == routeListToken {
+		// Warm the DMARC cache outside the transaction; a lookup that
+		// fails for now is retried like any temporary failure.
+		if err := h.Lists.Prefetch(ctx, in.messageID); err != nil {
+			log.Warn("dns lookup failed, will retry", "err", err)
+		}
+	}
 	fn, ok := d.handlers[in.route]
 	if !ok {
 		fn = func(*store.Tx, inbound) error { return permanent(fmt.Errorf("no handler for route %q", in.route)) }

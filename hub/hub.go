@@ -24,10 +24,13 @@ import (
 	"time"
 
 	"codeberg.org/relais/relais/config"
+	"codeberg.org/relais/relais/lists"
+	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/queue"
 	"codeberg.org/relais/relais/smtpd"
 	"codeberg.org/relais/relais/store"
 	"codeberg.org/relais/relais/templates"
+	"codeberg.org/relais/relais/web"
 )
 
 // Options are what a caller may inject besides the configuration.
@@ -37,6 +40,9 @@ type Options struct {
 	Now func() time.Time
 	// DialRelay replaces how the queue connects to the relay.
 	DialRelay func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Resolver answers DNS questions (DMARC policies); tests give an
+	// in-memory one. Default: the system's resolver.
+	Resolver mailauth.Resolver
 }
 
 // Hub is a running relais.
@@ -46,11 +52,14 @@ type Hub struct {
 	Queue  *queue.Queue
 	SMTP   *smtpd.Server
 	Texts  *templates.Set
+	Lists  *lists.Service
+	Web    *web.Server
 
 	log   *slog.Logger
 	now   func() time.Time
 	disp  *dispatcher
 	lns   []net.Listener
+	webLn net.Listener
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
 	errMu sync.Mutex
@@ -100,6 +109,37 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		return nil, err
 	}
 	h.Queue.OnFailure(h.deliveryFailed)
+	resolver := opts.Resolver
+	if resolver == nil {
+		resolver = mailauth.NetResolver{}
+	}
+	maxPost := cfg.Lists.MaxMessageBytes
+	if maxPost == 0 {
+		maxPost = cfg.SMTP.MaxMessageBytes
+	}
+	h.Lists, err = lists.New(ctx, db, h.Queue, texts, resolver, lists.Config{
+		Domain:          cfg.Domains[0],
+		Domains:         cfg.Domains,
+		Hostname:        cfg.Hostname,
+		WebURL:          cfg.Web.BaseURL,
+		Lang:            cfg.Language,
+		ConfirmTTL:      cfg.Lists.ConfirmExpiry.D(),
+		HoldTTL:         cfg.Lists.HoldExpiry.D(),
+		MaxBytes:        maxPost,
+		RatePerHour:     cfg.Lists.RatePerHour,
+		BounceThreshold: float64(cfg.Lists.BounceThreshold),
+		BounceStale:     cfg.Lists.BounceStaleAfter.D(),
+		Operators:       cfg.Operators,
+		Now:             now,
+	}, log.With("part", "lists"))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	h.Queue.Personalize(lists.KindPost, h.Lists.Personalize)
+	h.Queue.Personalize(lists.KindDigest, h.Lists.Personalize)
+	h.Queue.OnBounce(h.Lists.Bounced)
+	h.Web = web.New(webLists{h.Lists}, texts, log.With("part", "web"))
 	h.disp = newDispatcher(h)
 	var tlsConfig *tls.Config
 	if cfg.SMTP.TLSCert != "" {
@@ -134,8 +174,13 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 	return h, nil
 }
 
-// Listen opens the configured SMTP listeners.
+// Listen opens the configured SMTP listeners and the web listener.
 func (h *Hub) Listen() error {
+	ln, err := net.Listen("tcp", h.Config.Web.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s (web): %w", h.Config.Web.Listen, err)
+	}
+	h.ListenWeb(ln)
 	for _, addr := range h.Config.SMTP.Listen {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -143,11 +188,31 @@ func (h *Hub) Listen() error {
 				l.Close()
 			}
 			h.lns = nil
+			h.webLn.Close()
+			h.webLn = nil
 			return fmt.Errorf("listen %s: %w", addr, err)
 		}
 		h.lns = append(h.lns, ln)
 	}
 	return nil
+}
+
+// ListenWeb sets the web listener (Listen opens the configured one); the
+// links written in list mail point to it unless web.base_url says
+// otherwise.
+func (h *Hub) ListenWeb(ln net.Listener) {
+	h.webLn = ln
+	if h.Config.Web.BaseURL == "" {
+		h.Lists.SetWebURL("http://" + ln.Addr().String())
+	}
+}
+
+// WebAddr returns where the web server listens, nil if it does not.
+func (h *Hub) WebAddr() net.Addr {
+	if h.webLn == nil {
+		return nil
+	}
+	return h.webLn.Addr()
 }
 
 // Addrs returns where the hub listens.
@@ -168,6 +233,11 @@ func (h *Hub) Start(extra ...net.Listener) {
 	h.run(func() error { return h.Queue.Run(ctx) })
 	h.run(func() error { return h.disp.run(ctx) })
 	h.run(func() error { h.collect(ctx); return nil })
+	h.run(func() error { h.tick(ctx); return nil })
+	if h.webLn != nil {
+		h.log.Info("listening", "web", h.webLn.Addr().String())
+		h.run(func() error { return h.Web.Serve(h.webLn) })
+	}
 	for _, l := range h.lns {
 		h.log.Info("listening", "smtp", l.Addr().String(), "domains", h.Config.Domains)
 		h.run(func() error { return h.SMTP.Serve(l) })
@@ -201,6 +271,8 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 	smtpDone := make(chan error, 1)
 	go func() { smtpDone <- h.SMTP.Shutdown(ctx) }()
+	webDone := make(chan error, 1)
+	go func() { webDone <- h.Web.Shutdown(ctx) }()
 	parts := make(chan struct{})
 	go func() {
 		h.wg.Wait()
@@ -212,12 +284,29 @@ func (h *Hub) Close(ctx context.Context) error {
 		h.Queue.Abort()
 		<-parts
 	}
-	errs = append(errs, <-smtpDone)
+	errs = append(errs, <-smtpDone, <-webDone)
 	errs = append(errs, h.DB.Close())
 	h.errMu.Lock()
 	errs = append(errs, h.errs...)
 	h.errMu.Unlock()
 	return errors.Join(errs...)
+}
+
+// tick runs what time brings to the lists (digests, pauses, held posts)
+// every minute.
+func (h *Hub) tick(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := h.Lists.Tick(ctx); err != nil && ctx.Err() == nil {
+			h.log.Error("lists tick failed", "err", err)
+		}
+	}
 }
 
 // collect deletes, every hour, messages finished longer ago than queue.keep.

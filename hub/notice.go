@@ -31,6 +31,9 @@ func undeliverableReason(err error) string {
 // deliveryFailed is the queue's FailureHandler: when nobody received a
 // forwarded message, its sender is told, as an MTA would.
 func (h *Hub) deliveryFailed(tx *store.Tx, f queue.Failure) error {
+	if err := h.Lists.DeliveryFailed(tx, f); err != nil {
+		return err
+	}
 	if f.Kind != "forward" || !f.AllFailed || f.InboundID == 0 {
 		return nil
 	}

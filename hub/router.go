@@ -34,13 +34,16 @@ func (r *router) Route(ctx context.Context, rcpt string) (smtpd.Route, error) {
 	}
 	switch a.Kind {
 	case address.Group:
-		if a.Detail != "" { // +subscribe, +agenda, …: not handled yet
-			return smtpd.Route{}, smtpd.ErrUnknownRecipient
-		}
 		id, err := groups.Lookup(ctx, r.h.DB, a.Code, a.Name)
 		if errors.Is(err, groups.ErrNotFound) {
-			return smtpd.Route{}, smtpd.ErrUnknownRecipient
+			return r.routeList(ctx, a)
 		} else if err != nil {
+			return smtpd.Route{}, err
+		}
+		if a.Detail != "" { // +agenda, …: not handled yet
+			return smtpd.Route{}, smtpd.ErrUnknownRecipient
+		}
+		if err != nil {
 			return smtpd.Route{}, err
 		}
 		return smtpd.Route{Kind: routeGroup, Target: strconv.FormatInt(id, 10)}, nil
@@ -52,6 +55,8 @@ func (r *router) Route(ctx context.Context, rcpt string) (smtpd.Route, error) {
 		return smtpd.Route{Kind: routeBounce, Target: strconv.FormatInt(id, 10)}, nil
 	case address.Role:
 		return smtpd.Route{Kind: routeRole, Target: a.Name}, nil
+	case address.Territory:
+		return r.routeZone(ctx, a)
 	}
 	return smtpd.Route{}, smtpd.ErrUnknownRecipient
 }

@@ -621,3 +621,23 @@ func NewID() string {
 }
 
 var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
+
+// Reader runs named read queries outside a write transaction, with the
+// same methods as Tx, so that code reading data can take either.
+type Reader struct {
+	db  *DB
+	ctx context.Context
+}
+
+// Reader returns a Reader bound to ctx.
+func (db *DB) Reader(ctx context.Context) Reader { return Reader{db: db, ctx: ctx} }
+
+// Query runs the named read query.
+func (r Reader) Query(name string, args ...any) (*sql.Rows, error) {
+	return r.db.Query(r.ctx, name, args...)
+}
+
+// QueryRow runs the named single-row read query.
+func (r Reader) QueryRow(name string, args ...any) *sql.Row {
+	return r.db.QueryRow(r.ctx, name, args...)
+}

@@ -14,6 +14,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"fmt"
+	htmltemplate "html/template"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -24,7 +25,7 @@ import (
 	"github.com/jordan-wright/email"
 )
 
-//go:embed fr/*.tmpl en/*.tmpl replies.tmpl
+//go:embed fr/*.tmpl en/*.tmpl fr/*.html en/*.html replies.tmpl
 var builtin embed.FS
 
 // Languages the hub writes in, default first.
@@ -33,13 +34,14 @@ var Languages = []string{"fr", "en"}
 // Set is the parsed templates, overrides applied.
 type Set struct {
 	msgs    map[string]*template.Template // "fr/delivery-failed"
+	pages   map[string]*htmltemplate.Template // "fr/unsubscribe"
 	replies *template.Template
 }
 
 // Load parses the built-in templates and, if dir is not empty, the
 // overrides found there.
 func Load(dir string) (*Set, error) {
-	s := &Set{msgs: make(map[string]*template.Template)}
+	s := &Set{msgs: make(map[string]*template.Template), pages: make(map[string]*htmltemplate.Template)}
 	read := func(name string) ([]byte, error) {
 		if dir != "" {
 			b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
@@ -67,6 +69,23 @@ func Load(dir string) (*Set, error) {
 				return nil, fmt.Errorf("templates: %w", err)
 			}
 			s.msgs[strings.TrimSuffix(n, ".tmpl")] = t
+		}
+	}
+	for _, lang := range Languages {
+		names, err := fs.Glob(builtin, lang+"/*.html")
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			b, err := read(n)
+			if err != nil {
+				return nil, fmt.Errorf("templates: %w", err)
+			}
+			t, err := htmltemplate.New(n).Option("missingkey=error").Parse(string(b))
+			if err != nil {
+				return nil, fmt.Errorf("templates: %w", err)
+			}
+			s.pages[strings.TrimSuffix(n, ".html")] = t
 		}
 	}
 	b, err := read("replies.tmpl")
@@ -116,6 +135,34 @@ func (s *Set) Render(lang, name string, data any) (Rendered, error) {
 	return r, nil
 }
 
+// Text fills template name in lang (falling back to French) and returns
+// it whole: for pieces of messages, such as a list footer, that have no
+// header of their own.
+func (s *Set) Text(lang, name string, data any) (string, error) {
+	t, ok := s.msgs[lang+"/"+name]
+	if !ok {
+		if t, ok = s.msgs[Languages[0]+"/"+name]; !ok {
+			return "", fmt.Errorf("templates: no template %s", name)
+		}
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, data); err != nil {
+		return "", fmt.Errorf("templates: %s/%s: %w", lang, name, err)
+	}
+	return b.String(), nil
+}
+
+// Page returns web page name (LANG/NAME.html, falling back to French).
+func (s *Set) Page(lang, name string) (*htmltemplate.Template, error) {
+	if t, ok := s.pages[lang+"/"+name]; ok {
+		return t, nil
+	}
+	if t, ok := s.pages[Languages[0]+"/"+name]; ok {
+		return t, nil
+	}
+	return nil, fmt.Errorf("templates: no page %s", name)
+}
+
 // Reply returns the text of SMTP reply name, one line.
 func (s *Set) Reply(name string, data any) string {
 	var b bytes.Buffer
@@ -136,6 +183,10 @@ type Envelope struct {
 	// References is the Message-ID the message answers, if any.
 	References string
 	Date       time.Time
+	// Header holds further header fields, in order (Reply-To, List-Id…).
+	Header [][2]string
+	// Attach, if not nil, is a message attached whole (message/rfc822).
+	Attach []byte
 }
 
 // Compose renders template name and builds the whole message, RFC 5322,
@@ -162,6 +213,14 @@ func (s *Set) Compose(lang, name string, data any, env Envelope) ([]byte, error)
 	if env.References != "" {
 		e.Headers.Set("In-Reply-To", env.References)
 		e.Headers.Set("References", env.References)
+	}
+	for _, f := range env.Header {
+		e.Headers.Add(f[0], f[1])
+	}
+	if env.Attach != nil {
+		if _, err := e.Attach(bytes.NewReader(env.Attach), "message.eml", "message/rfc822"); err != nil {
+			return nil, fmt.Errorf("templates: compose %s: %w", name, err)
+		}
 	}
 	b, err := e.Bytes()
 	if err != nil {

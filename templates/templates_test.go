@@ -24,11 +24,27 @@ func TestEveryTemplateInEveryLanguage(t *testing.T) {
 	if len(names) == 0 {
 		t.Fatal("no templates")
 	}
-	data := map[string]string{"Subject": "Réunion", "To": "4405.nantes-sud@hub.example", "Date": "21/11/2026 10:00",
-		"Why": "refused", "Code": "550 5.1.1", "Postmaster": "postmaster@hub.example", "ID": "abc", "Hub": "hub.example"}
+	data := map[string]any{"Subject": "Réunion", "To": "4405.nantes-sud@hub.example", "Date": "21/11/2026 10:00",
+		"Why": "refused", "Code": "550 5.1.1", "Postmaster": "postmaster@hub.example", "ID": "abc", "Hub": "hub.example",
+		// Lists.
+		"List": "4405.discussion@hub.example", "Name": "Discussion", "Local": "4405.discussion", "Policy": "members",
+		"Subscribe": "s@x", "Unsubscribe": "u@x", "Help": "h@x", "Request": "r@x", "Owner": "o@x",
+		"Email": "m@x", "Confirm": "c@x", "Token": "tok", "Expires": "lundi", "Poster": "p@x", "Reason": "size",
+		"Detail": "", "Approve": "a@x", "Reject": "r@x", "Held": 1, "State": "approved", "Score": 4.0, "Threshold": 5.0,
+		"Results": []map[string]string{{"Line": "pause", "Outcome": "paused", "Date": ""}}, "ShowHelp": true,
+		"Posts": []map[string]any{{"N": 1, "Subject": "s", "From": "f", "Date": "d"}}, "Count": 1, "Mode": "daily"}
+	fragments := map[string]bool{"list-footer": true} // pieces of messages: no Subject
 	for name, n := range names {
 		if n != len(Languages) {
 			t.Errorf("%s exists in %d of %d languages", name, n, len(Languages))
+		}
+		if fragments[name] {
+			fr, err1 := s.Text("fr", name, data)
+			en, err2 := s.Text("en", name, data)
+			if err1 != nil || err2 != nil || fr == en {
+				t.Errorf("%s: %v %v, or not translated", name, err1, err2)
+			}
+			continue
 		}
 		fr, err := s.Render("fr", name, data)
 		if err != nil {

@@ -98,7 +98,6 @@ CREATE TABLE posts (
     poster    TEXT NOT NULL,
     subject   TEXT NOT NULL DEFAULT '',
     posted_at INTEGER NOT NULL,
-    layout    TEXT NOT NULL DEFAULT '',          -- where personal footers go (JSON)
     body      BLOB NOT NULL
 );
 -- Digests and export read a list's posts in order; rate limits count a

@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# List delivery: one 4 KB post to a MEMBERS-member list (10,000 by default),
+# relais against mlmmj, in the same run on the same machine, both relaying
+# into the same Postfix smtp-sink.
+#
+# relais sends each member a personal copy, one SMTP transaction each.
+# mlmmj runs in two modes (bench/README.md, /work/shared/TESTING.md):
+#   fast     control/verp present and empty, control/maxverprecips 100: one
+#            identical copy per 100 recipients, the bar to beat;
+#   default  one transaction per recipient, about 23 recipients/s here, so it
+#            gets a SAMPLE of the members (500 by default) and is compared by
+#            rate.
+# The time is from the moment the post is handed over (mlmmj-receive started;
+# relais: SMTP session opened) to the moment the sink has written the last
+# expected recipient. The sink dumps every completed transaction to one file
+# (smtp-sink -D); a watcher counts its X-Rcpt-Args lines as they arrive, and
+# the dump is checked afterwards: every member exactly once, and how many
+# distinct messages were sent (personal copies differ from each other).
+# Peak memory: relais, VmHWM of the serving process; mlmmj, the sum of the
+# VmHWM of mlmmj-receive and the processes under it (mlmmj-process,
+# mlmmj-send), sampled from /proc while they run.
+#
+# Needs the Debian packages postfix (smtp-sink, smtp-source) and mlmmj, Go
+# and python3. Root is not needed (as root, smtp-sink drops to nobody).
+# Usage: bench/lists.sh                 (MEMBERS=2000 SAMPLE=100 for a quick look)
+#        ONLY=mlmmj bench/lists.sh      (or ONLY=relais: one side only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MEMBERS=${MEMBERS:-10000}
+SAMPLE=${SAMPLE:-500}        # members for mlmmj's default mode
+VERPRECIPS=${VERPRECIPS:-100} # mlmmj fast mode: recipients per transaction
+IDLE=${IDLE:-60}             # give up when the sink hears nothing this long (s)
+ONLY=${ONLY:-}
+[ "$SAMPLE" -le "$MEMBERS" ] || SAMPLE=$MEMBERS
+export PATH=$PATH:/usr/sbin
+command -v python3 >/dev/null || { echo "missing python3" >&2; exit 1; }
+command -v smtp-sink >/dev/null || { echo "missing smtp-sink: apt-get install -y postfix" >&2; exit 1; }
+if [ "$ONLY" != relais ]; then
+  # mlmmj's binaries refuse to run unless invoked by their full path.
+  [ -x /usr/bin/mlmmj-receive ] && command -v mlmmj-make-ml >/dev/null ||
+    { echo "missing mlmmj: apt-get install -y mlmmj" >&2; exit 1; }
+fi
+if [ "$ONLY" != mlmmj ]; then
+  command -v go >/dev/null || { echo "missing go" >&2; exit 1; }
+fi
+
+W=$(mktemp -d /tmp/relais-lists.XXXXXX)
+chmod 755 "$W"
+SD=$W
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then SD=$(mktemp -d /dev/shm/relais-lists.XXXXXX); chmod 755 "$SD"; fi
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+SINK=$(port)
+
+cleanup() {
+  [ -n "${MPID:-}" ] && kill "$MPID" 2>/dev/null || true
+  [ -n "${RPID:-}" ] && kill "$RPID" 2>/dev/null || true
+  [ -n "${SPID:-}" ] && kill "$SPID" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$W" "$SD"
+}
+trap cleanup EXIT
+
+# --- helpers (python: timing, counting and wait4 are easier there) ---------
+
+# watch.py DUMP OFFSET WANT IDLE: wait until WANT member recipients (at
+# @members.example) have been dumped after OFFSET; print the time (epoch
+# seconds) the last one was seen. Anything else (a notice to the owner) is
+# not counted.
+cat >"$W/watch.py" <<'PY'
+import os, sys, time
+path, off, want, idle = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+last = time.time()
+while not os.path.exists(path):          # the sink creates it with the first message
+    if time.time() - last > idle:
+        sys.exit("sink: nothing arrived in %gs" % idle)
+    time.sleep(0.005)
+n, rest = 0, b""
+with open(path, "rb") as f:
+    f.seek(off)
+    while True:
+        data = f.read(1 << 20)
+        now = time.time()
+        if data:
+            last = now
+            lines = (rest + data).split(b"\n")
+            rest = lines.pop()
+            n += sum(1 for l in lines if l.startswith(b"X-Rcpt-Args: ") and b"@members.example>" in l)
+            if n >= want:
+                print("%.6f" % now)
+                sys.exit(0)
+        elif now - last > idle:
+            sys.exit("sink: %d of %d recipients, then nothing for %gs" % (n, want, idle))
+        else:
+            time.sleep(0.005)
+PY
+
+# check.py DUMP OFFSET MEMBERSFILE: what arrived for the members after OFFSET.
+# Prints "transactions recipients distinct-messages missing duplicates
+# max-rcpts/tx other-transactions" (other: not to any member).
+cat >"$W/check.py" <<'PY'
+import hashlib, sys
+path, off, members = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+with open(path, "rb") as f:
+    f.seek(off)
+    seg = f.read()
+want = set(l.strip().lower() for l in open(members, "rb") if l.strip())
+got, bodies, tx, maxr, other = {}, set(), 0, 0, 0
+for chunk in seg.split(b"X-Client-Addr: ")[1:]:
+    head, _, _ = chunk.partition(b"\nReceived: ")
+    rcpts = [l[13:].split(b" ")[0].strip(b"<>").lower()
+             for l in head.split(b"\n") if l.startswith(b"X-Rcpt-Args: ")]
+    if not any(a in want for a in rcpts):
+        other += 1
+        continue
+    tx += 1
+    for a in rcpts:
+        got[a] = got.get(a, 0) + 1
+    maxr = max(maxr, len(rcpts))
+    i = chunk.find(b" (smtp-sink) with ")
+    j = chunk.find(b"\n", chunk.find(b"\n", i) + 1)   # end of the Received date line
+    bodies.add(hashlib.sha256(chunk[j + 1:]).digest())
+missing = len(want - set(got))
+dups = sum(c - 1 for c in got.values() if c > 1) + len(set(got) - want)
+print(tx, sum(got.values()), len(bodies), missing, dups, maxr, other)
+PY
+
+# run.py RSSFILE T0FILE CMD... < post: run CMD; write its start time, and the
+# sum of the peak resident sizes (VmHWM, KB) of CMD and every process under it,
+# sampled from /proc every 5 ms while it runs. (wait4's ru_maxrss would not
+# do: Linux carries the forking Python's peak across exec.)
+cat >"$W/run.py" <<'PY'
+import subprocess, sys, time
+rss, t0, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
+hwm, names = {}, {}
+def tree(pid):
+    out = [pid]
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            for c in f.read().split():
+                out += tree(int(c))
+    except OSError:
+        pass
+    return out
+def sample(root):
+    for pid in tree(root):
+        try:
+            st = dict(l.split(":", 1) for l in open("/proc/%d/status" % pid))
+        except (OSError, ValueError):
+            continue
+        if not st["Name"].strip().startswith("mlmmj") or "VmHWM" not in st:
+            continue      # not yet exec'd (still a copy of this Python)
+        kb = int(st["VmHWM"].split()[0])
+        if kb > hwm.get(pid, 0):
+            hwm[pid], names[pid] = kb, st["Name"].strip()
+start = time.time()
+p = subprocess.Popen(cmd)
+open(t0, "w").write("%.6f\n" % start)
+while p.poll() is None:
+    sample(p.pid)
+    time.sleep(0.005)
+open(rss, "w").write("%d\n" % sum(hwm.values()))
+sys.stderr.write("mlmmj processes (peak KB): %s\n" % " ".join("%s=%d" % (names[p], hwm[p]) for p in sorted(hwm)))
+sys.exit(p.returncode)
+PY
+
+# send.py PORT FROM TO FILE T0FILE: one SMTP transaction; write the time the
+# session was opened.
+cat >"$W/send.py" <<'PY'
+import smtplib, sys, time
+port, frm, to, path, t0 = sys.argv[1:]
+msg = open(path, "rb").read()
+start = time.time()
+with smtplib.SMTP("127.0.0.1", int(port), timeout=120) as s:
+    s.sendmail(frm, [to], msg)
+open(t0, "w").write("%.6f\n" % start)
+PY
+
+wait_port() { for _ in $(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 not open" >&2; return 1; }
+dumpsize() { [ -f "$SD/sink/dump" ] && stat -c %s "$SD/sink/dump" || echo 0; }
+mb() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
+
+# post TO MSGID FILE: a 4 KB plain-text post from poster@example.org.
+post() {
+  {
+    printf 'From: Camille Poster <poster@example.org>\nTo: %s\nSubject: Compte rendu de la réunion du mardi\n' "$1"
+    printf 'Date: %s\nMessage-ID: <%s>\nMIME-Version: 1.0\n' "$(date -R)" "$2"
+    printf 'Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n'
+    for i in $(seq 48); do
+      printf 'Point %02d : la réunion a décidé de poursuivre le travail engagé ce mois-ci.\n' "$i"
+    done
+  } >"$3"
+}
+
+seq -f 'm%05g@members.example' 1 "$MEMBERS" >"$W/members.txt"
+head -n "$SAMPLE" "$W/members.txt" >"$W/sample.txt"
+
+# --- the sink ----------------------------------------------------------------
+# In memory when possible (/dev/shm): the dump costs the sink a file per
+# transaction, about a quarter of its speed on disk. relais's data and
+# mlmmj's spool stay in $W, on disk.
+mkdir "$SD/sink"
+sinkuser=()
+if [ "$(id -u)" -eq 0 ]; then sinkuser=(-u nobody); chown nobody "$SD/sink"; fi
+(cd "$SD/sink" && exec smtp-sink "${sinkuser[@]}" -c -D "$SD/sink/dump" "127.0.0.1:$SINK" 1000 >"$W/sink.log" 2>&1) &
+SPID=$!
+wait_port "$SINK"
+
+# The sink writes each transaction to a file before appending it to the dump:
+# its own ceiling, with 8 parallel sessions (relais's default queue workers).
+ceiling=
+if command -v smtp-source >/dev/null; then
+  off=$(dumpsize)
+  t0=$(date +%s.%N)
+  smtp-source -s 8 -m "$MEMBERS" -l 4096 -f a@example.org -t calibration@members.example "127.0.0.1:$SINK" >/dev/null
+  t1=$(python3 "$W/watch.py" "$SD/sink/dump" "$off" "$MEMBERS" "$IDLE")
+  ceiling=$(awk -v n="$MEMBERS" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", n/(b-a)}')
+fi
+
+declare -A SECS COPIES TX DISTINCT RSS
+# result SIDE OFFSET T0 T1 MEMBERSFILE RSSKB: check the dump and record.
+result() {
+  local c
+  c=($(python3 "$W/check.py" "$SD/sink/dump" "$2" "$5"))
+  TX[$1]=${c[0]}; COPIES[$1]=${c[1]}; DISTINCT[$1]=${c[2]}; RSS[$1]=$6
+  SECS[$1]=$(awk -v a="$3" -v b="$4" 'BEGIN{printf "%.3f", b-a}')
+  [ "${c[3]}" -eq 0 ] || echo "warning: $1: ${c[3]} members got nothing" >&2
+  [ "${c[4]}" -eq 0 ] || echo "warning: $1: ${c[4]} extra or duplicate recipients" >&2
+  [ "${c[6]}" -eq 0 ] || echo "note: $1: also ${c[6]} transactions to non-members (owner, poster…)" >&2
+  echo "$1: ${c[1]} recipients in ${c[0]} transactions (at most ${c[5]} per transaction), ${c[2]} distinct messages, ${SECS[$1]} s" >&2
+}
+
+# --- mlmmj -------------------------------------------------------------------
+# mlmmj_list NAME MEMBERSFILE [fast]: a list in $W/mlmmj relaying to the sink.
+mlmmj_list() {
+  local d="$W/mlmmj/$1"
+  mkdir -p "$W/mlmmj"
+  # mlmmj-make-ml only asks questions: domain, owner, language of the texts.
+  printf 'lists.example\nowner@bench.example\nen\n' | mlmmj-make-ml -L "$1" -s "$W/mlmmj" >"$W/mlmmj-make-ml.log" 2>&1
+  [ -f "$d/control/listaddress" ] || { cat "$W/mlmmj-make-ml.log" >&2; echo "mlmmj-make-ml failed" >&2; exit 1; }
+  cp "$2" "$d/subscribers.d/m"   # one file per first letter: every member is m…
+  echo 127.0.0.1 >"$d/control/relayhost"
+  echo "$SINK" >"$d/control/smtpport"
+  if [ "${3:-}" = fast ]; then
+    : >"$d/control/verp"
+    echo "$VERPRECIPS" >"$d/control/maxverprecips"
+  fi
+}
+
+# mlmmj_run SIDE NAME MEMBERSFILE: deliver one post through mlmmj.
+mlmmj_run() {
+  local d="$W/mlmmj/$2" n off t1
+  n=$(wc -l <"$3")
+  post "$2@lists.example" "$2.$$@example.org" "$W/post-$2.eml"
+  off=$(dumpsize)
+  python3 "$W/run.py" "$W/$2.rss" "$W/$2.t0" /usr/bin/mlmmj-receive -F -s poster@example.org -L "$d" <"$W/post-$2.eml" &
+  MPID=$!
+  if ! t1=$(python3 "$W/watch.py" "$SD/sink/dump" "$off" "$n" "$IDLE"); then
+    echo "mlmmj ($2) did not deliver; its log:" >&2; cat "$d/mlmmj.operation.log" >&2 2>/dev/null || true; exit 1
+  fi
+  wait "$MPID" || { echo "mlmmj-receive failed" >&2; exit 1; }
+  MPID=
+  result "$1" "$off" "$(cat "$W/$2.t0")" "$t1" "$3" "$(cat "$W/$2.rss")"
+}
+
+if [ "$ONLY" != relais ]; then
+  echo "mlmmj: default mode, $SAMPLE members (about 23 recipients/s: ~$((SAMPLE / 23 + 1)) s)…" >&2
+  mlmmj_list fr-bench-default "$W/sample.txt"
+  mlmmj_run default fr-bench-default "$W/sample.txt"
+  echo "mlmmj: VERP handed to the MTA, $VERPRECIPS recipients per transaction, $MEMBERS members…" >&2
+  mlmmj_list fr-bench "$W/members.txt" fast
+  mlmmj_run fast fr-bench "$W/members.txt"
+fi
+
+# --- relais ------------------------------------------------------------------
+if [ "$ONLY" != mlmmj ]; then
+  echo "building relais…" >&2
+  go build -o "$W/relais" ./cmd/relais
+  D="$W/relais-data"
+  "$W/relais" list create fr.bench --policy open --owner owner@bench.example --data "$D" >/dev/null
+  t0=$(date +%s.%N)
+  "$W/relais" list subscribe fr.bench --consent "benchmark" --file "$W/members.txt" --data "$D" >/dev/null
+  t1=$(date +%s.%N)
+  echo "relais: subscribed $MEMBERS members in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s" >&2
+  RL=$(port); RW=$(port)
+  env RELAIS_DOMAINS=hub.example RELAIS_DATA_DIR="$D" RELAIS_SMTP_LISTEN="127.0.0.1:$RL" \
+    RELAIS_RELAY_ADDRESS="127.0.0.1:$SINK" RELAIS_RELAY_STARTTLS=off RELAIS_WEB_LISTEN="127.0.0.1:$RW" \
+    "$W/relais" serve 2>"$W/relais.log" &
+  RPID=$!
+  wait_port "$RL" || { cat "$W/relais.log" >&2; exit 1; }
+  idle=$(awk '/VmHWM/{print $2}' "/proc/$RPID/status")
+  post fr.bench@hub.example "relais.$$@example.org" "$W/post-relais.eml"
+  off=$(dumpsize)
+  echo "relais: one post to $MEMBERS members…" >&2
+  python3 "$W/send.py" "$RL" poster@example.org fr.bench@hub.example "$W/post-relais.eml" "$W/relais.t0" ||
+    { echo "relais refused the post; its log:" >&2; tail -20 "$W/relais.log" >&2; exit 1; }
+  if ! t1=$(python3 "$W/watch.py" "$SD/sink/dump" "$off" "$MEMBERS" "$IDLE"); then
+    echo "relais did not deliver to every member; the end of its log:" >&2; tail -20 "$W/relais.log" >&2; exit 1
+  fi
+  peak=$(awk '/VmHWM/{print $2}' "/proc/$RPID/status")
+  result relais "$off" "$(cat "$W/relais.t0")" "$t1" "$W/members.txt" "$peak"
+  echo "relais: resident at start $(mb "$idle") MB" >&2
+fi
+
+# --- report ------------------------------------------------------------------
+printf "\nOne %d-byte post to a list, loopback into smtp-sink, %s cores (%s)\n" \
+  "$(wc -c <"$(ls "$W"/post-*.eml | head -1)")" "$(nproc)" "$(date -u +%F)"
+[ -n "$ceiling" ] && printf "smtp-sink alone, dumping, 8 sessions of smtp-source: %s msg/s\n" "$ceiling"
+printf "\n%-34s %10s %8s %9s %8s %9s %8s\n" side recipients "SMTP tx" "distinct" seconds "rcpt/s" "peak MB"
+row() {
+  [ -n "${SECS[$1]:-}" ] || return 0
+  awk -v s="$2" -v c="${COPIES[$1]}" -v t="${TX[$1]}" -v d="${DISTINCT[$1]}" -v x="${SECS[$1]}" -v r="${RSS[$1]}" \
+    'BEGIN{printf "%-34s %10d %8d %9d %8.2f %9.0f %8.1f\n", s, c, t, d, x, c/x, r/1024}'
+}
+row relais "relais (a personal copy each)"
+row fast "mlmmj fast (VERP off, $VERPRECIPS rcpt/tx)"
+row default "mlmmj default (1 rcpt/tx)"
+if [ -n "${SECS[relais]:-}" ]; then
+  rate() { awk -v c="${COPIES[$1]}" -v x="${SECS[$1]}" 'BEGIN{print c/x}'; }
+  echo
+  for m in fast default; do
+    [ -n "${SECS[$m]:-}" ] || continue
+    awk -v a="$(rate relais)" -v b="$(rate $m)" -v m="$m" 'BEGIN{printf "relais / mlmmj %-8s %8.2fx\n", m":", a/b}'
+  done
+fi

@@ -1,0 +1,470 @@
+package lists
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/textproto"
+
+	"codeberg.org/relais/relais/queue"
+	"codeberg.org/relais/relais/store"
+	"codeberg.org/relais/relais/templates"
+)
+
+// Command handles mail to LIST+subscribe, +unsubscribe, +help, +request and
+// +owner (cmd is what Detail returned). Mail sent by programs is recorded
+// and left unanswered: a vacation reply must not subscribe anyone, nor
+// start a conversation between two robots.
+func (s *Service) Command(ctx context.Context, tx *store.Tx, listID int64, cmd string, in Inbound) error {
+	l, err := get(tx, listID)
+	if err != nil {
+		return err
+	}
+	if cmd == "owner" {
+		return s.toOwners(tx, l, in)
+	}
+	h, err := header(in.Body)
+	if err != nil {
+		return nil // nothing to answer to
+	}
+	from, _ := sender(h, in.MailFrom)
+	if from == nil || automatic(h, in.MailFrom) {
+		return nil
+	}
+	ref := strings.TrimSpace(h.Get("Message-Id"))
+	lang := s.langFor(tx, l, from.Address, h)
+	switch cmd {
+	case "subscribe":
+		_, err := s.askConfirm(tx, l, from.Address, langOf(h, "subscribe "+cmd, lang), in, ref)
+		return err
+	case "unsubscribe":
+		_, err := s.unsubscribe(tx, l, from.Address, "mail to "+s.Address(l, "unsubscribe")+" (message "+in.MessageID+")", ref)
+		return err
+	case "help":
+		return s.notify(tx, l, from.Address, lang, "list-help", nil, ref)
+	case "request":
+		return s.request(tx, l, from.Address, lang, h, in, ref)
+	}
+	return fmt.Errorf("lists: unknown command %q", cmd)
+}
+
+// toOwners forwards mail for LIST+owner to the list's owners as is.
+func (s *Service) toOwners(tx *store.Tx, l List, in Inbound) error {
+	var to []string
+	for _, o := range l.Owners {
+		if o.Role == "owner" {
+			to = append(to, o.Email)
+		}
+	}
+	if len(to) == 0 {
+		to = s.moderators(l)
+	}
+	if len(to) == 0 {
+		return fmt.Errorf("%w: %s has no owner", ErrNotFound, l.Local())
+	}
+	return s.forward(tx, in, to)
+}
+
+// askConfirm starts a subscription: a confirmation goes to addr, from
+// LIST+confirm-TOKEN, which a reply (any body) or a mail to that address
+// confirms. It reports what it did: "sent", "already" (a member), or
+// "pending" (one was sent in the last hour).
+func (s *Service) askConfirm(tx *store.Tx, l List, addr, lang string, in Inbound, ref string) (string, error) {
+	if m, err := member(tx, l.ID, addr); err == nil && m.State != "unsubscribed" {
+		return "already", s.notify(tx, l, addr, m.Lang, "list-already", nil, ref)
+	}
+	now := s.now()
+	var n int
+	if err := tx.QueryRow("token.recent-confirm", l.ID, addr, now.Add(-time.Hour).Unix()).Scan(&n); err != nil {
+		return "", err
+	}
+	if n > 0 {
+		return "pending", nil // one confirmation an hour is enough
+	}
+	tok := newToken()
+	request := fmt.Sprintf("message %s from %s (%s) to %s", in.MessageID, in.MailFrom, in.RemoteIP, in.Rcpt)
+	if _, err := tx.Exec("token.insert", tok, "confirm", l.ID, addr, lang, 0, now.Unix(), now.Add(s.cfg.ConfirmTTL).Unix(), request); err != nil {
+		return "", err
+	}
+	confirm := s.Address(l, "confirm-"+tok)
+	env := templates.Envelope{From: quoteName(l.DisplayName) + " <" + confirm + ">", Header: [][2]string{{"Reply-To", confirm}}}
+	return "sent", s.notice(tx, l, addr, lang, "list-confirm", map[string]any{
+		"Confirm": confirm, "Token": tok, "Email": addr, "Expires": s.date(lang, now.Add(s.cfg.ConfirmTTL)),
+	}, ref, env)
+}
+
+// Token handles mail to LIST+confirm-TOKEN, +approve-TOKEN, +reject-TOKEN.
+func (s *Service) Token(ctx context.Context, tx *store.Tx, listID int64, kind, token string, in Inbound) error {
+	l, err := get(tx, listID)
+	if err != nil {
+		return err
+	}
+	h, err := header(in.Body)
+	if err != nil {
+		return nil
+	}
+	if automatic(h, in.MailFrom) {
+		return nil // an autoresponder answering a confirmation confirms nothing
+	}
+	from, _ := sender(h, in.MailFrom)
+	var tk struct {
+		kind, email, lang, request string
+		list, held                 int64
+		created, expires, used     int64
+	}
+	err = tx.QueryRow("token.get", token).Scan(&tk.kind, &tk.list, &tk.email, &tk.lang, &tk.held, &tk.created, &tk.expires, &tk.used, &tk.request)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && (tk.kind != kind || tk.list != l.ID)) {
+		return nil // refused at RCPT; gone since: nothing to say
+	} else if err != nil {
+		return err
+	}
+	ref := strings.TrimSpace(h.Get("Message-Id"))
+	now := s.now()
+	replyTo := in.MailFrom
+	if from != nil {
+		replyTo = from.Address
+	}
+	if tk.used != 0 || now.Unix() > tk.expires {
+		if kind == "confirm" {
+			return s.notify(tx, l, replyTo, tk.lang, "list-token-expired", nil, ref)
+		}
+		return s.decide(ctx, tx, l, tk.held, kind == "approve", in, h)
+	}
+	if _, err := tx.Exec("token.use", now.Unix(), token); err != nil {
+		return err
+	}
+	switch kind {
+	case "confirm":
+		how := fmt.Sprintf("confirmed %s by message %s from %s (%s) to %s; requested %s by %s",
+			now.UTC().Format(time.RFC3339), in.MessageID, in.MailFrom, in.RemoteIP, in.Rcpt,
+			time.Unix(tk.created, 0).UTC().Format(time.RFC3339), tk.request)
+		if _, err := tx.Exec("member.subscribe", l.ID, tk.email, tk.lang, now.Unix(), how); err != nil {
+			return err
+		}
+		return s.notify(tx, l, tk.email, tk.lang, "list-welcome", map[string]any{"Email": tk.email}, ref)
+	default:
+		return s.decide(ctx, tx, l, tk.held, kind == "approve", in, h)
+	}
+}
+
+// unsubscribe takes addr off l and says goodbye; a non-member is told so.
+func (s *Service) unsubscribe(tx *store.Tx, l List, addr, how, ref string) (bool, error) {
+	m, err := member(tx, l.ID, addr)
+	if errors.Is(err, ErrNotMember) || (err == nil && m.State == "unsubscribed") {
+		return false, s.notify(tx, l, addr, l.Lang, "list-not-member", map[string]any{"Email": addr}, ref)
+	} else if err != nil {
+		return false, err
+	}
+	if _, err := leave(tx, m, how, s.now()); err != nil {
+		return false, err
+	}
+	return true, s.notify(tx, l, addr, m.Lang, "list-goodbye", nil, ref)
+}
+
+// A request line is one command of a mail to LIST+request.
+type requestLine struct {
+	Line    string // as written
+	Outcome string // what came of it, for the template
+	Date    string // pause end, formatted
+}
+
+// Outcomes of request lines.
+const (
+	outSubscribeSent  = "subscribe-sent"
+	outSubscribeAgain = "subscribe-pending"
+	outAlready        = "already"
+	outUnsubscribed   = "unsubscribed"
+	outNotMember      = "not-member"
+	outDaily          = "digest-daily"
+	outWeekly         = "digest-weekly"
+	outEach           = "each"
+	outPaused         = "paused"
+	outPausedUntil    = "paused-until"
+	outResumed        = "resumed"
+	outHelp           = "help"
+	outUnknown        = "unknown"
+	outBadDate        = "bad-date"
+)
+
+// maxRequestLines is how many lines of a request are read: a command mail
+// is a few lines; the rest is a signature or a quote.
+const maxRequestLines = 5
+
+// request runs the commands in the Subject and the first lines of the body
+// of a mail to LIST+request, and answers with one message saying what came
+// of each.
+func (s *Service) request(tx *store.Tx, l List, addr, lang string, h textproto.Header, in Inbound, ref string) error {
+	var lines []string
+	subj := stripReply(decode(h.Get("Subject")))
+	if subj != "" {
+		lines = append(lines, subj)
+	}
+	for _, line := range strings.Split(plainText(in.Body), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if strings.HasPrefix(line, ">") || line == "--" || strings.HasPrefix(strings.ToLower(line), "end") || strings.HasPrefix(strings.ToLower(line), "fin") {
+			break
+		}
+		lines = append(lines, line)
+		if len(lines) >= maxRequestLines+1 {
+			break
+		}
+	}
+	var results []requestLine
+	unknown := false
+	for _, line := range lines {
+		r, err := s.run(tx, l, addr, lang, line, in, ref)
+		if err != nil {
+			return err
+		}
+		if r.Outcome == outUnknown {
+			// A subject that is not a command ("Question") is not one.
+			if line == subj && len(lines) > 1 {
+				continue
+			}
+			unknown = true
+		}
+		results = append(results, r)
+	}
+	if len(results) == 0 {
+		results = append(results, requestLine{Line: "", Outcome: outUnknown})
+		unknown = true
+	}
+	return s.notify(tx, l, addr, lang, "list-request", map[string]any{"Results": results, "ShowHelp": unknown}, ref)
+}
+
+var dateRE = regexp.MustCompile(`(\d{4})-(\d{1,2})-(\d{1,2})|(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?`)
+
+// run carries out one request line.
+func (s *Service) run(tx *store.Tx, l List, addr, lang, line string, in Inbound, ref string) (requestLine, error) {
+	r := requestLine{Line: line}
+	words := strings.Fields(strings.ToLower(strings.Trim(line, " .!")))
+	if len(words) == 0 {
+		r.Outcome = outUnknown
+		return r, nil
+	}
+	verb := words[0]
+	if verb == "mode" && len(words) > 1 { // "mode on", "mode off"
+		verb = map[string]string{"on": "reprendre", "off": "pause"}[words[1]]
+	}
+	m, merr := member(tx, l.ID, addr)
+	isMember := merr == nil && m.State != "unsubscribed"
+	switch verb {
+	case "subscribe", "inscription", "abonnement", "join", "s'inscrire":
+		out, err := s.askConfirm(tx, l, addr, lang, in, ref)
+		if err != nil {
+			return r, err
+		}
+		switch {
+		case out == "already":
+			r.Outcome = outAlready
+		case out == "pending":
+			r.Outcome = outSubscribeAgain
+		default:
+			r.Outcome = outSubscribeSent
+		}
+		return r, nil
+	case "help", "aide", "?":
+		r.Outcome = outHelp
+		return r, nil
+	case "unsubscribe", "desinscription", "désinscription", "leave", "quitter", "signoff":
+		if !isMember {
+			r.Outcome = outNotMember
+			return r, nil
+		}
+		if _, err := leave(tx, m, "command in mail to "+s.Address(l, "request")+" (message "+in.MessageID+")", s.now()); err != nil {
+			return r, err
+		}
+		r.Outcome = outUnsubscribed
+		return r, nil
+	case "digest", "resume", "résumé":
+		if !isMember {
+			r.Outcome = outNotMember
+			return r, nil
+		}
+		mode, out := "daily", outDaily
+		for _, w := range words[1:] {
+			switch w {
+			case "weekly", "hebdo", "hebdomadaire", "semaine", "week":
+				mode, out = "weekly", outWeekly
+			}
+		}
+		if _, err := tx.Exec("member.set-mode", mode, m.ID); err != nil {
+			return r, err
+		}
+		if err := startDigest(tx, l.ID, mode, s.now()); err != nil {
+			return r, err
+		}
+		r.Outcome = out
+		return r, nil
+	case "normal", "each", "chaque", "nodigest", "tous":
+		if !isMember {
+			r.Outcome = outNotMember
+			return r, nil
+		}
+		if _, err := tx.Exec("member.set-mode", "each", m.ID); err != nil {
+			return r, err
+		}
+		r.Outcome = outEach
+		return r, nil
+	case "pause", "vacances", "vacation", "off":
+		if !isMember {
+			r.Outcome = outNotMember
+			return r, nil
+		}
+		var until time.Time
+		if rest := strings.Join(words[1:], " "); rest != "" {
+			t, ok := parseDate(rest, s.now())
+			if !ok {
+				r.Outcome = outBadDate
+				return r, nil
+			}
+			until = t
+		}
+		var at int64
+		if !until.IsZero() {
+			at = until.Unix()
+			r.Date = s.date(m.Lang, until)
+			r.Outcome = outPausedUntil
+		} else {
+			r.Outcome = outPaused
+		}
+		if _, err := tx.Exec("member.pause", at, m.ID); err != nil {
+			return r, err
+		}
+		return r, nil
+	case "reprendre", "unpause", "on", "continue", "reprise":
+		if !isMember {
+			r.Outcome = outNotMember
+			return r, nil
+		}
+		if _, err := tx.Exec("member.resume", m.ID); err != nil {
+			return r, err
+		}
+		r.Outcome = outResumed
+		return r, nil
+	}
+	r.Outcome = outUnknown
+	return r, nil
+}
+
+// parseDate reads the end of a pause: 2026-12-24, 24/12/2026, 24/12/26 or
+// 24/12 (the next such day); the pause ends at the start of that day,
+// Paris time.
+func parseDate(s string, now time.Time) (time.Time, bool) {
+	m := dateRE.FindStringSubmatch(s)
+	if m == nil {
+		return time.Time{}, false
+	}
+	var y, mo, d int
+	if m[1] != "" {
+		fmt.Sscan(m[1], &y)
+		fmt.Sscan(m[2], &mo)
+		fmt.Sscan(m[3], &d)
+	} else {
+		fmt.Sscan(m[4], &d)
+		fmt.Sscan(m[5], &mo)
+		if m[6] != "" {
+			fmt.Sscan(m[6], &y)
+			if y < 100 {
+				y += 2000
+			}
+		}
+	}
+	now = now.In(paris)
+	if y == 0 {
+		y = now.Year()
+		if time.Date(y, time.Month(mo), d, 0, 0, 0, 0, paris).Before(now) {
+			y++
+		}
+	}
+	t := time.Date(y, time.Month(mo), d, 0, 0, 0, 0, paris)
+	if t.Month() != time.Month(mo) || t.Day() != d || !t.After(now) || t.After(now.AddDate(2, 0, 0)) {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// paris is the time zone dates are shown in.
+var paris = func() *time.Location {
+	l, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		return time.FixedZone("CET", 3600)
+	}
+	return l
+}()
+
+var (
+	frDays   = []string{"dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi"}
+	frMonths = []string{"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"}
+)
+
+// date formats a day for a person: "jeudi 24 décembre 2026" or "Thursday
+// 24 December 2026".
+func (s *Service) date(lang string, t time.Time) string {
+	t = t.In(paris)
+	if lang == "en" {
+		return t.Format("Monday 2 January 2006")
+	}
+	return fmt.Sprintf("%s %d %s %d", frDays[t.Weekday()], t.Day(), frMonths[t.Month()-1], t.Year())
+}
+
+var replyRE = regexp.MustCompile(`(?i)^\s*((re|tr|fwd?|aw|sv)\s*:\s*)+`)
+
+func stripReply(s string) string { return strings.TrimSpace(replyRE.ReplaceAllString(s, "")) }
+
+// plainText returns the first text/plain part of a message, decoded, with
+// LF line ends; "" if there is none.
+func plainText(raw []byte) string {
+	e, err := message.Read(bytes.NewReader(raw))
+	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
+		return ""
+	}
+	var find func(e *message.Entity, depth int) string
+	find = func(e *message.Entity, depth int) string {
+		if depth > maxDepth {
+			return ""
+		}
+		if mr := e.MultipartReader(); mr != nil {
+			for {
+				p, err := mr.NextPart()
+				if err != nil {
+					return ""
+				}
+				if t := find(p, depth+1); t != "" {
+					return t
+				}
+			}
+		}
+		t, _, _ := e.Header.ContentType()
+		if t != "" && t != "text/plain" {
+			return ""
+		}
+		b, _ := io.ReadAll(io.LimitReader(e.Body, 64<<10))
+		return strings.ReplaceAll(string(b), "\r\n", "\n")
+	}
+	return find(e, 0)
+}
+
+// forward sends an accepted message as is to addresses (mail for +owner),
+// as a group's mail goes to its animators.
+func (s *Service) forward(tx *store.Tx, in Inbound, to []string) error {
+	_, err := s.q.Enqueue(tx, queue.Message{
+		MessageID: in.MessageID,
+		Prefix:    []byte("Delivered-To: " + strings.ToLower(in.Rcpt) + "\r\n"),
+		To:        to,
+		Kind:      KindOwner,
+		InboundID: in.ID,
+	})
+	return err
+}

@@ -1,0 +1,218 @@
+package lists
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/textproto"
+
+	"codeberg.org/relais/relais/store"
+)
+
+// Inbound is an accepted message for one of a list's addresses.
+type Inbound struct {
+	ID        int64  // the inbound recipient row
+	MessageID string // the body in the messages table
+	Rcpt      string
+	MailFrom  string // envelope sender, "" for the null sender
+	RemoteIP  string
+	SMTPUTF8  bool
+	Body      []byte
+	Received  time.Time
+}
+
+// Load reads the message of an inbound recipient inside tx.
+func Load(tx *store.Tx, id int64, messageID, rcpt string) (Inbound, error) {
+	in := Inbound{ID: id, MessageID: messageID, Rcpt: rcpt}
+	var received int64
+	var helo string
+	var eight bool
+	var size int
+	err := tx.QueryRow("message.envelope", messageID).Scan(&received, &in.MailFrom, &in.RemoteIP, &helo, &in.SMTPUTF8, &eight, &size)
+	if err != nil {
+		return in, err
+	}
+	in.Received = time.Unix(received, 0)
+	err = tx.QueryRow("message.body", messageID).Scan(&in.Body)
+	return in, err
+}
+
+// Commands sent to LIST+detail addresses, with their French aliases.
+var details = map[string]string{
+	"subscribe": "subscribe", "inscription": "subscribe", "join": "subscribe",
+	"unsubscribe": "unsubscribe", "desinscription": "unsubscribe", "désinscription": "unsubscribe", "leave": "unsubscribe",
+	"help": "help", "aide": "help",
+	"request": "request", "commande": "request",
+	"owner": "owner",
+}
+
+// Detail says what LIST+detail is: a command ("subscribe"…), a token
+// ("confirm", TOKEN), or nothing ("", "").
+func Detail(d string) (cmd, token string) {
+	if c, ok := details[d]; ok {
+		return c, ""
+	}
+	for _, k := range []string{"confirm", "approve", "reject"} {
+		if t, ok := strings.CutPrefix(d, k+"-"); ok && t != "" {
+			return k, t
+		}
+	}
+	return "", ""
+}
+
+// TokenExists says whether LIST+KIND-TOKEN names a token of that list, at
+// RCPT time: unknown ones are refused there rather than answered later.
+func TokenExists(ctx context.Context, db *store.DB, listID int64, kind, token string) (bool, error) {
+	var k string
+	var lid int64
+	err := db.QueryRow(ctx, "token.get", token).Scan(&k, &lid, new(string), new(string), new(int64), new(int64), new(int64), new(int64), new(string))
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil && k == kind && lid == listID, err
+}
+
+// sender is who wrote a message: the From address, else the envelope
+// sender.
+func sender(h textproto.Header, mailFrom string) (*mail.Address, bool) {
+	if list, err := (&mail.Header{"From": []string{h.Get("From")}}).AddressList("From"); err == nil && len(list) == 1 {
+		list[0].Address = strings.ToLower(list[0].Address)
+		return list[0], true
+	}
+	if mailFrom != "" {
+		return &mail.Address{Address: strings.ToLower(mailFrom)}, false
+	}
+	return nil, false
+}
+
+// automatic says whether a message was sent by a program (RFC 3834 §2,
+// and the usual marks of bulk mail and vacation replies): such mail never
+// confirms, never runs a command and is never answered.
+func automatic(h textproto.Header, mailFrom string) bool {
+	if mailFrom == "" {
+		return true
+	}
+	if as := strings.ToLower(strings.TrimSpace(h.Get("Auto-Submitted"))); as != "" && as != "no" {
+		return true
+	}
+	switch strings.ToLower(strings.TrimSpace(h.Get("Precedence"))) {
+	case "bulk", "junk", "list", "auto_reply":
+		return true
+	}
+	for _, k := range []string{"X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress"} {
+		if h.Has(k) && k != "X-Auto-Response-Suppress" {
+			return true
+		}
+	}
+	local := strings.ToLower(mailFrom)
+	if at := strings.IndexByte(local, '@'); at >= 0 {
+		local = local[:at]
+	}
+	switch local {
+	case "mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply":
+		return true
+	}
+	return false
+}
+
+// langOf guesses the language of a person's message: Content-Language or
+// Accept-Language, else English when the words are English, else def.
+func langOf(h textproto.Header, words string, def string) string {
+	for _, k := range []string{"Content-Language", "Accept-Language"} {
+		v := strings.ToLower(strings.TrimSpace(h.Get(k)))
+		if strings.HasPrefix(v, "en") {
+			return "en"
+		}
+		if strings.HasPrefix(v, "fr") {
+			return "fr"
+		}
+	}
+	w := strings.ToLower(words)
+	for _, en := range []string{"subscribe", "help", "digest", "leave", "join"} {
+		if strings.Contains(w, en) && !strings.Contains(w, "inscription") {
+			return "en"
+		}
+	}
+	return def
+}
+
+func header(raw []byte) (textproto.Header, error) {
+	return textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+}
+
+// problem returns why a post cannot go to a list as it is, or "": a
+// header that does not parse, 8-bit bytes in the header of a message not
+// sent with SMTPUTF8 (RFC 6532 needs it), no From, or MIME that does not
+// hold together.
+func problem(raw []byte, smtputf8 bool) string {
+	br := bufio.NewReader(bytes.NewReader(raw))
+	h, err := textproto.ReadHeader(br)
+	if err != nil {
+		return "header"
+	}
+	head := raw[:len(raw)-br.Buffered()]
+	if !smtputf8 {
+		for _, c := range head {
+			if c >= 0x80 {
+				return "8bit-header"
+			}
+		}
+	}
+	if _, ok := sender(h, ""); !ok {
+		return "no-from"
+	}
+	e, err := message.Read(bytes.NewReader(raw))
+	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
+		return "mime"
+	}
+	if walkMIME(e, 0) != nil {
+		return "mime"
+	}
+	return ""
+}
+
+// walkMIME reads every part of e, to find MIME that does not hold
+// together (a multipart without its closing boundary, a bad encoding).
+func walkMIME(e *message.Entity, depth int) error {
+	if depth > maxDepth {
+		return errors.New("too deep")
+	}
+	if mr := e.MultipartReader(); mr != nil {
+		t, params, _ := e.Header.ContentType()
+		if params["boundary"] == "" {
+			return fmt.Errorf("%s without boundary", t)
+		}
+		n := 0
+		for {
+			p, err := mr.NextPart()
+			if err == io.EOF {
+				break
+			}
+			if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
+				return err
+			}
+			if p == nil {
+				return errors.New("unreadable part")
+			}
+			n++
+			if err := walkMIME(p, depth+1); err != nil {
+				return err
+			}
+		}
+		if n == 0 {
+			return errors.New("multipart without parts")
+		}
+		return nil
+	}
+	_, err := io.Copy(io.Discard, e.Body)
+	return err
+}

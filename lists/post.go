@@ -1,0 +1,331 @@
+package lists
+
+import (
+	"context"
+	"errors"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message/textproto"
+
+	"codeberg.org/relais/relais/store"
+	"codeberg.org/relais/relais/templates"
+)
+
+// Reasons a post is held, as the templates word them.
+const (
+	HoldNonMember = "non-member"
+	HoldModerated = "moderated"
+	HoldAnnounce  = "announce" // a stranger writing to an announce list
+	HoldSize      = "size"
+	HoldRate      = "rate"
+	HoldLoop      = "loop"
+	HoldBadInput  = "bad-input"
+	HoldZone      = "territory" // a stranger writing to CODE.groupes
+	HoldAuth      = "auth"      // From not proven (mailauth, when it lands)
+)
+
+// Verdict says whether the author of an inbound message is proven (SPF,
+// DKIM and DMARC, in package mailauth when it lands). Until then every
+// message passes; a list holds a post whose verdict fails.
+type Verdict func(in Inbound) bool
+
+// Post handles a message sent to a list's address: it is checked, then
+// delivered, held for a moderator, or refused with a notice.
+func (s *Service) Post(ctx context.Context, tx *store.Tx, listID int64, in Inbound) error {
+	l, err := get(tx, listID)
+	if err != nil {
+		return err
+	}
+	h, err := header(in.Body)
+	if err != nil {
+		return s.hold(tx, l, in, nil, HoldBadInput, "header")
+	}
+	poster, _ := sender(h, in.MailFrom)
+	for _, v := range h.Values(LoopHeader) {
+		if strings.EqualFold(strings.TrimSpace(v), s.Address(l, "")) {
+			return s.hold(tx, l, in, poster, HoldLoop, "")
+		}
+	}
+	if p := problem(in.Body, in.SMTPUTF8); p != "" {
+		return s.hold(tx, l, in, poster, HoldBadInput, p)
+	}
+	if max := s.maxBytes(l); max > 0 && int64(len(in.Body)) > max {
+		return s.hold(tx, l, in, poster, HoldSize, "")
+	}
+	role := s.role(tx, l, poster.Address)
+	if rate := s.rate(l); rate > 0 && role != "owner" && role != "moderator" {
+		var n int
+		if err := tx.QueryRow("post.recent-count", l.ID, poster.Address, s.now().Add(-time.Hour).Unix()).Scan(&n); err != nil {
+			return err
+		}
+		if n >= rate {
+			return s.hold(tx, l, in, poster, HoldRate, "")
+		}
+	}
+	switch {
+	case role == "owner" || role == "moderator":
+	case l.Policy == Territory && role == "animator":
+	case l.Policy == Territory:
+		return s.hold(tx, l, in, poster, HoldZone, "")
+	case l.Policy == Open:
+	case l.Policy == Members && role == "member":
+	case l.Policy == Announce && role == "member":
+		// A member who thinks the list is a discussion: told, not held.
+		return s.refuse(tx, l, in, poster, h)
+	case l.Policy == Announce:
+		return s.hold(tx, l, in, poster, HoldAnnounce, "")
+	case l.Policy == Members:
+		return s.hold(tx, l, in, poster, HoldNonMember, "")
+	default:
+		return s.hold(tx, l, in, poster, HoldModerated, "")
+	}
+	if s.Verify != nil && !s.Verify(in) {
+		return s.hold(tx, l, in, poster, HoldAuth, "")
+	}
+	return s.distribute(ctx, tx, l, in.Body, poster)
+}
+
+// role is what addr is to l: owner, moderator, member (active, bouncing
+// or paused), for a territory list animator (of a group inside it), or "".
+func (s *Service) role(tx queryer, l List, addr string) string {
+	for _, o := range l.Owners {
+		if o.Email == addr {
+			return o.Role
+		}
+	}
+	if l.Policy == Territory {
+		groups, err := zoneAnimators(tx, l.Code)
+		if err == nil && groups[addr] {
+			return "animator"
+		}
+		return ""
+	}
+	if m, err := member(tx, l.ID, addr); err == nil && m.State != "unsubscribed" {
+		return "member"
+	}
+	return ""
+}
+
+func (s *Service) maxBytes(l List) int64 {
+	if l.MaxBytes > 0 {
+		return l.MaxBytes
+	}
+	return s.cfg.MaxBytes
+}
+
+func (s *Service) rate(l List) int {
+	if l.RatePerHour > 0 {
+		return l.RatePerHour
+	}
+	return s.cfg.RatePerHour
+}
+
+// refuse tells a member that an announce list takes no posts.
+func (s *Service) refuse(tx *store.Tx, l List, in Inbound, poster *mail.Address, h textproto.Header) error {
+	if automatic(h, in.MailFrom) {
+		return nil
+	}
+	return s.notify(tx, l, poster.Address, s.langFor(tx, l, poster.Address, h), "list-refused", map[string]any{
+		"Subject": decode(h.Get("Subject")),
+	}, strings.TrimSpace(h.Get("Message-Id")))
+}
+
+// langFor is a person's language on a list: theirs if a member, else
+// guessed from their message.
+func (s *Service) langFor(tx queryer, l List, addr string, h textproto.Header) string {
+	if m, err := member(tx, l.ID, addr); err == nil {
+		return m.Lang
+	}
+	return langOf(h, "", l.Lang)
+}
+
+// hold keeps a post for the moderators: they get a notice with the post
+// attached and two single-use addresses, approve and reject; the poster is
+// told it waits (unless it was sent by a program, or is a loop).
+func (s *Service) hold(tx *store.Tx, l List, in Inbound, poster *mail.Address, reason, detail string) error {
+	who := in.MailFrom
+	if poster != nil {
+		who = poster.Address
+	}
+	now := s.now()
+	res, err := tx.Exec("held.insert", l.ID, in.MessageID, who, reason, now.Unix(), now.Add(s.cfg.HoldTTL).Unix())
+	if err != nil {
+		return err
+	}
+	heldID, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	approve, reject := newToken(), newToken()
+	for _, t := range [][2]string{{"approve", approve}, {"reject", reject}} {
+		if _, err := tx.Exec("token.insert", t[1], t[0], l.ID, who, l.Lang, heldID, now.Unix(), now.Add(s.cfg.HoldTTL).Unix(), ""); err != nil {
+			return err
+		}
+	}
+	h, _ := header(in.Body)
+	subject := decode(h.Get("Subject"))
+	data := map[string]any{
+		"Poster": who, "Subject": subject, "Reason": reason, "Detail": detail,
+		"Approve": s.Address(l, "approve-"+approve), "Reject": s.Address(l, "reject-"+reject),
+		"Expires": s.date(l.Lang, now.Add(s.cfg.HoldTTL)), "Held": heldID,
+	}
+	for _, m := range s.moderators(l) {
+		err := s.notice(tx, l, m, l.Lang, "list-held", data, "", templates.Envelope{
+			From:          quoteName(l.DisplayName) + " <" + s.Address(l, "owner") + ">",
+			AutoSubmitted: "auto-generated",
+			Attach:        in.Body,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if reason == HoldLoop || poster == nil || automatic(h, in.MailFrom) {
+		return nil
+	}
+	return s.notify(tx, l, who, s.langFor(tx, l, who, h), "list-held-poster", data, strings.TrimSpace(h.Get("Message-Id")))
+}
+
+// moderators are who decides on held posts: the list's owners and
+// moderators; for a territory list, the hub's operators.
+func (s *Service) moderators(l List) []string {
+	var out []string
+	for _, o := range l.Owners {
+		out = append(out, o.Email)
+	}
+	return out
+}
+
+// decide carries out a moderator's answer to a held post.
+func (s *Service) decide(ctx context.Context, tx *store.Tx, l List, heldID int64, approve bool, in Inbound, h textproto.Header) error {
+	var id, listID, heldAt, expires int64
+	var msgID, poster, reason, state string
+	err := tx.QueryRow("held.get", heldID).Scan(&id, &listID, &msgID, &poster, &reason, &heldAt, &expires, &state)
+	if err != nil {
+		return err
+	}
+	by, _ := sender(h, in.MailFrom)
+	byAddr := in.MailFrom
+	if by != nil {
+		byAddr = by.Address
+	}
+	now := s.now()
+	if _, err := tx.Exec("token.use-held", now.Unix(), heldID); err != nil {
+		return err
+	}
+	if state != "held" {
+		return s.notify(tx, l, byAddr, l.Lang, "list-decided", map[string]any{"State": state, "Poster": poster}, strings.TrimSpace(h.Get("Message-Id")))
+	}
+	decision := "rejected"
+	if approve {
+		decision = "approved"
+	}
+	if _, err := tx.Exec("held.decide", decision, now.Unix(), byAddr, heldID); err != nil {
+		return err
+	}
+	var raw []byte
+	if err := tx.QueryRow("message.body", msgID).Scan(&raw); err != nil {
+		return err
+	}
+	ph, _ := header(raw)
+	if approve {
+		p, ok := sender(ph, poster)
+		if !ok {
+			p = &mail.Address{Address: poster}
+		}
+		return s.distribute(ctx, tx, l, raw, p)
+	}
+	if automatic(ph, poster) || reason == HoldLoop {
+		return nil
+	}
+	return s.notify(tx, l, poster, s.langFor(tx, l, poster, ph), "list-rejected", map[string]any{
+		"Subject": decode(ph.Get("Subject")), "Why": firstLines(in.Body, 5),
+	}, strings.TrimSpace(ph.Get("Message-Id")))
+}
+
+// ExpireHeld drops held posts nobody decided on in time, telling their
+// posters; it returns how many.
+func (s *Service) ExpireHeld(ctx context.Context) (int, error) {
+	n := 0
+	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		n = 0
+		rows, err := tx.Query("held.expired", s.now().Unix())
+		if err != nil {
+			return err
+		}
+		type item struct {
+			id, list int64
+			msg, poster, reason string
+		}
+		var items []item
+		for rows.Next() {
+			var it item
+			var heldAt, exp int64
+			var state string
+			if err := rows.Scan(&it.id, &it.list, &it.msg, &it.poster, &it.reason, &heldAt, &exp, &state); err != nil {
+				rows.Close()
+				return err
+			}
+			items = append(items, it)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		for _, it := range items {
+			if _, err := tx.Exec("held.decide", "expired", s.now().Unix(), "", it.id); err != nil {
+				return err
+			}
+			if _, err := tx.Exec("token.use-held", s.now().Unix(), it.id); err != nil {
+				return err
+			}
+			n++
+			l, err := get(tx, it.list)
+			if err != nil {
+				continue
+			}
+			var raw []byte
+			if err := tx.QueryRow("message.body", it.msg).Scan(&raw); err != nil {
+				return err
+			}
+			h, _ := header(raw)
+			if automatic(h, it.poster) || it.reason == HoldLoop {
+				continue
+			}
+			if err := s.notify(tx, l, it.poster, s.langFor(tx, l, it.poster, h), "list-expired", map[string]any{
+				"Subject": decode(h.Get("Subject")),
+			}, strings.TrimSpace(h.Get("Message-Id"))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if n > 0 {
+		s.q.Kick()
+	}
+	return n, err
+}
+
+// firstLines returns up to n lines of a moderator's message that are not
+// quotes or signatures: the reason they give for rejecting.
+func firstLines(raw []byte, n int) string {
+	text := plainText(raw)
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimRight(line, "\r ")
+		if strings.HasPrefix(line, ">") || line == "--" || line == "-- " {
+			break
+		}
+		if strings.TrimSpace(line) == "" {
+			if len(out) > 0 {
+				break
+			}
+			continue
+		}
+		out = append(out, line)
+		if len(out) == n {
+			break
+		}
+	}
+	return strings.Join(out, "\n")
+}

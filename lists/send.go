@@ -1,0 +1,333 @@
+package lists
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"mime"
+	"mime/quotedprintable"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message/textproto"
+
+	"codeberg.org/relais/relais/mailauth"
+	"codeberg.org/relais/relais/queue"
+	"codeberg.org/relais/relais/store"
+	"codeberg.org/relais/relais/templates"
+)
+
+// LoopHeader marks every message a list sends with the list's address;
+// a post that comes back with it is a loop and is held (the de facto
+// X-Loop convention of procmail and Sympa).
+const LoopHeader = "X-Loop"
+
+// listHeaders returns the header fields every message to a list member
+// carries, except the personal List-Unsubscribe pair added at send time:
+// RFC 2919 List-Id, RFC 2369 List-Help, List-Post, List-Subscribe,
+// List-Owner, and Precedence with the loop mark.
+func (s *Service) listHeaders(l List) [][2]string {
+	name := strings.ReplaceAll(l.DisplayName, `"`, "'")
+	post := "<mailto:" + s.Address(l, "") + ">"
+	if l.Policy == Announce {
+		post = "NO" // RFC 2369 §3.4: posting is not allowed
+	}
+	return [][2]string{
+		// RFC 2919 §2: list-id = [phrase] "<" list-label "." list-id-namespace ">".
+		{"List-Id", mime.QEncoding.Encode("utf-8", name) + " <" + l.Local() + "." + s.cfg.Domain + ">"},
+		{"List-Help", "<mailto:" + s.Address(l, "help") + "?subject=help>"},
+		{"List-Post", post},
+		{"List-Subscribe", "<mailto:" + s.Address(l, "subscribe") + "?subject=subscribe>"},
+		{"List-Owner", "<mailto:" + s.Address(l, "owner") + ">"},
+		{"Precedence", "list"},
+		{LoopHeader, s.Address(l, "")},
+	}
+}
+
+// personalHeaders are the member's own RFC 2369 §3.2 List-Unsubscribe, a
+// link and a mailto, and the RFC 8058 §3.1 one-click marker.
+func (s *Service) personalHeaders(l List, memberID int64, email string) string {
+	url := s.unsubscribeURL(l, memberID, email)
+	return "List-Unsubscribe: <" + url + ">,\r\n <mailto:" + s.Address(l, "unsubscribe") + "?subject=unsubscribe>\r\n" +
+		"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+}
+
+func (s *Service) unsubscribeURL(l List, memberID int64, email string) string {
+	return strings.TrimSuffix(s.webURL(), "/") + "/u/" + s.UnsubscribeToken(l.ID, memberID, email)
+}
+
+// removed are the fields a list replaces on the way through.
+var removed = []string{"List-Id", "List-Unsubscribe", "List-Unsubscribe-Post", "List-Help", "List-Post",
+	"List-Subscribe", "List-Owner", "List-Archive", "Precedence", "Return-Path", "Delivered-To"}
+
+// prepare turns a post as received into the list's version, sent to every
+// member: list header fields, subject prefix, Reply-To policy and, when
+// the poster's domain would have receivers reject or quarantine it under
+// the list's signature (DMARC p=reject or p=quarantine), From written as
+// the list's own with the poster in Reply-To or Cc (RFC 7960 §4.1.3, as
+// Mailman and Google Groups do). Everything else is left byte for byte.
+func (s *Service) prepare(ctx context.Context, l List, raw []byte, poster *mail.Address) ([]byte, string, error) {
+	br := bufio.NewReader(bytes.NewReader(raw))
+	h, err := textproto.ReadHeader(br)
+	if err != nil {
+		return nil, "", err
+	}
+	body := raw[len(raw)-br.Buffered():]
+	for _, k := range removed {
+		h.Del(k)
+	}
+	subject := decode(h.Get("Subject"))
+	if l.SubjectPrefix {
+		tag := "[" + l.Local() + "]"
+		if !strings.Contains(strings.ToLower(subject), strings.ToLower(tag)) {
+			raw := strings.TrimSpace(h.Get("Subject"))
+			h.Set("Subject", strings.TrimSpace(tag+" "+raw))
+		}
+	}
+	listAddr := s.Address(l, "")
+	replyTo := ""
+	if l.ReplyTo == "list" && l.Policy != Announce {
+		replyTo = listAddr
+	}
+	munge := false
+	if at := strings.LastIndexByte(poster.Address, '@'); at > 0 && s.dns != nil {
+		p, err := s.policy(ctx, poster.Address[at+1:])
+		if err != nil {
+			return nil, "", err // temporary: the post waits and is tried again
+		}
+		munge = p.Strict()
+	}
+	if munge {
+		name := poster.Name
+		if name == "" {
+			name = poster.Address[:strings.LastIndexByte(poster.Address, '@')]
+		}
+		from := mail.Address{Name: name + " via " + l.Local(), Address: listAddr}
+		h.Set("From", from.String())
+		if replyTo == listAddr {
+			// Replies go to the list; the poster is still reachable.
+			cc := h.Get("Cc")
+			if cc != "" {
+				cc += ", "
+			}
+			h.Set("Cc", cc+poster.String())
+		} else {
+			replyTo = poster.String()
+		}
+	}
+	if replyTo != "" {
+		h.Set("Reply-To", replyTo)
+	}
+	if !h.Has("Message-Id") {
+		h.Set("Message-Id", templates.NewMessageID(s.cfg.Hostname))
+	}
+	if !h.Has("Date") {
+		h.Set("Date", s.now().Format(time.RFC1123Z))
+	}
+	hdrs := s.listHeaders(l)
+	for i := len(hdrs) - 1; i >= 0; i-- {
+		h.Add(hdrs[i][0], hdrs[i][1])
+	}
+	var b bytes.Buffer
+	if err := textproto.WriteHeader(&b, h); err != nil {
+		return nil, "", err
+	}
+	b.Write(body)
+	return b.Bytes(), subject, nil
+}
+
+func decode(s string) string {
+	d, err := new(mime.WordDecoder).DecodeHeader(s)
+	if err != nil {
+		return s
+	}
+	return strings.Join(strings.Fields(d), " ")
+}
+
+// ref is what a list gives the queue with each post or digest, and gets
+// back at send time to make a member's copy.
+type ref struct {
+	List int64       `json:"l"`
+	Ins  []insertion `json:"i,omitempty"`
+}
+
+func (s *Service) enqueueCopies(tx *store.Tx, l List, kind string, msg []byte, ins []insertion, to []string) error {
+	if len(to) == 0 {
+		return nil
+	}
+	r, err := json.Marshal(ref{List: l.ID, Ins: ins})
+	if err != nil {
+		return err
+	}
+	id := store.NewID()
+	if _, err := tx.Exec("message.insert", id, s.now().Unix(), "", "", "", false, true, len(msg), msg); err != nil {
+		return err
+	}
+	_, err = s.q.Enqueue(tx, queue.Message{MessageID: id, To: to, Kind: kind, Ref: string(r)})
+	return err
+}
+
+// recipients returns the members who get mail of mode now.
+func recipients(tx queryer, listID int64, mode string, now time.Time) ([]string, error) {
+	rows, err := tx.Query("member.recipients", listID, mode, now.Unix())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// distribute sends a post that passed the posting policy (or a moderator)
+// to the members in "each message" mode, and archives it for digests and
+// export.
+func (s *Service) distribute(ctx context.Context, tx *store.Tx, l List, raw []byte, poster *mail.Address) error {
+	msg, subject, err := s.prepare(ctx, l, raw, poster)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec("post.insert", l.ID, strings.ToLower(poster.Address), subject, s.now().Unix(), msg); err != nil {
+		return err
+	}
+	if l.Policy == Territory {
+		// Animators in their role: no subscription, nothing personal.
+		to, err := zoneRecipients(tx, l.Code)
+		if err != nil {
+			return err
+		}
+		return s.enqueueCopies(tx, l, KindZone, msg, nil, to)
+	}
+	msg, ins := layout(msg)
+	to, err := recipients(tx, l.ID, "each", s.now())
+	if err != nil {
+		return err
+	}
+	return s.enqueueCopies(tx, l, KindPost, msg, ins, to)
+}
+
+// Personalize is the queue's Personalizer for posts and digests: the
+// member's List-Unsubscribe pair on top, the footer with their link where
+// layout put its marks. A member who left or bounces since the copy was
+// queued gets nothing.
+func (s *Service) Personalize(ctx context.Context, c queue.Copy) ([]byte, error) {
+	var r ref
+	if err := json.Unmarshal([]byte(c.Ref), &r); err != nil {
+		return nil, fmt.Errorf("%w: bad ref: %v", queue.ErrDrop, err)
+	}
+	l, err := s.cached(ctx, r.List)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("%w: list deleted", queue.ErrDrop)
+	} else if err != nil {
+		return nil, err
+	}
+	var id int64
+	var state string
+	err = s.db.QueryRow(ctx, "member.state", l.ID, strings.ToLower(c.Rcpt)).Scan(&id, &state)
+	if err != nil || state != "active" {
+		if err == nil || errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("%w: %s is no longer an active member", queue.ErrDrop, c.Rcpt)
+		}
+		return nil, err
+	}
+	url := s.unsubscribeURL(l, id, c.Rcpt)
+	foot, err := s.texts.Text(l.Lang, "list-footer", map[string]string{
+		"List": s.Address(l, ""), "Name": l.DisplayName, "Unsubscribe": url, "Help": s.Address(l, "help"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	head := s.personalHeaders(l, id, c.Rcpt)
+	out := make([]byte, 0, len(c.Data)+len(head)+2*len(foot)+256)
+	out = append(out, head...)
+	last := 0
+	for _, in := range r.Ins {
+		if in.At < last || in.At > len(c.Data) {
+			break
+		}
+		out = append(out, c.Data[last:in.At]...)
+		out = append(out, in.render(foot, url, in.At == len(c.Data))...)
+		last = in.At
+	}
+	return append(out, c.Data[last:]...), nil
+}
+
+// htmlFooter turns the footer text into a small HTML block, the link made
+// clickable.
+func htmlFooter(foot, url string) string {
+	esc := html.EscapeString(strings.TrimSpace(foot))
+	esc = strings.ReplaceAll(esc, html.EscapeString(url), `<a href="`+html.EscapeString(url)+`">`+html.EscapeString(url)+`</a>`)
+	esc = strings.ReplaceAll(esc, "\n", "<br>\r\n")
+	return "<div style=\"margin-top:1em;border-top:1px solid #ccc;font-size:small;color:#555\">\r\n" + esc + "\r\n</div>\r\n"
+}
+
+func qp(s string) string {
+	var b bytes.Buffer
+	w := quotedprintable.NewWriter(&b)
+	w.Write([]byte(s))
+	w.Close()
+	return b.String()
+}
+
+// policyTTL is how long a domain's DMARC policy is remembered.
+const policyTTL = time.Hour
+
+type cachedPolicy struct {
+	p    mailauth.Policy
+	when time.Time
+}
+
+// policy returns the DMARC policy of domain, from the cache when it can.
+func (s *Service) policy(ctx context.Context, domain string) (mailauth.Policy, error) {
+	domain = strings.ToLower(domain)
+	s.mu.Lock()
+	c, ok := s.policies[domain]
+	s.mu.Unlock()
+	if ok && s.now().Sub(c.when) < policyTTL {
+		return c.p, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	p, err := mailauth.DMARCPolicy(ctx, s.dns, domain)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	if len(s.policies) > 10000 {
+		clear(s.policies)
+	}
+	s.policies[domain] = cachedPolicy{p: p, when: s.now()}
+	s.mu.Unlock()
+	return p, nil
+}
+
+// Prefetch looks up, outside any transaction, the DMARC policy of the
+// author of message id, so that posting it (inside one) finds it cached.
+func (s *Service) Prefetch(ctx context.Context, messageID string) error {
+	var raw []byte
+	if err := s.db.QueryRow(ctx, "message.body", messageID).Scan(&raw); err != nil {
+		return err
+	}
+	h, err := header(raw)
+	if err != nil {
+		return nil
+	}
+	a, ok := sender(h, "")
+	if !ok || s.dns == nil {
+		return nil
+	}
+	_, err = s.policy(ctx, a.Address[strings.LastIndexByte(a.Address, '@')+1:])
+	return err
+}
