@@ -255,7 +255,7 @@ func (s *Service) ExpireHeld(ctx context.Context) (int, error) {
 			return err
 		}
 		type item struct {
-			id, list int64
+			id, list            int64
 			msg, poster, reason string
 		}
 		var items []item

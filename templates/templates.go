@@ -33,7 +33,7 @@ var Languages = []string{"fr", "en"}
 
 // Set is the parsed templates, overrides applied.
 type Set struct {
-	msgs    map[string]*template.Template // "fr/delivery-failed"
+	msgs    map[string]*template.Template     // "fr/delivery-failed"
 	pages   map[string]*htmltemplate.Template // "fr/unsubscribe"
 	replies *template.Template
 }
