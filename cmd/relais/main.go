@@ -28,6 +28,7 @@ func init() {
 		{"demo", "[--data DIR] [--smtp ADDR]", "run a working hub on 127.0.0.1 with sample groups and a local outbox", runDemo},
 		{"serve", "[--config FILE] [--domain D] [--listen ADDR] [--data DIR] [--relay HOST:PORT]", "run the hub", runServe},
 		{"group", "add|update|remove|list|import …", "manage groups and their animators", runGroup},
+		{"list", "create|import|list|members|subscribe|export …", "manage mailing lists", runList},
 		{"outbox", "[--data DIR] [--state S] [--limit N] | outbox show N", "show what the hub sent or is sending", runOutbox},
 	}
 }
