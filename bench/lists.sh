@@ -30,7 +30,8 @@ MEMBERS=${MEMBERS:-10000}
 SAMPLE=${SAMPLE:-500}        # members for mlmmj's default mode
 VERPRECIPS=${VERPRECIPS:-100} # mlmmj fast mode: recipients per transaction
 IDLE=${IDLE:-60}             # give up when the sink hears nothing this long (s)
-ONLY=${ONLY:-}
+ONLY=${ONLY:-}               # mlmmj or relais: run one side only
+# KEEP=1 keeps the temporary directories (the sink's dump, the logs).
 [ "$SAMPLE" -le "$MEMBERS" ] || SAMPLE=$MEMBERS
 export PATH=$PATH:/usr/sbin
 command -v python3 >/dev/null || { echo "missing python3" >&2; exit 1; }
@@ -56,7 +57,7 @@ cleanup() {
   [ -n "${RPID:-}" ] && kill "$RPID" 2>/dev/null || true
   [ -n "${SPID:-}" ] && kill "$SPID" 2>/dev/null || true
   wait 2>/dev/null || true
-  rm -rf "$W" "$SD"
+  if [ -n "${KEEP:-}" ]; then echo "kept $W $SD" >&2; else rm -rf "$W" "$SD"; fi
 }
 trap cleanup EXIT
 
@@ -171,7 +172,8 @@ port, frm, to, path, t0 = sys.argv[1:]
 msg = open(path, "rb").read()
 start = time.time()
 with smtplib.SMTP("127.0.0.1", int(port), timeout=120) as s:
-    s.sendmail(frm, [to], msg)
+    s.ehlo()
+    s.sendmail(frm, [to], msg, ["BODY=8BITMIME"] if s.has_extn("8bitmime") else [])
 open(t0, "w").write("%.6f\n" % start)
 PY
 
@@ -179,10 +181,12 @@ wait_port() { for _ in $(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/nul
 dumpsize() { [ -f "$SD/sink/dump" ] && stat -c %s "$SD/sink/dump" || echo 0; }
 mb() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
 
-# post TO MSGID FILE: a 4 KB plain-text post from poster@example.org.
+# post TO MSGID FILE: a 4 KB plain-text post from poster@example.org, 8-bit
+# UTF-8 body, headers in ASCII (relais holds a post with raw 8-bit headers for
+# moderation as malformed).
 post() {
   {
-    printf 'From: Camille Poster <poster@example.org>\nTo: %s\nSubject: Compte rendu de la réunion du mardi\n' "$1"
+    printf 'From: Camille Poster <poster@example.org>\nTo: %s\nSubject: =?UTF-8?Q?Compte_rendu_de_la_r=C3=A9union_du_mardi?=\n' "$1"
     printf 'Date: %s\nMessage-ID: <%s>\nMIME-Version: 1.0\n' "$(date -R)" "$2"
     printf 'Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n'
     for i in $(seq 48); do

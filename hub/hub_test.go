@@ -18,6 +18,7 @@ import (
 	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/groups"
+	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/outbox"
 	"codeberg.org/relais/relais/queue"
 )
@@ -52,6 +53,7 @@ type env struct {
 	h     *Hub
 	addr  string
 	logs  *logBuf
+	dns   *mailauth.StaticResolver
 }
 
 func newEnv(t *testing.T, tweak ...func(*config.Config)) *env {
@@ -82,13 +84,14 @@ func newEnvTB(t testing.TB, tweak ...func(*config.Config)) *env {
 	c.Relay.Address = box.Addr()
 	c.Relay.StartTLS = "off"
 	c.Queue.Workers = 2
+	c.Web.Listen = "127.0.0.1:0"
 	for _, f := range tweak {
 		f(&c)
 	}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, dir: c.DataDir, cfg: c, clock: &clock{t: time.Now()}, box: box}
+	e := &env{t: t, dir: c.DataDir, cfg: c, clock: &clock{t: time.Now()}, box: box, dns: &mailauth.StaticResolver{}}
 	e.start()
 	t.Cleanup(e.stop)
 	return e
@@ -98,7 +101,7 @@ func (e *env) start() {
 	e.t.Helper()
 	e.logs = &logBuf{}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h, err := Open(context.Background(), e.cfg, Options{Logger: log, Now: e.clock.now})
+	h, err := Open(context.Background(), e.cfg, Options{Logger: log, Now: e.clock.now, Resolver: e.dns})
 	if err != nil {
 		e.t.Fatal(err)
 	}

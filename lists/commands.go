@@ -40,10 +40,22 @@ func (s *Service) Command(ctx context.Context, tx *store.Tx, listID int64, cmd s
 		return nil
 	}
 	ref := strings.TrimSpace(h.Get("Message-Id"))
-	lang := s.langFor(tx, l, from.Address, h)
+	// The words the person chose (+subscribe or +inscription, the
+	// subject) say their language when nothing else does.
+	wrote := in.Rcpt
+	if i := strings.IndexByte(wrote, '+'); i >= 0 {
+		wrote = wrote[i+1:]
+	}
+	if i := strings.IndexByte(wrote, '@'); i >= 0 {
+		wrote = wrote[:i]
+	}
+	lang := langOf(h, wrote+" "+decode(h.Get("Subject")), l.Lang)
+	if m, err := member(tx, l.ID, from.Address); err == nil {
+		lang = m.Lang
+	}
 	switch cmd {
 	case "subscribe":
-		_, err := s.askConfirm(tx, l, from.Address, langOf(h, "subscribe "+cmd, lang), in, ref)
+		_, err := s.askConfirm(tx, l, from.Address, langOf(h, wrote+" "+decode(h.Get("Subject")), l.Lang), in, ref)
 		return err
 	case "unsubscribe":
 		_, err := s.unsubscribe(tx, l, from.Address, "mail to "+s.Address(l, "unsubscribe")+" (message "+in.MessageID+")", ref)

@@ -143,7 +143,7 @@ func (s *Service) digest(tx *store.Tx, listID int64, mode string) (int, error) {
 		p.Date = time.Unix(postedAt, 0).In(paris).Format("02/01/2006 15:04")
 		if h, err := header(p.body); err == nil {
 			if a, ok := sender(h, ""); ok {
-				p.From = a.String()
+				p.From = a.Address
 				if a.Name != "" {
 					p.From = a.Name
 				}

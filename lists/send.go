@@ -40,7 +40,7 @@ func (s *Service) listHeaders(l List) [][2]string {
 	}
 	return [][2]string{
 		// RFC 2919 §2: list-id = [phrase] "<" list-label "." list-id-namespace ">".
-		{"List-Id", mime.QEncoding.Encode("utf-8", name) + " <" + l.Local() + "." + s.cfg.Domain + ">"},
+		{"List-Id", phrase(name) + " <" + l.Local() + "." + s.cfg.Domain + ">"},
 		{"List-Help", "<mailto:" + s.Address(l, "help") + "?subject=help>"},
 		{"List-Post", post},
 		{"List-Subscribe", "<mailto:" + s.Address(l, "subscribe") + "?subject=subscribe>"},
@@ -140,6 +140,26 @@ func (s *Service) prepare(ctx context.Context, l List, raw []byte, poster *mail.
 	}
 	b.Write(body)
 	return b.Bytes(), subject, nil
+}
+
+// phrase writes a display name as an RFC 5322 phrase: atoms as they are,
+// other ASCII quoted, anything else as an RFC 2047 encoded word.
+func phrase(name string) string {
+	plain := true
+	for _, r := range name {
+		switch {
+		case r >= 0x80:
+			return mime.QEncoding.Encode("utf-8", name)
+		case r == ' ' || r == '!' || r == '-' || r == '+' || r == '/' || r == '=' || r == '?' || r == '_' || r == '\'' ||
+			(r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z'):
+		default:
+			plain = false
+		}
+	}
+	if plain {
+		return name
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `"`
 }
 
 func decode(s string) string {

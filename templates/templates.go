@@ -217,16 +217,68 @@ func (s *Set) Compose(lang, name string, data any, env Envelope) ([]byte, error)
 	for _, f := range env.Header {
 		e.Headers.Add(f[0], f[1])
 	}
-	if env.Attach != nil {
-		if _, err := e.Attach(bytes.NewReader(env.Attach), "message.eml", "message/rfc822"); err != nil {
-			return nil, fmt.Errorf("templates: compose %s: %w", name, err)
-		}
-	}
 	b, err := e.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("templates: compose %s: %w", name, err)
 	}
+	if env.Attach != nil {
+		return attach(b, env.Attach), nil
+	}
 	return b, nil
+}
+
+// attach makes msg the first part of a multipart/mixed whose second part
+// is orig, whole, as message/rfc822. RFC 2046 §5.2.1 allows no encoding
+// but 7bit, 8bit or binary for it: the message travels as it came.
+func attach(msg, orig []byte) []byte {
+	head, body, _ := bytes.Cut(msg, []byte("\r\n\r\n"))
+	var top, part []string
+	last := &top
+	for _, line := range strings.SplitAfter(string(head), "\r\n") {
+		line = strings.TrimRight(line, "\r\n")
+		switch {
+		case line == "":
+			continue
+		case (line[0] == ' ' || line[0] == '\t') && len(*last) > 0:
+			(*last)[len(*last)-1] += line + "\r\n" // a continuation goes with its field
+			continue
+		case strings.HasPrefix(strings.ToLower(line), "content-"):
+			last = &part
+		default:
+			last = &top
+		}
+		*last = append(*last, line+"\r\n")
+	}
+	var r [12]byte
+	rand.Read(r[:])
+	bnd := "relais-" + hex.EncodeToString(r[:])
+	var b bytes.Buffer
+	for _, f := range top {
+		b.WriteString(f)
+	}
+	b.WriteString("Content-Type: multipart/mixed; boundary=\"" + bnd + "\"\r\n\r\n")
+	b.WriteString("--" + bnd + "\r\n")
+	for _, f := range part {
+		b.WriteString(f)
+	}
+	b.WriteString("\r\n")
+	b.Write(body)
+	b.WriteString("\r\n--" + bnd + "\r\n")
+	b.WriteString("Content-Type: message/rfc822\r\nContent-Disposition: attachment; filename=\"message.eml\"\r\n")
+	enc := "7bit"
+	for _, c := range orig {
+		if c >= 0x80 {
+			enc = "8bit"
+			break
+		}
+	}
+	b.WriteString("Content-Transfer-Encoding: " + enc + "\r\n\r\n")
+	b.Write(orig)
+	if !bytes.HasSuffix(orig, []byte("\n")) {
+		b.WriteString("\r\n")
+	}
+	b.WriteString("--" + bnd + "--\r\n")
+	return b.Bytes()
 }
 
 // NewMessageID returns a fresh Message-ID on host (RFC 5322 §3.6.4).

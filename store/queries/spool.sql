@@ -44,3 +44,11 @@ DELETE FROM messages WHERE received_at < ?
 -- name: message.count-kept
 -- Mail kept for an operator (postmaster@ with no postmaster configured).
 SELECT COUNT(DISTINCT message_id) FROM inbound_rcpts WHERE state = 'kept';
+
+-- name: test.pending
+-- Tests: inbound recipients not yet handled.
+SELECT COUNT(*) FROM inbound_rcpts WHERE state = 'pending';
+
+-- name: test.queued
+-- Tests: deliveries not finished.
+SELECT COUNT(*) FROM deliveries WHERE state = 'queued';
