@@ -673,7 +673,7 @@ func TestListBadInputHeld(t *testing.T) {
 	e := newEnv(t)
 	l := e.createList("4405.discussion", lists.Open, []string{"anim@exemple.fr"}, "m@example.org")
 	cases := map[string]string{
-		"mime": crlf("From: a@example.org\nSubject: broken\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"X\"\n\n--X\nContent-Type: text/plain\n\nno end\n"),
+		"mime":        crlf("From: a@example.org\nSubject: broken\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"X\"\n\n--X\nContent-Type: text/plain\n\nno end\n"),
 		"8bit-header": crlf("From: a@example.org\nSubject: Réunion\n\nbody\n"),
 		"no-from":     crlf("Subject: who?\n\nbody\n"),
 		"loop":        crlf("From: a@example.org\nSubject: again\nX-Loop: 4405.discussion@hub.example\n\nbody\n"),
