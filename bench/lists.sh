@@ -16,6 +16,8 @@
 # (smtp-sink -D); a watcher counts its X-Rcpt-Args lines as they arrive, and
 # the dump is checked afterwards: every member exactly once, and how many
 # distinct messages were sent (personal copies differ from each other).
+# The table also gives each sender's CPU time, and the sink's share of the
+# wall time: near 100 % the sink, not the sender, set the pace.
 # Peak memory: relais, VmHWM of the serving process; mlmmj, the sum of the
 # VmHWM of mlmmj-receive and the processes under it (mlmmj-process,
 # mlmmj-send), sampled from /proc while they run.
@@ -24,6 +26,7 @@
 # and python3. Root is not needed (as root, smtp-sink drops to nobody).
 # Usage: bench/lists.sh                 (MEMBERS=2000 SAMPLE=100 for a quick look)
 #        ONLY=mlmmj bench/lists.sh      (or ONLY=relais: one side only)
+#        KEEP=1 bench/lists.sh          (keep the sink's dump and the logs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MEMBERS=${MEMBERS:-10000}
@@ -31,7 +34,6 @@ SAMPLE=${SAMPLE:-500}        # members for mlmmj's default mode
 VERPRECIPS=${VERPRECIPS:-100} # mlmmj fast mode: recipients per transaction
 IDLE=${IDLE:-60}             # give up when the sink hears nothing this long (s)
 ONLY=${ONLY:-}               # mlmmj or relais: run one side only
-# KEEP=1 keeps the temporary directories (the sink's dump, the logs).
 [ "$SAMPLE" -le "$MEMBERS" ] || SAMPLE=$MEMBERS
 export PATH=$PATH:/usr/sbin
 command -v python3 >/dev/null || { echo "missing python3" >&2; exit 1; }
@@ -125,12 +127,13 @@ dups = sum(c - 1 for c in got.values() if c > 1) + len(set(got) - want)
 print(tx, sum(got.values()), len(bodies), missing, dups, maxr, other)
 PY
 
-# run.py RSSFILE T0FILE CMD... < post: run CMD; write its start time, and the
-# sum of the peak resident sizes (VmHWM, KB) of CMD and every process under it,
-# sampled from /proc every 5 ms while it runs. (wait4's ru_maxrss would not
+# run.py RSSFILE T0FILE CMD... < post: run CMD; write its start time, then
+# "KB CPUSECONDS": the sum of the peak resident sizes (VmHWM) of CMD and every
+# process under it, sampled from /proc every 5 ms while it runs, and the CPU
+# time of them all. (wait4's ru_maxrss would not
 # do: Linux carries the forking Python's peak across exec.)
 cat >"$W/run.py" <<'PY'
-import subprocess, sys, time
+import os, subprocess, sys, time
 rss, t0, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
 hwm, names = {}, {}
 def tree(pid):
@@ -156,12 +159,37 @@ def sample(root):
 start = time.time()
 p = subprocess.Popen(cmd)
 open(t0, "w").write("%.6f\n" % start)
-while p.poll() is None:
+while True:
     sample(p.pid)
+    pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+    if pid:
+        break
     time.sleep(0.005)
-open(rss, "w").write("%d\n" % sum(hwm.values()))
+open(rss, "w").write("%d %.3f\n" % (sum(hwm.values()), ru.ru_utime + ru.ru_stime))
 sys.stderr.write("mlmmj processes (peak KB): %s\n" % " ".join("%s=%d" % (names[p], hwm[p]) for p in sorted(hwm)))
-sys.exit(p.returncode)
+sys.exit(os.waitstatus_to_exitcode(status))
+PY
+
+# others.py DUMP OFFSET: show what went to non-members after OFFSET (a post
+# held for moderation shows up as notices to the owner and the poster).
+cat >"$W/others.py" <<'PY'
+import email, email.header, email.policy, sys
+path, off = sys.argv[1], int(sys.argv[2])
+with open(path, "rb") as f:
+    f.seek(off)
+    seg = f.read()
+for chunk in seg.split(b"X-Client-Addr: ")[1:]:
+    head = chunk.partition(b"\nReceived: ")[0]
+    if b"@members.example>" in head:
+        continue
+    rcpt = [l[13:].decode() for l in head.split(b"\n") if l.startswith(b"X-Rcpt-Args: ")]
+    i = chunk.find(b" (smtp-sink) with ")
+    m = email.message_from_bytes(chunk[chunk.find(b"\n", chunk.find(b"\n", i) + 1) + 1:], policy=email.policy.default)
+    print("to %s: %s" % (" ".join(rcpt), m["Subject"]))
+    for part in m.walk():
+        if part.get_content_type() == "text/plain":
+            print("    " + "\n    ".join(part.get_content().strip().splitlines()[:8]))
+            break
 PY
 
 # send.py PORT FROM TO FILE T0FILE: one SMTP transaction; write the time the
@@ -209,23 +237,18 @@ if [ "$(id -u)" -eq 0 ]; then sinkuser=(-u nobody); chown nobody "$SD/sink"; fi
 SPID=$!
 wait_port "$SINK"
 
-# The sink writes each transaction to a file before appending it to the dump:
-# its own ceiling, with 8 parallel sessions (relais's default queue workers).
-ceiling=
-if command -v smtp-source >/dev/null; then
-  off=$(dumpsize)
-  t0=$(date +%s.%N)
-  smtp-source -s 8 -m "$MEMBERS" -l 4096 -f a@example.org -t calibration@members.example "127.0.0.1:$SINK" >/dev/null
-  t1=$(python3 "$W/watch.py" "$SD/sink/dump" "$off" "$MEMBERS" "$IDLE")
-  ceiling=$(awk -v n="$MEMBERS" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", n/(b-a)}')
-fi
+# CPU time (s) a process has used so far: for relais, and for the sink, whose
+# share of the wall time says whether it, not the sender, set the pace.
+TCK=$(getconf CLK_TCK)
+cpu() { awk -v t="$TCK" '{printf "%.3f", ($14+$15)/t}' "/proc/$1/stat"; }
 
-declare -A SECS COPIES TX DISTINCT RSS
-# result SIDE OFFSET T0 T1 MEMBERSFILE RSSKB: check the dump and record.
+declare -A SECS COPIES TX DISTINCT RSS CPU SINKCPU
+# result SIDE OFFSET T0 T1 MEMBERSFILE RSSKB CPUSECONDS SINKCPUSECONDS: check
+# the dump and record.
 result() {
   local c
   c=($(python3 "$W/check.py" "$SD/sink/dump" "$2" "$5"))
-  TX[$1]=${c[0]}; COPIES[$1]=${c[1]}; DISTINCT[$1]=${c[2]}; RSS[$1]=$6
+  TX[$1]=${c[0]}; COPIES[$1]=${c[1]}; DISTINCT[$1]=${c[2]}; RSS[$1]=$6; CPU[$1]=$7; SINKCPU[$1]=$8
   SECS[$1]=$(awk -v a="$3" -v b="$4" 'BEGIN{printf "%.3f", b-a}')
   [ "${c[3]}" -eq 0 ] || echo "warning: $1: ${c[3]} members got nothing" >&2
   [ "${c[4]}" -eq 0 ] || echo "warning: $1: ${c[4]} extra or duplicate recipients" >&2
@@ -252,10 +275,11 @@ mlmmj_list() {
 
 # mlmmj_run SIDE NAME MEMBERSFILE: deliver one post through mlmmj.
 mlmmj_run() {
-  local d="$W/mlmmj/$2" n off t1
+  local d="$W/mlmmj/$2" n off t1 s0 r
   n=$(wc -l <"$3")
   post "$2@lists.example" "$2.$$@example.org" "$W/post-$2.eml"
   off=$(dumpsize)
+  s0=$(cpu "$SPID")
   python3 "$W/run.py" "$W/$2.rss" "$W/$2.t0" /usr/bin/mlmmj-receive -F -s poster@example.org -L "$d" <"$W/post-$2.eml" &
   MPID=$!
   if ! t1=$(python3 "$W/watch.py" "$SD/sink/dump" "$off" "$n" "$IDLE"); then
@@ -263,7 +287,8 @@ mlmmj_run() {
   fi
   wait "$MPID" || { echo "mlmmj-receive failed" >&2; exit 1; }
   MPID=
-  result "$1" "$off" "$(cat "$W/$2.t0")" "$t1" "$3" "$(cat "$W/$2.rss")"
+  r=($(cat "$W/$2.rss"))
+  result "$1" "$off" "$(cat "$W/$2.t0")" "$t1" "$3" "${r[0]}" "${r[1]}" "$(awk -v a="$s0" -v b="$(cpu "$SPID")" 'BEGIN{print b-a}')"
 }
 
 if [ "$ONLY" != relais ]; then
@@ -290,30 +315,35 @@ if [ "$ONLY" != mlmmj ]; then
     RELAIS_RELAY_ADDRESS="127.0.0.1:$SINK" RELAIS_RELAY_STARTTLS=off RELAIS_WEB_LISTEN="127.0.0.1:$RW" \
     "$W/relais" serve 2>"$W/relais.log" &
   RPID=$!
-  wait_port "$RL" || { cat "$W/relais.log" >&2; exit 1; }
+  for _ in $(seq 300); do grep -qs "listening smtp=" "$W/relais.log" && break; kill -0 "$RPID" 2>/dev/null || break; sleep 0.1; done
+  grep -qs "listening smtp=" "$W/relais.log" || { echo "relais serve did not start:" >&2; cat "$W/relais.log" >&2; exit 1; }
   idle=$(awk '/VmHWM/{print $2}' "/proc/$RPID/status")
   post fr.bench@hub.example "relais.$$@example.org" "$W/post-relais.eml"
   off=$(dumpsize)
+  s0=$(cpu "$SPID"); r0=$(cpu "$RPID")
   echo "relais: one post to $MEMBERS members…" >&2
   python3 "$W/send.py" "$RL" poster@example.org fr.bench@hub.example "$W/post-relais.eml" "$W/relais.t0" ||
     { echo "relais refused the post; its log:" >&2; tail -20 "$W/relais.log" >&2; exit 1; }
   if ! t1=$(python3 "$W/watch.py" "$SD/sink/dump" "$off" "$MEMBERS" "$IDLE"); then
-    echo "relais did not deliver to every member; the end of its log:" >&2; tail -20 "$W/relais.log" >&2; exit 1
+    echo "relais did not deliver to every member; the end of its log:" >&2; tail -20 "$W/relais.log" >&2
+    echo "what the sink got that was not for a member:" >&2; python3 "$W/others.py" "$SD/sink/dump" "$off" >&2; exit 1
   fi
   peak=$(awk '/VmHWM/{print $2}' "/proc/$RPID/status")
-  result relais "$off" "$(cat "$W/relais.t0")" "$t1" "$W/members.txt" "$peak"
+  result relais "$off" "$(cat "$W/relais.t0")" "$t1" "$W/members.txt" "$peak" \
+    "$(awk -v a="$r0" -v b="$(cpu "$RPID")" 'BEGIN{print b-a}')" "$(awk -v a="$s0" -v b="$(cpu "$SPID")" 'BEGIN{print b-a}')"
   echo "relais: resident at start $(mb "$idle") MB" >&2
 fi
 
 # --- report ------------------------------------------------------------------
 printf "\nOne %d-byte post to a list, loopback into smtp-sink, %s cores (%s)\n" \
   "$(wc -c <"$(ls "$W"/post-*.eml | head -1)")" "$(nproc)" "$(date -u +%F)"
-[ -n "$ceiling" ] && printf "smtp-sink alone, dumping, 8 sessions of smtp-source: %s msg/s\n" "$ceiling"
-printf "\n%-34s %10s %8s %9s %8s %9s %8s\n" side recipients "SMTP tx" "distinct" seconds "rcpt/s" "peak MB"
+printf "distinct: byte-distinct messages received; CPU: the sender's CPU seconds; sink: smtp-sink's CPU share of the wall time\n"
+printf "\n%-34s %10s %8s %9s %8s %8s %8s %7s %5s\n" side recipients "SMTP tx" distinct seconds "rcpt/s" "peak MB" "CPU s" sink
 row() {
   [ -n "${SECS[$1]:-}" ] || return 0
   awk -v s="$2" -v c="${COPIES[$1]}" -v t="${TX[$1]}" -v d="${DISTINCT[$1]}" -v x="${SECS[$1]}" -v r="${RSS[$1]}" \
-    'BEGIN{printf "%-34s %10d %8d %9d %8.2f %9.0f %8.1f\n", s, c, t, d, x, c/x, r/1024}'
+    -v u="${CPU[$1]}" -v k="${SINKCPU[$1]}" \
+    'BEGIN{printf "%-34s %10d %8d %9d %8.2f %8.0f %8.1f %7.2f %4.0f%%\n", s, c, t, d, x, c/x, r/1024, u, 100*k/x}'
 }
 row relais "relais (a personal copy each)"
 row fast "mlmmj fast (VERP off, $VERPRECIPS rcpt/tx)"

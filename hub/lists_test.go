@@ -10,6 +10,9 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -742,3 +745,47 @@ func text(m outbox.Mail) string {
 }
 
 func subject(m outbox.Mail) string { return dec(m.Header().Get("Subject")) }
+
+// The archive exports as an mbox that an independent reader (Python's
+// mailbox module) opens, "From " lines in bodies included.
+func TestListExportMbox(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed: the mbox is not checked by an independent reader")
+	}
+	e := newEnv(t)
+	l := e.createList("4405.discussion", lists.Members, []string{"anim@exemple.fr"}, "m@example.org")
+	e.send("m@example.org", []string{"4405.discussion@hub.example"}, post("m@example.org", "4405.discussion@hub.example", "Un", "From the start\nligne"))
+	e.send("m@example.org", []string{"4405.discussion@hub.example"}, post("m@example.org", "4405.discussion@hub.example", "Deux", "deux"))
+	e.waitFor("posts", countTo("m@example.org", 2))
+	e.settle()
+	path := filepath.Join(t.TempDir(), "archive.mbox")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := lists.Export(context.Background(), e.h.DB, l.ID, f)
+	if err != nil || n != 2 {
+		t.Fatalf("exported %d, %v", n, err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(py, "-c", `
+import mailbox, sys
+from email.header import decode_header, make_header
+for m in mailbox.mbox(sys.argv[1]):
+    body = m.get_payload(decode=True).decode()
+    print(str(make_header(decode_header(m["subject"]))) + "|" + m["list-id"] + "|" + body.splitlines()[0])
+`, path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python: %v\n%s", err, out)
+	}
+	// Readers show a quoted "From " line as written (">From"): what
+	// matters is that it did not start a new message.
+	want := "[4405.discussion] Un|Discussion 4405 <4405.discussion.hub.example>|>From the start\n" +
+		"[4405.discussion] Deux|Discussion 4405 <4405.discussion.hub.example>|deux\n"
+	if string(out) != want {
+		t.Fatalf("mbox read back as:\n%s", out)
+	}
+}
