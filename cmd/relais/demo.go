@@ -6,10 +6,13 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/groups"
 	"codeberg.org/relais/relais/hub"
+	"codeberg.org/relais/relais/lists"
+	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/outbox"
 	"codeberg.org/relais/relais/store"
 )
@@ -32,6 +35,7 @@ func runDemo(args []string) error {
 		"groups, SMTP on --smtp (a free port if it is taken), and a local outbox that captures\neverything the hub sends instead of delivering it. Stop with Ctrl-C; data is kept.")
 	data := fs.String("data", "./relais-demo", "data directory of the demo")
 	smtpAddr := fs.String("smtp", "127.0.0.1:2525", "SMTP listen address")
+	webAddr := fs.String("web", "127.0.0.1:8025", "HTTP listen address (one-click unsubscribe links)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -53,6 +57,14 @@ func runDemo(args []string) error {
 		}
 	}
 	c.SMTP.Listen = []string{ln.Addr().String()}
+	webLn, err := net.Listen("tcp", *webAddr)
+	if err != nil {
+		if webLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	c.Web.Listen = webLn.Addr().String()
 	box, err := outbox.Start("127.0.0.1:0", outboxDir(*data))
 	if err != nil {
 		ln.Close()
@@ -67,23 +79,29 @@ func runDemo(args []string) error {
 		return err
 	}
 	log := newLogger(c)
-	return serveOn(c, hub.Options{Logger: log}, ln, func(h *hub.Hub) {
+	// The demo asks no real DNS: no domain publishes a DMARC policy here.
+	opts := hub.Options{Logger: log, Resolver: &mailauth.StaticResolver{}}
+	return serveOn(c, opts, ln, webLn, func(h *hub.Hub) {
 		smtp := ln.Addr().String()
 		host, port, _ := net.SplitHostPort(smtp)
 		abs, _ := filepath.Abs(*data)
 		fmt.Printf(`
 relais demo is running (Ctrl-C to stop).
   SMTP     %s   mail for *@%s
+  web      http://%s   one-click unsubscribe links
   outbox   %s   everything the hub sends is captured in %s
   data     %s
 
 Sample groups: 4405.nantes-sud, 4402.nantes-nord, 7506.paris-11, 2A01.ajaccio, 97401.saint-denis, fr.jeunes
+Sample lists:  4405.discussion (members post), 4405.annonces (announcements), 44.groupes (every group of 44)
 
 Send a first message (in another terminal):
   swaks --server %s --port %s --from you@example.org --to 4405.nantes-sud@%s
 See it come out, forwarded to the group's two animators:
   go run ./cmd/relais outbox --data %s
-`, smtp, demoDomain, box.Addr(), filepath.Join(abs, "outbox"), abs, host, port, demoDomain, *data)
+Join a list (a confirmation lands in the outbox; reply to its +confirm address):
+  swaks --server %s --port %s --from you@example.org --to 4405.discussion+inscription@%s
+`, smtp, demoDomain, c.Web.Listen, box.Addr(), filepath.Join(abs, "outbox"), abs, host, port, demoDomain, *data, host, port, demoDomain)
 	})
 }
 
@@ -93,10 +111,27 @@ func seedDemo(dir string) error {
 		return err
 	}
 	defer db.Close()
-	gs, err := groups.List(context.Background(), db)
+	ctx := context.Background()
+	gs, err := groups.List(ctx, db)
 	if err != nil || len(gs) > 0 {
 		return err
 	}
-	_, err = groups.ImportCSV(context.Background(), db, strings.NewReader(demoGroups))
+	if _, err = groups.ImportCSV(ctx, db, strings.NewReader(demoGroups)); err != nil {
+		return err
+	}
+	if _, err := lists.ImportCSV(ctx, db, strings.NewReader(demoLists), lists.List{SubjectPrefix: true, Lang: "fr", Archive: true}); err != nil {
+		return err
+	}
+	l, err := lists.Find(ctx, db, "4405.discussion")
+	if err != nil {
+		return err
+	}
+	_, err = lists.Subscribe(ctx, db, l.ID, "demo data", []string{"camille@exemple.fr", "karim@exemple.fr", "lea@exemple.fr"}, time.Now())
 	return err
 }
+
+// demoLists are the sample lists of the demo.
+const demoLists = `address,owners,policy,name
+4405.discussion,camille@exemple.fr,members,Discussion Nantes Sud
+4405.annonces,camille@exemple.fr karim@exemple.fr,announce,Annonces Nantes Sud
+`

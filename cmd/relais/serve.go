@@ -47,12 +47,12 @@ func runServe(args []string) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	return serveOn(c, hub.Options{Logger: newLogger(c)}, nil, nil)
+	return serveOn(c, hub.Options{Logger: newLogger(c)}, nil, nil, nil)
 }
 
 // serveOn runs a hub until SIGINT or SIGTERM, on ln if given, else on the
 // configured listeners; ready, if set, is called once it listens.
-func serveOn(c config.Config, opts hub.Options, ln net.Listener, ready func(*hub.Hub)) error {
+func serveOn(c config.Config, opts hub.Options, ln, webLn net.Listener, ready func(*hub.Hub)) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	h, err := hub.Open(ctx, c, opts)
@@ -60,6 +60,9 @@ func serveOn(c config.Config, opts hub.Options, ln net.Listener, ready func(*hub
 		return err
 	}
 	if ln != nil {
+		if webLn != nil {
+			h.ListenWeb(webLn)
+		}
 		h.Start(ln)
 	} else {
 		if err := h.Listen(); err != nil {
