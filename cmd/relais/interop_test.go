@@ -156,16 +156,17 @@ func TestDemoFirstMessageWithSwaks(t *testing.T) {
 		cmd.Wait()
 	}()
 	read := func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
+	logsNow := func() string { mu.Lock(); defer mu.Unlock(); return logs.String() }
 	var line string
 	deadline := time.Now().Add(15 * time.Second)
 	for line == "" {
 		for _, l := range strings.Split(read(), "\n") {
-			if strings.HasPrefix(strings.TrimSpace(l), "swaks ") {
-				line = strings.TrimSpace(l)
+			if strings.HasPrefix(strings.TrimSpace(l), "swaks ") && line == "" {
+				line = strings.TrimSpace(l) // the first: the group's address
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("demo printed no swaks command:\n%s\n%s", read(), logs.String())
+			t.Fatalf("demo printed no swaks command:\n%s\n%s", read(), logsNow())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -181,7 +182,7 @@ func TestDemoFirstMessageWithSwaks(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("outbox after swaks:\n%s\n%s", o, logs.String())
+			t.Fatalf("outbox after swaks:\n%s\n%s", o, logsNow())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
