@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -180,24 +181,31 @@ var inlineRoutes = map[string]bool{
 func (d *dispatcher) handle(ctx context.Context, in inbound) {
 	h := d.h
 	log := h.log.With("qid", in.messageID, "rcpt", in.rcpt, "route", in.route)
-	if in.route == routeList || in.route == routeZone || in.route == routeListToken {
-		// Warm the DMARC cache outside the transaction; a lookup that
-		// fails for now is retried like any temporary failure.
-		if err := h.Lists.Prefetch(ctx, in.messageID); err != nil {
-			log.Warn("dns lookup failed, will retry", "err", err)
-		}
-	}
 	fn, ok := d.handlers[in.route]
 	if !ok {
 		fn = func(*store.Tx, inbound) error { return permanent(fmt.Errorf("no handler for route %q", in.route)) }
 	}
-	err := h.DB.Write(ctx, func(tx *store.Tx) error {
-		if err := fn(tx, in); err != nil {
-			return err
+	// Ask the DNS (the DMARC policy of the post's author) before writing:
+	// inside the transaction the lists read only what was found here. A
+	// lookup that fails for now is retried like any temporary failure.
+	var err error
+	switch in.route {
+	case routeList, routeZone:
+		err = h.Lists.Prefetch(ctx, in.messageID)
+	case routeListToken:
+		if _, tok, ok := strings.Cut(in.target[strings.IndexByte(in.target, ':')+1:], ":"); ok {
+			err = h.Lists.PrefetchHeld(ctx, tok)
 		}
-		_, err := tx.Exec("inbound.finish", "done", "", in.id)
-		return err
-	})
+	}
+	if err == nil {
+		err = h.DB.Write(ctx, func(tx *store.Tx) error {
+			if err := fn(tx, in); err != nil {
+				return err
+			}
+			_, err := tx.Exec("inbound.finish", "done", "", in.id)
+			return err
+		})
+	}
 	switch {
 	case err == nil:
 		log.Info("dispatched")

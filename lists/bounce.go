@@ -3,7 +3,7 @@ package lists
 import (
 	"encoding/json"
 	"errors"
-	"strings"
+	"regexp"
 	"time"
 
 	"codeberg.org/relais/relais/queue"
@@ -32,7 +32,7 @@ func (s *Service) DeliveryFailed(tx *store.Tx, f queue.Failure) error {
 	if f.Kind != KindPost && f.Kind != KindDigest {
 		return nil
 	}
-	if !strings.HasPrefix(f.Reply, "5") {
+	if !mailboxRefusal(f.Reply) {
 		return nil
 	}
 	return s.score(tx, f.Ref, f.Rcpt)
@@ -87,4 +87,15 @@ func (s *Service) score(tx *store.Tx, refJSON, rcpt string) error {
 		return s.notify(tx, l, m.Email, m.Lang, "list-bounce-warning", data, "")
 	}
 	return nil
+}
+
+var enhancedRE = regexp.MustCompile(`^5[0-9][0-9][ -]5\.([0-9]{1,3})\.[0-9]{1,3}\b`)
+
+// mailboxRefusal says whether a relay's reply refuses the address itself
+// (RFC 3463 5.1.x address, 5.2.x mailbox): a refusal of the whole post
+// (size, content, the relay's own trouble: 5.3, 5.6, 5.7) says nothing
+// about any member.
+func mailboxRefusal(reply string) bool {
+	m := enhancedRE.FindStringSubmatch(reply)
+	return m != nil && (m[1] == "1" || m[1] == "2")
 }

@@ -148,7 +148,13 @@ func (s *Service) Token(ctx context.Context, tx *store.Tx, listID int64, kind, t
 		if kind == "confirm" {
 			return s.notify(tx, l, replyTo, tk.lang, "list-token-expired", nil, ref)
 		}
-		return s.decide(ctx, tx, l, tk.held, kind == "approve", in, h)
+		if tk.used == 0 {
+			// Expired before ExpireHeld came by: the post is not sent.
+			if _, err := tx.Exec("held.decide", "expired", now.Unix(), "", tk.held); err != nil {
+				return err
+			}
+		}
+		return s.decide(ctx, tx, l, tk.held, false, in, h)
 	}
 	if _, err := tx.Exec("token.use", now.Unix(), token); err != nil {
 		return err
@@ -311,10 +317,18 @@ func (s *Service) run(tx *store.Tx, l List, addr, lang, line string, in Inbound,
 				mode, out = "weekly", outWeekly
 			}
 		}
-		if _, err := tx.Exec("member.set-mode", mode, m.ID); err != nil {
+		// The first member in this mode starts the digests from now:
+		// posts made while nobody took them are not sent later.
+		others, err := recipients(tx, l.ID, mode, s.now())
+		if err != nil {
 			return r, err
 		}
-		if err := startDigest(tx, l.ID, mode, s.now()); err != nil {
+		if len(others) == 0 {
+			if err := startDigest(tx, l.ID, mode, s.now(), true); err != nil {
+				return r, err
+			}
+		}
+		if _, err := tx.Exec("member.set-mode", mode, m.ID); err != nil {
 			return r, err
 		}
 		r.Outcome = out

@@ -76,9 +76,9 @@ func (s *Service) RunDigests(ctx context.Context) (int, error) {
 	return total, nil
 }
 
-// startDigest marks where a list's digests of mode begin, the first time a
-// member chooses it: posts from then on go into them.
-func startDigest(tx *store.Tx, listID int64, mode string, now time.Time) error {
+// startDigest marks where a list's digests of mode begin: posts from then
+// on go into them. Unless restart, only the first time.
+func startDigest(tx *store.Tx, listID int64, mode string, now time.Time, restart bool) error {
 	var dAt, dPost, wAt, wPost int64
 	if err := tx.QueryRow("list.digest-state", listID).Scan(&dAt, &dPost, &wAt, &wPost); err != nil {
 		return err
@@ -86,6 +86,9 @@ func startDigest(tx *store.Tx, listID int64, mode string, now time.Time) error {
 	var max int64
 	if err := tx.QueryRow("post.max", listID).Scan(&max); err != nil {
 		return err
+	}
+	if restart {
+		dAt, wAt = 0, 0
 	}
 	if mode == "daily" && dAt == 0 {
 		_, err := tx.Exec("list.digest-daily-done", now.Unix(), max, listID)
@@ -121,7 +124,7 @@ func (s *Service) digest(tx *store.Tx, listID int64, mode string) (int, error) {
 	}
 	now := s.now()
 	if at == 0 {
-		return 0, startDigest(tx, listID, mode, now)
+		return 0, startDigest(tx, listID, mode, now, false)
 	}
 	if now.Sub(time.Unix(at, 0)) < periods[mode] {
 		return 0, nil

@@ -124,6 +124,19 @@ func automatic(h textproto.Header, mailFrom string) bool {
 	return false
 }
 
+// autoReply is the narrower test for posts: what a program sent in reply
+// to something (RFC 3834 Auto-Submitted, vacation marks, bounces). Bulk or
+// list mail may be a newsletter or another list forwarding, which the
+// posting policy judges like any post.
+func autoReply(h textproto.Header, mailFrom string) bool {
+	switch strings.ToLower(strings.TrimSpace(h.Get("Precedence"))) {
+	case "bulk", "list":
+		h = h.Copy()
+		h.Del("Precedence")
+	}
+	return automatic(h, mailFrom)
+}
+
 // langOf guesses the language of a person's message: Content-Language or
 // Accept-Language, else English when the words are English, else def.
 func langOf(h textproto.Header, words string, def string) string {

@@ -5,8 +5,11 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"mime"
+	"mime/quotedprintable"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message/textproto"
 )
@@ -22,7 +25,7 @@ type insertion struct {
 }
 
 // render is the bytes inserted for one member.
-func (in insertion) render(foot, url string, atEnd bool) string {
+func (in insertion) render(foot, unsub string, atEnd bool) string {
 	if in.Boundary != "" {
 		return "--" + in.Boundary + "\r\nContent-Type: text/plain; charset=utf-8\r\n" +
 			"Content-Transfer-Encoding: quoted-printable\r\nContent-Disposition: inline\r\n\r\n" +
@@ -30,7 +33,7 @@ func (in insertion) render(foot, url string, atEnd bool) string {
 	}
 	var s string
 	if in.HTML {
-		s = htmlFooter(foot, url)
+		s = htmlFooter(foot, unsub)
 	} else {
 		// RFC 3676 §4.3 signature separator: clients grey it out.
 		s = "\r\n-- \r\n" + toCRLF(strings.TrimRight(foot, "\n"))
@@ -93,8 +96,14 @@ func walk(ent []byte, depth int) ([]byte, []insertion, bool) {
 	case "text/plain", "text/html":
 		cte := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
 		cs := strings.ToLower(params["charset"])
+		disp, _, _ := mime.ParseMediaType(h.Get("Content-Disposition"))
 		if (cte != "" && cte != "7bit" && cte != "8bit" && cte != "quoted-printable") ||
-			(cs != "" && cs != "us-ascii" && cs != "utf-8") || strings.EqualFold(h.Get("Content-Disposition"), "attachment") {
+			(cs != "" && cs != "us-ascii" && cs != "utf-8") || disp == "attachment" {
+			return ent, nil, false
+		}
+		// Unlabelled 8-bit text is often Latin-1: relabelled only if it is
+		// valid UTF-8 (quoted-printable is checked once decoded).
+		if cs == "" && !validUTF8(body, cte) {
 			return ent, nil, false
 		}
 		// Relabel: ASCII is UTF-8, 7bit is 8bit.
@@ -242,6 +251,32 @@ func wrap(msg []byte) ([]byte, []insertion) {
 	return b.Bytes(), []insertion{{At: at, Boundary: bnd}}
 }
 
+// lastIndexFold finds the last s (ASCII, lower case) in b, ignoring ASCII
+// case only, so offsets are those of b.
 func lastIndexFold(b []byte, s string) int {
-	return bytes.LastIndex(bytes.ToLower(b), []byte(s))
+	for i := len(b) - len(s); i >= 0; i-- {
+		match := true
+		for j := 0; j < len(s); j++ {
+			c := b[i+j]
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != s[j] {
+				match = false
+				break
+			}
+		}
+		if match {
+			return i
+		}
+	}
+	return -1
+}
+
+func validUTF8(body []byte, cte string) bool {
+	if cte == "quoted-printable" {
+		dec, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(body)))
+		return err == nil && utf8.Valid(dec)
+	}
+	return utf8.Valid(body)
 }

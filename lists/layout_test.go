@@ -20,7 +20,7 @@ func personal(msg []byte, ins []insertion) string {
 	last := 0
 	for _, in := range ins {
 		b.Write(msg[last:in.At])
-		b.WriteString(in.render("Liste x@hub — désinscription : https://hub/u/1-abc\n", "https://hub/u/1-abc", in.At == len(msg)))
+		b.WriteString(in.render("Liste x@hub — désinscription : x+unsubscribe@hub\n", "x+unsubscribe@hub", in.At == len(msg)))
 		last = in.At
 	}
 	b.Write(msg[last:])
@@ -71,7 +71,7 @@ func TestLayoutPlainText(t *testing.T) {
 	out, ins := layout([]byte(msg))
 	got := personal(out, ins)
 	if !strings.Contains(got, "Content-Type: text/plain; charset=utf-8\r\n") || !strings.Contains(got, "Content-Transfer-Encoding: 8bit") ||
-		!strings.HasSuffix(got, "Bonjour\r\n\r\n-- \r\nListe x@hub — désinscription : https://hub/u/1-abc\r\n") {
+		!strings.HasSuffix(got, "Bonjour\r\n\r\n-- \r\nListe x@hub — désinscription : x+unsubscribe@hub\r\n") {
 		t.Fatalf("plain:\n%q", got)
 	}
 }
@@ -99,10 +99,10 @@ Content-Transfer-Encoding: quoted-printable
 		t.Fatalf("insertions %+v", ins)
 	}
 	p := parts(t, personal(out, ins))
-	if !strings.Contains(p["text/plain"], "Réunion jeudi\r\n-- \r\nListe x@hub — désinscription : https://hub/u/1-abc") {
+	if !strings.Contains(p["text/plain"], "Réunion jeudi\r\n-- \r\nListe x@hub — désinscription : x+unsubscribe@hub") {
 		t.Fatalf("text part %q", p["text/plain"])
 	}
-	if !strings.Contains(p["text/html"], `<a href="https://hub/u/1-abc">`) || !strings.HasSuffix(strings.TrimSpace(p["text/html"]), "</body></html>") {
+	if !strings.Contains(p["text/html"], `<a href="mailto:x+unsubscribe@hub?subject=unsubscribe">`) || !strings.HasSuffix(strings.TrimSpace(p["text/html"]), "</body></html>") {
 		t.Fatalf("html part %q", p["text/html"])
 	}
 }
@@ -128,7 +128,7 @@ xyz
 		t.Fatalf("signed content changed:\n%s", got)
 	}
 	p := parts(t, got)
-	if !strings.Contains(p["text/plain"], "Signed text") || !strings.Contains(p["text/plain"], "https://hub/u/1-abc") ||
+	if !strings.Contains(p["text/plain"], "Signed text") || !strings.Contains(p["text/plain"], "x+unsubscribe@hub") ||
 		p["application/pgp-signature"] == "" {
 		t.Fatalf("wrapped parts %q", p)
 	}
@@ -150,7 +150,7 @@ JVBERi0=
 `)
 	out, ins := layout([]byte(msg))
 	p := parts(t, personal(out, ins))
-	if p["application/pdf"] != "JVBERi0=" || !strings.Contains(p["text/plain"], "https://hub/u/1-abc") {
+	if p["application/pdf"] != "JVBERi0=" || !strings.Contains(p["text/plain"], "x+unsubscribe@hub") {
 		t.Fatalf("parts %q", p)
 	}
 }

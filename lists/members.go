@@ -75,7 +75,8 @@ func MemberList(ctx context.Context, db *store.DB, listID int64) ([]Member, erro
 // Subscribe adds addresses whose consent the operator already holds (a
 // list moved from Sympa or Google Groups): how is recorded with each as its
 // consent proof, and must say where that consent is. Nobody is sent
-// anything. It returns how many were added or came back.
+// anything. Addresses already on the list, those who left it included,
+// are left as they are. It returns how many were added.
 func Subscribe(ctx context.Context, db *store.DB, listID int64, how string, emails []string, now time.Time) (int, error) {
 	how = strings.TrimSpace(how)
 	if how == "" {
@@ -103,7 +104,9 @@ func Subscribe(ctx context.Context, db *store.DB, listID int64, how string, emai
 		}
 		n = 0
 		for _, e := range clean {
-			if m, err := member(tx, listID, e); err == nil && m.State == "active" {
+			// Those who left are not brought back by an import: their
+			// withdrawal stands until they subscribe again themselves.
+			if _, err := member(tx, listID, e); err == nil {
 				continue
 			}
 			if _, err := tx.Exec("member.subscribe", listID, e, l.Lang, now.Unix(), "operator: "+how); err != nil {

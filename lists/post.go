@@ -24,6 +24,7 @@ const (
 	HoldBadInput  = "bad-input"
 	HoldZone      = "territory" // a stranger writing to CODE.groupes
 	HoldAuth      = "auth"      // From not proven (mailauth, when it lands)
+	HoldAuto      = "automatic" // sent by a program: kept silently
 )
 
 // Verdict says whether the author of an inbound message is proven (SPF,
@@ -47,6 +48,12 @@ func (s *Service) Post(ctx context.Context, tx *store.Tx, listID int64, in Inbou
 		if strings.EqualFold(strings.TrimSpace(v), s.Address(l, "")) {
 			return s.hold(tx, l, in, poster, HoldLoop, "")
 		}
+	}
+	if autoReply(h, in.MailFrom) {
+		// Vacation replies and bounces sent to the list: never passed on
+		// (an autoresponder would answer every post), kept for a
+		// moderator without a word to anyone.
+		return s.hold(tx, l, in, poster, HoldAuto, "")
 	}
 	if p := problem(in.Body, in.SMTPUTF8); p != "" {
 		return s.hold(tx, l, in, poster, HoldBadInput, p)
@@ -165,6 +172,9 @@ func (s *Service) hold(tx *store.Tx, l List, in Inbound, poster *mail.Address, r
 		}
 	}
 	h, _ := header(in.Body)
+	if reason == HoldAuto {
+		return nil // no notice: nothing a moderator needs to act on
+	}
 	subject := decode(h.Get("Subject"))
 	data := map[string]any{
 		"Poster": who, "Subject": subject, "Reason": reason, "Detail": detail,

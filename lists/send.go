@@ -38,9 +38,15 @@ func (s *Service) listHeaders(l List) [][2]string {
 	if l.Policy == Announce {
 		post = "NO" // RFC 2369 §3.4: posting is not allowed
 	}
+	id := [2]string{"List-Id", phrase(name) + " <" + l.Local() + "." + s.cfg.Domain + ">"}
+	if l.Policy == Territory {
+		// Nobody subscribes to or leaves CODE.groupes: animators get it in
+		// their role, and its +addresses do not exist.
+		return [][2]string{id, {"List-Post", post}, {"Precedence", "list"}, {LoopHeader, s.Address(l, "")}}
+	}
 	return [][2]string{
 		// RFC 2919 §2: list-id = [phrase] "<" list-label "." list-id-namespace ">".
-		{"List-Id", phrase(name) + " <" + l.Local() + "." + s.cfg.Domain + ">"},
+		id,
 		{"List-Help", "<mailto:" + s.Address(l, "help") + "?subject=help>"},
 		{"List-Post", post},
 		{"List-Subscribe", "<mailto:" + s.Address(l, "subscribe") + "?subject=subscribe>"},
@@ -97,9 +103,9 @@ func (s *Service) prepare(ctx context.Context, l List, raw []byte, poster *mail.
 	}
 	munge := false
 	if at := strings.LastIndexByte(poster.Address, '@'); at > 0 && s.dns != nil {
-		p, err := s.policy(ctx, poster.Address[at+1:])
+		p, err := s.cachedPolicy(poster.Address[at+1:])
 		if err != nil {
-			return nil, "", err // temporary: the post waits and is tried again
+			return nil, "", err // temporary: the post waits, is looked up again and retried
 		}
 		munge = p.Strict()
 	}
@@ -262,9 +268,12 @@ func (s *Service) Personalize(ctx context.Context, c queue.Copy) ([]byte, error)
 		}
 		return nil, err
 	}
-	url := s.unsubscribeURL(l, id, c.Rcpt)
+	// The footer names the member but holds no link that acts alone: a
+	// reply quoting it would hand the link to the whole list. The one-click
+	// link is in List-Unsubscribe, which replies do not quote.
+	unsub := s.Address(l, "unsubscribe")
 	foot, err := s.texts.Text(l.Lang, "list-footer", map[string]string{
-		"List": s.Address(l, ""), "Name": l.DisplayName, "Unsubscribe": url, "Help": s.Address(l, "help"),
+		"List": s.Address(l, ""), "Name": l.DisplayName, "Unsubscribe": unsub, "Help": s.Address(l, "help"), "Email": c.Rcpt,
 	})
 	if err != nil {
 		return nil, err
@@ -278,17 +287,18 @@ func (s *Service) Personalize(ctx context.Context, c queue.Copy) ([]byte, error)
 			break
 		}
 		out = append(out, c.Data[last:in.At]...)
-		out = append(out, in.render(foot, url, in.At == len(c.Data))...)
+		out = append(out, in.render(foot, unsub, in.At == len(c.Data))...)
 		last = in.At
 	}
 	return append(out, c.Data[last:]...), nil
 }
 
-// htmlFooter turns the footer text into a small HTML block, the link made
-// clickable.
-func htmlFooter(foot, url string) string {
+// htmlFooter turns the footer text into a small HTML block, the
+// unsubscribe address made a mailto link.
+func htmlFooter(foot, unsub string) string {
 	esc := html.EscapeString(strings.TrimSpace(foot))
-	esc = strings.ReplaceAll(esc, html.EscapeString(url), `<a href="`+html.EscapeString(url)+`">`+html.EscapeString(url)+`</a>`)
+	a := html.EscapeString(unsub)
+	esc = strings.ReplaceAll(esc, a, `<a href="mailto:`+a+`?subject=unsubscribe">`+a+`</a>`)
 	esc = strings.ReplaceAll(esc, "\n", "<br>\r\n")
 	return "<div style=\"margin-top:1em;border-top:1px solid #ccc;font-size:small;color:#555\">\r\n" + esc + "\r\n</div>\r\n"
 }
@@ -333,6 +343,38 @@ func (s *Service) policy(ctx context.Context, domain string) (mailauth.Policy, e
 	return p, nil
 }
 
+// errNotLookedUp: a post's author's policy was not looked up beforehand
+// (or was forgotten since); the dispatcher looks it up and tries again.
+var errNotLookedUp = errors.New("lists: DMARC policy not looked up yet")
+
+// cachedPolicy is the policy of domain as Prefetch found it: no DNS is
+// asked inside a transaction, where the one writer would wait for it.
+func (s *Service) cachedPolicy(domain string) (mailauth.Policy, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.policies[strings.ToLower(domain)]
+	if !ok || s.now().Sub(c.when) >= policyTTL {
+		return "", errNotLookedUp
+	}
+	return c.p, nil
+}
+
+// PrefetchHeld is Prefetch for the post a moderation token names.
+func (s *Service) PrefetchHeld(ctx context.Context, token string) error {
+	var heldID int64
+	err := s.db.QueryRow(ctx, "token.get", token).Scan(new(string), new(int64), new(string), new(string), &heldID,
+		new(int64), new(int64), new(int64), new(string))
+	if err != nil || heldID == 0 {
+		return nil // a confirmation, or gone: nothing to look up
+	}
+	var msgID string
+	if err := s.db.QueryRow(ctx, "held.get", heldID).Scan(new(int64), new(int64), &msgID, new(string), new(string),
+		new(int64), new(int64), new(string)); err != nil {
+		return nil
+	}
+	return s.Prefetch(ctx, msgID)
+}
+
 // Prefetch looks up, outside any transaction, the DMARC policy of the
 // author of message id, so that posting it (inside one) finds it cached.
 func (s *Service) Prefetch(ctx context.Context, messageID string) error {
@@ -340,14 +382,17 @@ func (s *Service) Prefetch(ctx context.Context, messageID string) error {
 	if err := s.db.QueryRow(ctx, "message.body", messageID).Scan(&raw); err != nil {
 		return err
 	}
-	h, err := header(raw)
-	if err != nil {
+	var mailFrom string
+	if err := s.db.QueryRow(ctx, "message.envelope", messageID).Scan(new(int64), &mailFrom, new(string), new(string),
+		new(bool), new(bool), new(int)); err != nil {
+		return err
+	}
+	h, _ := header(raw)
+	// The same author the post will be sent under (see Post and decide).
+	a, _ := sender(h, mailFrom)
+	if a == nil || s.dns == nil || !strings.Contains(a.Address, "@") {
 		return nil
 	}
-	a, ok := sender(h, "")
-	if !ok || s.dns == nil {
-		return nil
-	}
-	_, err = s.policy(ctx, a.Address[strings.LastIndexByte(a.Address, '@')+1:])
+	_, err := s.policy(ctx, a.Address[strings.LastIndexByte(a.Address, '@')+1:])
 	return err
 }

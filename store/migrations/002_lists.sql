@@ -77,7 +77,7 @@ CREATE TABLE list_tokens (
 CREATE TABLE held (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     list_id    INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
-    message_id TEXT NOT NULL REFERENCES messages(id),
+    message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE, -- kept while held (see message.delete-old)
     poster     TEXT NOT NULL,
     reason     TEXT NOT NULL,                    -- non-member, moderated, size, rate, …
     held_at    INTEGER NOT NULL,
