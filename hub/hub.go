@@ -168,6 +168,9 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		TLS:                 tlsConfig,
 		NewID:               store.NewID,
 	}, &router{h: h}, &spool{h: h}, texts, log.With("part", "smtpd"))
+	if cfg.Web.BaseURL == "" {
+		log.Warn("web.base_url is not set: list unsubscribe links point to http:// and web.listen; set it to the https address members reach (RFC 8058 §3.1)")
+	}
 	if len(cfg.Postmaster) == 0 {
 		log.Warn("no postmaster address configured: mail to postmaster@ and abuse@ is kept for `relais outbox`")
 	}

@@ -192,7 +192,8 @@ func (s *Service) enqueueCopies(tx *store.Tx, l List, kind string, msg []byte, i
 		return err
 	}
 	id := store.NewID()
-	if _, err := tx.Exec("message.insert", id, s.now().Unix(), "", "", "", false, true, len(msg), msg); err != nil {
+	utf8, eight := needs(msg)
+	if _, err := tx.Exec("message.insert", id, s.now().Unix(), "", "", "", utf8, eight, len(msg), msg); err != nil {
 		return err
 	}
 	_, err = s.q.Enqueue(tx, queue.Message{MessageID: id, To: to, Kind: kind, Ref: string(r)})
