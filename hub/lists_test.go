@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-message"
+	"github.com/emersion/go-smtp"
 
 	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/config"
@@ -789,5 +790,31 @@ for m in mailbox.mbox(sys.argv[1]):
 		"[4405.discussion] Deux|Discussion 4405 <4405.discussion.hub.example>|deux\n"
 	if string(out) != want {
 		t.Fatalf("mbox read back as:\n%s", out)
+	}
+}
+
+// A refusal of the address by the relay at delivery (5.1.x, 5.2.x) counts
+// as a bounce; a refusal of the post itself (5.7.x) does not.
+func TestListRelayRefusalCounts(t *testing.T) {
+	e := newEnv(t)
+	l := e.createList("4405.discussion", lists.Members, []string{"anim@exemple.fr"}, "gone@example.org", "spamfilter@example.org", "ok@example.org")
+	e.box.Rcpt = func(from, to string) error {
+		switch to {
+		case "gone@example.org":
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		case "spamfilter@example.org":
+			return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "rejected as spam"}
+		}
+		return nil
+	}
+	e.send("ok@example.org", []string{"4405.discussion@hub.example"}, post("ok@example.org", "4405.discussion@hub.example", "x", "x"))
+	e.waitState(map[string]int{"failed": 2, "sent": 1})
+	ms, _ := lists.MemberList(context.Background(), e.h.DB, l.ID)
+	score := map[string]float64{}
+	for _, m := range ms {
+		score[m.Email] = m.Bounce
+	}
+	if score["gone@example.org"] != 1 || score["spamfilter@example.org"] != 0 || score["ok@example.org"] != 0 {
+		t.Fatalf("scores %v", score)
 	}
 }
