@@ -55,7 +55,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 SINK=$(port)
 
 cleanup() {
-  [ -n "${MPID:-}" ] && kill "$MPID" 2>/dev/null || true
+  [ -n "${MPID:-}" ] && { pkill -P "$MPID" 2>/dev/null; kill "$MPID" 2>/dev/null; } || true
   [ -n "${RPID:-}" ] && kill "$RPID" 2>/dev/null || true
   [ -n "${SPID:-}" ] && kill "$SPID" 2>/dev/null || true
   wait 2>/dev/null || true
@@ -130,8 +130,8 @@ PY
 # run.py RSSFILE T0FILE CMD... < post: run CMD; write its start time, then
 # "KB CPUSECONDS": the sum of the peak resident sizes (VmHWM) of CMD and every
 # process under it, sampled from /proc every 5 ms while it runs, and the CPU
-# time of them all. (wait4's ru_maxrss would not
-# do: Linux carries the forking Python's peak across exec.)
+# time of them all. (Not wait4's ru_maxrss: Linux carries the peak of the
+# forking Python across exec.)
 cat >"$W/run.py" <<'PY'
 import os, subprocess, sys, time
 rss, t0, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -332,6 +332,8 @@ if [ "$ONLY" != mlmmj ]; then
   result relais "$off" "$(cat "$W/relais.t0")" "$t1" "$W/members.txt" "$peak" \
     "$(awk -v a="$r0" -v b="$(cpu "$RPID")" 'BEGIN{print b-a}')" "$(awk -v a="$s0" -v b="$(cpu "$SPID")" 'BEGIN{print b-a}')"
   echo "relais: resident at start $(mb "$idle") MB" >&2
+  awk -v x="${SECS[relais]}" -v u="${CPU[relais]}" -v k="${SINKCPU[relais]}" 'BEGIN{exit !(x > 4*(u+k))}' &&
+    echo "note: relais and the sink were idle most of the time: a stalled queue? (KEEP=1 keeps relais.log)" >&2
 fi
 
 # --- report ------------------------------------------------------------------
@@ -351,7 +353,7 @@ row default "mlmmj default (1 rcpt/tx)"
 if [ -n "${SECS[relais]:-}" ]; then
   rate() { awk -v c="${COPIES[$1]}" -v x="${SECS[$1]}" 'BEGIN{print c/x}'; }
   echo
-  for m in fast default; do
+  for m in fast default; do   # recipients per second
     [ -n "${SECS[$m]:-}" ] || continue
     awk -v a="$(rate relais)" -v b="$(rate $m)" -v m="$m" 'BEGIN{printf "relais / mlmmj %-8s %8.2fx\n", m":", a/b}'
   done

@@ -167,12 +167,11 @@ func header(raw []byte) (textproto.Header, error) {
 // sent with SMTPUTF8 (RFC 6532 needs it), no From, or MIME that does not
 // hold together.
 func problem(raw []byte, smtputf8 bool) string {
-	br := bufio.NewReader(bytes.NewReader(raw))
-	h, err := textproto.ReadHeader(br)
+	head := raw[:headerLen(raw)]
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(head)))
 	if err != nil {
 		return "header"
 	}
-	head := raw[:len(raw)-br.Buffered()]
 	if !smtputf8 {
 		for _, c := range head {
 			if c >= 0x80 {
@@ -228,4 +227,30 @@ func walkMIME(e *message.Entity, depth int) error {
 	}
 	_, err := io.Copy(io.Discard, e.Body)
 	return err
+}
+
+// headerLen returns the length of a message's header with the blank line
+// that ends it: where the body starts (RFC 5322 §2.1); len(raw) when there
+// is no body.
+func headerLen(raw []byte) int {
+	if bytes.HasPrefix(raw, []byte("\r\n")) {
+		return 2
+	}
+	if bytes.HasPrefix(raw, []byte("\n")) {
+		return 1
+	}
+	for i := 0; i < len(raw); {
+		j := bytes.IndexByte(raw[i:], '\n')
+		if j < 0 {
+			return len(raw)
+		}
+		i += j + 1
+		if bytes.HasPrefix(raw[i:], []byte("\r\n")) {
+			return i + 2
+		}
+		if bytes.HasPrefix(raw[i:], []byte("\n")) {
+			return i + 1
+		}
+	}
+	return len(raw)
 }

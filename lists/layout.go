@@ -78,12 +78,11 @@ const maxDepth = 8
 // walk looks at one entity (header and body); positions are relative to
 // the entity it returns.
 func walk(ent []byte, depth int) ([]byte, []insertion, bool) {
-	br := bufio.NewReader(bytes.NewReader(ent))
-	h, err := textproto.ReadHeader(br)
+	headLen := headerLen(ent)
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(ent[:headLen])))
 	if err != nil || depth > maxDepth {
 		return ent, nil, false
 	}
-	headLen := len(ent) - br.Buffered()
 	body := ent[headLen:]
 	t, params, err := mime.ParseMediaType(h.Get("Content-Type"))
 	if h.Get("Content-Type") == "" {
@@ -216,12 +215,12 @@ func splitParts(body []byte, boundary string) (parts [][2]int, closeAt int, ok b
 // wrap makes msg the first part of a new multipart/mixed, the footer the
 // second.
 func wrap(msg []byte) ([]byte, []insertion) {
-	br := bufio.NewReader(bytes.NewReader(msg))
-	h, err := textproto.ReadHeader(br)
+	n := headerLen(msg)
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(msg[:n])))
 	if err != nil {
 		return msg, nil
 	}
-	body := msg[len(msg)-br.Buffered():]
+	body := msg[n:]
 	var inner textproto.Header
 	for _, k := range []string{"Content-Transfer-Encoding", "Content-Disposition", "Content-Type"} {
 		for _, v := range h.Values(k) {

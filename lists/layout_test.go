@@ -187,3 +187,20 @@ func FuzzLayout(f *testing.F) {
 		personal(out, ins)
 	})
 }
+
+// Messages longer than a bufio buffer: the header ends where it ends.
+func TestLargeMessages(t *testing.T) {
+	body := strings.Repeat("Réunion à 19h, salle des fêtes.\r\n", 400) // 8-bit, about 14 KB
+	msg := "From: a@example.org\r\nSubject: s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + body
+	if p := problem([]byte(msg), false); p != "" {
+		t.Fatalf("a large 8-bit body was found %q", p)
+	}
+	out, ins := layout([]byte(msg))
+	got := personal(out, ins)
+	if !strings.Contains(got, body) || !strings.HasSuffix(got, "x+unsubscribe@hub\r\n") || strings.Count(got, "Content-Type:") != 1 {
+		t.Fatalf("large message laid out wrong: %d bytes, tail %q", len(got), got[len(got)-80:])
+	}
+	if headerLen([]byte("A: b\r\n\r\nbody")) != 8 || headerLen([]byte("\r\nbody")) != 2 || headerLen([]byte("A: b\r\n")) != 6 {
+		t.Fatal("headerLen")
+	}
+}

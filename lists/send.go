@@ -79,12 +79,12 @@ var removed = []string{"List-Id", "List-Unsubscribe", "List-Unsubscribe-Post", "
 // the list's own with the poster in Reply-To or Cc (RFC 7960 §4.1.3, as
 // Mailman and Google Groups do). Everything else is left byte for byte.
 func (s *Service) prepare(ctx context.Context, l List, raw []byte, poster *mail.Address) ([]byte, string, error) {
-	br := bufio.NewReader(bytes.NewReader(raw))
-	h, err := textproto.ReadHeader(br)
+	n := headerLen(raw)
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw[:n])))
 	if err != nil {
 		return nil, "", err
 	}
-	body := raw[len(raw)-br.Buffered():]
+	body := raw[n:]
 	for _, k := range removed {
 		h.Del(k)
 	}

@@ -158,6 +158,9 @@ type Queue struct {
 
 	mu       sync.Mutex
 	inflight map[int64]bool
+	// freshAfter is the last never-tried delivery handed out; only the
+	// scheduler goroutine touches it.
+	freshAfter int64
 
 	tlsOffered sync.Map // relay address → bool, learned at the first dial
 
@@ -431,11 +434,11 @@ func (q *Queue) nextDue(ctx context.Context) (time.Time, bool) {
 // time it saves before they are handed out.
 func (q *Queue) claimDue(ctx context.Context) ([]job, error) {
 	now := q.cfg.Now()
-	fresh, err := q.pick(ctx, "delivery.fresh", scanLimit)
+	fresh, err := q.pickFresh(ctx)
 	if err != nil {
 		return nil, err
 	}
-	due, err := q.pick(ctx, "delivery.due", now.Unix(), scanLimit)
+	due, _, _, err := q.pick(ctx, "delivery.due", now.Unix(), scanLimit)
 	if err != nil || len(due) == 0 {
 		if err != nil {
 			q.release(fresh)
@@ -459,19 +462,43 @@ func (q *Queue) claimDue(ctx context.Context) ([]job, error) {
 	return append(fresh, due...), nil
 }
 
-// pick runs a scheduler query and marks what it returns as in flight.
+// pickFresh returns never-tried deliveries not in flight, reading on from
+// the last one handed out, past rows still in the workers' hands, and
+// once more from the start when it reaches the end.
+func (q *Queue) pickFresh(ctx context.Context) ([]job, error) {
+	after, wrapped := q.freshAfter, q.freshAfter == 0
+	for {
+		js, scanned, last, err := q.pick(ctx, "delivery.fresh", after, scanLimit)
+		switch {
+		case err != nil:
+			return nil, err
+		case len(js) > 0:
+			q.freshAfter = js[len(js)-1].id
+			return js, nil
+		case scanned == scanLimit:
+			after = last // all in flight: read on
+		case !wrapped:
+			after, wrapped = 0, true
+		default:
+			q.freshAfter = 0
+			return nil, nil
+		}
+	}
+}
+
+// pick runs a scheduler query and marks what it returns as in flight. It
+// also says how many rows it read and the id of the last.
 //
 // The lock is taken before the query starts, so its snapshot is at least as
 // recent as every release: a delivery whose outcome was committed and which
 // was released since the last pick is seen in its new state, never picked
 // again as still queued.
-func (q *Queue) pick(ctx context.Context, query string, args ...any) ([]job, error) {
-	var out []job
+func (q *Queue) pick(ctx context.Context, query string, args ...any) (out []job, scanned int, last int64, err error) {
 	q.mu.Lock()
 	rows, err := q.db.Query(ctx, query, args...)
 	if err != nil {
 		q.mu.Unlock()
-		return nil, err
+		return nil, 0, 0, err
 	}
 	for rows.Next() {
 		var j job
@@ -480,8 +507,10 @@ func (q *Queue) pick(ctx context.Context, query string, args ...any) ([]job, err
 			q.mu.Unlock()
 			rows.Close()
 			q.release(out)
-			return nil, err
+			return nil, 0, 0, err
 		}
+		scanned++
+		last = j.id
 		if q.inflight[j.id] {
 			continue
 		}
@@ -493,7 +522,7 @@ func (q *Queue) pick(ctx context.Context, query string, args ...any) ([]job, err
 	q.mu.Unlock()
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		q.release(out)
-		return nil, err
+		return nil, 0, 0, err
 	}
-	return out, nil
+	return out, scanned, last, nil
 }

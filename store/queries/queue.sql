@@ -12,9 +12,11 @@ SELECT d.id, d.outbound_id, d.rcpt, d.attempts, d.created_at FROM deliveries d
 WHERE d.state = 'queued' AND d.next_attempt <= ? ORDER BY d.next_attempt, d.id LIMIT ?;
 
 -- name: delivery.fresh
--- Never tried: sent at once. Uses deliveries_fresh.
+-- Never tried: sent at once. Uses deliveries_fresh. The scheduler reads on
+-- from the last id it handed out: a list post queues thousands at once,
+-- and the first rows stay in the workers' hands until recorded.
 SELECT d.id, d.outbound_id, d.rcpt, d.attempts, d.created_at FROM deliveries d
-WHERE d.state = 'queued' AND d.attempts = 0 ORDER BY d.id LIMIT ?;
+WHERE d.state = 'queued' AND d.attempts = 0 AND d.id > ? ORDER BY d.id LIMIT ?;
 
 -- name: delivery.next-due
 SELECT MIN(next_attempt) FROM deliveries WHERE state = 'queued';
