@@ -244,3 +244,45 @@ func TestCLIGroups(t *testing.T) {
 }
 
 func netDial(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, time.Second) }
+
+// The list commands an operator uses: create, a family import from CSV,
+// list, subscribe with a consent record (and nobody who left brought back),
+// members.
+func TestCLILists(t *testing.T) {
+	data := t.TempDir()
+	dir := t.TempDir()
+	relais(t, "group", "add", "4405.nantes-sud", "--name", "Nantes Sud", "--animator", "a@exemple.fr", "--data", data)
+	if out := relais(t, "list", "create", "4405.annonces", "--policy", "announce", "--owner", "a@exemple.fr", "--data", data); !strings.Contains(out, "created: 4405.annonces") {
+		t.Fatal(out)
+	}
+	// A CODE.NAME is a group or a list, not both.
+	if out, err := exec.Command(relaisBin, "list", "create", "4405.nantes-sud", "--policy", "open", "--owner", "a@exemple.fr", "--data", data).CombinedOutput(); err == nil {
+		t.Fatalf("a list over a group's address: %s", out)
+	}
+	family := filepath.Join(dir, "famille.toml")
+	os.WriteFile(family, []byte("policy = \"members\"\nmoderators = [\"mod@exemple.fr\"]\nmax_kb = 512\n"), 0o600)
+	csv := filepath.Join(dir, "listes.csv")
+	os.WriteFile(csv, []byte("address;owners;policy;name\n4401.discussion;b@exemple.fr;;Discussion Nord\n2a01.annonces;c@exemple.fr;announce;\n"), 0o600)
+	if out := relais(t, "list", "import", csv, "--template", family, "--data", data); !strings.Contains(out, "2 created, 0 updated") {
+		t.Fatal(out)
+	}
+	out := relais(t, "list", "list", "--data", data)
+	for _, want := range []string{"4401.discussion  Discussion Nord", "members   list     mod@exemple.fr b@exemple.fr", "2a01.annonces", "announce"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("list list: no %q in\n%s", want, out)
+		}
+	}
+	if out := relais(t, "list", "subscribe", "4401.discussion", "--consent", "Framalistes export 2026-11", "x@example.org", "y@example.org", "--data", data); !strings.Contains(out, "subscribed: 2") {
+		t.Fatal(out)
+	}
+	if out, err := exec.Command(relaisBin, "list", "subscribe", "4401.discussion", "z@example.org", "--data", data).CombinedOutput(); err == nil {
+		t.Fatalf("subscribed without a consent record: %s", out)
+	}
+	out = relais(t, "list", "members", "4401.discussion", "--data", data)
+	if !strings.Contains(out, "x@example.org") || !strings.Contains(out, "operator: Framalistes export 2026-11") {
+		t.Fatal(out)
+	}
+	if out := relais(t, "list", "subscribe", "4401.discussion", "--consent", "again", "x@example.org", "--data", data); !strings.Contains(out, "subscribed: 0") {
+		t.Fatal(out)
+	}
+}
