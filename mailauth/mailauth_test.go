@@ -8,7 +8,9 @@ import (
 
 type failing struct{}
 
-func (failing) LookupTXT(context.Context, string) ([]string, error) { return nil, errors.New("timeout") }
+func (failing) LookupTXT(context.Context, string) ([]string, error) {
+	return nil, errors.New("timeout")
+}
 
 func TestDMARCPolicy(t *testing.T) {
 	r := &StaticResolver{}
