@@ -54,39 +54,21 @@ func Load(dir string) (*Set, error) {
 		}
 		return builtin.ReadFile(name)
 	}
-	for _, lang := range Languages {
-		names, err := fs.Glob(builtin, lang+"/*.tmpl")
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range names {
-			b, err := read(n)
-			if err != nil {
-				return nil, fmt.Errorf("templates: %w", err)
-			}
-			t, err := template.New(n).Option("missingkey=error").Parse(string(b))
-			if err != nil {
-				return nil, fmt.Errorf("templates: %w", err)
-			}
-			s.msgs[strings.TrimSuffix(n, ".tmpl")] = t
-		}
+	// Message templates (text) and web pages (HTML, escaped as such).
+	err := eachFile(read, ".tmpl", func(name, src string) error {
+		t, err := template.New(name).Option("missingkey=error").Parse(src)
+		s.msgs[strings.TrimSuffix(name, ".tmpl")] = t
+		return err
+	})
+	if err == nil {
+		err = eachFile(read, ".html", func(name, src string) error {
+			t, err := htmltemplate.New(name).Option("missingkey=error").Parse(src)
+			s.pages[strings.TrimSuffix(name, ".html")] = t
+			return err
+		})
 	}
-	for _, lang := range Languages {
-		names, err := fs.Glob(builtin, lang+"/*.html")
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range names {
-			b, err := read(n)
-			if err != nil {
-				return nil, fmt.Errorf("templates: %w", err)
-			}
-			t, err := htmltemplate.New(n).Option("missingkey=error").Parse(string(b))
-			if err != nil {
-				return nil, fmt.Errorf("templates: %w", err)
-			}
-			s.pages[strings.TrimSuffix(n, ".html")] = t
-		}
+	if err != nil {
+		return nil, err
 	}
 	b, err := read("replies.tmpl")
 	if err != nil {
@@ -96,6 +78,27 @@ func Load(dir string) (*Set, error) {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
 	return s, nil
+}
+
+// eachFile hands add every built-in LANG/*EXT file, in every language,
+// as read (overrides first).
+func eachFile(read func(string) ([]byte, error), ext string, add func(name, src string) error) error {
+	for _, lang := range Languages {
+		names, err := fs.Glob(builtin, lang+"/*"+ext)
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			b, err := read(n)
+			if err != nil {
+				return fmt.Errorf("templates: %w", err)
+			}
+			if err := add(n, string(b)); err != nil {
+				return fmt.Errorf("templates: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // Rendered is a message template filled in.
