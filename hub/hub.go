@@ -298,7 +298,16 @@ func (h *Hub) Close(ctx context.Context) error {
 // tick runs what time brings to the lists (digests, pauses, held posts)
 // every minute.
 func (h *Hub) tick(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
+	every(ctx, time.Minute, func() {
+		if err := h.Lists.Tick(ctx); err != nil && ctx.Err() == nil {
+			h.log.Error("lists tick failed", "err", err)
+		}
+	})
+}
+
+// every runs fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -306,28 +315,19 @@ func (h *Hub) tick(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if err := h.Lists.Tick(ctx); err != nil && ctx.Err() == nil {
-			h.log.Error("lists tick failed", "err", err)
-		}
+		fn()
 	}
 }
 
 // collect deletes, every hour, messages finished longer ago than queue.keep.
 func (h *Hub) collect(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, time.Hour, func() {
 		if n, err := h.collectOnce(ctx); err != nil {
 			h.log.Error("clean-up failed", "err", err)
 		} else if n > 0 {
 			h.log.Info("clean-up", "deleted_messages", n)
 		}
-	}
+	})
 }
 
 // collectOnce deletes the messages finished before queue.keep ago, with
