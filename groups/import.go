@@ -3,13 +3,13 @@ package groups
 import (
 	"context"
 	"database/sql"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"codeberg.org/relais/relais/address"
+	"codeberg.org/relais/relais/internal/csvfile"
 	"codeberg.org/relais/relais/store"
 )
 
@@ -62,61 +62,31 @@ func ImportCSV(ctx context.Context, db *store.DB, r io.Reader) (ImportResult, er
 }
 
 func readCSV(r io.Reader) ([]Group, error) {
-	data, err := io.ReadAll(r)
+	f, err := csvfile.Read(r)
 	if err != nil {
-		return nil, err
-	}
-	text := strings.TrimPrefix(string(data), "\ufeff") // spreadsheet exports start with a BOM
-	cr := csv.NewReader(strings.NewReader(text))
-	first, _, _ := strings.Cut(text, "\n")
-	if strings.Count(first, ";") > strings.Count(first, ",") {
-		cr.Comma = ';' // French spreadsheets export with semicolons
-	}
-	cr.FieldsPerRecord = -1
-	cr.TrimLeadingSpace = true
-	head, err := cr.Read()
-	if err != nil {
-		return nil, fmt.Errorf("groups: CSV header: %w", err)
-	}
-	col := make(map[string]int)
-	for i, h := range head {
-		col[strings.ToLower(strings.TrimSpace(h))] = i
+		return nil, fmt.Errorf("groups: %w", err)
 	}
 	for _, c := range CSVColumns {
-		if _, ok := col[c]; !ok && c != "commune" {
+		if !f.Has(c) && c != "commune" {
 			return nil, fmt.Errorf("groups: CSV header must name the columns %s; %q is missing", strings.Join(CSVColumns, ", "), c)
 		}
-	}
-	field := func(rec []string, name string) string {
-		i, ok := col[name]
-		if !ok || i >= len(rec) {
-			return ""
-		}
-		return strings.TrimSpace(rec[i])
 	}
 	var out []Group
 	var errs []error
 	seen := make(map[string]int)
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
+	for _, row := range f.Rows {
+		line, field := row.Line, row.Field
+		if row.Err != nil {
+			errs = append(errs, fmt.Errorf("line %d: %w", line, row.Err))
+			continue
 		}
-		line, _ := cr.FieldPos(0)
+		code, name, err := address.GroupLocal(field("address"))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("line %d: %w", line, err))
 			continue
 		}
-		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
-			continue
-		}
-		code, name, err := address.GroupLocal(field(rec, "address"))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("line %d: %w", line, err))
-			continue
-		}
-		g := Group{Code: code, Name: name, DisplayName: field(rec, "name"), Commune: field(rec, "commune"),
-			Animators: strings.FieldsFunc(field(rec, "animators"), func(r rune) bool { return r == ' ' || r == ',' || r == ';' })}
+		g := Group{Code: code, Name: name, DisplayName: field("name"), Commune: field("commune"),
+			Animators: csvfile.SplitList(field("animators"))}
 		if err := g.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("line %d (%s): %w", line, g.Local(), err))
 			continue

@@ -3,13 +3,13 @@ package lists
 import (
 	"context"
 	"database/sql"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"codeberg.org/relais/relais/address"
+	"codeberg.org/relais/relais/internal/csvfile"
 	"codeberg.org/relais/relais/store"
 )
 
@@ -60,64 +60,34 @@ func ImportCSV(ctx context.Context, db *store.DB, r io.Reader, tmpl List) (Impor
 }
 
 func readCSV(r io.Reader, tmpl List) ([]List, error) {
-	data, err := io.ReadAll(r)
+	f, err := csvfile.Read(r)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("lists: %w", err)
 	}
-	text := strings.TrimPrefix(string(data), "\ufeff")
-	cr := csv.NewReader(strings.NewReader(text))
-	first, _, _ := strings.Cut(text, "\n")
-	if strings.Count(first, ";") > strings.Count(first, ",") {
-		cr.Comma = ';'
-	}
-	cr.FieldsPerRecord = -1
-	cr.TrimLeadingSpace = true
-	head, err := cr.Read()
-	if err != nil {
-		return nil, fmt.Errorf("lists: CSV header: %w", err)
-	}
-	col := map[string]int{}
-	for i, h := range head {
-		col[strings.ToLower(strings.TrimSpace(h))] = i
-	}
-	if _, ok := col["address"]; !ok {
+	if !f.Has("address") {
 		return nil, fmt.Errorf("lists: the CSV header must name the columns %s; \"address\" is missing", strings.Join(CSVColumns, ", "))
-	}
-	field := func(rec []string, name string) string {
-		i, ok := col[name]
-		if !ok || i >= len(rec) {
-			return ""
-		}
-		return strings.TrimSpace(rec[i])
 	}
 	var out []List
 	var errs []error
 	seen := map[string]int{}
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		line, _ := cr.FieldPos(0)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("line %d: %w", line, err))
+	for _, row := range f.Rows {
+		line, field := row.Line, row.Field
+		if row.Err != nil {
+			errs = append(errs, fmt.Errorf("line %d: %w", line, row.Err))
 			continue
 		}
-		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
-			continue
-		}
-		code, name, err := address.GroupLocal(field(rec, "address"))
+		code, name, err := address.GroupLocal(field("address"))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("line %d: %w", line, err))
 			continue
 		}
 		l := tmpl
-		l.Code, l.Name, l.DisplayName = code, name, field(rec, "name")
-		if p := field(rec, "policy"); p != "" {
+		l.Code, l.Name, l.DisplayName = code, name, field("name")
+		if p := field("policy"); p != "" {
 			l.Policy = p
 		}
 		l.Owners = append([]Owner(nil), tmpl.Owners...)
-		for _, o := range strings.FieldsFunc(field(rec, "owners"), func(r rune) bool { return r == ' ' || r == ',' || r == ';' }) {
+		for _, o := range csvfile.SplitList(field("owners")) {
 			l.Owners = append(l.Owners, Owner{Email: o, Role: "owner"})
 		}
 		if err := l.Validate(); err != nil {
