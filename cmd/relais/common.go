@@ -51,3 +51,12 @@ func newLogger(c config.Config) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
+
+// openInput opens a file named on the command line, "-" meaning standard
+// input.
+func openInput(path string) (*os.File, error) {
+	if path == "-" {
+		return os.Stdin, nil
+	}
+	return os.Open(path)
+}

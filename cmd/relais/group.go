@@ -90,13 +90,11 @@ func runGroup(args []string) error {
 		if len(pos) != 1 {
 			return usagef("group import takes one FILE.csv (- for standard input)")
 		}
-		f := os.Stdin
-		if pos[0] != "-" {
-			if f, err = os.Open(pos[0]); err != nil {
-				return err
-			}
-			defer f.Close()
+		f, err := openInput(pos[0])
+		if err != nil {
+			return err
 		}
+		defer f.Close()
 		res, err := groups.ImportCSV(ctx, db, f)
 		if err != nil {
 			return err

@@ -128,13 +128,11 @@ func runList(args []string) error {
 				tmpl.Owners = append(tmpl.Owners, lists.Owner{Email: o, Role: "moderator"})
 			}
 		}
-		f := os.Stdin
-		if pos[0] != "-" {
-			if f, err = os.Open(pos[0]); err != nil {
-				return err
-			}
-			defer f.Close()
+		f, err := openInput(pos[0])
+		if err != nil {
+			return err
 		}
+		defer f.Close()
 		res, err := lists.ImportCSV(ctx, db, f, tmpl)
 		if err != nil {
 			return err
