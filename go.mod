@@ -12,3 +12,5 @@ require (
 	github.com/mattn/go-sqlite3 v1.14.52
 	golang.org/x/net v0.62.0
 )
+
+require golang.org/x/text v0.43.0 // indirect

@@ -40,12 +40,33 @@ type Config struct {
 	// territory lists (CODE.groupes) and moderate them.
 	Operators []string `toml:"operators"`
 
-	SMTP  SMTP  `toml:"smtp"`
-	Relay Relay `toml:"relay"`
-	Queue Queue `toml:"queue"`
-	Web   Web   `toml:"web"`
-	Lists Lists `toml:"lists"`
-	Log   Log   `toml:"log"`
+	SMTP    SMTP    `toml:"smtp"`
+	Relay   Relay   `toml:"relay"`
+	Queue   Queue   `toml:"queue"`
+	Web     Web     `toml:"web"`
+	Lists   Lists   `toml:"lists"`
+	Tickets Tickets `toml:"tickets"`
+	Log     Log     `toml:"log"`
+}
+
+// Tickets configures the support desk (its queues and operators are made
+// with `relais queue add`).
+type Tickets struct {
+	// KeyExpiry: how long the reply address of a ticket message works;
+	// later replies are matched by their subject number.
+	KeyExpiry Duration `toml:"key_expiry"`
+	// ReopenWithin: a requester's reply to a closed ticket within this
+	// time reopens it; a later one opens a new ticket that links the old.
+	ReopenWithin Duration `toml:"reopen_within"`
+	// CloseSolvedAfter: a solved ticket nobody writes to is closed after
+	// this time.
+	CloseSolvedAfter Duration `toml:"close_solved_after"`
+	// AcksPerHour: acknowledgements sent to one address in an hour at
+	// most (loops with auto-responders stop there).
+	AcksPerHour int `toml:"acks_per_hour"`
+	// MaxAttachmentBytes: a message larger than this reaches the ticket
+	// without its attachments, and its writer is told.
+	MaxAttachmentBytes int64 `toml:"max_attachment_bytes"`
 }
 
 // Web configures the HTTP server of the one-click unsubscribe links.
@@ -194,6 +215,13 @@ func Default() Config {
 			RatePerHour:      20,
 			BounceThreshold:  5,
 			BounceStaleAfter: Duration(7 * 24 * time.Hour),
+		},
+		Tickets: Tickets{
+			KeyExpiry:          Duration(180 * 24 * time.Hour),
+			ReopenWithin:       Duration(30 * 24 * time.Hour),
+			CloseSolvedAfter:   Duration(7 * 24 * time.Hour),
+			AcksPerHour:        3,
+			MaxAttachmentBytes: 10 << 20,
 		},
 		Log: Log{Level: "info", Format: "text"},
 	}
@@ -381,6 +409,10 @@ func (c *Config) Validate() error {
 	}
 	if c.Lists.BounceThreshold < 1 || c.Lists.RatePerHour < 0 || c.Lists.MaxMessageBytes < 0 {
 		errs = append(errs, errors.New("lists: bounce_threshold must be at least 1, rate_per_hour and max_message_bytes not negative"))
+	}
+	if c.Tickets.KeyExpiry < 24*Duration(time.Hour) || c.Tickets.ReopenWithin < 0 || c.Tickets.CloseSolvedAfter <= 0 ||
+		c.Tickets.AcksPerHour < 1 || c.Tickets.MaxAttachmentBytes < 0 {
+		errs = append(errs, errors.New("tickets: key_expiry at least 24h, close_solved_after positive, acks_per_hour at least 1, reopen_within and max_attachment_bytes not negative"))
 	}
 	switch c.Log.Format {
 	case "text", "json":

@@ -59,6 +59,8 @@ func newDispatcher(h *Hub) *dispatcher {
 		routeListCmd:   h.listCommand,
 		routeListToken: h.listToken,
 		routeZone:      h.zonePost,
+
+		routeTicket: h.ticketMail,
 	}
 	return d
 }
@@ -175,7 +177,7 @@ func (d *dispatcher) inline(tx *store.Tx, in inbound) bool {
 // while the one writer waits; the dispatcher asks first, then writes.
 var inlineRoutes = map[string]bool{
 	routeGroup: true, routeBounce: true, routeRole: true,
-	routeListCmd: true,
+	routeListCmd: true, routeTicket: true,
 }
 
 func (d *dispatcher) handle(ctx context.Context, in inbound) {

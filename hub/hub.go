@@ -30,6 +30,7 @@ import (
 	"codeberg.org/relais/relais/smtpd"
 	"codeberg.org/relais/relais/store"
 	"codeberg.org/relais/relais/templates"
+	"codeberg.org/relais/relais/tickets"
 	"codeberg.org/relais/relais/web"
 )
 
@@ -47,13 +48,14 @@ type Options struct {
 
 // Hub is a running relais.
 type Hub struct {
-	Config config.Config
-	DB     *store.DB
-	Queue  *queue.Queue
-	SMTP   *smtpd.Server
-	Texts  *templates.Set
-	Lists  *lists.Service
-	Web    *web.Server
+	Config  config.Config
+	DB      *store.DB
+	Queue   *queue.Queue
+	SMTP    *smtpd.Server
+	Texts   *templates.Set
+	Lists   *lists.Service
+	Tickets *tickets.Service
+	Web     *web.Server
 
 	log   *slog.Logger
 	now   func() time.Time
@@ -139,6 +141,21 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 	h.Queue.Personalize(lists.KindPost, h.Lists.Personalize)
 	h.Queue.Personalize(lists.KindDigest, h.Lists.Personalize)
 	h.Queue.OnBounce(h.Lists.Bounced)
+	h.Tickets, err = tickets.New(ctx, db, h.Queue, texts, tickets.Config{
+		Domain:           cfg.Domains[0],
+		Hostname:         cfg.Hostname,
+		Lang:             cfg.Language,
+		KeyTTL:           cfg.Tickets.KeyExpiry.D(),
+		ReopenWithin:     cfg.Tickets.ReopenWithin.D(),
+		CloseSolvedAfter: cfg.Tickets.CloseSolvedAfter.D(),
+		AcksPerHour:      cfg.Tickets.AcksPerHour,
+		MaxFileBytes:     cfg.Tickets.MaxAttachmentBytes,
+		Now:              now,
+	}, log.With("part", "tickets"))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	h.Web = web.New(webLists{h.Lists}, texts, log.With("part", "web"))
 	h.disp = newDispatcher(h)
 	var tlsConfig *tls.Config
@@ -296,11 +313,14 @@ func (h *Hub) Close(ctx context.Context) error {
 }
 
 // tick runs what time brings to the lists (digests, pauses, held posts)
-// every minute.
+// and the desk (solved tickets closing) every minute.
 func (h *Hub) tick(ctx context.Context) {
 	every(ctx, time.Minute, func() {
 		if err := h.Lists.Tick(ctx); err != nil && ctx.Err() == nil {
 			h.log.Error("lists tick failed", "err", err)
+		}
+		if err := h.Tickets.Tick(ctx); err != nil && ctx.Err() == nil {
+			h.log.Error("tickets tick failed", "err", err)
 		}
 	})
 }

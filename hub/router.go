@@ -57,6 +57,8 @@ func (r *router) Route(ctx context.Context, rcpt string) (smtpd.Route, error) {
 		return smtpd.Route{Kind: routeRole, Target: a.Name}, nil
 	case address.Territory:
 		return r.routeZone(ctx, a)
+	case address.Service:
+		return r.routeTicket(ctx, a)
 	}
 	return smtpd.Route{}, smtpd.ErrUnknownRecipient
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
 
+	"codeberg.org/relais/relais/internal/automail"
 	"codeberg.org/relais/relais/store"
 )
 
@@ -32,18 +33,9 @@ type Inbound struct {
 
 // Load reads the message of an inbound recipient inside tx.
 func Load(tx *store.Tx, id int64, messageID, rcpt string) (Inbound, error) {
-	in := Inbound{ID: id, MessageID: messageID, Rcpt: rcpt}
-	var received int64
-	var helo string
-	var eight bool
-	var size int
-	err := tx.QueryRow("message.envelope", messageID).Scan(&received, &in.MailFrom, &in.RemoteIP, &helo, &in.SMTPUTF8, &eight, &size)
-	if err != nil {
-		return in, err
-	}
-	in.Received = time.Unix(received, 0)
-	err = tx.QueryRow("message.body", messageID).Scan(&in.Body)
-	return in, err
+	m, err := tx.Received(messageID)
+	return Inbound{ID: id, MessageID: messageID, Rcpt: rcpt, MailFrom: m.MailFrom, RemoteIP: m.RemoteIP,
+		SMTPUTF8: m.SMTPUTF8, Body: m.Body, Received: m.At}, err
 }
 
 // Commands sent to LIST+detail addresses, with their French aliases.
@@ -94,35 +86,9 @@ func sender(h textproto.Header, mailFrom string) (*mail.Address, bool) {
 	return nil, false
 }
 
-// automatic says whether a message was sent by a program (RFC 3834 §2,
-// and the usual marks of bulk mail and vacation replies): such mail never
-// confirms, never runs a command and is never answered.
-func automatic(h textproto.Header, mailFrom string) bool {
-	if mailFrom == "" {
-		return true
-	}
-	if as := strings.ToLower(strings.TrimSpace(h.Get("Auto-Submitted"))); as != "" && as != "no" {
-		return true
-	}
-	switch strings.ToLower(strings.TrimSpace(h.Get("Precedence"))) {
-	case "bulk", "junk", "list", "auto_reply":
-		return true
-	}
-	for _, k := range []string{"X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress"} {
-		if h.Has(k) && k != "X-Auto-Response-Suppress" {
-			return true
-		}
-	}
-	local := strings.ToLower(mailFrom)
-	if at := strings.IndexByte(local, '@'); at >= 0 {
-		local = local[:at]
-	}
-	switch local {
-	case "mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply":
-		return true
-	}
-	return false
-}
+// automatic says whether a message was sent by a program: such mail
+// never confirms, never runs a command and is never answered.
+func automatic(h textproto.Header, mailFrom string) bool { return automail.Marked(h, mailFrom) }
 
 // autoReply is the narrower test for posts: what a program sent in reply
 // to something (RFC 3834 Auto-Submitted, vacation marks, bounces). Bulk or

@@ -1,7 +1,6 @@
 package lists
 
 import (
-	"bytes"
 	"strings"
 
 	"codeberg.org/relais/relais/queue"
@@ -57,7 +56,7 @@ func (s *Service) notice(tx *store.Tx, l List, to, lang, name string, extra map[
 		return err
 	}
 	id := store.NewID()
-	utf8, eight := needs(msg)
+	utf8, eight := queue.Needs(msg)
 	if _, err := tx.Exec("message.insert", id, s.now().Unix(), "", "", "", utf8, eight, len(msg), msg); err != nil {
 		return err
 	}
@@ -74,22 +73,3 @@ func quoteName(n string) string {
 	return `"` + strings.NewReplacer(`"`, `'`, `\`, ``, "\r", "", "\n", "").Replace(n) + `"`
 }
 
-// needs says what a message needs from the relay: SMTPUTF8 (RFC 6531) for
-// 8-bit bytes in its header, BODY=8BITMIME (RFC 6152) for 8-bit bytes
-// anywhere. Bytes of a message in a digest's or a notice's attachment
-// count as header or body of the whole.
-func needs(msg []byte) (smtputf8, eight bool) {
-	end := bytes.Index(msg, []byte("\r\n\r\n"))
-	if end < 0 {
-		end = len(msg)
-	}
-	for i, c := range msg {
-		if c >= 0x80 {
-			if i < end {
-				return true, true
-			}
-			eight = true
-		}
-	}
-	return false, eight
-}

@@ -192,7 +192,7 @@ func (s *Service) enqueueCopies(tx *store.Tx, l List, kind string, msg []byte, i
 		return err
 	}
 	id := store.NewID()
-	utf8, eight := needs(msg)
+	utf8, eight := queue.Needs(msg)
 	if _, err := tx.Exec("message.insert", id, s.now().Unix(), "", "", "", utf8, eight, len(msg), msg); err != nil {
 		return err
 	}

@@ -35,6 +35,7 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -525,4 +526,24 @@ func (q *Queue) pick(ctx context.Context, query string, args ...any) (out []job,
 		return nil, 0, 0, err
 	}
 	return out, scanned, last, nil
+}
+
+// Needs says what a message needs from the relay: SMTPUTF8 (RFC 6531) for
+// 8-bit bytes in its header, BODY=8BITMIME (RFC 6152) for 8-bit bytes
+// anywhere. Bytes of a message attached whole (message/rfc822) count as
+// header or body of the whole.
+func Needs(msg []byte) (smtputf8, eight bool) {
+	end := bytes.Index(msg, []byte("\r\n\r\n"))
+	if end < 0 {
+		end = len(msg)
+	}
+	for i, c := range msg {
+		if c >= 0x80 {
+			if i < end {
+				return true, true
+			}
+			eight = true
+		}
+	}
+	return false, eight
 }

@@ -641,3 +641,29 @@ func (r Reader) Query(name string, args ...any) (*sql.Rows, error) {
 func (r Reader) QueryRow(name string, args ...any) *sql.Row {
 	return r.db.QueryRow(r.ctx, name, args...)
 }
+
+// Received is an accepted message as the spool keeps it.
+type Received struct {
+	ID       string
+	At       time.Time
+	MailFrom string // envelope sender, "" for the null sender
+	RemoteIP string
+	Helo     string
+	SMTPUTF8 bool
+	Body8Bit bool
+	Body     []byte
+}
+
+// Received reads accepted message id inside tx.
+func (tx *Tx) Received(id string) (Received, error) {
+	m := Received{ID: id}
+	var at int64
+	var size int
+	err := tx.QueryRow("message.envelope", id).Scan(&at, &m.MailFrom, &m.RemoteIP, &m.Helo, &m.SMTPUTF8, &m.Body8Bit, &size)
+	if err != nil {
+		return m, err
+	}
+	m.At = time.Unix(at, 0)
+	err = tx.QueryRow("message.body", id).Scan(&m.Body)
+	return m, err
+}

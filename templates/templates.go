@@ -183,13 +183,26 @@ type Envelope struct {
 	Hostname string // for the Message-ID
 	// AutoSubmitted is the RFC 3834 value: auto-replied, auto-generated.
 	AutoSubmitted string
-	// References is the Message-ID the message answers, if any.
+	// References are the Message-IDs of the thread, space-separated, the
+	// one answered last (In-Reply-To).
 	References string
 	Date       time.Time
 	// Header holds further header fields, in order (Reply-To, List-Id…).
 	Header [][2]string
 	// Attach, if not nil, is a message attached whole (message/rfc822).
 	Attach []byte
+	// MessageID, if set, is the Message-ID field ("<id@host>"); otherwise
+	// a fresh one on Hostname.
+	MessageID string
+	// Files are attached after the text, base64.
+	Files []File
+}
+
+// File is an attachment of a composed message.
+type File struct {
+	Name string
+	Type string // media type with parameters
+	Data []byte
 }
 
 // Compose renders template name and builds the whole message, RFC 5322,
@@ -204,7 +217,16 @@ func (s *Set) Compose(lang, name string, data any, env Envelope) ([]byte, error)
 	e.To = []string{env.To}
 	e.Subject = r.Subject
 	e.Text = []byte(r.Text)
-	e.Headers.Set("Message-ID", NewMessageID(env.Hostname))
+	if env.MessageID != "" {
+		e.Headers.Set("Message-ID", env.MessageID)
+	} else {
+		e.Headers.Set("Message-ID", NewMessageID(env.Hostname))
+	}
+	for _, f := range env.Files {
+		if _, err := e.Attach(bytes.NewReader(f.Data), f.Name, f.Type); err != nil {
+			return nil, fmt.Errorf("templates: attach %s: %w", f.Name, err)
+		}
+	}
 	if env.Date.IsZero() {
 		env.Date = time.Now()
 	}
@@ -213,9 +235,9 @@ func (s *Set) Compose(lang, name string, data any, env Envelope) ([]byte, error)
 	if env.AutoSubmitted != "" {
 		e.Headers.Set("Auto-Submitted", env.AutoSubmitted)
 	}
-	if env.References != "" {
-		e.Headers.Set("In-Reply-To", env.References)
-		e.Headers.Set("References", env.References)
+	if refs := strings.Fields(env.References); len(refs) > 0 {
+		e.Headers.Set("In-Reply-To", refs[len(refs)-1])
+		e.Headers.Set("References", strings.Join(refs, " "))
 	}
 	for _, f := range env.Header {
 		e.Headers.Add(f[0], f[1])

@@ -15,6 +15,7 @@ import (
 	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/outbox"
 	"codeberg.org/relais/relais/store"
+	"codeberg.org/relais/relais/tickets"
 )
 
 // demoDomain is the domain of the demo hub.
@@ -87,21 +88,25 @@ func runDemo(args []string) error {
 		abs, _ := filepath.Abs(*data)
 		fmt.Printf(`
 relais demo is running (Ctrl-C to stop).
-  SMTP     %s   mail for *@%s
-  web      http://%s   one-click unsubscribe links
-  outbox   %s   everything the hub sends is captured in %s
-  data     %s
+  SMTP     %[1]s   mail for *@%[2]s
+  web      http://%[3]s   one-click unsubscribe links
+  outbox   %[4]s   everything the hub sends is captured in %[5]s
+  data     %[6]s
 
 Sample groups: 4405.nantes-sud, 4402.nantes-nord, 7506.paris-11, 2A01.ajaccio, 97401.saint-denis, fr.jeunes
 Sample lists:  4405.discussion (members post), 4405.annonces (announcements), 44.groupes (every group of 44)
+Support desk:  support@%[2]s (operators nadia@, paul@exemple.fr), juridique@%[2]s
 
 Send a first message (in another terminal):
-  swaks --server %s --port %s --from you@example.org --to 4405.nantes-sud@%s
+  swaks --server %[7]s --port %[8]s --from you@example.org --to 4405.nantes-sud@%[2]s
 See it come out, forwarded to the group's two animators:
-  go run ./cmd/relais outbox --data %s
+  go run ./cmd/relais outbox --data %[9]s
 Join a list (a confirmation lands in the outbox; reply to its +confirm address):
-  swaks --server %s --port %s --from you@example.org --to 4405.discussion+inscription@%s
-`, smtp, demoDomain, c.Web.Listen, box.Addr(), filepath.Join(abs, "outbox"), abs, host, port, demoDomain, *data, host, port, demoDomain)
+  swaks --server %[7]s --port %[8]s --from you@example.org --to 4405.discussion+inscription@%[2]s
+Ask the support desk (an acknowledgement and two operator notifications land in the outbox):
+  swaks --server %[7]s --port %[8]s --from you@example.org --to support@%[2]s --header "Subject: Salle pour le 12"
+  go run ./cmd/relais ticket list --data %[9]s
+`, smtp, demoDomain, c.Web.Listen, box.Addr(), filepath.Join(abs, "outbox"), abs, host, port, *data)
 	})
 }
 
@@ -112,6 +117,18 @@ func seedDemo(dir string) error {
 	}
 	defer db.Close()
 	ctx := context.Background()
+	if qs, err := tickets.Queues(ctx, db); err != nil {
+		return err
+	} else if len(qs) == 0 {
+		for _, q := range []tickets.Queue{
+			{Name: "support", DisplayName: "Support national", Operators: []string{"nadia@exemple.fr", "paul@exemple.fr"}},
+			{Name: "juridique", DisplayName: "Référents juridiques", Operators: []string{"ines@exemple.fr"}},
+		} {
+			if _, err := tickets.SaveQueue(ctx, db, demoDomain, q, time.Now()); err != nil {
+				return err
+			}
+		}
+	}
 	gs, err := groups.List(ctx, db)
 	if err != nil || len(gs) > 0 {
 		return err

@@ -29,6 +29,8 @@ func init() {
 		{"serve", "[--config FILE] [--domain D] [--listen ADDR] [--data DIR] [--relay HOST:PORT]", "run the hub", runServe},
 		{"group", "add|update|remove|list|import …", "manage groups and their animators", runGroup},
 		{"list", "create|import|list|members|subscribe|export …", "manage mailing lists", runList},
+		{"queue", "add|list …", "manage the support desk's queues and operators", runQueue},
+		{"ticket", "list|show …", "read the support desk's tickets", runTicket},
 		{"outbox", "[--data DIR] [--state S] [--limit N] | outbox show N", "show what the hub sent or is sending", runOutbox},
 	}
 }

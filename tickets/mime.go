@@ -1,0 +1,243 @@
+package tickets
+
+import (
+	"bytes"
+	"io"
+	"mime"
+	"strings"
+
+	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // windows-1252, ISO-8859-*: what French clients send
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
+)
+
+// File is an attachment passed from one side of a ticket to the other.
+type File struct {
+	Name string
+	Type string // media type with its parameters
+	Data []byte
+}
+
+// maxDepth bounds MIME nesting; deeper parts are ignored.
+const maxDepth = 8
+
+// Content is what a message says: its text (from text/plain, else from
+// text/html rendered to text, quotes removed) and its attachments.
+type Content struct {
+	Text  string
+	Files []File
+	// HTML says the text came from an HTML part.
+	HTML bool
+}
+
+// Read takes a message apart. Bad MIME does not stop it: what could be read
+// is returned.
+func Read(raw []byte) Content {
+	e, err := message.Read(bytes.NewReader(raw))
+	if e == nil || (err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err)) {
+		return Content{Text: string(bodyOf(raw))}
+	}
+	var c Content
+	var plain, htm string
+	var gotPlain, gotHTML bool
+	var walk func(e *message.Entity, depth int)
+	walk = func(e *message.Entity, depth int) {
+		if depth > maxDepth {
+			return
+		}
+		t, params, _ := e.Header.ContentType()
+		if t == "" {
+			t = "text/plain"
+		}
+		if mr := e.MultipartReader(); mr != nil {
+			for {
+				p, err := mr.NextPart()
+				if err != nil && p == nil {
+					return
+				}
+				walk(p, depth+1)
+			}
+		}
+		disp, dparams, _ := e.Header.ContentDisposition()
+		name := dparams["filename"]
+		if name == "" {
+			name = params["name"]
+		}
+		data, _ := io.ReadAll(io.LimitReader(e.Body, 64<<20))
+		switch {
+		case disp != "attachment" && t == "text/plain" && !gotPlain:
+			plain, gotPlain = string(data), true
+		case disp != "attachment" && t == "text/html" && !gotHTML:
+			htm, gotHTML = string(data), true
+		case disp != "attachment" && name == "" && (t == "text/plain" || t == "text/html"):
+			// A further text part of the same body (Apple Mail splits
+			// around inline images): not an attachment.
+		default:
+			if name == "" {
+				name = "piece-jointe"
+			}
+			ct := t
+			if params["charset"] != "" && strings.HasPrefix(t, "text/") {
+				ct = mime.FormatMediaType(t, map[string]string{"charset": "utf-8"})
+			}
+			c.Files = append(c.Files, File{Name: name, Type: ct, Data: data})
+		}
+	}
+	walk(e, 0)
+	switch {
+	case gotPlain:
+		c.Text = plain
+	case gotHTML:
+		c.Text, c.HTML = HTMLText(htm), true
+	}
+	return c
+}
+
+func bodyOf(raw []byte) []byte {
+	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
+		return raw[i+4:]
+	}
+	if i := bytes.Index(raw, []byte("\n\n")); i >= 0 {
+		return raw[i+2:]
+	}
+	return nil
+}
+
+// HTMLText renders an HTML body as text, without the quoted message that
+// mail clients mark: Gmail's gmail_quote, Apple Mail's and Thunderbird's
+// blockquote type="cite" and moz-cite-prefix, ProtonMail's
+// protonmail_quote, Yahoo's yahoo_quoted, and Outlook on the web's
+// divRplyFwdMsg and appendonsend, after which everything is old.
+func HTMLText(src string) string {
+	doc, err := html.Parse(strings.NewReader(src))
+	if err != nil {
+		return src
+	}
+	var b strings.Builder
+	stop := false
+	var walk func(n *html.Node, pre bool)
+	walk = func(n *html.Node, pre bool) {
+		if stop {
+			return
+		}
+		switch n.Type {
+		case html.TextNode:
+			if pre {
+				b.WriteString(n.Data)
+				return
+			}
+			t := strings.Join(strings.Fields(n.Data), " ")
+			if n.Data != "" && isSpace(n.Data[0]) {
+				t = " " + t
+			}
+			if t != " " && t != "" && isSpace(n.Data[len(n.Data)-1]) {
+				t += " "
+			}
+			s := b.String()
+			if strings.HasPrefix(t, " ") && (s == "" || strings.HasSuffix(s, "\n") || strings.HasSuffix(s, " ")) {
+				t = t[1:]
+			}
+			b.WriteString(t)
+			return
+		case html.ElementNode:
+			switch n.DataAtom {
+			case atom.Head, atom.Style, atom.Script, atom.Title:
+				return
+			}
+			if quoteContainer(n) {
+				return
+			}
+			if endsMessage(n) {
+				stop = true
+				return
+			}
+		}
+		block := n.Type == html.ElementNode && blockElement(n.DataAtom)
+		if block {
+			newline(&b)
+		}
+		if n.Type == html.ElementNode && n.DataAtom == atom.Br {
+			trimSpaceEnd(&b)
+			b.WriteString("\n")
+			return
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c, pre || n.DataAtom == atom.Pre)
+		}
+		if block {
+			newline(&b)
+			if n.DataAtom == atom.P {
+				b.WriteString("\n")
+			}
+		}
+	}
+	walk(doc, false)
+	return b.String()
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func trimSpaceEnd(b *strings.Builder) {
+	s := b.String()
+	t := strings.TrimRight(s, " ")
+	if len(t) != len(s) {
+		b.Reset()
+		b.WriteString(t)
+	}
+}
+
+func newline(b *strings.Builder) {
+	trimSpaceEnd(b)
+	if b.Len() > 0 && !strings.HasSuffix(b.String(), "\n") {
+		b.WriteString("\n")
+	}
+}
+
+func blockElement(a atom.Atom) bool {
+	switch a {
+	case atom.P, atom.Div, atom.Li, atom.Tr, atom.Table, atom.H1, atom.H2, atom.H3, atom.H4,
+		atom.H5, atom.H6, atom.Blockquote, atom.Pre, atom.Ul, atom.Ol, atom.Hr, atom.Section, atom.Article:
+		return true
+	}
+	return false
+}
+
+func attr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if strings.EqualFold(a.Key, key) {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+func hasClass(n *html.Node, names ...string) bool {
+	for _, c := range strings.Fields(attr(n, "class")) {
+		for _, name := range names {
+			if strings.EqualFold(c, name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// quoteContainer says whether n holds a quoted message (or the line
+// introducing it), which is left out.
+func quoteContainer(n *html.Node) bool {
+	if n.DataAtom == atom.Blockquote && (strings.EqualFold(attr(n, "type"), "cite") || hasClass(n, "gmail_quote", "protonmail_quote")) {
+		return true
+	}
+	return hasClass(n, "gmail_quote", "gmail_quote_container", "gmail_attr", "moz-cite-prefix", "protonmail_quote", "yahoo_quoted", "ydp-quoted")
+}
+
+// endsMessage says whether n starts the quoted part of an Outlook message,
+// after which nothing is new.
+func endsMessage(n *html.Node) bool {
+	switch strings.ToLower(attr(n, "id")) {
+	case "divrplyfwdmsg", "appendonsend", "stopspelling", "mail-editor-reference-message-container":
+		return true
+	}
+	return false
+}
