@@ -3,10 +3,15 @@ package hub
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-message"
 
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/outbox"
@@ -233,4 +238,313 @@ func TestTicketConversation(t *testing.T) {
 		t.Errorf("%d messages sent, want 9", len(ms))
 	}
 	_ = ackID
+}
+
+// open sends a first request from camille and returns the ack and nadia's
+// notification.
+func openTicket(t *testing.T, e *env) (ack, notif outbox.Mail) {
+	t.Helper()
+	e.mustSend(camille, "support@hub.example", mailTo(camille, "support@hub.example", "Tracts pour samedi", "<req1@exemple.fr>",
+		"Bonjour, où récupérer les tracts pour samedi ?"))
+	e.waitFor("ack and notifications", func(ms []outbox.Mail) bool { return len(ms) >= 3 })
+	e.settle()
+	ms := e.box.Mails()
+	return to(ms, camille)[0], to(ms, nadia)[0]
+}
+
+// A provider that drops the +KEY: the Message-ID of ours under
+// In-Reply-To still finds the ticket, for the requester and for an
+// operator writing from their own address.
+func TestTicketThreadingWithoutPlusKey(t *testing.T) {
+	e := deskEnv(t)
+	ack, notif := openTicket(t, e)
+	e.mustSend(camille, "support@hub.example", mailTo(camille, "support@hub.example", "Re: Demande reçue", "<req2@exemple.fr>",
+		"J'ajoute : 200 tracts suffiront.", "In-Reply-To: "+ack.Header().Get("Message-ID")+"\nReferences: <req1@exemple.fr> "+ack.Header().Get("Message-ID")+"\n"))
+	e.waitFor("notifications of the reply", countTo(nadia, 2))
+	e.settle()
+	if tk, ms := ticketOf(t, e, 1); kinds(ms) != "request,reply" || ms[1].Text != "J'ajoute : 200 tracts suffiront." || tk.State != tickets.StateNew {
+		t.Fatalf("reply not threaded: %s %q", kinds(ms), ms[len(ms)-1].Text)
+	}
+	// Nadia's provider drops the +KEY too: still her answer, through the
+	// Message-ID made for her, from her address.
+	e.mustSend(nadia, "support@hub.example", mailTo(nadia, "support@hub.example", "Re: tracts", "<op1@ops.example>",
+		"Au local, à partir de 14 h.", "In-Reply-To: "+notif.Header().Get("Message-ID")+"\n"))
+	e.waitFor("answer", countTo(camille, 2))
+	e.settle()
+	if tk, ms := ticketOf(t, e, 1); kinds(ms) != "request,reply,answer" || tk.State != tickets.StateOpen {
+		t.Fatalf("operator's reply without +key: %s, state %s", kinds(ms), tk.State)
+	}
+	if got := text(to(e.box.Mails(), camille)[1]); !strings.HasPrefix(got, "Au local, à partir de 14 h.") {
+		t.Errorf("answer text %q", got)
+	}
+	// The same Message-ID from someone else is no operator.
+	e.mustSend("intrus@ailleurs.example", "support@hub.example", mailTo("intrus@ailleurs.example", "support@hub.example", "Re: tracts", "<x1@ailleurs.example>",
+		"#fermer\nC'est réglé.", "In-Reply-To: "+notif.Header().Get("Message-ID")+"\n"))
+	e.settle()
+	tk, ms := ticketOf(t, e, 1)
+	if kinds(ms) != "request,reply,answer,reply" || tk.State != tickets.StateOpen || ms[3].Author != "intrus@ailleurs.example" {
+		t.Fatalf("outsider threaded under an operator's Message-ID: %s, state %s", kinds(ms), tk.State)
+	}
+	if n := len(to(e.box.Mails(), camille)); n != 2 {
+		t.Errorf("camille got %d mails, want 2", n)
+	}
+}
+
+// Outlook without In-Reply-To: the [#1] of the subject finds the ticket,
+// from the requester only; the Outlook quote is trimmed.
+func TestTicketOutlookReplyMatchedBySubjectNumber(t *testing.T) {
+	e := deskEnv(t)
+	openTicket(t, e)
+	outlook := "Voici le plan d'accès.\n\n________________________________\nDe : Support national <support@hub.example>\nEnvoyé : samedi 21 novembre 2026 10:00\nÀ : camille@exemple.fr\nObjet : [#1] Demande reçue : Tracts pour samedi\n\nBonjour,\n\nVotre demande a bien été reçue."
+	e.mustSend(camille, "support@hub.example", mailTo(camille, "support@hub.example", "RE : [#1] Demande reçue : Tracts pour samedi", "<req2@exemple.fr>", outlook))
+	e.waitFor("notifications of the reply", countTo(nadia, 2))
+	e.settle()
+	_, ms := ticketOf(t, e, 1)
+	if kinds(ms) != "request,reply" || ms[1].Text != "Voici le plan d'accès." {
+		t.Fatalf("Outlook reply: %s %q", kinds(ms), ms[len(ms)-1].Text)
+	}
+	// The same subject from someone who is not on the ticket opens a new one.
+	e.mustSend("autre@exemple.fr", "support@hub.example", mailTo("autre@exemple.fr", "support@hub.example", "RE : [#1] Demande reçue : Tracts pour samedi", "<o1@exemple.fr>", "Moi aussi je veux des tracts."))
+	e.waitFor("second ticket's ack", countTo("autre@exemple.fr", 1))
+	e.settle()
+	tk, ms := ticketOf(t, e, 2)
+	if tk.Requester != "autre@exemple.fr" || kinds(ms) != "request" || tk.Subject != "Demande reçue : Tracts pour samedi" {
+		t.Fatalf("ticket 2: %+v %s", tk, kinds(ms))
+	}
+	if _, ms := ticketOf(t, e, 1); len(ms) != 2 {
+		t.Errorf("ticket 1 got a stranger's mail")
+	}
+}
+
+// A forged operator From without a key: neither a public answer nor a
+// command; it is shown to the operators as what it is.
+func TestTicketSpoofedOperatorHasNoPowers(t *testing.T) {
+	e := deskEnv(t)
+	ack, _ := openTicket(t, e)
+	// By subject number, From nadia (who is on the ticket).
+	e.mustSend(nadia, "support@hub.example", mailTo("Nadia <"+nadia+">", "support@hub.example", "Re: [#1] Tracts pour samedi", "<fake1@ops.example>",
+		"#fermer\nRéponse officielle : il n'y a plus de tracts."))
+	// Under the requester's Message-ID, From nadia.
+	e.mustSend(nadia, "support@hub.example", mailTo("Nadia <"+nadia+">", "support@hub.example", "Re: tracts", "<fake2@ops.example>",
+		"#resolu\nDeuxième tentative.", "In-Reply-To: "+ack.Header().Get("Message-ID")+"\n"))
+	e.waitFor("notifications", countTo(paul, 3))
+	e.settle()
+	ms := e.box.Mails()
+	if n := len(to(ms, camille)); n != 1 {
+		t.Fatalf("a forged operator mail reached the requester: %d mails", n)
+	}
+	tk, tm := ticketOf(t, e, 1)
+	if tk.State != tickets.StateNew || kinds(tm) != "request,reply,reply" {
+		t.Fatalf("forged mail ran a command or was not recorded: state %s, %s", tk.State, kinds(tm))
+	}
+	warn := to(ms, paul)[1]
+	if !strings.Contains(text(warn), "ce n'est pas le demandeur") || !strings.Contains(text(warn), "#fermer") {
+		t.Errorf("operators are not told the mail came without a key:\n%s", text(warn))
+	}
+}
+
+// Two auto-responders answer everything they get: the requester's
+// out-of-office (replying to Reply-To) and another hub's desk (replying
+// with its own acknowledgement). Both are attached, never answered: the
+// number of messages the hub sends is bounded, and exact.
+func TestTicketAutoRespondersDoNotLoop(t *testing.T) {
+	e := deskEnv(t)
+	const ooo, desk = "ooo@exemple.fr", "accueil@autre-hub.example"
+	n := 0
+	responders := map[string]func(m outbox.Mail) string{
+		ooo: func(m outbox.Mail) string {
+			n++
+			return mailTo(ooo, m.Header().Get("Reply-To"), "Réponse automatique : "+subject(m), fmt.Sprintf("<ooo%d@exemple.fr>", n),
+				"Je suis absente jusqu'au 30 novembre.", "Auto-Submitted: auto-replied\nIn-Reply-To: "+m.Header().Get("Message-ID")+"\n")
+		},
+		desk: func(m outbox.Mail) string {
+			n++
+			return mailTo(desk, m.Header().Get("Reply-To"), fmt.Sprintf("[#%d] Accusé de réception : %s", 40+n, subject(m)), fmt.Sprintf("<ack%d@autre-hub.example>", n),
+				"Votre message a bien été reçu.", "X-Loop: accueil@autre-hub.example\nPrecedence: bulk\n")
+		},
+	}
+	e.mustSend(ooo, "support@hub.example", mailTo(ooo, "support@hub.example", "Adhésion", "<a1@exemple.fr>", "Comment adhérer ?"))
+	e.mustSend(desk, "support@hub.example", mailTo(desk, "support@hub.example", "Question du groupe", "<q1@autre-hub.example>", "Bonjour, une question."))
+	e.converse(responders, 20)
+	ms := e.box.Mails()
+	if len(ms) != 6 || len(to(ms, ooo)) != 1 || len(to(ms, desk)) != 1 || len(to(ms, nadia)) != 2 || len(to(ms, paul)) != 2 {
+		t.Fatalf("%d messages sent (ooo %d, desk %d, nadia %d), want 6: one ack each, two notifications each",
+			len(ms), len(to(ms, ooo)), len(to(ms, desk)), len(to(ms, nadia)))
+	}
+	for id, want := range map[int64]string{1: "request,auto", 2: "request,auto"} {
+		if tk, tm := ticketOf(t, e, id); kinds(tm) != want || tk.State != tickets.StateNew {
+			t.Errorf("ticket %d: %s, state %s", id, kinds(tm), tk.State)
+		}
+	}
+}
+
+// A robot that answers every message with a new one, marked as nothing:
+// each opens a ticket, but acknowledgements stop at acks_per_hour.
+func TestTicketAcknowledgementsRateLimited(t *testing.T) {
+	e := deskEnv(t)
+	const robot = "robot@naif.example"
+	n := 0
+	responders := map[string]func(m outbox.Mail) string{
+		robot: func(m outbox.Mail) string {
+			n++
+			return mailTo(robot, "support@hub.example", fmt.Sprintf("Message %d", n), fmt.Sprintf("<r%d@naif.example>", n), "Bien reçu, merci.")
+		},
+	}
+	e.mustSend(robot, "support@hub.example", mailTo(robot, "support@hub.example", "Message 0", "<r0@naif.example>", "Bonjour."))
+	e.converse(responders, 20)
+	ms := e.box.Mails()
+	acks := e.cfg.Tickets.AcksPerHour
+	if len(to(ms, robot)) != acks || len(to(ms, nadia)) != acks+1 {
+		t.Fatalf("robot got %d acks (want %d), nadia %d notifications (want %d)", len(to(ms, robot)), acks, len(to(ms, nadia)), acks+1)
+	}
+}
+
+// converse plays the responders: each answers every mail the hub sends
+// to it, until nothing new comes, for at most rounds rounds.
+func (e *env) converse(responders map[string]func(outbox.Mail) string, rounds int) {
+	e.t.Helper()
+	seen := 0
+	for r := 0; ; r++ {
+		e.settle()
+		ms := e.box.Mails()
+		sent := 0
+		for _, m := range ms[seen:] {
+			if f, ok := responders[m.To]; ok {
+				msg := f(m)
+				_, rest, _ := strings.Cut(msg, "\r\nTo: ")
+				rcpt, _, _ := strings.Cut(rest, "\r\n")
+				e.mustSend(m.To, strings.Trim(rcpt, "<> "), msg)
+				sent++
+			}
+		}
+		seen = len(ms)
+		if sent == 0 {
+			return
+		}
+		if r == rounds {
+			e.t.Fatalf("still going after %d rounds: a loop", rounds)
+		}
+	}
+}
+
+// States: #resolu then a requester's reply reopens; solved closes by
+// itself; a reply to a ticket closed longer than reopen_within opens a
+// new ticket that follows the old one.
+func TestTicketStatesReopenAndFollow(t *testing.T) {
+	e := deskEnv(t)
+	ack, notif := openTicket(t, e)
+	rk, nk := keyOf(t, ack, "Reply-To"), keyOf(t, notif, "Reply-To")
+	e.mustSend(nadia, "support+"+nk+"@hub.example", mailTo(nadia, "support+"+nk+"@hub.example", "Re", "<op1@ops.example>", "#resolu\nAu local."))
+	e.waitFor("answer", countTo(camille, 2))
+	e.settle()
+	if tk, _ := ticketOf(t, e, 1); tk.State != tickets.StateSolved {
+		t.Fatalf("state %s, want solved", tk.State)
+	}
+	e.mustSend(camille, "support+"+rk+"@hub.example", mailTo(camille, "support+"+rk+"@hub.example", "Re", "<req2@exemple.fr>", "Le local est fermé !"))
+	e.waitFor("reply", countTo(nadia, 2))
+	e.settle()
+	if tk, _ := ticketOf(t, e, 1); tk.State != tickets.StateOpen {
+		t.Fatalf("a reply to a solved ticket leaves it %s", tk.State)
+	}
+	e.mustSend(nadia, "support+"+nk+"@hub.example", mailTo(nadia, "support+"+nk+"@hub.example", "Re", "<op2@ops.example>", "#resolu\nOuvert à 14 h."))
+	e.waitFor("answer", countTo(camille, 3))
+	e.settle()
+	e.clock.advance(8 * 24 * time.Hour)
+	if err := e.h.Tickets.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if tk, _ := ticketOf(t, e, 1); tk.State != tickets.StateClosed {
+		t.Fatalf("solved for 8 days: %s, want closed", tk.State)
+	}
+	e.clock.advance(31 * 24 * time.Hour)
+	e.mustSend(camille, "support+"+rk+"@hub.example", mailTo(camille, "support+"+rk+"@hub.example", "Re: [#1] Tracts", "<req3@exemple.fr>", "Encore besoin de tracts pour décembre."))
+	e.waitFor("ack of the new ticket", countTo(camille, 4))
+	e.settle()
+	tk, ms := ticketOf(t, e, 2)
+	if tk.Follows != 1 || tk.Requester != camille || kinds(ms) != "request" || ms[0].Text != "Encore besoin de tracts pour décembre." {
+		t.Fatalf("new ticket: follows %d, %s %q", tk.Follows, kinds(ms), ms[0].Text)
+	}
+	if old, _ := ticketOf(t, e, 1); old.State != tickets.StateClosed {
+		t.Errorf("old ticket reopened: %s", old.State)
+	}
+	if s := subject(to(e.box.Mails(), camille)[3]); !strings.HasPrefix(s, "[#2] ") {
+		t.Errorf("new ack subject %q", s)
+	}
+}
+
+// Attachments pass to the other side both ways; beyond
+// max_attachment_bytes they stay behind and the writer is told.
+func TestTicketAttachments(t *testing.T) {
+	e := deskEnv(t, func(c *config.Config) { c.Tickets.MaxAttachmentBytes = 20 << 10 })
+	pdf := bytes.Repeat([]byte("%PDF-1.4 plan "), 100)
+	withFile := func(from, rcpt, subj, id, body string, data []byte) string {
+		return crlf("From: " + from + "\nTo: " + rcpt + "\nSubject: " + subj + "\nMessage-ID: " + id + "\nDate: Sat, 21 Nov 2026 10:00:00 +0100\n" +
+			"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain; charset=utf-8\n\n" + body +
+			"\n--b1\nContent-Type: application/pdf; name=\"plan.pdf\"\nContent-Disposition: attachment; filename=\"plan.pdf\"\nContent-Transfer-Encoding: base64\n\n" +
+			b64(data) + "--b1--\n")
+	}
+	e.mustSend(camille, "support@hub.example", withFile(camille, "support@hub.example", "Plan", "<req1@exemple.fr>", "Voici le plan.", pdf))
+	e.waitFor("notifications", countTo(paul, 1))
+	e.settle()
+	notif := to(e.box.Mails(), nadia)[0]
+	if files := attachments(t, notif); len(files) != 1 || !bytes.Equal(files["plan.pdf"], pdf) {
+		t.Fatalf("notification attachments: %v", keysOf(files))
+	}
+	nk := keyOf(t, notif, "Reply-To")
+	big := bytes.Repeat([]byte("x"), 30<<10)
+	e.mustSend(nadia, "support+"+nk+"@hub.example", withFile(nadia, "support+"+nk+"@hub.example", "Re", "<op1@ops.example>", "Le plan corrigé.", pdf))
+	e.waitFor("answer", countTo(camille, 2))
+	e.settle()
+	ans := to(e.box.Mails(), camille)[1]
+	if files := attachments(t, ans); len(files) != 1 || !bytes.Equal(files["plan.pdf"], pdf) {
+		t.Fatalf("answer attachments: %v", keysOf(files))
+	}
+	rk := keyOf(t, ans, "Reply-To")
+	e.mustSend(camille, "support+"+rk+"@hub.example", withFile(camille, "support+"+rk+"@hub.example", "Re", "<req2@exemple.fr>", "Et la vidéo.", big))
+	e.waitFor("withheld notice", countTo(camille, 3))
+	e.settle()
+	ms := e.box.Mails()
+	if s := subject(to(ms, camille)[2]); s != "[#1] Pièces jointes non transmises" {
+		t.Errorf("notice subject %q", s)
+	}
+	n2 := to(ms, nadia)[1]
+	if files := attachments(t, n2); len(files) != 0 || !strings.Contains(text(n2), "trop volumineuses") || !strings.Contains(text(n2), "Et la vidéo.") {
+		t.Errorf("oversize reply: %d attachments passed, text:\n%s", len(files), text(n2))
+	}
+}
+
+func b64(b []byte) string {
+	s := base64.StdEncoding.EncodeToString(b)
+	var out strings.Builder
+	for len(s) > 76 {
+		out.WriteString(s[:76] + "\n")
+		s = s[76:]
+	}
+	return out.String() + s + "\n"
+}
+
+// attachments returns the attached files of m by name, decoded.
+func attachments(t *testing.T, m outbox.Mail) map[string][]byte {
+	t.Helper()
+	e, err := message.Read(bytes.NewReader(m.Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	e.Walk(func(path []int, p *message.Entity, err error) error {
+		if _, params, _ := p.Header.ContentDisposition(); params["filename"] != "" {
+			b, _ := io.ReadAll(p.Body)
+			out[params["filename"]] = b
+		}
+		return nil
+	})
+	return out
+}
+
+func keysOf(m map[string][]byte) []string {
+	var k []string
+	for n := range m {
+		k = append(k, n)
+	}
+	return k
 }
