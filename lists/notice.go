@@ -72,4 +72,3 @@ func (s *Service) notify(tx *store.Tx, l List, to, lang, name string, extra map[
 func quoteName(n string) string {
 	return `"` + strings.NewReplacer(`"`, `'`, `\`, ``, "\r", "", "\n", "").Replace(n) + `"`
 }
-
