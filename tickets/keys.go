@@ -83,7 +83,8 @@ func OpenKey(s string) (ReplyKey, []byte, bool) {
 		return ReplyKey{}, nil, false
 	}
 	b, err := keyEncoding.DecodeString(s)
-	if err != nil || len(b) < keyMACLen+5 {
+	if err != nil || len(b) < keyMACLen+5 || keyEncoding.EncodeToString(b) != s {
+		// The last character carries unused bits: one spelling per key.
 		return ReplyKey{}, nil, false
 	}
 	payload := b[:len(b)-keyMACLen]
