@@ -286,3 +286,53 @@ func TestCLILists(t *testing.T) {
 		t.Fatal(out)
 	}
 }
+
+// The desk from the command line: a queue made with `relais queue add`,
+// a request sent over SMTP to `relais serve`, read back with `relais
+// ticket list` and `ticket show`.
+func TestCLITickets(t *testing.T) {
+	data := t.TempDir()
+	if out := relais(t, "queue", "add", "support", "--name", "Support national", "--operator", "nadia@ops.example,paul@ops.example", "--data", data); !strings.Contains(out, "queue support (Support national, fr), operators: nadia@ops.example, paul@ops.example") {
+		t.Fatal(out)
+	}
+	for _, bad := range []string{"postmaster", "4405.support", "bounces"} {
+		if out, err := exec.Command(relaisBin, "queue", "add", bad, "--operator", "x@ops.example", "--data", data).CombinedOutput(); err == nil {
+			t.Fatalf("queue %s accepted: %s", bad, out)
+		}
+	}
+	if out := relais(t, "queue", "list", "--data", data); !strings.Contains(out, "support  Support national  fr    nadia@ops.example, paul@ops.example") {
+		t.Fatal(out)
+	}
+	box, err := outbox.Start("127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer box.Close()
+	p := serveHub(t, data, box.Addr())
+	msg := "From: Camille <camille@exemple.fr>\r\nTo: support@hub.example\r\nSubject: =?utf-8?q?Salle_pour_le_12?=\r\nMessage-ID: <c1@exemple.fr>\r\n\r\nIl nous faut une salle.\r\n"
+	if err := sendOne(p.addr, "camille@exemple.fr", "support@hub.example", msg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := box.Wait(ctx, 3); err != nil {
+		t.Fatalf("%v\n%s", err, p.log())
+	}
+	out := relais(t, "ticket", "list", "--queue", "support", "--state", "new", "--data", data)
+	if !strings.Contains(out, "1  support  new") || !strings.Contains(out, "camille@exemple.fr") || !strings.Contains(out, "Salle pour le 12") {
+		t.Fatal(out)
+	}
+	if out := relais(t, "ticket", "list", "--state", "closed", "--data", data); strings.Contains(out, "camille") {
+		t.Fatalf("closed tickets: %s", out)
+	}
+	out = relais(t, "ticket", "show", "1", "--data", data)
+	for _, want := range []string{"Ticket #1 · support · new", "Requester: Camille camille@exemple.fr", "request · camille@exemple.fr", "Il nous faut une salle."} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("ticket show: no %q in\n%s", want, out)
+		}
+	}
+	// Whole, with the Received field the hub added (RFC 5321 §4.4).
+	if out := relais(t, "ticket", "show", "1", "--raw", "1", "--data", data); !strings.HasPrefix(out, "Received: from ") || !strings.HasSuffix(out, "\r\n"+msg) {
+		t.Fatalf("raw: %q", out)
+	}
+}
