@@ -548,3 +548,85 @@ func keysOf(m map[string][]byte) []string {
 	}
 	return k
 }
+
+// An operator answering inside the quote of a note's notification: the
+// requester gets the operator's words only, no quoted line.
+func TestTicketInlineAnswerLeaksNothing(t *testing.T) {
+	e := deskEnv(t)
+	_, notif := openTicket(t, e)
+	noteAddr := regexp.MustCompile(`support\+[a-z2-7]{20,48}@hub\.example`).FindAllString(text(notif), -1)[0]
+	e.mustSend(nadia, noteAddr, mailTo(nadia, noteAddr, "note", "<n1@ops.example>", "SECRET : la requérante est déjà venue trois fois."))
+	e.waitFor("note to paul", countTo(paul, 2))
+	e.settle()
+	pn := to(e.box.Mails(), paul)[1]
+	pk := keyOf(t, pn, "Reply-To")
+	quoted := "> " + strings.ReplaceAll(strings.TrimSpace(text(pn)), "\n", "\n> ")
+	cut := 200 + strings.Index(quoted[200:], "\n") // answer after the line that holds the note
+	e.mustSend(paul, "support+"+pk+"@hub.example", mailTo(paul, "support+"+pk+"@hub.example", "Re: note", "<p1@ops.example>",
+		quoted[:cut]+"\nBonjour, les tracts sont au local.\n"+quoted[cut+1:]+"\nÀ samedi."))
+	e.waitFor("answer", countTo(camille, 2))
+	e.settle()
+	ans := text(to(e.box.Mails(), camille)[1])
+	if strings.Contains(ans, "SECRET") || strings.Contains(ans, "\n>") || strings.Contains(ans, "nadia") || !strings.HasPrefix(ans, "Bonjour, les tracts sont au local.\r\nÀ samedi.") {
+		t.Fatalf("answer to the requester:\n%s", ans)
+	}
+}
+
+// An operator removed from the queue loses their powers at once, keys
+// still valid or not.
+func TestTicketRemovedOperatorHasNoPowers(t *testing.T) {
+	e := deskEnv(t)
+	_, notif := openTicket(t, e)
+	nk := keyOf(t, notif, "Reply-To")
+	if _, err := tickets.SaveQueue(context.Background(), e.h.DB, domain, tickets.Queue{Name: "support", DisplayName: "Support national", Operators: []string{paul}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.mustSend(nadia, "support+"+nk+"@hub.example", mailTo(nadia, "support+"+nk+"@hub.example", "Re", "<op1@ops.example>", "#fermer\nAu revoir."))
+	e.waitFor("notification to paul", countTo(paul, 2))
+	e.settle()
+	tk, ms := ticketOf(t, e, 1)
+	if tk.State != tickets.StateNew || kinds(ms) != "request,reply" || len(to(e.box.Mails(), camille)) != 1 {
+		t.Fatalf("removed operator acted: state %s, %s", tk.State, kinds(ms))
+	}
+}
+
+// Two operators whose auto-responders mark nothing answer each other
+// through the ticket: the hourly cap per ticket ends it.
+func TestTicketOperatorAutoRepliesBounded(t *testing.T) {
+	e := deskEnv(t)
+	n := 0
+	vacation := func(from string) func(m outbox.Mail) string {
+		return func(m outbox.Mail) string {
+			n++
+			return mailTo(from, m.Header().Get("Reply-To"), "Re: "+subject(m), fmt.Sprintf("<v%d@ops.example>", n), "Je suis en congés jusqu'au 30.")
+		}
+	}
+	e.mustSend(camille, "support@hub.example", mailTo(camille, "support@hub.example", "Tracts", "<req1@exemple.fr>", "Bonjour."))
+	e.converse(map[string]func(outbox.Mail) string{nadia: vacation(nadia), paul: vacation(paul)}, 60)
+	if ms := e.box.Mails(); len(ms) != 31 {
+		t.Fatalf("%d messages sent, want 31: one acknowledgement and 30 sent for the ticket in the hour", len(ms))
+	}
+}
+
+// A late reply to a long-closed ticket, arriving twice (to the key and Cc
+// the queue): one new ticket, one acknowledgement.
+func TestTicketLateReplyTwiceOpensOneTicket(t *testing.T) {
+	e := deskEnv(t)
+	ack, notif := openTicket(t, e)
+	nk, rk := keyOf(t, notif, "Reply-To"), keyOf(t, ack, "Reply-To")
+	e.mustSend(nadia, "support+"+nk+"@hub.example", mailTo(nadia, "support+"+nk+"@hub.example", "Re", "<op1@ops.example>", "#fermer\nC'est fait."))
+	e.waitFor("answer", countTo(camille, 2))
+	e.clock.advance(40 * 24 * time.Hour)
+	msg := mailTo(camille, "support+"+rk+"@hub.example", "Re: [#1] Tracts", "<late@exemple.fr>", "Encore moi.", "Cc: support@hub.example\n")
+	if err := e.send(camille, []string{"support+" + rk + "@hub.example", "support@hub.example"}, msg); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("ack", countTo(camille, 3))
+	e.settle()
+	if ts, err := tickets.List(context.Background(), e.h.DB, "", ""); err != nil || len(ts) != 2 {
+		t.Fatalf("%d tickets, want 2 (%v)", len(ts), err)
+	}
+	if n := len(to(e.box.Mails(), camille)); n != 3 {
+		t.Errorf("camille got %d mails, want 3", n)
+	}
+}

@@ -70,9 +70,12 @@ func Read(raw []byte) Content {
 			plain, gotPlain = string(data), true
 		case disp != "attachment" && t == "text/html" && !gotHTML:
 			htm, gotHTML = string(data), true
-		case disp != "attachment" && name == "" && (t == "text/plain" || t == "text/html"):
-			// A further text part of the same body (Apple Mail splits
-			// around inline images): not an attachment.
+		case disp != "attachment" && name == "" && t == "text/plain":
+			// A further text part of the same body (Apple Mail splits it
+			// around inline images): the text goes on.
+			plain += "\n" + string(data)
+		case disp != "attachment" && name == "" && t == "text/html":
+			htm += string(data)
 		default:
 			if name == "" {
 				name = "piece-jointe"

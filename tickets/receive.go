@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -67,6 +68,18 @@ func (s *Service) Receive(tx *store.Tx, target string, m store.Received) error {
 		log.Info("no sender, dropped")
 		return nil
 	}
+	// The same message twice (to support+KEY@ and Cc support@, or sent
+	// again): once is enough, whichever ticket it went to.
+	if in.headerID != "" {
+		var seen int
+		if err := tx.QueryRow("tmsg.seen", q.ID, in.headerID).Scan(&seen); err != nil {
+			return err
+		}
+		if seen > 0 {
+			log.Info("already in a ticket, dropped", "message_id", in.headerID)
+			return nil
+		}
+	}
 	mt := s.match(tx, q, key, in)
 	if mt.found && mt.ticket.State == StateClosed && !mt.ticket.Closed.IsZero() &&
 		s.now().Sub(mt.ticket.Closed) > s.cfg.ReopenWithin && mt.role == Requester {
@@ -76,16 +89,6 @@ func (s *Service) Receive(tx *store.Tx, target string, m store.Received) error {
 			return err
 		}
 		return s.open(tx, q, in, mt.ticket.ID)
-	}
-	if mt.found && in.headerID != "" {
-		var seen int
-		if err := tx.QueryRow("tmsg.seen", mt.ticket.ID, in.headerID).Scan(&seen); err != nil {
-			return err
-		}
-		if seen > 0 {
-			log.Info("already in the ticket", "ticket", mt.ticket.ID)
-			return nil
-		}
 	}
 	switch {
 	case in.auto && mt.found:
@@ -146,7 +149,7 @@ func (s *Service) read(m store.Received) (incoming, error) {
 func (s *Service) match(tx *store.Tx, q Queue, key string, in incoming) match {
 	if key != "" {
 		if h, ok := s.verify(tx, q, key, false); ok {
-			return match{ticket: h.ticket, found: true, role: h.key.Role, person: h.email, how: "key"}
+			return match{ticket: h.ticket, found: true, role: s.role(q, h), person: h.email, how: "key"}
 		}
 	}
 	for _, f := range []string{"To", "Cc"} {
@@ -154,7 +157,7 @@ func (s *Service) match(tx *store.Tx, q Queue, key string, in incoming) match {
 		for _, a := range list {
 			if k, ok := KeyOfAddress(a.Address, q.Name, s.cfg.Domain); ok {
 				if h, ok := s.verify(tx, q, k, false); ok {
-					return match{ticket: h.ticket, found: true, role: h.key.Role, person: h.email, how: "header-key"}
+					return match{ticket: h.ticket, found: true, role: s.role(q, h), person: h.email, how: "header-key"}
 				}
 			}
 		}
@@ -174,7 +177,7 @@ func (s *Service) match(tx *store.Tx, q Queue, key string, in incoming) match {
 		}
 		mt := match{ticket: h.ticket, found: true, how: "msgid"}
 		if h.email == in.from.Address {
-			mt.role, mt.person = h.key.Role, h.email
+			mt.role, mt.person = s.role(q, h), h.email
 		} else if in.from.Address == h.ticket.Requester {
 			mt.role = Requester
 		}
@@ -196,6 +199,15 @@ func (s *Service) match(tx *store.Tx, q Queue, key string, in incoming) match {
 		}
 	}
 	return match{}
+}
+
+// role is what the holder of a verified key may do now: an operator key
+// of someone no longer an operator of the queue gives no powers.
+func (s *Service) role(q Queue, h holder) Role {
+	if h.key.Role == Requester || slices.Contains(q.Operators, h.email) {
+		return h.key.Role
+	}
+	return 0
 }
 
 func reverse(s []string) []string {
@@ -304,6 +316,10 @@ func (s *Service) reply(tx *store.Tx, q Queue, mt match, in incoming) error {
 func (s *Service) fromOperator(tx *store.Tx, q Queue, mt match, in incoming) error {
 	t := mt.ticket
 	cmds, text := Commands(Trim(in.content.Text))
+	// An operator answering inside a quote quotes the notification: notes
+	// and addresses the requester must never see. Answers keep only what
+	// the operator wrote.
+	text = unquoted(text)
 	note := mt.role == Note
 	for _, c := range cmds {
 		if c.Name == "note" {
@@ -360,8 +376,14 @@ func (s *Service) fromOperator(tx *store.Tx, q Queue, mt match, in incoming) err
 		return err
 	}
 	if answering {
-		if err := s.answer(tx, q, t, mt.person, s.redact(q, text), in); err != nil {
+		ok, err := s.allow(tx, ticketKey(t), sendsPerTicketHour)
+		if err != nil {
 			return err
+		}
+		if ok {
+			if err := s.answer(tx, q, t, mt.person, s.redact(q, text), in); err != nil {
+				return err
+			}
 		}
 	}
 	s.log.Info("operator message", "qid", in.m.ID, "ticket", t.ID, "kind", kind, "commands", len(cmds), "state", t.State, "matched", mt.how)
@@ -403,20 +425,45 @@ func assignee(q Queue, arg, self string) (string, error) {
 	return found[0], nil
 }
 
+// sendsPerTicketHour caps the answers and notifications one ticket sends
+// in an hour: two operators' auto-responders that mark nothing would
+// otherwise answer each other through the ticket for ever.
+const sendsPerTicketHour = 30
+
+func ticketKey(t Ticket) string { return "#" + strconv.FormatInt(t.ID, 10) }
+
 // mayAck says whether one more acknowledgement may go to addr this hour,
 // and counts it.
 func (s *Service) mayAck(tx *store.Tx, addr string) (bool, error) {
+	return s.allow(tx, addr, s.cfg.AcksPerHour)
+}
+
+// allow says whether one more message counted under key (an address, or
+// a ticket's "#N") may go out this hour, at most limit, and counts it.
+func (s *Service) allow(tx *store.Tx, key string, limit int) (bool, error) {
 	now := s.now()
 	var n int
-	if err := tx.QueryRow("ack.count", addr, now.Add(-time.Hour).Unix()).Scan(&n); err != nil {
+	if err := tx.QueryRow("ack.count", key, now.Add(-time.Hour).Unix()).Scan(&n); err != nil {
 		return false, err
 	}
-	if n >= s.cfg.AcksPerHour {
-		s.log.Info("acknowledgement limit reached", "to", addr)
+	if n >= limit {
+		s.log.Warn("hourly limit reached, not sent", "key", key, "limit", limit)
 		return false, nil
 	}
-	_, err := tx.Exec("ack.insert", addr, now.Unix())
+	_, err := tx.Exec("ack.insert", key, now.Unix())
 	return err == nil, err
+}
+
+// unquoted drops the quoted lines of text.
+func unquoted(text string) string {
+	lines := splitLines(text)
+	out := lines[:0]
+	for _, l := range lines {
+		if !quoted(l) {
+			out = append(out, l)
+		}
+	}
+	return tidy(out)
 }
 
 // langOf guesses the language of a request: Content-Language, else the

@@ -168,6 +168,9 @@ func (s *Service) notify(tx *store.Tx, q Queue, t Ticket, kind, author string, i
 		if op == except {
 			continue
 		}
+		if ok, err := s.allow(tx, ticketKey(t), sendsPerTicketHour); err != nil || !ok {
+			return err
+		}
 		ok, err := s.key(tx, t, op, Operator)
 		if err != nil {
 			return err
@@ -218,7 +221,16 @@ func (s *Service) tellOperator(tx *store.Tx, q Queue, t Ticket, op string, lines
 // tellWithheld tells the writer of in that its attachments were too
 // large to pass on.
 func (s *Service) tellWithheld(tx *store.Tx, q Queue, t Ticket, in incoming) error {
+	if ok, err := s.mayAck(tx, in.from.Address); err != nil || !ok {
+		return err
+	}
+	if in.from.Address == t.Requester {
+		return s.toRequester(tx, q, t, "ticket-withheld", map[string]any{"MaxMB": s.maxMB()},
+			templates.Envelope{AutoSubmitted: "auto-replied", References: in.headerID})
+	}
 	return s.send(tx, q, t, in.from.Address, t.Lang, "ticket-withheld",
-		s.data(q, t, map[string]any{"MaxMB": (s.cfg.MaxFileBytes + 1<<20 - 1) >> 20}),
+		s.data(q, t, map[string]any{"MaxMB": s.maxMB()}),
 		templates.Envelope{From: s.from(q), AutoSubmitted: "auto-replied", References: in.headerID})
 }
+
+func (s *Service) maxMB() int64 { return (s.cfg.MaxFileBytes + 1<<20 - 1) >> 20 }

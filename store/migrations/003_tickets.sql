@@ -60,13 +60,16 @@ CREATE TABLE ticket_messages (
     raw        BLOB NOT NULL,
     created_at INTEGER NOT NULL
 );
+-- `ticket show` reads a ticket's messages in order.
+CREATE INDEX ticket_messages_ticket ON ticket_messages(ticket_id, id);
 -- A message sent to support+KEY@ and Cc support@ arrives twice: the second
--- copy is recognised by its Message-ID within the ticket.
-CREATE INDEX ticket_messages_ticket ON ticket_messages(ticket_id, header_id);
+-- copy is recognised by its Message-ID.
+CREATE INDEX ticket_messages_header ON ticket_messages(header_id);
 
--- Acknowledgements sent, per address: the rate limit against loops.
+-- What the desk sent, per address (acknowledgements, notices) and per
+-- ticket ("#N": answers, notifications): the hourly limits against loops.
 CREATE TABLE ticket_acks (
-    email TEXT NOT NULL,
+    email TEXT NOT NULL,                        -- an address, or "#N"
     at    INTEGER NOT NULL
 );
 CREATE INDEX ticket_acks_email ON ticket_acks(email, at);

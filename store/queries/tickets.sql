@@ -65,7 +65,9 @@ SELECT id, role FROM ticket_people WHERE ticket_id = ? AND email = ?;
 INSERT INTO ticket_messages (ticket_id, kind, author, header_id, text, raw, created_at) VALUES (?, ?, ?, ?, ?, ?, ?);
 
 -- name: tmsg.seen
-SELECT COUNT(*) FROM ticket_messages WHERE ticket_id = ? AND header_id = ? AND header_id != '';
+-- A message already received by a queue, whichever ticket it went to.
+SELECT COUNT(*) FROM ticket_messages m JOIN tickets t ON t.id = m.ticket_id
+WHERE t.queue_id = ?1 AND m.header_id = ?2 AND ?2 != '' AND m.kind NOT IN ('ack');
 
 -- name: tmsg.list
 SELECT id, kind, author, header_id, text, created_at FROM ticket_messages WHERE ticket_id = ? ORDER BY id;
