@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"mime"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -106,7 +107,11 @@ func runOutbox(args []string) error {
 		mails = mails[len(mails)-*limit:]
 	}
 	for _, m := range mails {
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", m.Seq, m.At.Format("15:04:05"), m.From, m.To, m.Header().Get("Subject"))
+		subject := m.Header().Get("Subject")
+		if d, err := new(mime.WordDecoder).DecodeHeader(subject); err == nil {
+			subject = d // RFC 2047 encoded words, as a mail client shows them
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", m.Seq, m.At.Format("15:04:05"), m.From, m.To, subject)
 	}
 	return w.Flush()
 }
