@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 
@@ -59,4 +60,25 @@ func openInput(path string) (*os.File, error) {
 		return os.Stdin, nil
 	}
 	return os.Open(path)
+}
+
+// subcommand splits "SUB args…" for a command with subcommands; without a
+// subcommand, or asked for help, it prints usage and doc and reports false.
+func subcommand(args []string, usage, doc string) (string, []string, bool) {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Println("Usage: relais " + usage + "\n\n" + doc)
+		return "", nil, false
+	}
+	return args[0], args[1:], true
+}
+
+// parseOpen parses the flags of fs and opens the store of the configured
+// data directory.
+func (d *dataFlags) parseOpen(fs *flag.FlagSet, args []string) ([]string, *store.DB, config.Config, error) {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, nil, config.Config{}, err
+	}
+	db, c, err := d.openStore()
+	return pos, db, c, err
 }

@@ -22,11 +22,10 @@ current animators.
   relais group import FILE.csv    (columns: ` + "address,name,commune,animators" + `; creates or updates)`
 
 func runGroup(args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Println("Usage: relais group add|update|remove|list|import …\n\n" + groupDoc)
+	sub, args, ok := subcommand(args, "group add|update|remove|list|import …", groupDoc)
+	if !ok {
 		return nil
 	}
-	sub, args := args[0], args[1:]
 	fs := newFlags("group "+sub, "…", groupDoc)
 	var d dataFlags
 	d.add(fs)
@@ -35,11 +34,7 @@ func runGroup(args []string) error {
 	fs.StringVar(commune, "postcode", "", "same as --commune")
 	var animators list
 	fs.Var(&animators, "animator", "animator's email address (repeatable, or comma-separated)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	db, _, err := d.openStore()
+	pos, db, _, err := d.parseOpen(fs, args)
 	if err != nil {
 		return err
 	}

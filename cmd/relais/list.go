@@ -44,11 +44,10 @@ type family struct {
 }
 
 func runList(args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Println("Usage: relais list create|import|list|members|subscribe|export …\n\n" + listDoc)
+	sub, args, ok := subcommand(args, "list create|import|list|members|subscribe|export …", listDoc)
+	if !ok {
 		return nil
 	}
-	sub, args := args[0], args[1:]
 	fs := newFlags("list "+sub, "…", listDoc)
 	var d dataFlags
 	d.add(fs)
@@ -66,11 +65,7 @@ func runList(args []string) error {
 	var owners, moderators list
 	fs.Var(&owners, "owner", "owner's email address (repeatable)")
 	fs.Var(&moderators, "moderator", "moderator's email address (repeatable)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	db, _, err := d.openStore()
+	pos, db, _, err := d.parseOpen(fs, args)
 	if err != nil {
 		return err
 	}

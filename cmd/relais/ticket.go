@@ -23,11 +23,10 @@ operators answer from their mail client.
   relais queue list`
 
 func runQueue(args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Println("Usage: relais queue add|list …\n\n" + queueDoc)
+	sub, args, ok := subcommand(args, "queue add|list …", queueDoc)
+	if !ok {
 		return nil
 	}
-	sub, args := args[0], args[1:]
 	fs := newFlags("queue "+sub, "…", queueDoc)
 	var d dataFlags
 	d.add(fs)
@@ -35,11 +34,7 @@ func runQueue(args []string) error {
 	lang := fs.String("lang", "", "language of acknowledgements and notifications: fr (default) or en")
 	var ops list
 	fs.Var(&ops, "operator", "operator's email address (repeatable, or comma-separated)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	db, c, err := d.openStore()
+	pos, db, c, err := d.parseOpen(fs, args)
 	if err != nil {
 		return err
 	}
@@ -86,11 +81,10 @@ const ticketDoc = `Read the support desk's tickets (operators answer them by mai
   relais ticket show N [--raw MESSAGE]   (the thread of ticket N; --raw prints one message whole)`
 
 func runTicket(args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Println("Usage: relais ticket list|show …\n\n" + ticketDoc)
+	sub, args, ok := subcommand(args, "ticket list|show …", ticketDoc)
+	if !ok {
 		return nil
 	}
-	sub, args := args[0], args[1:]
 	fs := newFlags("ticket "+sub, "…", ticketDoc)
 	var d dataFlags
 	d.add(fs)
