@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -46,7 +47,28 @@ type Config struct {
 	Web     Web     `toml:"web"`
 	Lists   Lists   `toml:"lists"`
 	Tickets Tickets `toml:"tickets"`
+	DKIM    DKIM    `toml:"dkim"`
+	Auth    Auth    `toml:"auth"`
 	Log     Log     `toml:"log"`
+}
+
+// DKIM configures the signing of what the hub sends (package dkim).
+type DKIM struct {
+	// Sign every message the hub sends, with each active key of its From
+	// domain (else of the first domain). Keys are made by `relais dkim
+	// keygen`, or at the first start when there are none. Turn it off
+	// only if the relay signs for the hub's domains.
+	Sign bool `toml:"sign"`
+	// KeysDir holds DOMAIN/SELECTOR.pem. Default: DATA_DIR/dkim.
+	KeysDir string `toml:"keys_dir"`
+}
+
+// Auth configures the verdicts on inbound mail (SPF, DKIM, DMARC).
+type Auth struct {
+	// AuthservID names the hub in the Authentication-Results field it
+	// adds (RFC 8601 §2.5); fields with this id that come from outside are
+	// removed. Default: hostname.
+	AuthservID string `toml:"authserv_id"`
 }
 
 // Tickets configures the support desk (its queues and operators are made
@@ -223,7 +245,8 @@ func Default() Config {
 			AcksPerHour:        3,
 			MaxAttachmentBytes: 10 << 20,
 		},
-		Log: Log{Level: "info", Format: "text"},
+		DKIM: DKIM{Sign: true},
+		Log:  Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -413,6 +436,12 @@ func (c *Config) Validate() error {
 	if c.Tickets.KeyExpiry < 24*Duration(time.Hour) || c.Tickets.ReopenWithin < 0 || c.Tickets.CloseSolvedAfter <= 0 ||
 		c.Tickets.AcksPerHour < 1 || c.Tickets.MaxAttachmentBytes < 0 {
 		errs = append(errs, errors.New("tickets: key_expiry at least 24h, close_solved_after positive, acks_per_hour at least 1, reopen_within and max_attachment_bytes not negative"))
+	}
+	if c.DKIM.KeysDir == "" && c.DataDir != "" {
+		c.DKIM.KeysDir = filepath.Join(c.DataDir, "dkim")
+	}
+	if c.Auth.AuthservID == "" {
+		c.Auth.AuthservID = c.Hostname
 	}
 	switch c.Log.Format {
 	case "text", "json":

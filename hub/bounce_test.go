@@ -141,7 +141,7 @@ func TestPostmasterForwarded(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := e.wait(1)[0]
-	if m.To != "ops@exemple.fr" || !strings.HasPrefix(string(m.Data), "Delivered-To: postmaster@hub.example\r\n") {
+	if m.To != "ops@exemple.fr" || !strings.HasPrefix(unsigned(t, m.Data), "Delivered-To: postmaster@hub.example\r\n") {
 		t.Fatalf("%+v", m)
 	}
 }

@@ -20,10 +20,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
 	"codeberg.org/relais/relais/config"
+	"codeberg.org/relais/relais/dkim"
 	"codeberg.org/relais/relais/lists"
 	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/queue"
@@ -88,6 +90,15 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		return nil, err
 	}
 	h := &Hub{Config: cfg, DB: db, Texts: texts, log: log, now: now}
+	var sign func([]byte) ([]byte, error)
+	if cfg.DKIM.Sign {
+		signer, err := openSigner(cfg, now, log)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		sign = signer.Sign
+	}
 	h.Queue, err = queue.New(ctx, db, queue.Config{
 		Relay: queue.Relay{
 			Address:       cfg.Relay.Address,
@@ -105,6 +116,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		GiveUpAfter: cfg.Queue.GiveUpAfter.D(),
 		Domain:      cfg.Domains[0],
 		Now:         now,
+		Sign:        sign,
 	}, log.With("part", "queue"))
 	if err != nil {
 		db.Close()
@@ -192,6 +204,25 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		log.Warn("no postmaster address configured: mail to postmaster@ and abuse@ is kept for `relais outbox`")
 	}
 	return h, nil
+}
+
+// openSigner reads the DKIM keys, making the first ones when the hub's
+// domain has none: mail leaves signed from the first start, and the
+// operator is told to publish the records.
+func openSigner(cfg config.Config, now func() time.Time, log *slog.Logger) (*dkim.Signer, error) {
+	keys, err := dkim.Keys(cfg.DKIM.KeysDir)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(keys, func(k dkim.Key) bool { return k.Active && k.Domain == cfg.Domains[0] }) {
+		made, err := dkim.Generate(cfg.DKIM.KeysDir, cfg.Domains[0], now())
+		if err != nil {
+			return nil, err
+		}
+		log.Warn("DKIM keys generated: publish their records (relais dns) before sending for real",
+			"domain", cfg.Domains[0], "selectors", made[0].Selector+","+made[1].Selector)
+	}
+	return dkim.NewSigner(cfg.DKIM.KeysDir, cfg.Domains[0], now)
 }
 
 // Listen opens the configured SMTP listeners and the web listener.

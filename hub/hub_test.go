@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/config"
+	"codeberg.org/relais/relais/dkim"
 	"codeberg.org/relais/relais/groups"
 	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/outbox"
@@ -85,6 +87,7 @@ func newEnvTB(t testing.TB, tweak ...func(*config.Config)) *env {
 	c.Relay.StartTLS = "off"
 	c.Queue.Workers = 2
 	c.Web.Listen = "127.0.0.1:0"
+	c.DKIM.KeysDir = testKeys(t)
 	for _, f := range tweak {
 		f(&c)
 	}
@@ -95,6 +98,71 @@ func newEnvTB(t testing.TB, tweak ...func(*config.Config)) *env {
 	e.start()
 	t.Cleanup(e.stop)
 	return e
+}
+
+// testKeys are the DKIM keys of every test hub, made once (an RSA key takes
+// a while to generate) and only read afterwards.
+func testKeys(t testing.TB) string {
+	keysOnce.Do(func() {
+		keysDir, keysErr = os.MkdirTemp("", "relais-dkim-")
+		if keysErr == nil {
+			_, keysErr = dkim.Generate(keysDir, domain, time.Now())
+		}
+	})
+	if keysErr != nil {
+		t.Fatal(keysErr)
+	}
+	return keysDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if keysDir != "" {
+		os.RemoveAll(keysDir)
+	}
+	os.Exit(code)
+}
+
+var (
+	keysOnce sync.Once
+	keysDir  string
+	keysErr  error
+)
+
+// unsigned returns data without the two DKIM-Signature fields the hub puts
+// on top of everything it sends, failing the test if they are missing.
+func unsigned(t testing.TB, data []byte) string {
+	t.Helper()
+	s := string(data)
+	for i := 0; i < 2; i++ {
+		if !strings.HasPrefix(s, "DKIM-Signature: ") {
+			t.Fatalf("signature %d missing:\n%.300s", i+1, s)
+		}
+		// The field ends at the first line break not followed by folding.
+		end := 0
+		for {
+			n := strings.Index(s[end:], "\r\n")
+			end += n + 2
+			if n < 0 || end >= len(s) || (s[end] != ' ' && s[end] != '\t') {
+				break
+			}
+		}
+		s = s[end:]
+	}
+	return s
+}
+
+// dkimRecords are the DNS records of the test keys, for a verifier.
+func dkimRecords(t testing.TB) map[string]string {
+	keys, err := dkim.Keys(testKeys(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := map[string]string{}
+	for _, k := range keys {
+		recs[k.Name()] = k.Record()
+	}
+	return recs
 }
 
 func (e *env) start() {
@@ -257,7 +325,7 @@ func TestForwardToTwoAnimators(t *testing.T) {
 		senders[m.From] = true
 		// Prepended: Delivered-To (loop detection) and our Received field;
 		// then the message exactly as written, so the writer's DKIM holds.
-		data := string(m.Data)
+		data := unsigned(t, m.Data)
 		if !strings.HasPrefix(data, "Delivered-To: 4405.nantes-sud@hub.example\r\nReceived: from client.example.org ([127.0.0.1])\r\n\tby mx.hub.example (relais) with ESMTP id ") {
 			t.Errorf("prefix:\n%s", data[:min(len(data), 300)])
 		}

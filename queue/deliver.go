@@ -72,6 +72,7 @@ type body struct {
 	data       []byte
 	nullSender bool
 	opts       smtp.MailOptions
+	signed     bool // data carries the hub's DKIM signatures
 }
 
 func (q *Queue) load(ctx context.Context, outboundID int64, b *body) error {
@@ -122,9 +123,21 @@ func (q *Queue) attempt(ctx context.Context, c *smtp.Client, j job, cache *body)
 				out = nil
 			} else {
 				own := *cache
-				own.data = data
+				own.data, own.signed = data, false
 				own.opts.Size = int64(len(data))
 				out = &own
+			}
+		}
+		if out != nil && q.cfg.Sign != nil && !out.signed {
+			// Signed at send time, the last change to the copy: one
+			// signature per stored message, or per personalized copy.
+			data, err := q.cfg.Sign(out.data)
+			if err != nil {
+				res = result{reply: "dkim: " + err.Error()}
+				out = nil
+			} else {
+				out.data, out.signed = data, true
+				out.opts.Size = int64(len(data))
 			}
 		}
 		if c == nil && out != nil {

@@ -66,6 +66,9 @@ type Config struct {
 
 	// Now is the clock; tests replace it. Default time.Now.
 	Now func() time.Time
+	// Sign adds the hub's DKIM signatures to a copy about to be sent
+	// (package dkim); nil sends unsigned.
+	Sign func(msg []byte) ([]byte, error)
 }
 
 // Relay is the smarthost.

@@ -31,6 +31,8 @@ func init() {
 		{"list", "create|import|list|members|subscribe|export …", "manage mailing lists", runList},
 		{"queue", "add|list …", "manage the support desk's queues and operators", runQueue},
 		{"ticket", "list|show …", "read the support desk's tickets", runTicket},
+		{"dkim", "keygen|list|activate …", "manage the DKIM keys that sign what the hub sends", runDKIM},
+		{"dns", "[--domain D] [--mx HOST] [--spf MECHANISMS]", "print the DNS records to publish (MX, SPF, DKIM, DMARC, TLS-RPT)", runDNS},
 		{"outbox", "[--data DIR] [--state S] [--limit N] | outbox show N", "show what the hub sent or is sending", runOutbox},
 	}
 }
