@@ -36,8 +36,8 @@ import (
 	"sync"
 	"time"
 
-	gdkim "github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-message/textproto"
+	gdkim "github.com/emersion/go-msgauth/dkim"
 )
 
 // Algorithms of a key, as DNS records name them (k=).

@@ -193,4 +193,3 @@ func TestRefusesLooseKeys(t *testing.T) {
 		t.Error("signer without keys")
 	}
 }
-
