@@ -69,6 +69,13 @@ type Auth struct {
 	// adds (RFC 8601 §2.5); fields with this id that come from outside are
 	// removed. Default: hostname.
 	AuthservID string `toml:"authserv_id"`
+	// RejectDMARC refuses at SMTP time (550 5.7.26) a message that fails
+	// DMARC when its domain publishes p=reject, as large providers do.
+	RejectDMARC bool `toml:"reject_dmarc"`
+	// SkipSPFFrom lists networks (CIDR) of mail servers in front of the
+	// hub (a local Postfix): their address says nothing of the sender, so
+	// SPF is not checked and DKIM has to prove the From.
+	SkipSPFFrom []string `toml:"skip_spf_from"`
 }
 
 // Tickets configures the support desk (its queues and operators are made
@@ -118,6 +125,11 @@ type Lists struct {
 	// BounceStaleAfter: a score without a new bounce for this long starts
 	// again from zero.
 	BounceStaleAfter Duration `toml:"bounce_stale_after"`
+	// SubscribePerAddressHour and SubscribePerIPHour cap the
+	// subscriptions asked for by mail in an hour, per address (across
+	// all lists) and per client address; beyond, no confirmation is sent.
+	SubscribePerAddressHour int `toml:"subscribe_per_address_hour"`
+	SubscribePerIPHour      int `toml:"subscribe_per_ip_hour"`
 }
 
 // SMTP configures the listener that receives mail.
@@ -237,6 +249,9 @@ func Default() Config {
 			RatePerHour:      20,
 			BounceThreshold:  5,
 			BounceStaleAfter: Duration(7 * 24 * time.Hour),
+
+			SubscribePerAddressHour: 5,
+			SubscribePerIPHour:      30,
 		},
 		Tickets: Tickets{
 			KeyExpiry:          Duration(180 * 24 * time.Hour),
@@ -246,6 +261,7 @@ func Default() Config {
 			MaxAttachmentBytes: 10 << 20,
 		},
 		DKIM: DKIM{Sign: true},
+		Auth: Auth{RejectDMARC: true},
 		Log:  Log{Level: "info", Format: "text"},
 	}
 }
@@ -430,8 +446,9 @@ func (c *Config) Validate() error {
 	if c.Lists.ConfirmExpiry <= 0 || c.Lists.HoldExpiry <= 0 || c.Lists.BounceStaleAfter <= 0 {
 		errs = append(errs, errors.New("lists: confirm_expiry, hold_expiry and bounce_stale_after must be positive"))
 	}
-	if c.Lists.BounceThreshold < 1 || c.Lists.RatePerHour < 0 || c.Lists.MaxMessageBytes < 0 {
-		errs = append(errs, errors.New("lists: bounce_threshold must be at least 1, rate_per_hour and max_message_bytes not negative"))
+	if c.Lists.BounceThreshold < 1 || c.Lists.RatePerHour < 0 || c.Lists.MaxMessageBytes < 0 ||
+		c.Lists.SubscribePerAddressHour < 0 || c.Lists.SubscribePerIPHour < 0 {
+		errs = append(errs, errors.New("lists: bounce_threshold must be at least 1; rate_per_hour, max_message_bytes and subscribe_per_*_hour not negative"))
 	}
 	if c.Tickets.KeyExpiry < 24*Duration(time.Hour) || c.Tickets.ReopenWithin < 0 || c.Tickets.CloseSolvedAfter <= 0 ||
 		c.Tickets.AcksPerHour < 1 || c.Tickets.MaxAttachmentBytes < 0 {
@@ -439,6 +456,11 @@ func (c *Config) Validate() error {
 	}
 	if c.DKIM.KeysDir == "" && c.DataDir != "" {
 		c.DKIM.KeysDir = filepath.Join(c.DataDir, "dkim")
+	}
+	for _, n := range c.Auth.SkipSPFFrom {
+		if _, _, err := net.ParseCIDR(n); err != nil {
+			errs = append(errs, fmt.Errorf("auth.skip_spf_from %q: %v", n, err))
+		}
 	}
 	if c.Auth.AuthservID == "" {
 		c.Auth.AuthservID = c.Hostname

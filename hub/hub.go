@@ -144,7 +144,11 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		BounceThreshold: float64(cfg.Lists.BounceThreshold),
 		BounceStale:     cfg.Lists.BounceStaleAfter.D(),
 		Operators:       cfg.Operators,
+		AuthservID:      cfg.Auth.AuthservID,
 		Now:             now,
+
+		SubscribePerAddress: cfg.Lists.SubscribePerAddressHour,
+		SubscribePerIP:      cfg.Lists.SubscribePerIPHour,
 	}, log.With("part", "lists"))
 	if err != nil {
 		db.Close()
@@ -186,6 +190,15 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		}
 		exempt = append(exempt, n)
 	}
+	chk := &checker{h: h, dns: resolver, id: cfg.Auth.AuthservID, noReject: !cfg.Auth.RejectDMARC}
+	for _, c := range cfg.Auth.SkipSPFFrom {
+		_, n, err := net.ParseCIDR(c)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("auth.skip_spf_from: %w", err)
+		}
+		chk.skipSPF = append(chk.skipSPF, n)
+	}
 	h.SMTP = smtpd.New(smtpd.Config{
 		Hostname:            cfg.Hostname,
 		MaxMessageBytes:     cfg.SMTP.MaxMessageBytes,
@@ -195,6 +208,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		LimitExempt:         exempt,
 		Timeout:             cfg.SMTP.Timeout.D(),
 		TLS:                 tlsConfig,
+		Checker:             chk,
 		NewID:               store.NewID,
 	}, &router{h: h}, &spool{h: h}, texts, log.With("part", "smtpd"))
 	if cfg.Web.BaseURL == "" {

@@ -39,6 +39,12 @@ func (s *Service) Command(ctx context.Context, tx *store.Tx, listID int64, cmd s
 	if from == nil || automatic(h, in.MailFrom) {
 		return nil
 	}
+	if s.forged(in) {
+		// SPF failed and DMARC did not pass: the From is probably someone
+		// else's, who must not receive a confirmation or an answer.
+		s.log.Info("command from a forged sender ignored", "list", l.Local(), "from", from.Address, "qid", in.MessageID)
+		return nil
+	}
 	ref := strings.TrimSpace(h.Get("Message-Id"))
 	// The words the person chose (+subscribe or +inscription, the
 	// subject) say their language when nothing else does.
@@ -101,6 +107,9 @@ func (s *Service) askConfirm(tx *store.Tx, l List, addr, lang string, in Inbound
 	if n > 0 {
 		return "pending", nil // one confirmation an hour is enough
 	}
+	if over, err := s.subscribeFlood(tx, addr, in.RemoteIP); err != nil || over {
+		return "pending", err
+	}
 	tok := newToken()
 	request := fmt.Sprintf("message %s from %s (%s) to %s", in.MessageID, in.MailFrom, in.RemoteIP, in.Rcpt)
 	if _, err := tx.Exec("token.insert", tok, "confirm", l.ID, addr, lang, 0, now.Unix(), now.Add(s.cfg.ConfirmTTL).Unix(), request); err != nil {
@@ -111,6 +120,34 @@ func (s *Service) askConfirm(tx *store.Tx, l List, addr, lang string, in Inbound
 	return "sent", s.notice(tx, l, addr, lang, "list-confirm", map[string]any{
 		"Confirm": confirm, "Token": tok, "Email": addr, "Expires": s.date(lang, now.Add(s.cfg.ConfirmTTL)),
 	}, ref, env)
+}
+
+// subscribeFlood records a subscription request and says whether it goes
+// beyond the hourly caps, per address (across all lists: someone
+// subscribed to every list at once by a stranger) and per client address
+// (a bot). Over a cap, no confirmation is sent, and nothing is answered.
+func (s *Service) subscribeFlood(tx *store.Tx, addr, ip string) (bool, error) {
+	now := s.now()
+	since := now.Add(-time.Hour).Unix()
+	var byAddr, byIP int
+	if err := tx.QueryRow("subscribe.count-email", addr, since).Scan(&byAddr); err != nil {
+		return false, err
+	}
+	if err := tx.QueryRow("subscribe.count-ip", ip, since).Scan(&byIP); err != nil {
+		return false, err
+	}
+	if _, err := tx.Exec("subscribe.record", now.Unix(), addr, ip); err != nil {
+		return false, err
+	}
+	switch {
+	case s.cfg.SubscribePerAddress > 0 && byAddr >= s.cfg.SubscribePerAddress:
+		s.log.Warn("subscription requests over the hourly cap for an address", "email", addr, "count", byAddr+1)
+		return true, nil
+	case s.cfg.SubscribePerIP > 0 && byIP >= s.cfg.SubscribePerIP:
+		s.log.Warn("subscription requests over the hourly cap for a client address", "remote", ip, "count", byIP+1)
+		return true, nil
+	}
+	return false, nil
 }
 
 // Token handles mail to LIST+confirm-TOKEN, +approve-TOKEN, +reject-TOKEN.

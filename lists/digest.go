@@ -26,6 +26,9 @@ func (s *Service) Tick(ctx context.Context) error {
 		if _, err := tx.Exec("member.resume-due", now); err != nil {
 			return err
 		}
+		if _, err := tx.Exec("subscribe.delete-old", s.now().Add(-24*time.Hour).Unix()); err != nil {
+			return err
+		}
 		_, err := tx.Exec("token.delete-old", s.now().Add(-30*24*time.Hour).Unix())
 		return err
 	})

@@ -74,6 +74,7 @@ type List struct {
 	MaxBytes      int64 // 0: the hub's default
 	RatePerHour   int   // 0: the hub's default
 	Archive       bool
+	Auth          string // how a poster's From is judged: AuthStrict, AuthRelaxed, AuthOff
 	Owners        []Owner
 	Created       time.Time
 }
@@ -83,6 +84,19 @@ type Owner struct {
 	Email string
 	Role  string // owner, moderator
 }
+
+// How a list judges a poster's From (List.Auth).
+const (
+	// AuthStrict holds a post that is not proven: DMARC pass, or SPF or
+	// DKIM aligned with From when its domain publishes no DMARC.
+	AuthStrict = "strict"
+	// AuthRelaxed holds a post only when it is shown forged: DMARC or SPF
+	// fail (for lists whose members write through forwarders that break
+	// both).
+	AuthRelaxed = "relaxed"
+	// AuthOff believes the From line.
+	AuthOff = "off"
+)
 
 // Local returns the list's local part: "4405.discussion".
 func (l List) Local() string { return l.Code.Local() + "." + l.Name }
@@ -112,6 +126,13 @@ func (l *List) Validate() error {
 	}
 	if !contains(templates.Languages, l.Lang) {
 		errs = append(errs, fmt.Errorf("language %q: one of %s", l.Lang, strings.Join(templates.Languages, ", ")))
+	}
+	switch l.Auth {
+	case "":
+		l.Auth = AuthStrict
+	case AuthStrict, AuthRelaxed, AuthOff:
+	default:
+		errs = append(errs, fmt.Errorf("auth %q: strict, relaxed or off", l.Auth))
 	}
 	if l.MaxBytes < 0 || l.RatePerHour < 0 {
 		errs = append(errs, errors.New("size and rate limits cannot be negative"))
@@ -176,6 +197,14 @@ type Config struct {
 	BounceStale     time.Duration
 	// Operators may post to territory lists, and moderate them.
 	Operators []string
+	// AuthservID is the id of the Authentication-Results field the hub
+	// adds to what it receives: where posters' verdicts are read.
+	AuthservID string
+	// SubscribePerAddress and SubscribePerIP cap the subscriptions asked
+	// for by mail in an hour, per address and per client address (0: no
+	// cap).
+	SubscribePerAddress int
+	SubscribePerIP      int
 
 	Now func() time.Time
 }
@@ -190,9 +219,6 @@ type Service struct {
 	log    *slog.Logger
 	secret []byte
 
-	// Verify, when set, judges whether an inbound message's author is
-	// proven (mailauth); a post that fails it is held. Set before use.
-	Verify Verdict
 
 	mu       sync.Mutex
 	cache    map[int64]cachedList    // lists, for personalising copies
@@ -266,7 +292,7 @@ func create(tx *store.Tx, l *List) error {
 	}
 	l.Created = time.Now().Truncate(time.Second)
 	res, err := tx.Exec("list.insert", l.Code.String(), l.Name, l.DisplayName, l.Policy, l.ReplyTo, l.SubjectPrefix,
-		l.Lang, l.MaxBytes, l.RatePerHour, l.Archive, l.Created.Unix())
+		l.Lang, l.MaxBytes, l.RatePerHour, l.Archive, l.Created.Unix(), l.Auth)
 	if err != nil {
 		return err
 	}
@@ -278,7 +304,7 @@ func create(tx *store.Tx, l *List) error {
 
 func update(tx *store.Tx, l *List) error {
 	if _, err := tx.Exec("list.update", l.DisplayName, l.Policy, l.ReplyTo, l.SubjectPrefix, l.Lang, l.MaxBytes,
-		l.RatePerHour, l.Archive, l.ID); err != nil {
+		l.RatePerHour, l.Archive, l.Auth, l.ID); err != nil {
 		return err
 	}
 	return setOwners(tx, l.ID, l.Owners)
@@ -331,7 +357,7 @@ func scanList(row scanner) (List, error) {
 	var code string
 	var created int64
 	err := row.Scan(&l.ID, &code, &l.Name, &l.DisplayName, &l.Policy, &l.ReplyTo, &l.SubjectPrefix, &l.Lang,
-		&l.MaxBytes, &l.RatePerHour, &l.Archive, &created)
+		&l.MaxBytes, &l.RatePerHour, &l.Archive, &created, &l.Auth)
 	if err != nil {
 		return l, err
 	}

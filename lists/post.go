@@ -9,6 +9,7 @@ import (
 
 	"github.com/emersion/go-message/textproto"
 
+	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/store"
 	"codeberg.org/relais/relais/templates"
 )
@@ -23,14 +24,9 @@ const (
 	HoldLoop      = "loop"
 	HoldBadInput  = "bad-input"
 	HoldZone      = "territory" // a stranger writing to CODE.groupes
-	HoldAuth      = "auth"      // From not proven (mailauth, when it lands)
+	HoldAuth      = "auth"      // From not proven (SPF, DKIM, DMARC)
 	HoldAuto      = "automatic" // sent by a program: kept silently
 )
-
-// Verdict says whether the author of an inbound message is proven (SPF,
-// DKIM and DMARC, in package mailauth when it lands). Until then every
-// message passes; a list holds a post whose verdict fails.
-type Verdict func(in Inbound) bool
 
 // Post handles a message sent to a list's address: it is checked, then
 // delivered, held for a moderator, or refused with a notice.
@@ -88,10 +84,40 @@ func (s *Service) Post(ctx context.Context, tx *store.Tx, listID int64, in Inbou
 	default:
 		return s.hold(tx, l, in, poster, HoldModerated, "")
 	}
-	if s.Verify != nil && !s.Verify(in) {
+	if !s.trusted(l, in) {
+		// Whoever may post, owner included: a From that is not proven
+		// could be anyone's.
 		return s.hold(tx, l, in, poster, HoldAuth, "")
 	}
 	return s.distribute(ctx, tx, l, in.Body, poster)
+}
+
+// trusted judges the poster's From as the list asks (List.Auth), from the
+// verdict the hub recorded when the message came in.
+func (s *Service) trusted(l List, in Inbound) bool {
+	if l.Auth == AuthOff || s.cfg.AuthservID == "" {
+		return true
+	}
+	res, ok := mailauth.Read(in.Body, s.cfg.AuthservID)
+	switch {
+	case !ok:
+		// No verdict recorded: nothing proves the From.
+		return l.Auth == AuthRelaxed
+	case l.Auth == AuthRelaxed:
+		return res.DMARC != "fail" && res.SPF != "fail"
+	}
+	return res.Proven()
+}
+
+// forged says whether the verdict shows the sender forged (SPF fail and
+// no DMARC pass): such a sender is sent nothing back, since the address is
+// probably someone else's (no backscatter).
+func (s *Service) forged(in Inbound) bool {
+	if s.cfg.AuthservID == "" {
+		return false
+	}
+	res, ok := mailauth.Read(in.Body, s.cfg.AuthservID)
+	return ok && res.Failed()
 }
 
 // role is what addr is to l: owner, moderator, member (active, bouncing
@@ -131,7 +157,7 @@ func (s *Service) rate(l List) int {
 
 // refuse tells a member that an announce list takes no posts.
 func (s *Service) refuse(tx *store.Tx, l List, in Inbound, poster *mail.Address, h textproto.Header) error {
-	if automatic(h, in.MailFrom) {
+	if automatic(h, in.MailFrom) || s.forged(in) {
 		return nil
 	}
 	return s.notify(tx, l, poster.Address, s.langFor(tx, l, poster.Address, h), "list-refused", map[string]any{
@@ -191,7 +217,7 @@ func (s *Service) hold(tx *store.Tx, l List, in Inbound, poster *mail.Address, r
 			return err
 		}
 	}
-	if reason == HoldLoop || poster == nil || automatic(h, in.MailFrom) {
+	if reason == HoldLoop || poster == nil || automatic(h, in.MailFrom) || s.forged(in) {
 		return nil
 	}
 	return s.notify(tx, l, who, s.langFor(tx, l, who, h), "list-held-poster", data, strings.TrimSpace(h.Get("Message-Id")))

@@ -68,9 +68,9 @@ func (s *Service) Zone(tx *store.Tx, code address.Code) (List, error) {
 	err := tx.QueryRow("list.id-by-address", code.String(), address.TerritoryName).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		l := List{Code: code, Name: address.TerritoryName, DisplayName: "Groupes " + code.String(), Policy: Territory,
-			ReplyTo: "poster", SubjectPrefix: true, Lang: s.cfg.Lang, Archive: true, Created: time.Now().Truncate(time.Second)}
+			ReplyTo: "poster", SubjectPrefix: true, Lang: s.cfg.Lang, Archive: true, Auth: AuthStrict, Created: time.Now().Truncate(time.Second)}
 		res, err := tx.Exec("list.insert", l.Code.String(), l.Name, l.DisplayName, l.Policy, l.ReplyTo, l.SubjectPrefix,
-			l.Lang, l.MaxBytes, l.RatePerHour, l.Archive, l.Created.Unix())
+			l.Lang, l.MaxBytes, l.RatePerHour, l.Archive, l.Created.Unix(), l.Auth)
 		if err != nil {
 			return l, err
 		}

@@ -1,6 +1,8 @@
-// Package mailauth is in charge of judging mail on proof rather than on its
-// From line: what a domain publishes in the DNS about its mail (DMARC, RFC
-// 7489) and, later, SPF, DKIM and DMARC verdicts for inbound mail.
+// Package mailauth is in charge of judging inbound mail on proof rather than
+// on its From line: SPF (RFC 7208, through blitiri.com.ar/go/spf), DKIM
+// (RFC 6376, through go-msgauth) and DMARC (RFC 7489) verdicts, written in
+// an Authentication-Results field (RFC 8601) that the rest of the hub reads
+// back; and what a domain publishes about its mail (its DMARC policy).
 //
 // Every DNS lookup goes through a Resolver, so tests replace the DNS with
 // an in-memory one and never touch the network.
@@ -22,6 +24,9 @@ import (
 // lookup failed for now (any other error, worth retrying later).
 type Resolver interface {
 	LookupTXT(ctx context.Context, name string) ([]string, error)
+	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
+	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
+	LookupAddr(ctx context.Context, addr string) ([]string, error)
 }
 
 // ErrNotFound: the name exists but has no such record, or does not exist.
@@ -30,25 +35,116 @@ var ErrNotFound = errors.New("mailauth: no such record")
 // NetResolver asks the system's resolver.
 type NetResolver struct{ R *net.Resolver }
 
-// LookupTXT implements Resolver.
-func (n NetResolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
-	r := n.R
-	if r == nil {
-		r = net.DefaultResolver
+func (n NetResolver) r() *net.Resolver {
+	if n.R == nil {
+		return net.DefaultResolver
 	}
-	txt, err := r.LookupTXT(ctx, name)
-	var de *net.DNSError
-	if errors.As(err, &de) && de.IsNotFound {
-		return nil, ErrNotFound
-	}
-	return txt, err
+	return n.R
 }
 
-// StaticResolver answers from a map of name → TXT records, for tests and
-// the demo. Names are compared in lower case, without a final dot.
+func notFound(err error) error {
+	var de *net.DNSError
+	if errors.As(err, &de) && de.IsNotFound {
+		return ErrNotFound
+	}
+	return err
+}
+
+// LookupTXT implements Resolver.
+func (n NetResolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	txt, err := n.r().LookupTXT(ctx, name)
+	return txt, notFound(err)
+}
+
+// LookupMX implements Resolver.
+func (n NetResolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	mx, err := n.r().LookupMX(ctx, name)
+	return mx, notFound(err)
+}
+
+// LookupIPAddr implements Resolver.
+func (n NetResolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
+	ips, err := n.r().LookupIPAddr(ctx, host)
+	return ips, notFound(err)
+}
+
+// LookupAddr implements Resolver.
+func (n NetResolver) LookupAddr(ctx context.Context, addr string) ([]string, error) {
+	names, err := n.r().LookupAddr(ctx, addr)
+	return names, notFound(err)
+}
+
+// StaticResolver answers from maps of name → records, for tests and the
+// demo. Names are compared in lower case, without a final dot.
 type StaticResolver struct {
 	mu  sync.Mutex
 	TXT map[string][]string
+	IP  map[string][]net.IP
+	MX  map[string][]*net.MX
+	PTR map[string][]string // by IP address as text
+}
+
+// SetIP replaces the addresses of host.
+func (s *StaticResolver) SetIP(host string, ips ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.IP == nil {
+		s.IP = make(map[string][]net.IP)
+	}
+	var out []net.IP
+	for _, ip := range ips {
+		out = append(out, net.ParseIP(ip))
+	}
+	s.IP[canon(host)] = out
+}
+
+// SetMX replaces the MX records of name (preference 10 each).
+func (s *StaticResolver) SetMX(name string, hosts ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.MX == nil {
+		s.MX = make(map[string][]*net.MX)
+	}
+	var out []*net.MX
+	for _, h := range hosts {
+		out = append(out, &net.MX{Host: h + ".", Pref: 10})
+	}
+	s.MX[canon(name)] = out
+}
+
+// LookupMX implements Resolver.
+func (s *StaticResolver) LookupMX(_ context.Context, name string) ([]*net.MX, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if mx, ok := s.MX[canon(name)]; ok {
+		return mx, nil
+	}
+	return nil, ErrNotFound
+}
+
+// LookupIPAddr implements Resolver.
+func (s *StaticResolver) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ips, ok := s.IP[canon(host)]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	out := make([]net.IPAddr, len(ips))
+	for i, ip := range ips {
+		out[i] = net.IPAddr{IP: ip}
+	}
+	return out, nil
+}
+
+// LookupAddr implements Resolver.
+func (s *StaticResolver) LookupAddr(_ context.Context, addr string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if names, ok := s.PTR[addr]; ok {
+		return names, nil
+	}
+	return nil, ErrNotFound
 }
 
 // Set replaces the TXT records of name.
@@ -86,28 +182,45 @@ func (p Policy) Strict() bool { return p == "quarantine" || p == "reject" }
 // domain's own _dmarc record, else its organisational domain's, where sp=
 // applies to subdomains (RFC 7489 §6.6.3).
 func DMARCPolicy(ctx context.Context, r Resolver, domain string) (Policy, error) {
+	_, p, err := policyRecord(ctx, r, domain)
+	return p, err
+}
+
+// policyRecord finds the DMARC record that applies to domain (nil if none)
+// and the policy it gives that domain.
+func policyRecord(ctx context.Context, r Resolver, domain string) (*dmarc.Record, Policy, error) {
 	domain = canon(domain)
 	rec, err := lookupDMARC(ctx, r, domain)
 	if err == nil {
-		return Policy(rec.Policy), nil
+		return rec, Policy(rec.Policy), nil
 	}
 	if !errors.Is(err, dmarc.ErrNoPolicy) {
-		return "", err
+		return nil, "", err
 	}
-	org, perr := publicsuffix.EffectiveTLDPlusOne(domain)
-	if perr != nil || org == domain {
-		return "", nil
+	org := orgDomain(domain)
+	if org == domain {
+		return nil, "", nil
 	}
 	rec, err = lookupDMARC(ctx, r, org)
 	if errors.Is(err, dmarc.ErrNoPolicy) {
-		return "", nil
+		return nil, "", nil
 	} else if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	if rec.SubdomainPolicy != "" {
-		return Policy(rec.SubdomainPolicy), nil
+		return rec, Policy(rec.SubdomainPolicy), nil
 	}
-	return Policy(rec.Policy), nil
+	return rec, Policy(rec.Policy), nil
+}
+
+// orgDomain is the organisational domain (RFC 7489 §3.2): the public
+// suffix and one label more.
+func orgDomain(domain string) string {
+	org, err := publicsuffix.EffectiveTLDPlusOne(canon(domain))
+	if err != nil {
+		return canon(domain)
+	}
+	return org
 }
 
 func lookupDMARC(ctx context.Context, r Resolver, domain string) (*dmarc.Record, error) {

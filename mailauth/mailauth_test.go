@@ -6,9 +6,10 @@ import (
 	"testing"
 )
 
-type failing struct{}
+// failing is a DNS that answers nothing for now.
+type failing struct{ StaticResolver }
 
-func (failing) LookupTXT(context.Context, string) ([]string, error) {
+func (*failing) LookupTXT(context.Context, string) ([]string, error) {
 	return nil, errors.New("timeout")
 }
 
@@ -37,7 +38,7 @@ func TestDMARCPolicy(t *testing.T) {
 		t.Error("Strict")
 	}
 	// A lookup that fails for now is an error, to retry; not "no policy".
-	if _, err := DMARCPolicy(ctx, failing{}, "example.org"); err == nil {
+	if _, err := DMARCPolicy(ctx, &failing{}, "example.org"); err == nil {
 		t.Error("temporary failure taken as no policy")
 	}
 }

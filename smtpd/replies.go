@@ -49,6 +49,13 @@ func (s *Server) errLineTooLong() *smtp.SMTPError {
 	return s.reply(500, ec(5, 5, 6), "line-too-long", nil)
 }
 
+// errAuth refuses a message its own domain asks receivers to refuse
+// (RFC 7489 §6.3 p=reject), with the code large providers use for it
+// (X.7.26, "multiple authentication checks failed", IANA registry).
+func (s *Server) errAuth(reason string) *smtp.SMTPError {
+	return s.reply(550, ec(5, 7, 26), "auth-refused", reason)
+}
+
 func (s *Server) errNoRecipients() *smtp.SMTPError {
 	return s.reply(554, ec(5, 5, 1), "no-recipients", nil)
 }

@@ -128,9 +128,17 @@ func (ss *session) Data(r io.Reader) error {
 		Body8Bit: ss.opts.Body == smtp.Body8BitMIME || ss.opts.Body == smtp.BodyBinaryMIME,
 		Received: now,
 	}
-	msg := append(ss.received(env), body...)
 	ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
 	defer cancel()
+	if s.cfg.Checker != nil {
+		var refusal string
+		body, refusal = s.cfg.Checker.Check(ctx, env, body)
+		if refusal != "" {
+			ss.log.Info("message refused", "from", ss.from, "reason", refusal)
+			return s.errAuth(refusal)
+		}
+	}
+	msg := append(ss.received(env), body...)
 	if err := s.spool.Accept(ctx, env, msg); err != nil {
 		if s.ctx.Err() != nil {
 			return s.errShuttingDown()

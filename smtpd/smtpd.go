@@ -88,6 +88,17 @@ type Spool interface {
 	Accept(ctx context.Context, env *Envelope, body []byte) error
 }
 
+// Checker judges a message on proof (SPF, DKIM, DMARC) while its sender
+// waits, and returns what to store: the message with the verdict on top and
+// without fields that forge one. Two things may happen:
+//   - the message is acceptable: the message to store, "";
+//   - its domain asks receivers to refuse it (DMARC p=reject): nil and a
+//     sentence for the sender, who gets 550 5.7.26 (refused now rather than
+//     bounced later).
+type Checker interface {
+	Check(ctx context.Context, env *Envelope, msg []byte) ([]byte, string)
+}
+
 // Config is the listener's limits and identity.
 type Config struct {
 	Hostname            string
@@ -98,6 +109,7 @@ type Config struct {
 	LimitExempt         []*net.IPNet // not bound by MaxConnectionsPerIP
 	Timeout             time.Duration
 	TLS                 *tls.Config // nil: no STARTTLS
+	Checker             Checker     // nil: messages are stored unjudged
 	// NewID returns a fresh queue id.
 	NewID func() string
 }

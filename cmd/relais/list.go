@@ -20,10 +20,10 @@ CODE.groupes@ (every group under CODE) exists by itself.
 
   relais list create CODE.NAME --policy announce|members|moderated|open --owner EMAIL… [--moderator EMAIL…]
                      [--name "Display name"] [--reply-to list|poster] [--no-prefix] [--lang fr|en]
-                     [--max-kb N] [--rate N]
+                     [--max-kb N] [--rate N] [--auth strict|relaxed|off]
   relais list import FILE.csv [--template FAMILY.toml]
         (columns: address,owners,policy,name; the template holds the shared settings:
-         policy, reply_to, subject_prefix, lang, max_kb, rate_per_hour, owners, moderators)
+         policy, reply_to, subject_prefix, lang, max_kb, rate_per_hour, auth, owners, moderators)
   relais list list
   relais list members CODE.NAME
   relais list subscribe CODE.NAME --consent "where their consent is recorded" (EMAIL… | --file FILE)
@@ -39,6 +39,7 @@ type family struct {
 	Lang          string   `toml:"lang"`
 	MaxKB         int64    `toml:"max_kb"`
 	RatePerHour   int      `toml:"rate_per_hour"`
+	Auth          string   `toml:"auth"`
 	Owners        []string `toml:"owners"`
 	Moderators    []string `toml:"moderators"`
 }
@@ -58,6 +59,7 @@ func runList(args []string) error {
 	lang := fs.String("lang", "fr", "language of the list's messages: fr or en")
 	maxKB := fs.Int64("max-kb", 0, "posts larger than this are held (default: the hub's lists.max_message_bytes)")
 	rate := fs.Int("rate", 0, "posts per poster and hour before they are held (default: the hub's lists.rate_per_hour)")
+	auth := fs.String("auth", "strict", "how a poster's From is judged: strict (held unless SPF/DKIM/DMARC prove it), relaxed (held only if shown forged) or off")
 	template := fs.String("template", "", "list import: TOML file of shared settings")
 	consent := fs.String("consent", "", "list subscribe: where these addresses' consent is recorded")
 	file := fs.String("file", "", "list subscribe: file of addresses, one per line")
@@ -81,7 +83,7 @@ func runList(args []string) error {
 			return err
 		}
 		l := lists.List{Code: code, Name: lname, DisplayName: *name, Policy: *policy, ReplyTo: *replyTo,
-			SubjectPrefix: !*noPrefix, Lang: *lang, MaxBytes: *maxKB << 10, RatePerHour: *rate, Archive: true}
+			SubjectPrefix: !*noPrefix, Lang: *lang, MaxBytes: *maxKB << 10, RatePerHour: *rate, Archive: true, Auth: *auth}
 		for _, o := range owners {
 			l.Owners = append(l.Owners, lists.Owner{Email: o, Role: "owner"})
 		}
@@ -91,7 +93,7 @@ func runList(args []string) error {
 		if l, err = lists.Create(ctx, db, l); err != nil {
 			return err
 		}
-		fmt.Printf("created: %s (%s), policy %s, replies to %s\n", l.Local(), l.DisplayName, l.Policy, l.ReplyTo)
+		fmt.Printf("created: %s (%s), policy %s, replies to %s, auth %s\n", l.Local(), l.DisplayName, l.Policy, l.ReplyTo, l.Auth)
 	case "import":
 		if len(pos) != 1 {
 			return usagef("list import takes one FILE.csv (- for standard input)")
@@ -109,7 +111,7 @@ func runList(args []string) error {
 			if f.Policy != "" {
 				tmpl.Policy = f.Policy
 			}
-			tmpl.ReplyTo, tmpl.MaxBytes, tmpl.RatePerHour = f.ReplyTo, f.MaxKB<<10, f.RatePerHour
+			tmpl.ReplyTo, tmpl.MaxBytes, tmpl.RatePerHour, tmpl.Auth = f.ReplyTo, f.MaxKB<<10, f.RatePerHour, f.Auth
 			if f.Lang != "" {
 				tmpl.Lang = f.Lang
 			}

@@ -1,22 +1,22 @@
 -- Mailing lists.
 
 -- name: list.insert
-INSERT INTO lists (code, name, display_name, policy, reply_to, subject_prefix, lang, max_bytes, rate_per_hour, archive, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+INSERT INTO lists (code, name, display_name, policy, reply_to, subject_prefix, lang, max_bytes, rate_per_hour, archive, created_at, auth)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: list.update
-UPDATE lists SET display_name = ?, policy = ?, reply_to = ?, subject_prefix = ?, lang = ?, max_bytes = ?, rate_per_hour = ?, archive = ?
+UPDATE lists SET display_name = ?, policy = ?, reply_to = ?, subject_prefix = ?, lang = ?, max_bytes = ?, rate_per_hour = ?, archive = ?, auth = ?
 WHERE id = ?;
 
 -- name: list.id-by-address
 SELECT id FROM lists WHERE code = ? AND name = ?;
 
 -- name: list.get
-SELECT id, code, name, display_name, policy, reply_to, subject_prefix, lang, max_bytes, rate_per_hour, archive, created_at
+SELECT id, code, name, display_name, policy, reply_to, subject_prefix, lang, max_bytes, rate_per_hour, archive, created_at, auth
 FROM lists WHERE id = ?;
 
 -- name: list.all
-SELECT id, code, name, display_name, policy, reply_to, subject_prefix, lang, max_bytes, rate_per_hour, archive, created_at
+SELECT id, code, name, display_name, policy, reply_to, subject_prefix, lang, max_bytes, rate_per_hour, archive, created_at, auth
 FROM lists ORDER BY code, name;
 
 -- name: list.delete
@@ -160,3 +160,15 @@ SELECT g.code, a.email FROM groups g JOIN animators a ON a.group_id = g.id ORDER
 
 -- name: group.codes
 SELECT code FROM groups;
+
+-- name: subscribe.record
+INSERT INTO subscribe_requests (at, email, remote_ip) VALUES (?, ?, ?);
+
+-- name: subscribe.count-email
+SELECT COUNT(*) FROM subscribe_requests WHERE email = ? AND at > ?;
+
+-- name: subscribe.count-ip
+SELECT COUNT(*) FROM subscribe_requests WHERE remote_ip = ? AND at > ?;
+
+-- name: subscribe.delete-old
+DELETE FROM subscribe_requests WHERE at < ?;

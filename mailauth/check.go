@@ -1,0 +1,348 @@
+package mailauth
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/mail"
+	"strings"
+
+	"blitiri.com.ar/go/spf"
+	"github.com/emersion/go-message/textproto"
+	"github.com/emersion/go-msgauth/authres"
+	gdkim "github.com/emersion/go-msgauth/dkim"
+	"github.com/emersion/go-msgauth/dmarc"
+)
+
+// Input is what the SMTP dialogue and the message say about a sender.
+type Input struct {
+	IP       net.IP
+	Helo     string
+	MailFrom string // reverse path; "" for the null sender
+	Message  []byte // header and body as received
+}
+
+// Result is the verdict on one message.
+type Result struct {
+	SPF      string // pass, fail, softfail, neutral, none, temperror, permerror
+	SPFFrom  string // the domain SPF was checked for (MAIL FROM's, else HELO's)
+	DKIM     []DKIM // one per signature verified
+	DMARC    string // pass, fail, none, temperror, permerror
+	From     string // domain of the From field ("" when there is no single one)
+	Policy   Policy // the From domain's DMARC policy ("" when it has none)
+	Aligned  bool   // SPF or DKIM passed for a domain aligned with From
+	Identity string // how it was aligned: "spf" or "dkim", for the log
+}
+
+// DKIM is the verdict on one signature.
+type DKIM struct {
+	Result string // pass, fail, temperror, permerror
+	Domain string // d=
+	Reason string
+}
+
+// Proven says whether the message is proven to come from its From domain:
+// DMARC passes; or the domain publishes no DMARC and SPF or DKIM passed for
+// an aligned domain (the rule a list uses to trust a member's From).
+func (r Result) Proven() bool {
+	return r.DMARC == "pass" || (r.DMARC == "none" && r.Aligned)
+}
+
+// Failed says whether the sender is shown to be forged: SPF failed and
+// DMARC did not pass. The hub sends nothing back to such a sender (no
+// acknowledgement, no bounce): the address is probably someone else's.
+func (r Result) Failed() bool {
+	return r.SPF == "fail" && r.DMARC != "pass"
+}
+
+// maxSignatures bounds the DKIM signatures verified per message (each may
+// cost a DNS lookup).
+const maxSignatures = 5
+
+// Check computes SPF, DKIM and DMARC for a message (RFC 7489 §4.2, with
+// identifier alignment §3.1 in relaxed or strict mode as the domain asks).
+func Check(ctx context.Context, r Resolver, in Input) Result {
+	res := Result{}
+	res.SPF, res.SPFFrom = checkSPF(ctx, r, in)
+	res.DKIM = checkDKIM(ctx, r, in.Message)
+	res.From = fromDomain(in.Message)
+	if res.From == "" {
+		// No From, or several: DMARC cannot apply (RFC 7489 §6.6.1).
+		res.DMARC = "permerror"
+		return res
+	}
+	rec, policy, err := policyRecord(ctx, r, res.From)
+	if err != nil {
+		res.DMARC = "temperror"
+		return res
+	}
+	res.Policy = policy
+	adkim, aspf := dmarc.AlignmentMode(dmarc.AlignmentRelaxed), dmarc.AlignmentMode(dmarc.AlignmentRelaxed)
+	if rec != nil {
+		if rec.DKIMAlignment != "" {
+			adkim = rec.DKIMAlignment
+		}
+		if rec.SPFAlignment != "" {
+			aspf = rec.SPFAlignment
+		}
+	}
+	if res.SPF == "pass" && aligned(res.SPFFrom, res.From, aspf) {
+		res.Aligned, res.Identity = true, "spf"
+	}
+	for _, d := range res.DKIM {
+		if d.Result == "pass" && aligned(d.Domain, res.From, adkim) {
+			res.Aligned, res.Identity = true, "dkim"
+		}
+	}
+	switch {
+	case rec == nil:
+		res.DMARC = "none"
+	case res.Aligned:
+		res.DMARC = "pass"
+	default:
+		res.DMARC = "fail"
+	}
+	return res
+}
+
+// aligned compares two domains as DMARC does (RFC 7489 §3.1.1): equal in
+// strict mode, of the same organisational domain in relaxed mode.
+func aligned(d, from string, mode dmarc.AlignmentMode) bool {
+	d, from = canon(d), canon(from)
+	if d == "" {
+		return false
+	}
+	if mode == dmarc.AlignmentStrict {
+		return d == from
+	}
+	return orgDomain(d) == orgDomain(from)
+}
+
+func checkSPF(ctx context.Context, r Resolver, in Input) (result, domain string) {
+	sender := in.MailFrom
+	if sender == "" {
+		// RFC 7208 §2.4: the null sender is checked as postmaster@HELO.
+		sender = "postmaster@" + in.Helo
+	}
+	_, domain, _ = strings.Cut(sender, "@")
+	if in.IP == nil || domain == "" {
+		return "none", domain
+	}
+	res, _ := spf.CheckHostWithSender(in.IP, in.Helo, sender,
+		spf.WithContext(ctx), spf.WithResolver(spfResolver{r}))
+	return string(res), strings.ToLower(domain)
+}
+
+func checkDKIM(ctx context.Context, r Resolver, msg []byte) []DKIM {
+	vs, _ := gdkim.VerifyWithOptions(bytes.NewReader(msg), &gdkim.VerifyOptions{
+		LookupTXT: func(name string) ([]string, error) {
+			txt, err := r.LookupTXT(ctx, name)
+			return txt, dnsError(err)
+		},
+		MaxVerifications: maxSignatures,
+	})
+	out := make([]DKIM, 0, len(vs))
+	for _, v := range vs {
+		d := DKIM{Result: "pass", Domain: strings.ToLower(v.Domain)}
+		switch {
+		case v.Err == nil:
+		case gdkim.IsTempFail(v.Err):
+			d.Result, d.Reason = "temperror", v.Err.Error()
+		case gdkim.IsPermFail(v.Err):
+			// A signature that cannot be checked: bad syntax, no key.
+			d.Result, d.Reason = "permerror", v.Err.Error()
+		default:
+			// The signature or the body hash does not verify.
+			d.Result, d.Reason = "fail", v.Err.Error()
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// fromDomain is the domain of the one address in the one From field.
+func fromDomain(msg []byte) string {
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(msg)))
+	if err != nil || len(h.Values("From")) != 1 {
+		return ""
+	}
+	list, err := mail.ParseAddressList(h.Get("From"))
+	if err != nil || len(list) != 1 {
+		return ""
+	}
+	_, d, _ := strings.Cut(list[0].Address, "@")
+	return canon(d)
+}
+
+// spfResolver gives blitiri's SPF library our Resolver, with the errors it
+// understands (*net.DNSError, not found or temporary).
+type spfResolver struct{ r Resolver }
+
+func (s spfResolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	txt, err := s.r.LookupTXT(ctx, name)
+	return txt, dnsError(err)
+}
+
+func (s spfResolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	mx, err := s.r.LookupMX(ctx, name)
+	return mx, dnsError(err)
+}
+
+func (s spfResolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
+	ips, err := s.r.LookupIPAddr(ctx, host)
+	return ips, dnsError(err)
+}
+
+func (s spfResolver) LookupAddr(ctx context.Context, addr string) ([]string, error) {
+	names, err := s.r.LookupAddr(ctx, addr)
+	return names, dnsError(err)
+}
+
+func dnsError(err error) error {
+	var de *net.DNSError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNotFound):
+		return &net.DNSError{Err: "no such record", IsNotFound: true}
+	case errors.As(err, &de):
+		return de
+	}
+	return &net.DNSError{Err: err.Error(), IsTemporary: true}
+}
+
+// Field is the Authentication-Results header field of a verdict (RFC 8601
+// §2.2), with its CRLF, to put on top of the message.
+func (r Result) Field(authservID string) string {
+	results := []authres.Result{&authres.SPFResult{Value: authres.ResultValue(r.SPF), From: r.SPFFrom}}
+	if len(r.DKIM) == 0 {
+		results = append(results, &authres.DKIMResult{Value: authres.ResultNone})
+	}
+	for _, d := range r.DKIM {
+		results = append(results, &authres.DKIMResult{Value: authres.ResultValue(d.Result), Domain: d.Domain})
+	}
+	results = append(results, &authres.DMARCResult{Value: authres.ResultValue(r.DMARC), From: r.From})
+	return "Authentication-Results: " + fold(authres.Format(authservID, results)) + "\r\n"
+}
+
+// fold breaks the field after each result, as mail software writes it.
+func fold(v string) string { return strings.ReplaceAll(v, "; ", ";\r\n\t") }
+
+// Strip removes the Authentication-Results fields that claim to be the
+// hub's (RFC 8601 §5): only the one the hub adds itself may say authservID.
+// Other fields are left as they are, byte for byte.
+func Strip(msg []byte, authservID string) []byte {
+	end := headerEnd(msg)
+	var out []byte
+	pos := 0
+	for pos < end {
+		n := fieldEnd(msg[:end], pos)
+		field := msg[pos:n]
+		if name, value, ok := bytes.Cut(field, []byte(":")); ok &&
+			strings.EqualFold(strings.TrimSpace(string(name)), "Authentication-Results") && ours(string(value), authservID) {
+			if out == nil {
+				out = make([]byte, 0, len(msg))
+				out = append(out, msg[:pos]...)
+			}
+		} else if out != nil {
+			out = append(out, field...)
+		}
+		pos = n
+	}
+	if out == nil {
+		return msg
+	}
+	return append(out, msg[end:]...)
+}
+
+// ours says whether an Authentication-Results value names authservID. The
+// id is compared without the version and comments that may follow it.
+func ours(value, authservID string) bool {
+	id, _, err := authres.Parse(strings.TrimSpace(unfold(value)))
+	if err != nil {
+		// Unparseable: judge by the first word, so that a broken field
+		// does not slip through.
+		id, _, _ = strings.Cut(strings.TrimSpace(unfold(value)), ";")
+		id = strings.Fields(id + " ")[0]
+	}
+	return strings.EqualFold(strings.TrimSpace(id), authservID)
+}
+
+func unfold(s string) string {
+	return strings.NewReplacer("\r\n", "", "\n", "").Replace(s)
+}
+
+// headerEnd is the offset of the blank line ending the header (or the
+// length of msg when there is none).
+func headerEnd(msg []byte) int {
+	pos := 0
+	for pos < len(msg) {
+		if msg[pos] == '\r' && pos+1 < len(msg) && msg[pos+1] == '\n' || msg[pos] == '\n' {
+			return pos
+		}
+		n := bytes.IndexByte(msg[pos:], '\n')
+		if n < 0 {
+			return len(msg)
+		}
+		pos += n + 1
+	}
+	return len(msg)
+}
+
+// fieldEnd is the offset after the field starting at pos, continuation
+// lines included.
+func fieldEnd(h []byte, pos int) int {
+	for {
+		n := bytes.IndexByte(h[pos:], '\n')
+		if n < 0 {
+			return len(h)
+		}
+		pos += n + 1
+		if pos >= len(h) || (h[pos] != ' ' && h[pos] != '\t') {
+			return pos
+		}
+	}
+}
+
+// Read finds the verdict the hub recorded in msg: the topmost
+// Authentication-Results field with authservID (fields from outside with
+// that id were removed on receipt). ok is false when there is none (mail
+// the hub made itself, or received before verdicts were recorded).
+func Read(msg []byte, authservID string) (res Result, ok bool) {
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(msg)))
+	if err != nil {
+		return res, false
+	}
+	for _, v := range h.Values("Authentication-Results") {
+		id, results, err := authres.Parse(unfold(v))
+		if err != nil || !strings.EqualFold(id, authservID) {
+			continue
+		}
+		for _, r := range results {
+			switch r := r.(type) {
+			case *authres.SPFResult:
+				res.SPF, res.SPFFrom = string(r.Value), r.From
+			case *authres.DKIMResult:
+				if r.Value != authres.ResultNone {
+					res.DKIM = append(res.DKIM, DKIM{Result: string(r.Value), Domain: r.Domain})
+				}
+			case *authres.DMARCResult:
+				res.DMARC, res.From = string(r.Value), r.From
+			}
+		}
+		// Alignment, for a domain without DMARC: recomputed from the
+		// identities the field names, relaxed as RFC 7489 defaults to.
+		if res.SPF == "pass" && aligned(res.SPFFrom, res.From, dmarc.AlignmentRelaxed) {
+			res.Aligned, res.Identity = true, "spf"
+		}
+		for _, d := range res.DKIM {
+			if d.Result == "pass" && aligned(d.Domain, res.From, dmarc.AlignmentRelaxed) {
+				res.Aligned, res.Identity = true, "dkim"
+			}
+		}
+		return res, true
+	}
+	return res, false
+}
