@@ -219,7 +219,6 @@ type Service struct {
 	log    *slog.Logger
 	secret []byte
 
-
 	mu       sync.Mutex
 	cache    map[int64]cachedList    // lists, for personalising copies
 	policies map[string]cachedPolicy // DMARC policies by domain

@@ -62,7 +62,7 @@ func TestSPF(t *testing.T) {
 		{"198.51.100.7", "x@soft.example", "softfail"},
 		{"198.51.100.7", "x@nospf.example", "none"},
 		{"192.0.2.20", "x@lists.exemple.fr", "pass"}, // a: mechanism, through LookupIPAddr
-		{"192.0.2.10", "", "none"},                    // null sender: postmaster@HELO, which has no SPF
+		{"192.0.2.10", "", "none"},                   // null sender: postmaster@HELO, which has no SPF
 	} {
 		res := Check(ctx, w.dns, Input{IP: net.ParseIP(c.ip), Helo: "client.example.org", MailFrom: c.from, Message: message("nadia@exemple.fr")})
 		if res.SPF != c.want {
