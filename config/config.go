@@ -143,10 +143,18 @@ type SMTP struct {
 	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
 	// MaxConnections open at once in all (421 beyond).
 	MaxConnections int `toml:"max_connections"`
-	// LimitExempt lists networks (CIDR) not bound by max_connections_per_ip,
+	// LimitExempt lists networks (CIDR) bound by none of the per-client limits,
 	// as Postfix exempts mynetworks: by default loopback, where a local
 	// Postfix in front of the hub connects from.
 	LimitExempt []string `toml:"limit_exempt"`
+	// ConnectionsPerIPMinute: new connections from one client address in
+	// a minute (421 beyond). 0: no limit.
+	ConnectionsPerIPMinute int `toml:"connections_per_ip_minute"`
+	// MessagesPerIPHour and MessagesPerSenderHour: transactions (MAIL
+	// FROM) in an hour from one client address, and from one envelope
+	// sender (450 beyond, the client retries later). 0: no limit.
+	MessagesPerIPHour     int `toml:"messages_per_ip_hour"`
+	MessagesPerSenderHour int `toml:"messages_per_sender_hour"`
 	// Timeout for each command and for the whole DATA transfer.
 	Timeout Duration `toml:"timeout"`
 	// TLSCert and TLSKey, PEM files, enable STARTTLS (files renewed by an
@@ -228,6 +236,10 @@ func Default() Config {
 			MaxConnectionsPerIP: 20,
 			MaxConnections:      1000,
 			LimitExempt:         []string{"127.0.0.0/8", "::1/128"},
+
+			ConnectionsPerIPMinute: 60,
+			MessagesPerIPHour:      300,
+			MessagesPerSenderHour:  100,
 			Timeout:             Duration(5 * time.Minute),
 		},
 		Relay: Relay{
@@ -402,6 +414,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SMTP.MaxRecipients < 1 || c.SMTP.MaxConnectionsPerIP < 1 || c.SMTP.MaxConnections < 1 {
 		errs = append(errs, errors.New("smtp.max_recipients, max_connections_per_ip and max_connections must be at least 1"))
+	}
+	if c.SMTP.ConnectionsPerIPMinute < 0 || c.SMTP.MessagesPerIPHour < 0 || c.SMTP.MessagesPerSenderHour < 0 {
+		errs = append(errs, errors.New("smtp.connections_per_ip_minute, messages_per_ip_hour and messages_per_sender_hour cannot be negative"))
 	}
 	for _, n := range c.SMTP.LimitExempt {
 		if _, _, err := net.ParseCIDR(n); err != nil {

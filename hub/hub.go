@@ -166,6 +166,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		CloseSolvedAfter: cfg.Tickets.CloseSolvedAfter.D(),
 		AcksPerHour:      cfg.Tickets.AcksPerHour,
 		MaxFileBytes:     cfg.Tickets.MaxAttachmentBytes,
+		AuthservID:       cfg.Auth.AuthservID,
 		Now:              now,
 	}, log.With("part", "tickets"))
 	if err != nil {
@@ -206,6 +207,11 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		MaxConnectionsPerIP: cfg.SMTP.MaxConnectionsPerIP,
 		MaxConnections:      cfg.SMTP.MaxConnections,
 		LimitExempt:         exempt,
+		Now:                 now,
+
+		ConnectionsPerIPMinute: cfg.SMTP.ConnectionsPerIPMinute,
+		MessagesPerIPHour:      cfg.SMTP.MessagesPerIPHour,
+		MessagesPerSenderHour:  cfg.SMTP.MessagesPerSenderHour,
 		Timeout:             cfg.SMTP.Timeout.D(),
 		TLS:                 tlsConfig,
 		Checker:             chk,

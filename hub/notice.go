@@ -122,6 +122,12 @@ func (h *Hub) notifySender(tx *store.Tx, messageID, rcpt, why string, code ...st
 	if err := tx.QueryRow("message.body", messageID).Scan(&raw); err != nil {
 		return err
 	}
+	if res, ok := h.verdict(raw); ok && res.Failed() {
+		// SPF failed and DMARC did not pass: the sender is probably not
+		// who the address says, who must not get our notice.
+		h.log.Info("no notice to a forged sender", "qid", messageID, "from", from)
+		return nil
+	}
 	hdr := header(raw)
 	if as := strings.ToLower(strings.TrimSpace(hdr.Get("Auto-Submitted"))); as != "" && as != "no" {
 		return nil

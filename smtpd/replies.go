@@ -56,6 +56,12 @@ func (s *Server) errAuth(reason string) *smtp.SMTPError {
 	return s.reply(550, ec(5, 7, 26), "auth-refused", reason)
 }
 
+// errRate defers a client or sender over its hourly message rate (RFC
+// 5321 §4.2.5: 450, the client retries later).
+func (s *Server) errRate() *smtp.SMTPError {
+	return s.reply(450, ec(4, 7, 1), "message-rate", nil)
+}
+
 func (s *Server) errNoRecipients() *smtp.SMTPError {
 	return s.reply(554, ec(5, 5, 1), "no-recipients", nil)
 }

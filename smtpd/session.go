@@ -55,6 +55,17 @@ func (ss *session) Logout() error { return nil }
 
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	ss.Reset()
+	if s := ss.s; !s.exempt(ss.remote) {
+		now := s.cfg.Now()
+		if !s.ipRate.allow(ss.remote, now) {
+			ss.log.Warn("message refused", "from", from, "reason", "message rate per client address")
+			return s.errRate()
+		}
+		if from != "" && !s.senderRate.allow(strings.ToLower(from), now) {
+			ss.log.Warn("message refused", "from", from, "reason", "message rate per sender")
+			return s.errRate()
+		}
+	}
 	ss.from = from
 	if opts != nil {
 		ss.opts = *opts

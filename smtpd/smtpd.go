@@ -106,12 +106,20 @@ type Config struct {
 	MaxRecipients       int
 	MaxConnectionsPerIP int
 	MaxConnections      int
-	LimitExempt         []*net.IPNet // not bound by MaxConnectionsPerIP
+	LimitExempt         []*net.IPNet // bound by none of the per-client limits
+	// ConnectionsPerIPMinute, MessagesPerIPHour and MessagesPerSenderHour
+	// are rate limits (0: none): beyond them a client gets 421 at connect
+	// or 450 at MAIL FROM, and may come back later.
+	ConnectionsPerIPMinute int
+	MessagesPerIPHour      int
+	MessagesPerSenderHour  int
 	Timeout             time.Duration
 	TLS                 *tls.Config // nil: no STARTTLS
 	Checker             Checker     // nil: messages are stored unjudged
 	// NewID returns a fresh queue id.
 	NewID func() string
+	// Now is the clock of the rate limits (default time.Now).
+	Now func() time.Time
 }
 
 // Server receives mail on one or more listeners.
@@ -132,13 +140,21 @@ type Server struct {
 	open    int
 	closing bool
 	lns     []net.Listener // closed by Shutdown, even if go-smtp has not seen them yet
+
+	connRate, ipRate, senderRate *rate
 }
 
 // New returns a server; call Serve with listeners.
 func New(cfg Config, router Router, spool Spool, texts *templates.Set, log *slog.Logger) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	s := &Server{cfg: cfg, router: router, spool: spool, texts: texts, log: log,
-		perIP: make(map[string]int), ctx: ctx, cancel: cancel}
+		perIP: make(map[string]int), ctx: ctx, cancel: cancel,
+		connRate:   newRate(time.Minute, cfg.ConnectionsPerIPMinute),
+		ipRate:     newRate(time.Hour, cfg.MessagesPerIPHour),
+		senderRate: newRate(time.Hour, cfg.MessagesPerSenderHour)}
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	srv.Domain = cfg.Hostname
 	srv.MaxMessageBytes = cfg.MaxMessageBytes
@@ -217,6 +233,12 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		ip := remoteIP(c.RemoteAddr())
 		s := l.s
 		exempt := s.exempt(ip)
+		if !exempt && !s.connRate.allow(ip, s.cfg.Now()) {
+			reply := s.reply(421, ec(4, 7, 0), "connection-rate", nil)
+			s.log.Warn("connection refused", "remote", ip, "reason", "connection rate")
+			go refuse(c, reply)
+			continue
+		}
 		s.mu.Lock()
 		over := !exempt && s.perIP[ip] >= s.cfg.MaxConnectionsPerIP
 		all := s.open >= s.cfg.MaxConnections

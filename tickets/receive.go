@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"codeberg.org/relais/relais/internal/automail"
+	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/store"
 )
 
@@ -29,6 +30,8 @@ type incoming struct {
 	auto     bool
 	content  Content
 	withheld bool // attachments too large to pass on
+	proven   bool // SPF, DKIM or DMARC prove the From (mailauth)
+	forged   bool // SPF failed and DMARC did not pass: send nothing back
 }
 
 // match is what the matcher found: a ticket (or none), and who writes.
@@ -81,6 +84,17 @@ func (s *Service) Receive(tx *store.Tx, target string, m store.Received) error {
 		}
 	}
 	mt := s.match(tx, q, key, in)
+	if (mt.role == Operator || mt.role == Note) && (!in.proven || in.from.Address != mt.person) {
+		// A key can be forwarded, quoted, stolen: an operator's powers
+		// also need the operator's own From, proven.
+		log.Warn("operator key without a proven From: no powers", "ticket", mt.ticket.ID, "from", in.from.Address, "holder", mt.person)
+		mt.role, mt.person = 0, ""
+	}
+	if mt.role == Requester && mt.how == "subject" && !in.proven {
+		// A subject number is public: it names the requester only when
+		// their From is proven.
+		mt.role = 0
+	}
 	if mt.found && mt.ticket.State == StateClosed && !mt.ticket.Closed.IsZero() &&
 		s.now().Sub(mt.ticket.Closed) > s.cfg.ReopenWithin && mt.role == Requester {
 		// Too late to reopen: a new ticket that follows the old one.
@@ -135,6 +149,11 @@ func (s *Service) read(m store.Received) (incoming, error) {
 	}
 	in.auto = automail.Marked(h, m.MailFrom) || automail.Vacation(in.subject) ||
 		(in.from != nil && automail.From(in.from.Address))
+	in.proven = true
+	if s.cfg.AuthservID != "" {
+		res, ok := mailauth.Read(m.Body, s.cfg.AuthservID)
+		in.proven, in.forged = ok && res.Proven(), ok && res.Failed()
+	}
 	in.content = Read(m.Body)
 	if s.cfg.MaxFileBytes > 0 && int64(len(m.Body)) > s.cfg.MaxFileBytes && len(in.content.Files) > 0 {
 		in.content.Files, in.withheld = nil, true
@@ -273,7 +292,7 @@ func (s *Service) open(tx *store.Tx, q Queue, in incoming, follows int64) error 
 	if err != nil {
 		return err
 	}
-	if ok {
+	if ok && !in.forged {
 		if err := s.acknowledge(tx, q, t, in); err != nil {
 			return err
 		}

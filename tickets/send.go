@@ -221,6 +221,9 @@ func (s *Service) tellOperator(tx *store.Tx, q Queue, t Ticket, op string, lines
 // tellWithheld tells the writer of in that its attachments were too
 // large to pass on.
 func (s *Service) tellWithheld(tx *store.Tx, q Queue, t Ticket, in incoming) error {
+	if in.forged {
+		return nil // no backscatter
+	}
 	if ok, err := s.mayAck(tx, in.from.Address); err != nil || !ok {
 		return err
 	}

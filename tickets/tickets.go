@@ -68,7 +68,11 @@ type Config struct {
 	// MaxFileBytes: attachments of a message larger than this are not
 	// passed on; the writer is told.
 	MaxFileBytes int64
-	Now          func() time.Time
+	// AuthservID is the id of the Authentication-Results field the hub
+	// adds to what it receives: operator powers need a proven From, and
+	// nothing is sent back to a forged one. "": every From is believed.
+	AuthservID string
+	Now        func() time.Time
 }
 
 // Service is the desk.
