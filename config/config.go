@@ -240,7 +240,7 @@ func Default() Config {
 			ConnectionsPerIPMinute: 60,
 			MessagesPerIPHour:      300,
 			MessagesPerSenderHour:  100,
-			Timeout:             Duration(5 * time.Minute),
+			Timeout:                Duration(5 * time.Minute),
 		},
 		Relay: Relay{
 			Address:  "127.0.0.1:25",

@@ -113,9 +113,9 @@ type Config struct {
 	ConnectionsPerIPMinute int
 	MessagesPerIPHour      int
 	MessagesPerSenderHour  int
-	Timeout             time.Duration
-	TLS                 *tls.Config // nil: no STARTTLS
-	Checker             Checker     // nil: messages are stored unjudged
+	Timeout                time.Duration
+	TLS                    *tls.Config // nil: no STARTTLS
+	Checker                Checker     // nil: messages are stored unjudged
 	// NewID returns a fresh queue id.
 	NewID func() string
 	// Now is the clock of the rate limits (default time.Now).
