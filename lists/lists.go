@@ -277,6 +277,15 @@ func Create(ctx context.Context, db *store.DB, l List) (List, error) {
 	return l, err
 }
 
+// Update stores new settings and owners for an existing list.
+func Update(ctx context.Context, db *store.DB, l List) (List, error) {
+	if err := l.Validate(); err != nil {
+		return l, err
+	}
+	err := db.Write(ctx, func(tx *store.Tx) error { return update(tx, &l) })
+	return l, err
+}
+
 func create(tx *store.Tx, l *List) error {
 	var n int
 	if err := tx.QueryRow("list.group-exists", l.Code.String(), l.Name).Scan(&n); err != nil {

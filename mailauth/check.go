@@ -51,10 +51,11 @@ func (r Result) Proven() bool {
 }
 
 // Failed says whether the sender is shown to be forged: SPF failed and
-// DMARC did not pass. The hub sends nothing back to such a sender (no
-// acknowledgement, no bounce): the address is probably someone else's.
+// nothing else proves the From (no DMARC pass, no aligned DKIM). The hub
+// sends nothing back to such a sender (no acknowledgement, no bounce): the
+// address is probably someone else's.
 func (r Result) Failed() bool {
-	return r.SPF == "fail" && r.DMARC != "pass"
+	return r.SPF == "fail" && !r.Proven()
 }
 
 // maxSignatures bounds the DKIM signatures verified per message (each may

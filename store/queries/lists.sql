@@ -172,3 +172,7 @@ SELECT COUNT(*) FROM subscribe_requests WHERE remote_ip = ? AND at > ?;
 
 -- name: subscribe.delete-old
 DELETE FROM subscribe_requests WHERE at < ?;
+
+-- name: test.held-reason
+-- Tests: why the first held post was held.
+SELECT reason FROM held ORDER BY id LIMIT 1;
