@@ -13,6 +13,7 @@ import (
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/dkim"
 	"codeberg.org/relais/relais/internal/dkimcheck"
+	"codeberg.org/relais/relais/internal/spamcheck"
 	"codeberg.org/relais/relais/lists"
 	"codeberg.org/relais/relais/outbox"
 	"codeberg.org/relais/relais/tickets"
@@ -341,5 +342,34 @@ func TestAbuseLimits(t *testing.T) {
 	// Postfix through: checked by every other test.
 	if !regexp.MustCompile(`reason="message rate per sender"`).MatchString(e.logs.String()) {
 		t.Error("the refusal is not logged with its reason")
+	}
+}
+
+// SpamAssassin (offline, the rules Debian ships) scores a list post, a
+// digest and a ticket acknowledgement below 1.0 each, as a member's
+// provider would see them.
+func TestSpamAssassinScores(t *testing.T) {
+	e := deskEnv(t)
+	e.createList("4405.discussion", lists.Members, []string{"anim@exemple.fr"}, "alice@example.org", "d@example.org")
+	e.mustSend("d@example.org", "4405.discussion+request@hub.example", post("d@example.org", "x", "resume", ""))
+	e.waitFor("digest mode", countTo("d@example.org", 1))
+	e.mustSend("alice@example.org", "4405.discussion@hub.example", post("Alice Martin <alice@example.org>", "4405.discussion@hub.example",
+		"Réunion de jeudi", "Bonjour à toutes et tous,\n\nLa réunion de jeudi aura lieu à 19h à la maison des associations.\nOrdre du jour : préparation du forum.\n\nAlice"))
+	ms := e.waitFor("post", countTo("alice@example.org", 1))
+	listPost := to(ms, "alice@example.org")[0]
+	e.settle()
+	e.clock.advance(25 * time.Hour)
+	if n, err := e.h.Lists.RunDigests(context.Background()); n != 1 || err != nil {
+		t.Fatalf("digests %d %v", n, err)
+	}
+	ms = e.waitFor("digest", countTo("d@example.org", 2))
+	digest := to(ms, "d@example.org")[1]
+	ack, _ := openTicket(t, e)
+	for name, m := range map[string]outbox.Mail{"list post": listPost, "digest": digest, "ticket acknowledgement": ack} {
+		score, rules := spamcheck.Score(t, m.Data)
+		t.Logf("%s: SpamAssassin %.1f (%s)", name, score, rules)
+		if score >= 1.0 {
+			t.Errorf("%s scores %.1f (%s), want below 1.0:\n%s", name, score, rules, m.Data)
+		}
 	}
 }

@@ -143,7 +143,7 @@ func TestListSubscribeConfirmByReply(t *testing.T) {
 	c := to(ms, "alice@example.org")[0]
 	h := c.Header()
 	confirm := addr(t, h.Get("Reply-To"))
-	if !confirmRE.MatchString(confirm) || addr(t, h.Get("From")) != confirm || h.Get("Auto-Submitted") != "auto-replied" ||
+	if !confirmRE.MatchString(confirm) || addr(t, h.Get("From")) != "liste-4405.discussion+request@hub.example" || h.Get("Auto-Submitted") != "auto-replied" ||
 		!strings.Contains(dec(h.Get("Subject")), strings.TrimSuffix(strings.TrimPrefix(confirm, "4405.discussion+confirm-"), "@hub.example")) ||
 		!strings.Contains(text(c), confirm) || h.Get("Content-Language") != "en" {
 		t.Fatalf("confirmation:\n%s", c.Data)
@@ -445,7 +445,7 @@ func TestListDMARCRewrite(t *testing.T) {
 	e.send("strict@strict.example", []string{"4405.discussion@hub.example"}, post("Sam Strict <strict@strict.example>", "4405.discussion@hub.example", "A", "a"))
 	ms := e.waitFor("strict post", countTo("m@example.org", 1))
 	h := to(ms, "m@example.org")[0].Header()
-	if h.Get("From") != `"Sam Strict via 4405.discussion" <4405.discussion@hub.example>` || h.Get("Reply-To") != "4405.discussion@hub.example" ||
+	if h.Get("From") != `"Sam Strict via 4405.discussion" <liste-4405.discussion@hub.example>` || h.Get("Reply-To") != "4405.discussion@hub.example" ||
 		h.Get("Cc") != `"Sam Strict" <strict@strict.example>` {
 		t.Fatalf("p=reject: From %q Reply-To %q Cc %q", h.Get("From"), h.Get("Reply-To"), h.Get("Cc"))
 	}

@@ -116,7 +116,9 @@ func (s *Service) askConfirm(tx *store.Tx, l List, addr, lang string, in Inbound
 		return "", err
 	}
 	confirm := s.Address(l, "confirm-"+tok)
-	env := templates.Envelope{From: quoteName(l.DisplayName) + " <" + confirm + ">", Header: [][2]string{{"Reply-To", confirm}}}
+	// From +request, not the confirm address: a random token in From looks
+	// like spam to filters (FROM_LOCAL_NOVOWEL); replies go to Reply-To.
+	env := templates.Envelope{From: quoteName(l.DisplayName) + " <" + s.FromAddress(l, "request") + ">", Header: [][2]string{{"Reply-To", confirm}}}
 	return "sent", s.notice(tx, l, addr, lang, "list-confirm", map[string]any{
 		"Confirm": confirm, "Token": tok, "Email": addr, "Expires": s.date(lang, now.Add(s.cfg.ConfirmTTL)),
 	}, ref, env)

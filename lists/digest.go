@@ -190,7 +190,7 @@ func (s *Service) digestMessage(l List, mode string, posts []digestPost) ([]byte
 	}
 	outer, inner := boundary(), boundary()
 	var b bytes.Buffer
-	from := mail.Address{Name: l.DisplayName, Address: s.Address(l, "")}
+	from := mail.Address{Name: l.DisplayName, Address: s.FromAddress(l, "")}
 	w := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
 	w("From", from.String())
 	w("To", s.Address(l, ""))
@@ -209,7 +209,10 @@ func (s *Service) digestMessage(l List, mode string, posts []digestPost) ([]byte
 	b.WriteString("\r\n--" + outer + "\r\n")
 	b.WriteString(`Content-Type: multipart/digest; boundary="` + inner + `"` + "\r\n\r\n")
 	for _, p := range posts {
-		b.WriteString("--" + inner + "\r\n\r\n") // message/rfc822 is the default here
+		// message/rfc822 is the default in a multipart/digest (RFC 2046
+		// §5.1.5), but filters flag parts without a header
+		// (T_TVD_MIME_NO_HEADERS): it is said.
+		b.WriteString("--" + inner + "\r\nContent-Type: message/rfc822\r\n\r\n")
 		b.Write(p.body)
 		if !bytes.HasSuffix(p.body, []byte("\n")) {
 			b.WriteString("\r\n")

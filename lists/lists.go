@@ -268,6 +268,13 @@ func (s *Service) Address(l List, detail string) string {
 	return l.Local() + "@" + s.cfg.Domain
 }
 
+// FromAddress is the list's address with detail as the From of mail the
+// hub writes for the list: the letter-first spelling (address.FromPrefix),
+// which routes to the same place.
+func (s *Service) FromAddress(l List, detail string) string {
+	return address.FromPrefix + s.Address(l, detail)
+}
+
 // Create stores a new list. Its CODE.NAME must not be a group's.
 func Create(ctx context.Context, db *store.DB, l List) (List, error) {
 	if err := l.Validate(); err != nil {

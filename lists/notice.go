@@ -16,7 +16,7 @@ func (s *Service) data(l List, extra map[string]any) map[string]any {
 		"Local":       l.Local(),
 		"Policy":      l.Policy,
 		"Subscribe":   s.Address(l, "subscribe"),
-		"Unsubscribe": s.Address(l, "unsubscribe"),
+		"Unsubscribe": s.unsubscribeAddress(l),
 		"Help":        s.Address(l, "help"),
 		"Request":     s.Address(l, "request"),
 		"Owner":       s.Address(l, "owner"),
@@ -35,7 +35,7 @@ func (s *Service) notice(tx *store.Tx, l List, to, lang, name string, extra map[
 		lang = l.Lang
 	}
 	if env.From == "" {
-		env.From = quoteName(l.DisplayName) + " <" + s.Address(l, "request") + ">"
+		env.From = quoteName(l.DisplayName) + " <" + s.FromAddress(l, "request") + ">"
 	}
 	if env.AutoSubmitted == "" {
 		env.AutoSubmitted = "auto-replied" // RFC 3834 §5

@@ -209,7 +209,7 @@ func (s *Service) hold(tx *store.Tx, l List, in Inbound, poster *mail.Address, r
 	}
 	for _, m := range s.moderators(l) {
 		err := s.notice(tx, l, m, l.Lang, "list-held", data, "", templates.Envelope{
-			From:          quoteName(l.DisplayName) + " <" + s.Address(l, "owner") + ">",
+			From:          quoteName(l.DisplayName) + " <" + s.FromAddress(l, "owner") + ">",
 			AutoSubmitted: "auto-generated",
 			Attach:        in.Body,
 		})

@@ -114,7 +114,7 @@ func (s *Service) prepare(ctx context.Context, l List, raw []byte, poster *mail.
 		if name == "" {
 			name = poster.Address[:strings.LastIndexByte(poster.Address, '@')]
 		}
-		from := mail.Address{Name: name + " via " + l.Local(), Address: listAddr}
+		from := mail.Address{Name: name + " via " + l.Local(), Address: s.FromAddress(l, "")}
 		h.Set("From", from.String())
 		if replyTo == listAddr {
 			// Replies go to the list; the poster is still reachable.
@@ -272,7 +272,7 @@ func (s *Service) Personalize(ctx context.Context, c queue.Copy) ([]byte, error)
 	// The footer names the member but holds no link that acts alone: a
 	// reply quoting it would hand the link to the whole list. The one-click
 	// link is in List-Unsubscribe, which replies do not quote.
-	unsub := s.Address(l, "unsubscribe")
+	unsub := s.unsubscribeAddress(l)
 	foot, err := s.texts.Text(l.Lang, "list-footer", map[string]string{
 		"List": s.Address(l, ""), "Name": l.DisplayName, "Unsubscribe": unsub, "Help": s.Address(l, "help"), "Email": c.Rcpt,
 	})
@@ -396,4 +396,15 @@ func (s *Service) Prefetch(ctx context.Context, messageID string) error {
 	}
 	_, err := s.policy(ctx, a.Address[strings.LastIndexByte(a.Address, '@')+1:])
 	return err
+}
+
+// unsubscribeAddress is the address shown in bodies for leaving the list:
+// LIST+desinscription (LIST+leave in English), which works as
+// LIST+unsubscribe does; filters count "unsubscribe@" in a body without an
+// unsubscribe link against the message (SpamAssassin's KHOP_UNSUB_EMAIL).
+func (s *Service) unsubscribeAddress(l List) string {
+	if l.Lang == "en" {
+		return s.Address(l, "leave")
+	}
+	return s.Address(l, "desinscription")
 }
