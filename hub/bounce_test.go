@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -143,6 +144,11 @@ func TestPostmasterForwarded(t *testing.T) {
 	m := e.wait(1)[0]
 	if m.To != "ops@exemple.fr" || !strings.HasPrefix(unsigned(t, m.Data), "Delivered-To: postmaster@hub.example\r\n") {
 		t.Fatalf("%+v", m)
+	}
+	// The message had neither Date nor Message-ID: added on receipt, once.
+	h := m.Header()
+	if len(h.Values("Date")) != 1 || !regexp.MustCompile(`^<[0-9a-v]{20}@mx\.hub\.example>$`).MatchString(h.Get("Message-Id")) {
+		t.Errorf("Date %q Message-ID %q", h.Values("Date"), h.Get("Message-Id"))
 	}
 }
 

@@ -123,9 +123,10 @@ func (ss *session) Data(r io.Reader) error {
 		ss.log.Warn("data transfer failed", "err", err)
 		return s.errTemp()
 	}
-	if err := ss.check(body); err != nil {
-		ss.log.Info("message refused", "from", ss.from, "reason", err.Message)
-		return err
+	h, serr := ss.check(body)
+	if serr != nil {
+		ss.log.Info("message refused", "from", ss.from, "reason", serr.Message)
+		return serr
 	}
 	now := time.Now()
 	env := &Envelope{
@@ -149,7 +150,8 @@ func (ss *session) Data(r io.Reader) error {
 			return s.errAuth(refusal)
 		}
 	}
-	msg := append(ss.received(env), body...)
+	msg := append(ss.received(env), ss.missing(h, env)...)
+	msg = append(msg, body...)
 	if err := s.spool.Accept(ctx, env, msg); err != nil {
 		if s.ctx.Err() != nil {
 			return s.errShuttingDown()
@@ -168,16 +170,16 @@ func (ss *session) Data(r io.Reader) error {
 
 // check refuses, while the sender is still there to hear it, what the hub
 // would otherwise have to bounce: an unreadable header and mail loops.
-func (ss *session) check(body []byte) *smtp.SMTPError {
+func (ss *session) check(body []byte) (textproto.Header, *smtp.SMTPError) {
 	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(body)))
 	if err != nil {
 		// The parser's error quotes the client's line: log it, never echo
 		// it (it may be long or 8-bit, and a reply is 512 octets at most).
 		ss.log.Info("malformed header", "err", err)
-		return ss.s.errBadHeader()
+		return h, ss.s.errBadHeader()
 	}
 	if len(h.Values("Received")) >= maxHops {
-		return ss.s.errTooManyHops()
+		return h, ss.s.errTooManyHops()
 	}
 	// Delivered-To is the trace field forwarders add (as Postfix does):
 	// seeing one of our recipients there means the message came back.
@@ -185,11 +187,26 @@ func (ss *session) check(body []byte) *smtp.SMTPError {
 		d = strings.TrimSpace(d)
 		for _, r := range ss.rcpts {
 			if strings.EqualFold(d, r.Addr) {
-				return ss.s.errLoop(r.Addr)
+				return h, ss.s.errLoop(r.Addr)
 			}
 		}
 	}
-	return nil
+	return h, nil
+}
+
+// missing returns the Date and Message-ID fields a message lacks (RFC 5322
+// §3.6: Date is required, Message-ID expected), as a receiving MTA adds
+// them: what the hub passes on must have both, or large providers refuse
+// it.
+func (ss *session) missing(h textproto.Header, env *Envelope) []byte {
+	var b []byte
+	if !h.Has("Date") {
+		b = append(b, "Date: "+env.Received.Format(time.RFC1123Z)+"\r\n"...)
+	}
+	if !h.Has("Message-Id") {
+		b = append(b, "Message-ID: <"+env.ID+"@"+ss.s.cfg.Hostname+">\r\n"...)
+	}
+	return b
 }
 
 // received builds the trace field (RFC 5321 §4.4).
