@@ -76,6 +76,9 @@ type Auth struct {
 	// hub (a local Postfix): their address says nothing of the sender, so
 	// SPF is not checked and DKIM has to prove the From.
 	SkipSPFFrom []string `toml:"skip_spf_from"`
+	// DNSServer is the DNS server (host:port) asked for SPF, DKIM and DMARC
+	// records, such as a local unbound; "": the system's resolver.
+	DNSServer string `toml:"dns_server"`
 }
 
 // Tickets configures the support desk (its queues and operators are made
@@ -475,6 +478,11 @@ func (c *Config) Validate() error {
 	for _, n := range c.Auth.SkipSPFFrom {
 		if _, _, err := net.ParseCIDR(n); err != nil {
 			errs = append(errs, fmt.Errorf("auth.skip_spf_from %q: %v", n, err))
+		}
+	}
+	if c.Auth.DNSServer != "" {
+		if _, _, err := net.SplitHostPort(c.Auth.DNSServer); err != nil {
+			errs = append(errs, fmt.Errorf("auth.dns_server %q: %v", c.Auth.DNSServer, err))
 		}
 	}
 	if c.Auth.AuthservID == "" {

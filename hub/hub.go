@@ -125,7 +125,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 	h.Queue.OnFailure(h.deliveryFailed)
 	resolver := opts.Resolver
 	if resolver == nil {
-		resolver = mailauth.NetResolver{}
+		resolver = mailauth.NewNetResolver(cfg.Auth.DNSServer)
 	}
 	maxPost := cfg.Lists.MaxMessageBytes
 	if maxPost == 0 {

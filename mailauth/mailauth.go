@@ -14,6 +14,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/emersion/go-msgauth/dmarc"
 	"golang.org/x/net/publicsuffix"
@@ -32,8 +33,21 @@ type Resolver interface {
 // ErrNotFound: the name exists but has no such record, or does not exist.
 var ErrNotFound = errors.New("mailauth: no such record")
 
-// NetResolver asks the system's resolver.
+// NetResolver asks the system's resolver, or R.
 type NetResolver struct{ R *net.Resolver }
+
+// NewNetResolver asks the DNS server at addr (host:port, a local
+// validating resolver such as unbound), or the system's when addr is "".
+func NewNetResolver(addr string) NetResolver {
+	if addr == "" {
+		return NetResolver{}
+	}
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	return NetResolver{R: &net.Resolver{PreferGo: true,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, addr)
+		}}}
+}
 
 func (n NetResolver) r() *net.Resolver {
 	if n.R == nil {

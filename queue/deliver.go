@@ -128,9 +128,18 @@ func (q *Queue) attempt(ctx context.Context, c *smtp.Client, j job, cache *body)
 				out = &own
 			}
 		}
-		if out != nil && q.cfg.Sign != nil && !out.signed {
-			// Signed at send time, the last change to the copy: one
-			// signature per stored message, or per personalized copy.
+		if c == nil && out != nil {
+			var err error
+			c, err = q.dial(ctx)
+			if err != nil {
+				res = classify(err)
+				res.reply = "relay " + q.cfg.Relay.Address + ": " + res.reply
+			}
+		}
+		if c != nil && out != nil && q.cfg.Sign != nil && !out.signed {
+			// Signed at send time, once the relay answers, the last change
+			// to the copy: one signature per stored message, or per
+			// personalized copy.
 			data, err := q.cfg.Sign(out.data)
 			if err != nil {
 				res = result{reply: "dkim: " + err.Error()}
@@ -138,14 +147,6 @@ func (q *Queue) attempt(ctx context.Context, c *smtp.Client, j job, cache *body)
 			} else {
 				out.data, out.signed = data, true
 				out.opts.Size = int64(len(data))
-			}
-		}
-		if c == nil && out != nil {
-			var err error
-			c, err = q.dial(ctx)
-			if err != nil {
-				res = classify(err)
-				res.reply = "relay " + q.cfg.Relay.Address + ": " + res.reply
 			}
 		}
 		if c != nil && out != nil {

@@ -2,6 +2,9 @@ package smtpd
 
 import (
 	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/emersion/go-smtp"
 )
@@ -18,15 +21,15 @@ func (s *Server) reply(code int, enh smtp.EnhancedCode, name string, data any) *
 // RFC 5321 §4.2.2 and RFC 3463 for the codes.
 
 func (s *Server) errUnknownUser(rcpt string) *smtp.SMTPError {
-	return s.reply(550, ec(5, 1, 1), "unknown-user", rcpt)
+	return s.reply(550, ec(5, 1, 1), "unknown-user", echo(rcpt))
 }
 
 func (s *Server) errBadAddress(rcpt, reason string) *smtp.SMTPError {
-	return s.reply(550, ec(5, 1, 1), "bad-address", map[string]string{"Addr": rcpt, "Reason": reason})
+	return s.reply(550, ec(5, 1, 1), "bad-address", map[string]string{"Addr": echo(rcpt), "Reason": echo(reason)})
 }
 
 func (s *Server) errRelayDenied(rcpt string) *smtp.SMTPError {
-	return s.reply(554, ec(5, 7, 1), "relay-denied", rcpt)
+	return s.reply(554, ec(5, 7, 1), "relay-denied", echo(rcpt))
 }
 
 func (s *Server) errTooLarge() *smtp.SMTPError {
@@ -34,7 +37,7 @@ func (s *Server) errTooLarge() *smtp.SMTPError {
 }
 
 func (s *Server) errLoop(addr string) *smtp.SMTPError {
-	return s.reply(554, ec(5, 4, 6), "loop", addr)
+	return s.reply(554, ec(5, 4, 6), "loop", echo(addr))
 }
 
 func (s *Server) errTooManyHops() *smtp.SMTPError {
@@ -74,6 +77,31 @@ func (s *Server) errTemp() *smtp.SMTPError {
 
 func (s *Server) errShuttingDown() *smtp.SMTPError {
 	return s.reply(421, ec(4, 3, 2), "shutting-down", nil)
+}
+
+// maxEcho bounds what a reply quotes of the client's words: a reply line is
+// 512 octets at most (RFC 5321 §4.5.3.1.5), and the loop reply quotes the
+// address twice.
+const maxEcho = 100
+
+// echo makes client-supplied text fit to quote in a reply: control
+// characters and invalid UTF-8 become '?', and it is cut to maxEcho octets.
+func echo(s string) string {
+	s = strings.ToValidUTF8(s, "?")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, s)
+	if len(s) <= maxEcho {
+		return s
+	}
+	cut := maxEcho
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func humanBytes(n int64) string {

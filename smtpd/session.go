@@ -27,6 +27,7 @@ type session struct {
 	remote string
 	helo   string
 	tls    bool
+	conn   *countedConn // nil if not ours (tests)
 
 	from  string
 	opts  smtp.MailOptions
@@ -44,6 +45,7 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 		remote: remote,
 		helo:   c.Hostname(),
 		tls:    isTLS,
+		conn:   counted(c.Conn()),
 	}, nil
 }
 
@@ -121,6 +123,13 @@ func (ss *session) Data(r io.Reader) error {
 			return s.errLineTooLong()
 		}
 		ss.log.Warn("data transfer failed", "err", err)
+		return s.errTemp()
+	}
+	if ss.conn != nil && ss.conn.eof.Load() {
+		// The client went away during the message. go-smtp v0.25.1 ends a
+		// BDAT chunk cut short by the end of the connection as if it were
+		// whole: what was read may be a truncated message, not stored.
+		ss.log.Warn("client gone before the end of the message, not stored", "from", ss.from)
 		return s.errTemp()
 	}
 	h, serr := ss.check(body)

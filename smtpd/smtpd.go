@@ -16,6 +16,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -289,6 +290,24 @@ type countedConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+	eof     atomic.Bool // the client closed its side
+}
+
+func (c *countedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if errors.Is(err, io.EOF) {
+		c.eof.Store(true)
+	}
+	return n, err
+}
+
+// counted finds our connection under go-smtp's (and under TLS).
+func counted(c net.Conn) *countedConn {
+	if t, ok := c.(*tls.Conn); ok {
+		c = t.NetConn()
+	}
+	cc, _ := c.(*countedConn)
+	return cc
 }
 
 func (c *countedConn) Close() error {

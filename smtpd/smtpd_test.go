@@ -3,6 +3,7 @@ package smtpd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -180,5 +181,34 @@ func TestShutdownRightAfterServe(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("round %d: Serve still running after Shutdown", i)
 		}
+	}
+}
+
+// A BDAT chunk cut short by the client going away is not stored: go-smtp
+// v0.25.1 hands it over as if whole, the session notices the end of the
+// connection. A whole chunk is stored.
+func TestBDATCutShortNotStored(t *testing.T) {
+	sp := &fakeSpool{}
+	addr := start(t, fakeRouter{}, sp)
+	talk := func(chunk string, size int) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "EHLO client.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<g@hub.test>\r\nBDAT %d LAST\r\n%s", size, chunk)
+		if size == len(chunk) {
+			fmt.Fprintf(c, "QUIT\r\n")
+		}
+		c.(*net.TCPConn).CloseWrite()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		io.ReadAll(c)
+	}
+	talk(msg[:17], 500)
+	talk(msg, len(msg))
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if len(sp.body) != 1 || !strings.HasSuffix(string(sp.body[0]), msg) {
+		t.Fatalf("stored %d messages: %q", len(sp.body), sp.body)
 	}
 }

@@ -80,8 +80,14 @@ func runDemo(args []string) error {
 		return err
 	}
 	log := newLogger(c)
-	// The demo asks no real DNS: no domain publishes a DMARC policy here.
-	opts := hub.Options{Logger: log, Resolver: &mailauth.StaticResolver{}}
+	// The demo asks no real DNS. Its own says that the sample people's
+	// domains send from this machine (SPF), so that their mail is proven;
+	// mail from any other domain is not, and lists hold it.
+	dns := &mailauth.StaticResolver{}
+	for _, d := range demoSenders {
+		dns.Set(d, "v=spf1 ip4:127.0.0.1 ip6:::1 -all")
+	}
+	opts := hub.Options{Logger: log, Resolver: dns}
 	return serveOn(c, opts, ln, webLn, func(h *hub.Hub) {
 		smtp := ln.Addr().String()
 		host, port, _ := net.SplitHostPort(smtp)
@@ -96,6 +102,7 @@ relais demo is running (Ctrl-C to stop).
 Sample groups: 4405.nantes-sud, 4402.nantes-nord, 7506.paris-11, 2A01.ajaccio, 97401.saint-denis, fr.jeunes
 Sample lists:  4405.discussion (members post), 4405.annonces (announcements), 44.groupes (every group of 44)
 Support desk:  support@%[2]s (operators nadia@, paul@exemple.fr), juridique@%[2]s
+Demo DNS:      example.org and exemple.fr send from 127.0.0.1 (SPF): their mail is proven
 
 Send a first message (in another terminal):
   swaks --server %[7]s --port %[8]s --from you@example.org --to 4405.nantes-sud@%[2]s
@@ -109,6 +116,9 @@ Ask the support desk (an acknowledgement and two operator notifications land in 
 `, smtp, demoDomain, c.Web.Listen, box.Addr(), filepath.Join(abs, "outbox"), abs, host, port, *data)
 	})
 }
+
+// demoSenders are the domains the demo's DNS lets send from 127.0.0.1.
+var demoSenders = []string{"example.org", "exemple.fr"}
 
 func seedDemo(dir string) error {
 	db, err := store.Open(dir)

@@ -27,6 +27,10 @@ import (
 
 var relaisBin string
 
+// deadDNS is a UDP port nothing listens on: the DNS server of the hubs the
+// tests run.
+var deadDNS string
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "relais-bin")
 	if err != nil {
@@ -38,6 +42,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build relais: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	deadDNS = pc.LocalAddr().String()
+	pc.Close()
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -74,7 +84,10 @@ func serveHub(t *testing.T, data, relay string) *hubProc {
 	t.Helper()
 	addr := freePort(t)
 	cmd := exec.Command(relaisBin, "serve", "--domain", "hub.example", "--listen", addr, "--data", data, "--relay", relay)
-	cmd.Env = append(os.Environ(), "RELAIS_RELAY_STARTTLS=off", "RELAIS_QUEUE_RETRY_MIN=1s", "RELAIS_HOSTNAME=mx.hub.example")
+	// The DNS is a port where nothing answers: tests never touch the
+	// network, and verdicts come out as temperror.
+	cmd.Env = append(os.Environ(), "RELAIS_RELAY_STARTTLS=off", "RELAIS_QUEUE_RETRY_MIN=1s", "RELAIS_HOSTNAME=mx.hub.example",
+		"RELAIS_AUTH_DNS_SERVER="+deadDNS)
 	p := &hubProc{cmd: cmd, addr: addr, logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
 	cmd.Stderr = lockedWriter{p.mu, p.logs}
 	cmd.Stdout = cmd.Stderr
