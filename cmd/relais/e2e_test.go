@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -347,5 +348,38 @@ func TestCLITickets(t *testing.T) {
 	// Whole, with the Received field the hub added (RFC 5321 §4.4).
 	if out := relais(t, "ticket", "show", "1", "--raw", "1", "--data", data); !strings.HasPrefix(out, "Received: from ") || !strings.HasSuffix(out, "\r\n"+msg) {
 		t.Fatalf("raw: %q", out)
+	}
+}
+
+// relais dkim keygen, list, activate and relais dns, as an operator runs
+// them for a rotation.
+func TestCLIDKIMAndDNS(t *testing.T) {
+	data := t.TempDir()
+	out := relais(t, "dkim", "keygen", "--domain", "hub.example", "--data", data)
+	sel := regexp.MustCompile(`hub\.example (rsa-\d{8}) rsa: active`).FindStringSubmatch(out)
+	if sel == nil || !strings.Contains(out, "ed25519: active") {
+		t.Fatalf("keygen:\n%s", out)
+	}
+	fi, err := os.Stat(filepath.Join(data, "dkim", "hub.example", sel[1]+".pem"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", fi, err)
+	}
+	out = relais(t, "dkim", "keygen", "--domain", "hub.example", "--data", data)
+	next := regexp.MustCompile(`(rsa-\d{8}b) rsa: waiting`).FindStringSubmatch(out)
+	if next == nil {
+		t.Fatalf("second keygen:\n%s", out)
+	}
+	zone := relais(t, "dns", "--domain", "hub.example", "--mx", "mx.hub.example", "--data", data)
+	for _, want := range []string{"hub.example.\t3600\tIN\tMX\t10 mx.hub.example.", sel[1] + "._domainkey.hub.example.\t3600\tIN\tTXT\t( \"v=DKIM1; k=rsa; p=",
+		next[1] + "._domainkey.hub.example.", "_dmarc.hub.example.\t3600\tIN\tTXT\t\"v=DMARC1; p=quarantine;", "waiting: publish it"} {
+		if !strings.Contains(zone, want) {
+			t.Errorf("relais dns lacks %q:\n%s", want, zone)
+		}
+	}
+	ed := strings.Replace(next[1], "rsa-", "ed-", 1)
+	relais(t, "dkim", "activate", "--domain", "hub.example", next[1], ed, "--data", data)
+	out = relais(t, "dkim", "list", "--data", data)
+	if !regexp.MustCompile(next[1] + `\s+rsa\s+active`).MatchString(out) || !regexp.MustCompile(sel[1] + `\s+rsa\s+waiting`).MatchString(out) {
+		t.Fatalf("list after activate:\n%s", out)
 	}
 }
