@@ -379,7 +379,7 @@ func TestCLIDKIMAndDNS(t *testing.T) {
 	ed := strings.Replace(next[1], "rsa-", "ed-", 1)
 	relais(t, "dkim", "activate", "--domain", "hub.example", next[1], ed, "--data", data)
 	out = relais(t, "dkim", "list", "--data", data)
-	if !regexp.MustCompile(next[1] + `\s+rsa\s+active`).MatchString(out) || !regexp.MustCompile(sel[1] + `\s+rsa\s+waiting`).MatchString(out) {
+	if !regexp.MustCompile(next[1]+`\s+rsa\s+active`).MatchString(out) || !regexp.MustCompile(sel[1]+`\s+rsa\s+waiting`).MatchString(out) {
 		t.Fatalf("list after activate:\n%s", out)
 	}
 }
