@@ -1,0 +1,107 @@
+// Package events is in charge of the groups' events: what an event is,
+// reading it from an iCalendar invitation (RFC 5545, RFC 5546 iTIP methods,
+// as Thunderbird, Outlook and Google Calendar send them) or from a short
+// plain-text form, and writing events out as iCalendar feeds.
+package events
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Status of an event (RFC 5545 §3.8.1.11).
+const (
+	Confirmed = "confirmed"
+	Cancelled = "cancelled"
+)
+
+// DefaultZone is the time zone of an event that names none.
+const DefaultZone = "Europe/Paris"
+
+// Event is one event as the hub keeps it.
+type Event struct {
+	ID       int64
+	UID      string // stable: the invitation's, or one the hub made
+	Sequence int    // RFC 5545 §3.8.7.4: a higher one replaces
+	Title    string
+	Details  string // description
+	Start    time.Time
+	End      time.Time
+	AllDay   bool
+	Zone     string // IANA time zone the times are shown in
+	Place    string // address text, as written
+	PostCode string // French postal code found in the place, if any
+	INSEE    string // commune, when the place was located
+	Lat, Lon float64
+	Located  bool     // Lat/Lon are known
+	Themes   []string // tags, lower case
+	Groups   []string // organising groups, CODE.NAME; several for a joint event
+	Public   bool     // false: members of the organising groups only
+	Status   string   // Confirmed or Cancelled
+	URL      string
+	Created  time.Time
+	Updated  time.Time
+}
+
+// Errors of reading an event, each a sentence for the person who sent it.
+var (
+	ErrNoEvent  = errors.New("no event found (an iCalendar invitation, or the form described in the help)")
+	ErrNoStart  = errors.New("the event has no start date")
+	ErrNoTitle  = errors.New("the event has no title")
+	ErrBadTimes = errors.New("the event ends before it starts")
+)
+
+// Location is the event's time zone, Europe/Paris when unknown.
+func (e Event) Location() *time.Location {
+	if loc, err := time.LoadLocation(e.Zone); err == nil && e.Zone != "" {
+		return loc
+	}
+	loc, err := time.LoadLocation(DefaultZone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// Check completes and checks an event before it is stored.
+func (e *Event) Check() error {
+	e.Title = strings.TrimSpace(e.Title)
+	if e.Title == "" {
+		return ErrNoTitle
+	}
+	if e.Start.IsZero() {
+		return ErrNoStart
+	}
+	if e.End.IsZero() {
+		if e.AllDay {
+			e.End = e.Start.AddDate(0, 0, 1)
+		} else {
+			e.End = e.Start.Add(2 * time.Hour)
+		}
+	}
+	if e.End.Before(e.Start) {
+		return ErrBadTimes
+	}
+	if e.Zone == "" {
+		e.Zone = DefaultZone
+	}
+	if _, err := time.LoadLocation(e.Zone); err != nil {
+		return fmt.Errorf("unknown time zone %q", e.Zone)
+	}
+	if e.Status == "" {
+		e.Status = Confirmed
+	}
+	seen := map[string]bool{}
+	themes := e.Themes[:0:0]
+	for _, t := range e.Themes {
+		t = strings.ToLower(strings.TrimSpace(t))
+		if t != "" && !seen[t] {
+			seen[t] = true
+			themes = append(themes, t)
+		}
+	}
+	e.Themes = themes
+	return nil
+}
