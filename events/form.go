@@ -41,7 +41,7 @@ var formFields = map[string]string{
 	"lieu": "place", "adresse": "place", "place": "place", "location": "place", "where": "place", "ou": "place",
 	"themes": "themes", "theme": "themes", "tags": "themes", "themes/tags": "themes",
 	"public": "public",
-	"id": "uid", "uid": "uid",
+	"id":     "uid", "uid": "uid",
 	"statut": "status", "status": "status", "etat": "status",
 	"description": "details", "details": "details",
 }
