@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-ical"
+	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset"
 )
 
 // iTIP methods (RFC 5546 §1.4) the hub acts on.
@@ -28,6 +30,9 @@ type Invitation struct {
 	// Notes are things worth telling the sender: a time zone guessed, a
 	// recurring event taken as its first occurrence.
 	Notes []string
+	// Form: the event came from the text form; FormUID: the form named an
+	// existing event (Id :).
+	Form, FormUID bool
 }
 
 // ParseICS reads an iCalendar object (RFC 5545). Only the events matter:
@@ -318,4 +323,91 @@ func parisZone() *ical.Component {
 	part(ical.CompTimezoneDaylight, "19700329T020000", "+0100", "+0200", "CEST", "FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU")
 	part(ical.CompTimezoneStandard, "19701025T030000", "+0200", "+0100", "CET", "FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU")
 	return tz
+}
+
+// FromMessage reads the events of a mail message: its iCalendar parts
+// (text/calendar, as an alternative or an attachment; application/ics;
+// a .ics file), the same invitation met twice counted once, or else the
+// form in its first text part. now dates a form without a year.
+func FromMessage(msg []byte, now time.Time) (Invitation, error) {
+	ent, err := message.Read(bytes.NewReader(msg))
+	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
+		return Invitation{}, fmt.Errorf("unreadable message: %w", err)
+	}
+	var cals [][]byte
+	var text string
+	var walk func(e *message.Entity, depth int)
+	walk = func(e *message.Entity, depth int) {
+		if depth > 10 {
+			return
+		}
+		if mr := e.MultipartReader(); mr != nil {
+			for {
+				p, err := mr.NextPart()
+				if err != nil {
+					return
+				}
+				walk(p, depth+1)
+			}
+		}
+		t, _, _ := e.Header.ContentType()
+		_, disp, _ := e.Header.ContentDisposition()
+		name := strings.ToLower(disp["filename"])
+		if name == "" {
+			_, ct, _ := e.Header.ContentType()
+			name = strings.ToLower(ct["name"])
+		}
+		b, err := io.ReadAll(io.LimitReader(e.Body, 1<<20))
+		if err != nil {
+			return
+		}
+		switch {
+		case t == "text/calendar" || t == "application/ics" || strings.HasSuffix(name, ".ics"):
+			cals = append(cals, b)
+		case t == "text/plain" && text == "":
+			text = string(b)
+		}
+	}
+	walk(ent, 0)
+	if len(cals) == 0 {
+		f, err := ParseForm(text, now, DefaultZone)
+		if err != nil {
+			return Invitation{}, err
+		}
+		method := MethodPublish
+		if f.Status == Cancelled {
+			method = MethodCancel
+		}
+		return Invitation{Method: method, Events: []Event{f.Event}, Form: true, FormUID: f.HasUID}, nil
+	}
+	var inv Invitation
+	seen := map[string]int{}
+	var firstErr error
+	for _, c := range cals {
+		one, err := ParseICS(bytes.NewReader(c))
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		if inv.Method == "" {
+			inv.Method = one.Method
+		}
+		inv.Notes = append(inv.Notes, one.Notes...)
+		for _, e := range one.Events {
+			if i, ok := seen[e.UID]; ok {
+				if e.Sequence > inv.Events[i].Sequence {
+					inv.Events[i] = e
+				}
+				continue
+			}
+			seen[e.UID] = len(inv.Events)
+			inv.Events = append(inv.Events, e)
+		}
+	}
+	if len(inv.Events) == 0 {
+		return inv, firstErr
+	}
+	return inv, nil
 }

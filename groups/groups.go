@@ -308,3 +308,6 @@ type Inbound struct {
 	MessageID string // body in the messages table
 	Rcpt      string // the group address as the sender wrote it
 }
+
+// Load reads group id, with its animators, inside a transaction.
+func Load(tx *store.Tx, id int64) (Group, error) { return get(tx, id) }

@@ -52,6 +52,7 @@ func newDispatcher(h *Hub) *dispatcher {
 	d := &dispatcher{h: h, wake: make(chan struct{}, 1), inflight: make(map[int64]bool)}
 	d.handlers = map[string]handler{
 		routeGroup:  h.forwardToGroup,
+		routeAgenda: h.publishEvent,
 		routeBounce: h.recordBounce,
 		routeRole:   h.forwardToPostmaster,
 
@@ -176,7 +177,7 @@ func (d *dispatcher) inline(tx *store.Tx, in inbound) bool {
 // they may ask the DNS (the poster's DMARC policy), which must not happen
 // while the one writer waits; the dispatcher asks first, then writes.
 var inlineRoutes = map[string]bool{
-	routeGroup: true, routeBounce: true, routeRole: true,
+	routeGroup: true, routeBounce: true, routeRole: true, routeAgenda: true,
 	routeListCmd: true, routeTicket: true,
 }
 

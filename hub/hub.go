@@ -59,15 +59,17 @@ type Hub struct {
 	Tickets *tickets.Service
 	Web     *web.Server
 
-	log   *slog.Logger
-	now   func() time.Time
-	disp  *dispatcher
-	lns   []net.Listener
-	webLn net.Listener
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
-	errMu sync.Mutex
-	errs  []error
+	log *slog.Logger
+	now func() time.Time
+	// gazetteer locates a postal code or INSEE code (package geo).
+	gazetteer func(q string) (insee string, lat, lon float64, ok bool)
+	disp      *dispatcher
+	lns       []net.Listener
+	webLn     net.Listener
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	errMu     sync.Mutex
+	errs      []error
 }
 
 // Open prepares a hub from a validated configuration: database, templates,

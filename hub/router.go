@@ -40,7 +40,11 @@ func (r *router) Route(ctx context.Context, rcpt string) (smtpd.Route, error) {
 		} else if err != nil {
 			return smtpd.Route{}, err
 		}
-		if a.Detail != "" { // +agenda, …: not handled yet
+		switch a.Detail {
+		case "":
+		case "agenda":
+			return smtpd.Route{Kind: routeAgenda, Target: strconv.FormatInt(id, 10)}, nil
+		default:
 			return smtpd.Route{}, smtpd.ErrUnknownRecipient
 		}
 		if err != nil {

@@ -469,20 +469,9 @@ var paris = func() *time.Location {
 	return l
 }()
 
-var (
-	frDays   = []string{"dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi"}
-	frMonths = []string{"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"}
-)
-
 // date formats a day for a person: "jeudi 24 décembre 2026" or "Thursday
 // 24 December 2026".
-func (s *Service) date(lang string, t time.Time) string {
-	t = t.In(paris)
-	if lang == "en" {
-		return t.Format("Monday 2 January 2006")
-	}
-	return fmt.Sprintf("%s %d %s %d", frDays[t.Weekday()], t.Day(), frMonths[t.Month()-1], t.Year())
-}
+func (s *Service) date(lang string, t time.Time) string { return templates.Day(lang, t.In(paris)) }
 
 var replyRE = regexp.MustCompile(`(?i)^\s*((re|tr|fwd?|aw|sv)\s*:\s*)+`)
 

@@ -36,7 +36,11 @@ func TestEveryTemplateInEveryLanguage(t *testing.T) {
 		// Support desk.
 		"Number": int64(12), "Queue": "support@hub.example", "QueueName": "Support", "Requester": "r@x", "Assignee": "",
 		"Kind": "request", "Author": "r@x", "Text": "Bonjour", "Files": []string{"a.pdf"}, "Withheld": true,
-		"Reply": "support+k@x", "Note": "support+n@x", "Lines": []string{"#fermé"}, "MaxMB": int64(10)}
+		"Reply": "support+k@x", "Note": "support+n@x", "Lines": []string{"#fermé"}, "MaxMB": int64(10),
+		// Agenda.
+		"Group": "Nantes Sud", "Address": "4405.nantes-sud+agenda@x", "Form": false, "Notes": []string{"recurring", "Fuseau"},
+		"Events": []map[string]any{{"Outcome": "created", "Event": map[string]any{"Title": "Réunion", "When": "samedi", "Until": "samedi",
+			"Zone": "Europe/Paris", "Place": "Nantes", "Themes": "climat", "Public": true, "Cancelled": false, "UID": "u", "Groups": ""}}}}
 	fragments := map[string]bool{"list-footer": true, "ticket-withheld-note": true} // pieces of messages: no Subject
 	for name, n := range names {
 		if n != len(Languages) {

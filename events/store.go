@@ -1,0 +1,224 @@
+package events
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"codeberg.org/relais/relais/store"
+)
+
+// Outcome is what saving an event did.
+type Outcome string
+
+// Outcomes of Save.
+const (
+	Created   Outcome = "created"
+	Updated   Outcome = "updated"
+	Joined    Outcome = "joined"    // the same event from another group: now organised together
+	Withdrawn Outcome = "cancelled" // the event is cancelled now
+	Stale     Outcome = "stale"     // an older copy (lower SEQUENCE): nothing changed
+	Unknown   Outcome = "unknown"   // a cancellation of an event the hub does not have
+)
+
+// ErrNotFound is returned for an event the hub does not have.
+var ErrNotFound = errors.New("events: no such event")
+
+// Save stores e as organised by groupID (a group's id), following RFC 5546:
+// a new UID is a new event; the same UID with a higher SEQUENCE (or the
+// same, from a form) replaces it; a lower one is an old copy; the same UID
+// from another group adds that group (a joint event). A cancellation marks
+// the event cancelled; it is kept so that feeds and digests can say so.
+func Save(tx *store.Tx, e *Event, groupID int64, now time.Time) (Outcome, error) {
+	var id int64
+	var seq int
+	var status string
+	err := tx.QueryRow("event.by-uid", e.UID).Scan(&id, &seq, &status)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if e.Status == Cancelled && e.Start.IsZero() {
+			return Unknown, nil
+		}
+		res, err := tx.Exec("event.insert", e.UID, e.Sequence, e.Title, e.Details, e.Start.Unix(), e.End.Unix(), e.AllDay,
+			e.Zone, e.Place, e.PostCode, e.INSEE, e.Lat, e.Lon, e.Located, strings.Join(e.Themes, ","), e.Public, e.Status,
+			e.URL, now.Unix(), now.Unix())
+		if err != nil {
+			return "", fmt.Errorf("save event: %w", err)
+		}
+		if e.ID, err = res.LastInsertId(); err != nil {
+			return "", err
+		}
+		e.Created, e.Updated = now, now
+		if err := setThemes(tx, e.ID, e.Themes); err != nil {
+			return "", err
+		}
+		_, err = tx.Exec("event.add-group", e.ID, groupID)
+		if e.Status == Cancelled {
+			return Withdrawn, err
+		}
+		return Created, err
+	case err != nil:
+		return "", fmt.Errorf("save event: %w", err)
+	}
+	e.ID = id
+	res, err := tx.Exec("event.add-group", id, groupID)
+	if err != nil {
+		return "", err
+	}
+	added, _ := res.RowsAffected()
+	switch {
+	case e.Sequence < seq:
+		if added > 0 {
+			return Joined, nil
+		}
+		return Stale, nil
+	case e.Status == Cancelled:
+		if status == Cancelled {
+			return Stale, nil
+		}
+		_, err := tx.Exec("event.cancel", max(e.Sequence, seq), now.Unix(), id)
+		return Withdrawn, err
+	case e.Sequence == seq && added > 0:
+		// The same invitation sent to several groups' +agenda addresses.
+		return Joined, nil
+	}
+	if e.Start.IsZero() {
+		return Stale, nil
+	}
+	if _, err := tx.Exec("event.update", e.Sequence, e.Title, e.Details, e.Start.Unix(), e.End.Unix(), e.AllDay, e.Zone,
+		e.Place, e.PostCode, e.INSEE, e.Lat, e.Lon, e.Located, strings.Join(e.Themes, ","), e.Public, e.Status, e.URL,
+		now.Unix(), id); err != nil {
+		return "", fmt.Errorf("update event: %w", err)
+	}
+	e.Updated = now
+	return Updated, setThemes(tx, id, e.Themes)
+}
+
+func setThemes(tx *store.Tx, id int64, themes []string) error {
+	if _, err := tx.Exec("event.clear-themes", id); err != nil {
+		return err
+	}
+	for _, t := range themes {
+		if _, err := tx.Exec("event.add-theme", t, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type scanner interface{ Scan(...any) error }
+
+func scan(row scanner) (Event, error) {
+	var e Event
+	var start, end, created, updated int64
+	var themes string
+	err := row.Scan(&e.ID, &e.UID, &e.Sequence, &e.Title, &e.Details, &start, &end, &e.AllDay, &e.Zone, &e.Place,
+		&e.PostCode, &e.INSEE, &e.Lat, &e.Lon, &e.Located, &themes, &e.Public, &e.Status, &e.URL, &created, &updated)
+	if err != nil {
+		return e, err
+	}
+	e.Start, e.End, e.Created, e.Updated = time.Unix(start, 0), time.Unix(end, 0), time.Unix(created, 0), time.Unix(updated, 0)
+	if themes != "" {
+		e.Themes = strings.Split(themes, ",")
+	}
+	return e, nil
+}
+
+// Get reads one event with its organising groups.
+func Get(ctx context.Context, db *store.DB, id int64) (Event, error) {
+	e, err := scan(db.QueryRow(ctx, "event.get", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, ErrNotFound
+	} else if err != nil {
+		return e, err
+	}
+	rows, err := db.Query(ctx, "event.groups", id)
+	if err != nil {
+		return e, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var code, name string
+		if err := rows.Scan(&code, &name); err != nil {
+			return e, err
+		}
+		e.Groups = append(e.Groups, code+"."+name)
+	}
+	return e, rows.Err()
+}
+
+// Window reads the events that overlap [from, to), in date order, with
+// their organising groups.
+func Window(ctx context.Context, db *store.DB, from, to time.Time) ([]Event, error) {
+	rows, err := db.Query(ctx, "event.window", to.Unix(), from.Unix())
+	if err != nil {
+		return nil, err
+	}
+	var out []Event
+	index := map[int64]int{}
+	for rows.Next() {
+		e, err := scan(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		index[e.ID] = len(out)
+		out = append(out, e)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, err
+	}
+	rows, err = db.Query(ctx, "event.all-groups", to.Unix(), from.Unix())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var code, name string
+		if err := rows.Scan(&id, &code, &name); err != nil {
+			return nil, err
+		}
+		if i, ok := index[id]; ok {
+			out[i].Groups = append(out[i].Groups, strings.ToLower(code)+"."+name)
+		}
+	}
+	return out, rows.Err()
+}
+
+// Of reads upcoming events (ending after now) of a feed: query is
+// event.of-group, event.of-theme or event.of-zone with its arguments.
+func Of(ctx context.Context, db *store.DB, query string, args ...any) ([]Event, error) {
+	rows, err := db.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		var dst = []any{&id}
+		if query == "event.of-zone" {
+			dst = append(dst, new(int64))
+		}
+		if err := rows.Scan(dst...); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, err
+	}
+	out := make([]Event, 0, len(ids))
+	for _, id := range ids {
+		e, err := Get(ctx, db, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}

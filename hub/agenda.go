@@ -1,0 +1,160 @@
+package hub
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net/mail"
+	"strings"
+
+	"github.com/emersion/go-message/textproto"
+
+	"codeberg.org/relais/relais/events"
+	"codeberg.org/relais/relais/groups"
+	"codeberg.org/relais/relais/internal/automail"
+	"codeberg.org/relais/relais/queue"
+	"codeberg.org/relais/relais/store"
+	"codeberg.org/relais/relais/templates"
+)
+
+const routeAgenda = "agenda" // target: group id
+
+// publishEvent handles mail to CODE.NAME+agenda@: an animator of the group,
+// proven by SPF, DKIM or DMARC, publishes, updates or cancels events with an
+// invitation or the text form, and is told what the hub understood.
+func (h *Hub) publishEvent(tx *store.Tx, in inbound) error {
+	id, err := targetID(in)
+	if err != nil {
+		return err
+	}
+	g, err := groups.Load(tx, id)
+	if err != nil {
+		return err
+	}
+	m, err := tx.Received(in.messageID)
+	if err != nil {
+		return err
+	}
+	hdr, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(m.Body)))
+	from := ""
+	if a, err := mail.ParseAddress(hdr.Get("From")); err == nil {
+		from = strings.ToLower(a.Address)
+	}
+	log := h.log.With("qid", in.messageID, "group", g.Local(), "from", from)
+	if from == "" || automail.Marked(hdr, m.MailFrom) || automail.From(from) {
+		log.Info("agenda: automatic or anonymous mail ignored")
+		return nil
+	}
+	res, judged := h.verdict(m.Body)
+	if judged && res.Failed() {
+		log.Info("agenda: forged sender ignored")
+		return nil // nothing back to a forged address
+	}
+	lang := h.Config.Language
+	reply := func(name string, data map[string]any) error {
+		data["Group"], data["Address"] = g.DisplayName, g.Local()+"+agenda@"+h.Config.Domains[0]
+		return h.tell(tx, from, lang, name, data, strings.TrimSpace(hdr.Get("Message-Id")))
+	}
+	if !isAnimator(g, from) {
+		log.Info("agenda: not an animator of the group")
+		return reply("event-refused", map[string]any{"Reason": "not-animator"})
+	}
+	if judged && !res.Proven() {
+		log.Info("agenda: sender not proven", "spf", res.SPF, "dmarc", res.DMARC)
+		return reply("event-refused", map[string]any{"Reason": "not-proven"})
+	}
+	inv, err := events.FromMessage(m.Body, h.now())
+	if err != nil {
+		log.Info("agenda: nothing understood", "err", err)
+		return reply("event-refused", map[string]any{"Reason": "unreadable", "Detail": err.Error()})
+	}
+	var done []map[string]any
+	for _, e := range inv.Events {
+		if inv.Form && !inv.FormUID {
+			e.UID = formUID(g, e, h.Config.Hostname)
+		}
+		if inv.Form && inv.FormUID {
+			e.Sequence = int(h.now().Unix()) // a form replaces what it names
+		}
+		h.locate(&e, g)
+		outcome, err := events.Save(tx, &e, g.ID, h.now())
+		if err != nil {
+			return err
+		}
+		log.Info("agenda: event saved", "uid", e.UID, "outcome", outcome, "method", inv.Method)
+		done = append(done, map[string]any{"Outcome": string(outcome), "Event": h.describe(e, lang)})
+	}
+	return reply("event-published", map[string]any{"Events": done, "Notes": inv.Notes, "Form": inv.Form})
+}
+
+func isAnimator(g groups.Group, addr string) bool {
+	for _, a := range g.Animators {
+		if strings.EqualFold(a, addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// formUID makes the UID of an event written as a form: stable for the
+// same group, title and start, so sending the same form twice changes
+// nothing.
+func formUID(g groups.Group, e events.Event, host string) string {
+	return fmt.Sprintf("%s-%s-%s@%s", e.Start.UTC().Format("20060102T1504"), g.Local(), shortHash(e.Title), host)
+}
+
+func shortHash(s string) string {
+	var h uint32 = 2166136261
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619 // FNV-1a
+	}
+	return fmt.Sprintf("%08x", h)
+}
+
+// locate gives e coordinates from its postal code, else from its group's
+// commune; the gazetteer is consulted when the hub has one.
+func (h *Hub) locate(e *events.Event, g groups.Group) {
+	if e.Located || h.gazetteer == nil {
+		return
+	}
+	for _, q := range []string{e.PostCode, g.Commune} {
+		if q == "" {
+			continue
+		}
+		if insee, lat, lon, ok := h.gazetteer(q); ok {
+			e.INSEE, e.Lat, e.Lon, e.Located = insee, lat, lon, true
+			return
+		}
+	}
+}
+
+// describe is an event as the answers show it.
+func (h *Hub) describe(e events.Event, lang string) map[string]any {
+	loc := e.Location()
+	return map[string]any{
+		"Title": e.Title, "When": templates.When(lang, e.Start.In(loc), e.AllDay), "Until": templates.When(lang, e.End.In(loc), e.AllDay),
+		"Zone": e.Zone, "Place": e.Place, "Themes": strings.Join(e.Themes, ", "), "Public": e.Public,
+		"Cancelled": e.Status == events.Cancelled, "UID": e.UID, "Groups": strings.Join(e.Groups, ", "),
+	}
+}
+
+// tell sends a person an automatic answer from the hub, in reply to ref.
+func (h *Hub) tell(tx *store.Tx, to, lang, name string, data map[string]any, ref string) error {
+	body, err := h.Texts.Compose(lang, name, data, templates.Envelope{
+		From:          "relais <agenda@" + h.Config.Domains[0] + ">",
+		To:            to,
+		Hostname:      h.Config.Hostname,
+		AutoSubmitted: "auto-replied",
+		References:    ref,
+		Date:          h.now(),
+	})
+	if err != nil {
+		return err
+	}
+	id := store.NewID()
+	if _, err := tx.Exec("message.insert", id, h.now().Unix(), "", "", "", false, false, len(body), body); err != nil {
+		return err
+	}
+	_, err = h.Queue.Enqueue(tx, queue.Message{MessageID: id, To: []string{to}, Kind: "agenda"})
+	return err
+}

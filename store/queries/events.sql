@@ -1,0 +1,61 @@
+-- Events.
+
+-- name: event.by-uid
+SELECT id, sequence, status FROM events WHERE uid = ?;
+
+-- name: event.insert
+INSERT INTO events (uid, sequence, title, details, start_at, end_at, all_day, zone, place, postcode, insee,
+                    lat, lon, located, themes, public, status, url, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: event.update
+UPDATE events SET sequence = ?, title = ?, details = ?, start_at = ?, end_at = ?, all_day = ?, zone = ?,
+                  place = ?, postcode = ?, insee = ?, lat = ?, lon = ?, located = ?, themes = ?, public = ?,
+                  status = ?, url = ?, updated_at = ?
+WHERE id = ?;
+
+-- name: event.cancel
+UPDATE events SET status = 'cancelled', sequence = ?, updated_at = ? WHERE id = ?;
+
+-- name: event.add-group
+INSERT OR IGNORE INTO event_groups (event_id, group_id) VALUES (?, ?);
+
+-- name: event.clear-themes
+DELETE FROM event_themes WHERE event_id = ?;
+
+-- name: event.add-theme
+INSERT OR IGNORE INTO event_themes (theme, event_id) VALUES (?, ?);
+
+-- name: event.get
+SELECT id, uid, sequence, title, details, start_at, end_at, all_day, zone, place, postcode, insee,
+       lat, lon, located, themes, public, status, url, created_at, updated_at
+FROM events WHERE id = ?;
+
+-- name: event.window
+-- Events that end after ? and start before ?, in date order.
+SELECT id, uid, sequence, title, details, start_at, end_at, all_day, zone, place, postcode, insee,
+       lat, lon, located, themes, public, status, url, created_at, updated_at
+FROM events WHERE start_at < ? AND end_at > ? ORDER BY start_at, id;
+
+-- name: event.groups
+SELECT g.code, g.name FROM event_groups eg JOIN groups g ON g.id = eg.group_id
+WHERE eg.event_id = ? ORDER BY g.code, g.name;
+
+-- name: event.all-groups
+-- Every event's organisers, for a window read at once.
+SELECT eg.event_id, g.code, g.name FROM event_groups eg JOIN groups g ON g.id = eg.group_id
+JOIN events e ON e.id = eg.event_id
+WHERE e.start_at < ? AND e.end_at > ? ORDER BY eg.event_id, g.code, g.name;
+
+-- name: event.of-group
+SELECT e.id FROM event_groups eg JOIN events e ON e.id = eg.event_id
+WHERE eg.group_id = ? AND e.end_at > ? ORDER BY e.start_at, e.id;
+
+-- name: event.of-theme
+SELECT e.id FROM event_themes t JOIN events e ON e.id = t.event_id
+WHERE t.theme = ? AND e.end_at > ? ORDER BY e.start_at, e.id;
+
+-- name: event.of-zone
+-- Events organised by a group whose code starts with the territory's.
+SELECT DISTINCT e.id, e.start_at FROM event_groups eg JOIN groups g ON g.id = eg.group_id JOIN events e ON e.id = eg.event_id
+WHERE (g.code = ? OR g.code LIKE ? || '%') AND e.end_at > ? ORDER BY e.start_at, e.id;
