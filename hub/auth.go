@@ -21,15 +21,26 @@ type checker struct {
 
 func (c *checker) Check(ctx context.Context, env *smtpd.Envelope, msg []byte) ([]byte, string) {
 	in := mailauth.Input{IP: net.ParseIP(env.RemoteIP), Helo: env.Helo, MailFrom: env.From, Message: msg}
+	front := false
 	for _, n := range c.skipSPF {
 		if in.IP != nil && n.Contains(in.IP) {
-			in.IP = nil // SPF none: DKIM must carry the proof
+			in.IP, front = nil, true // SPF none: DKIM must carry the proof
 		}
 	}
 	res := mailauth.Check(ctx, c.dns, in)
 	c.h.log.Info("verdict", "qid", env.ID, "from", env.From, "spf", res.SPF, "dkim", len(res.DKIM),
 		"dmarc", res.DMARC, "header_from", res.From, "policy", res.Policy, "aligned", res.Identity)
-	if res.DMARC == "fail" && res.Policy == "reject" && !c.noReject {
+	switch {
+	case c.h.isOurs("x@"+res.From) && !res.Proven():
+		// A From in the hub's own domain that the hub did not write: it
+		// would leave signed by the hub (a group forward keeps its From),
+		// passing DMARC downstream as the hub's own mail. Refused even
+		// behind a front MTA: a bounce is better than laundered phishing.
+		return nil, "From " + res.From
+	case front:
+		// Behind a front MTA that already accepted the message, refusing
+		// would make it bounce (backscatter), and SPF was not checked.
+	case res.DMARC == "fail" && res.Policy == "reject" && !c.noReject:
 		return nil, "DMARC " + res.From
 	}
 	return append([]byte(res.Field(c.id)), mailauth.Strip(msg, c.id)...), ""
@@ -38,4 +49,21 @@ func (c *checker) Check(ctx context.Context, env *smtpd.Envelope, msg []byte) ([
 // verdict is what the hub recorded about a stored message.
 func (h *Hub) verdict(msg []byte) (mailauth.Result, bool) {
 	return mailauth.Read(msg, h.Config.Auth.AuthservID)
+}
+
+// frontMTA says whether ip is a mail server in front of the hub
+// (smtp.limit_exempt, auth.skip_spf_from): everyone's mail comes from it.
+func (h *Hub) frontMTA(ip string) bool {
+	p := net.ParseIP(ip)
+	if p == nil {
+		return false
+	}
+	for _, list := range [][]string{h.Config.SMTP.LimitExempt, h.Config.Auth.SkipSPFFrom} {
+		for _, c := range list {
+			if _, n, err := net.ParseCIDR(c); err == nil && n.Contains(p) {
+				return true
+			}
+		}
+	}
+	return false
 }

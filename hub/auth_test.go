@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -371,5 +372,106 @@ func TestSpamAssassinScores(t *testing.T) {
 		if score >= 1.0 {
 			t.Errorf("%s scores %.1f (%s), want below 1.0:\n%s", name, score, rules, m.Data)
 		}
+	}
+}
+
+// Regressions found by review: ways around the verdict.
+func TestAuthCannotBeTalkedRound(t *testing.T) {
+	e := newEnv(t)
+	e.createList("4405.discussion", lists.Members, []string{"anim@example.org"}, "alice@example.org", "bob@nospf.example")
+	// A reverse path whose quoted local part smuggles "dkim=pass" for the
+	// member's domain into the hub's own field.
+	e.mustSend(`"x@;dkim=pass header.d=nospf.example;x=y"@evil.example`, "4405.discussion@hub.example",
+		post("Bob <bob@nospf.example>", "4405.discussion@hub.example", "Forged", "…"))
+	e.waitFor("moderation notice", countTo("anim@example.org", 1))
+	// The same through the HELO, with the null sender.
+	c, err := smtp.Dial(e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Hello("x;dkim=pass header.d=nospf.example;x=y"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMail("", []string{"4405.discussion@hub.example"}, strings.NewReader(post("Bob <bob@nospf.example>", "4405.discussion@hub.example", "Forged 2", "…"))); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+	e.settle()
+	if n := len(to(e.box.Mails(), "alice@example.org")); n != 0 {
+		t.Fatalf("a forged post reached %d members", n)
+	}
+	// Two From fields: refused, DMARC could not judge them.
+	var se *smtp.SMTPError
+	err = e.send("x@example.net", []string{"4405.discussion@hub.example"}, post("bob@nospf.example", "4405.discussion@hub.example", "two From", "…", "From: bob@nospf.example\n"))
+	if !errors.As(err, &se) || se.Code != 554 || se.EnhancedCode != (smtp.EnhancedCode{5, 6, 0}) {
+		t.Fatalf("two From fields: %v", err)
+	}
+	// A From in the hub's own domain the hub did not write would leave
+	// signed by the hub: refused.
+	err = e.send("x@example.net", []string{"4405.nantes-sud@hub.example"}, crlf("From: Support Relais <support@hub.example>\nTo: 4405.nantes-sud@hub.example\n"+
+		"Subject: Reset your password\nDate: Sat, 21 Nov 2026 10:00:00 +0100\nMessage-ID: <phish@evil.example>\n\nClick\n"))
+	if !errors.As(err, &se) || se.Code != 550 || se.EnhancedCode != (smtp.EnhancedCode{5, 7, 26}) {
+		t.Fatalf("forged hub From: %v", err)
+	}
+}
+
+// The attacker's own envelope passes SPF, the From is the victim's and
+// fails its domain's DMARC: the victim gets nothing.
+func TestAuthNoBackscatterThroughOwnEnvelope(t *testing.T) {
+	e := deskEnv(t)
+	e.createList("4405.discussion", lists.Members, []string{"anim@exemple.fr"})
+	e.dns.Set("example.net", "v=spf1 ip4:192.0.2.1 -all")
+	e.dns.Set("_dmarc.example.net", "v=DMARC1; p=quarantine")
+	victim := "victime@example.net"
+	e.mustSend("bot@example.org", "4405.discussion+subscribe@hub.example", post(victim, "4405.discussion+subscribe@hub.example", "inscription", ""))
+	e.mustSend("bot@example.org", "support@hub.example", mailTo(victim, "support@hub.example", "Aide", "<v1@example.net>", "Bonjour"))
+	e.waitFor("operators told of the ticket", countTo(nadia, 1))
+	e.settle()
+	if n := len(to(e.box.Mails(), victim)); n != 0 {
+		t.Fatalf("the forged From got %d mails", n)
+	}
+}
+
+// Behind a front MTA (loopback, skip_spf_from): genuine SPF-only mail from
+// a p=reject domain is not refused (the front would bounce it), and the
+// per-IP subscription cap does not apply to everyone at once.
+func TestAuthBehindFrontMTA(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) {
+		c.Auth.SkipSPFFrom = []string{"127.0.0.0/8"}
+		c.Lists.SubscribePerIPHour = 3
+	})
+	e.dns.Set("_dmarc.example.org", "v=DMARC1; p=reject")
+	if err := e.send("marie@example.org", []string{"4405.nantes-sud@hub.example"}, crlf(groupMessage)); err != nil {
+		t.Fatalf("genuine mail refused behind the front MTA: %v", err)
+	}
+	e.createList("4405.discussion", lists.Members, []string{"anim@exemple.fr"})
+	for i := 0; i < 4; i++ {
+		a := fmt.Sprintf("p%d@exemple.fr", i)
+		e.mustSend(a, "4405.discussion+subscribe@hub.example", post(a, "4405.discussion+subscribe@hub.example", "inscription", ""))
+	}
+	e.waitFor("four confirmations", countTo("p3@exemple.fr", 1))
+}
+
+// MAIL FROM commands in someone's name do not spend their allowance: only
+// messages accepted do.
+func TestSenderRateCountsAcceptedMessages(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) {
+		c.SMTP.LimitExempt = nil
+		c.SMTP.MessagesPerSenderHour = 3
+	})
+	c, err := smtp.Dial(e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Hello("attacker.example")
+	for i := 0; i < 5; i++ {
+		if err := c.Mail("marie@example.org", nil); err != nil {
+			t.Fatal(err)
+		}
+		c.Reset()
+	}
+	c.Quit()
+	if err := e.send("marie@example.org", []string{"4405.nantes-sud@hub.example"}, crlf(groupMessage)); err != nil {
+		t.Fatalf("sender locked out by someone else's MAIL FROM: %v", err)
 	}
 }

@@ -151,6 +151,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 
 		SubscribePerAddress: cfg.Lists.SubscribePerAddressHour,
 		SubscribePerIP:      cfg.Lists.SubscribePerIPHour,
+		IPExempt:            h.frontMTA,
 	}, log.With("part", "lists"))
 	if err != nil {
 		db.Close()

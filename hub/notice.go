@@ -122,9 +122,10 @@ func (h *Hub) notifySender(tx *store.Tx, messageID, rcpt, why string, code ...st
 	if err := tx.QueryRow("message.body", messageID).Scan(&raw); err != nil {
 		return err
 	}
-	if res, ok := h.verdict(raw); ok && res.Failed() {
-		// SPF failed and DMARC did not pass: the sender is probably not
-		// who the address says, who must not get our notice.
+	if res, ok := h.verdict(raw); ok && res.SPF == "fail" && !res.Proven() {
+		// The notice goes to the envelope sender, which SPF says is not
+		// this client's to use: probably someone else's address, who must
+		// not get our notice.
 		h.log.Info("no notice to a forged sender", "qid", messageID, "from", from)
 		return nil
 	}

@@ -145,7 +145,7 @@ func (s *Service) subscribeFlood(tx *store.Tx, addr, ip string) (bool, error) {
 	case s.cfg.SubscribePerAddress > 0 && byAddr >= s.cfg.SubscribePerAddress:
 		s.log.Warn("subscription requests over the hourly cap for an address", "email", addr, "count", byAddr+1)
 		return true, nil
-	case s.cfg.SubscribePerIP > 0 && byIP >= s.cfg.SubscribePerIP:
+	case s.cfg.SubscribePerIP > 0 && byIP >= s.cfg.SubscribePerIP && (s.cfg.IPExempt == nil || !s.cfg.IPExempt(ip)):
 		s.log.Warn("subscription requests over the hourly cap for a client address", "remote", ip, "count", byIP+1)
 		return true, nil
 	}

@@ -104,7 +104,9 @@ func (s *Service) trusted(l List, in Inbound) bool {
 		// No verdict recorded: nothing proves the From.
 		return l.Auth == AuthRelaxed
 	case l.Auth == AuthRelaxed:
-		return res.DMARC != "fail" && res.SPF != "fail"
+		// Shown forged: SPF or DMARC fail; a DMARC that cannot be
+		// evaluated (several From fields) is not given the benefit.
+		return res.DMARC != "fail" && res.DMARC != "permerror" && res.SPF != "fail"
 	}
 	return res.Proven()
 }

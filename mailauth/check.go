@@ -50,12 +50,12 @@ func (r Result) Proven() bool {
 	return r.DMARC == "pass" || (r.DMARC == "none" && r.Aligned)
 }
 
-// Failed says whether the sender is shown to be forged: SPF failed and
-// nothing else proves the From (no DMARC pass, no aligned DKIM). The hub
-// sends nothing back to such a sender (no acknowledgement, no bounce): the
-// address is probably someone else's.
+// Failed says whether the From is shown to be forged: nothing proves it,
+// and SPF failed or its domain's DMARC says fail. The hub sends nothing to
+// such a From (no confirmation, no acknowledgement): the address is
+// probably someone else's, who never wrote.
 func (r Result) Failed() bool {
-	return r.SPF == "fail" && !r.Proven()
+	return !r.Proven() && (r.SPF == "fail" || r.DMARC == "fail")
 }
 
 // maxSignatures bounds the DKIM signatures verified per message (each may
@@ -127,13 +127,18 @@ func checkSPF(ctx context.Context, r Resolver, in Input) (result, domain string)
 		// RFC 7208 §2.4: the null sender is checked as postmaster@HELO.
 		sender = "postmaster@" + in.Helo
 	}
-	_, domain, _ = strings.Cut(sender, "@")
-	if in.IP == nil || domain == "" {
+	domain = canon(sender[strings.LastIndexByte(sender, '@')+1:])
+	if !validDomain(domain) {
+		// Not a domain (a quoted local part, a made-up HELO): nothing to
+		// check, and nothing to write in the verdict.
+		return "none", ""
+	}
+	if in.IP == nil {
 		return "none", domain
 	}
 	res, _ := spf.CheckHostWithSender(in.IP, in.Helo, sender,
 		spf.WithContext(ctx), spf.WithResolver(spfResolver{r}))
-	return string(res), strings.ToLower(domain)
+	return string(res), domain
 }
 
 func checkDKIM(ctx context.Context, r Resolver, msg []byte) []DKIM {
@@ -161,6 +166,25 @@ func checkDKIM(ctx context.Context, r Resolver, msg []byte) []DKIM {
 		out = append(out, d)
 	}
 	return out
+}
+
+// validDomain: LDH labels separated by dots, what may go unquoted in an
+// Authentication-Results field and what SPF and DMARC can judge.
+func validDomain(d string) bool {
+	if d == "" || len(d) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(d, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // fromDomain is the domain of the one address in the one From field.
@@ -217,14 +241,20 @@ func dnsError(err error) error {
 // Field is the Authentication-Results header field of a verdict (RFC 8601
 // §2.2), with its CRLF, to put on top of the message.
 func (r Result) Field(authservID string) string {
-	results := []authres.Result{&authres.SPFResult{Value: authres.ResultValue(r.SPF), From: r.SPFFrom}}
+	safe := func(d string) string {
+		if validDomain(d) {
+			return d
+		}
+		return ""
+	}
+	results := []authres.Result{&authres.SPFResult{Value: authres.ResultValue(r.SPF), From: safe(r.SPFFrom)}}
 	if len(r.DKIM) == 0 {
 		results = append(results, &authres.DKIMResult{Value: authres.ResultNone})
 	}
 	for _, d := range r.DKIM {
-		results = append(results, &authres.DKIMResult{Value: authres.ResultValue(d.Result), Domain: d.Domain})
+		results = append(results, &authres.DKIMResult{Value: authres.ResultValue(d.Result), Domain: safe(d.Domain)})
 	}
-	results = append(results, &authres.DMARCResult{Value: authres.ResultValue(r.DMARC), From: r.From})
+	results = append(results, &authres.DMARCResult{Value: authres.ResultValue(r.DMARC), From: safe(r.From)})
 	return "Authentication-Results: " + fold(authres.Format(authservID, results)) + "\r\n"
 }
 

@@ -31,6 +31,35 @@ func (r *rate) allow(key string, now time.Time) bool {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.full(key, now) {
+		return false
+	}
+	r.cur[key]++
+	return true
+}
+
+// over says whether key has reached the limit, recording nothing.
+func (r *rate) over(key string, now time.Time) bool {
+	if r == nil || r.limit <= 0 {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.full(key, now)
+}
+
+// add records one event for key at now.
+func (r *rate) add(key string, now time.Time) {
+	if r == nil || r.limit <= 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.full(key, now) // moves the windows on
+	r.cur[key]++
+}
+
+func (r *rate) full(key string, now time.Time) bool {
 	switch elapsed := now.Sub(r.start); {
 	case elapsed >= 2*r.period || elapsed < 0:
 		r.prev, r.cur, r.start = map[string]int{}, map[string]int{}, now.Truncate(r.period)
@@ -38,9 +67,5 @@ func (r *rate) allow(key string, now time.Time) bool {
 		r.prev, r.cur, r.start = r.cur, map[string]int{}, r.start.Add(r.period)
 	}
 	left := 1 - float64(now.Sub(r.start))/float64(r.period)
-	if float64(r.cur[key])+float64(r.prev[key])*left >= float64(r.limit) {
-		return false
-	}
-	r.cur[key]++
-	return true
+	return float64(r.cur[key])+float64(r.prev[key])*left >= float64(r.limit)
 }

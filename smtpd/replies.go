@@ -48,6 +48,10 @@ func (s *Server) errBadHeader() *smtp.SMTPError {
 	return s.reply(554, ec(5, 6, 0), "bad-header", nil)
 }
 
+func (s *Server) errTwoFrom() *smtp.SMTPError {
+	return s.reply(554, ec(5, 6, 0), "two-from", nil)
+}
+
 func (s *Server) errLineTooLong() *smtp.SMTPError {
 	return s.reply(500, ec(5, 5, 6), "line-too-long", nil)
 }

@@ -63,7 +63,10 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 			ss.log.Warn("message refused", "from", from, "reason", "message rate per client address")
 			return s.errRate()
 		}
-		if from != "" && !s.senderRate.allow(strings.ToLower(from), now) {
+		// A sender counts with the messages accepted in its name, not its
+		// MAIL FROM commands: anyone can type someone's address, and that
+		// must not lock its owner out.
+		if from != "" && s.senderRate.over(strings.ToLower(from), now) {
 			ss.log.Warn("message refused", "from", from, "reason", "message rate per sender")
 			return s.errRate()
 		}
@@ -168,6 +171,9 @@ func (ss *session) Data(r io.Reader) error {
 		ss.log.Error("message not stored", "from", ss.from, "err", err)
 		return s.errTemp()
 	}
+	if env.From != "" && !s.exempt(ss.remote) {
+		s.senderRate.add(strings.ToLower(env.From), s.cfg.Now())
+	}
 	rcpts := make([]string, len(env.Rcpts))
 	for i, r := range env.Rcpts {
 		rcpts[i] = r.Addr
@@ -189,6 +195,11 @@ func (ss *session) check(body []byte) (textproto.Header, *smtp.SMTPError) {
 	}
 	if len(h.Values("Received")) >= maxHops {
 		return h, ss.s.errTooManyHops()
+	}
+	if len(h.Values("From")) > 1 {
+		// RFC 5322 §3.6: one From field. Two let a forger show one and
+		// have DMARC judge none (RFC 7489 §6.6.1 allows refusing).
+		return h, ss.s.errTwoFrom()
 	}
 	// Delivered-To is the trace field forwarders add (as Postfix does):
 	// seeing one of our recipients there means the message came back.
