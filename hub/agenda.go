@@ -3,18 +3,21 @@ package hub
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"net/mail"
 	"strings"
 
 	"github.com/emersion/go-message/textproto"
 
+	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/events"
 	"codeberg.org/relais/relais/groups"
 	"codeberg.org/relais/relais/internal/automail"
 	"codeberg.org/relais/relais/queue"
 	"codeberg.org/relais/relais/store"
 	"codeberg.org/relais/relais/templates"
+	"codeberg.org/relais/relais/web"
 )
 
 const routeAgenda = "agenda" // target: group id
@@ -157,4 +160,54 @@ func (h *Hub) tell(tx *store.Tx, to, lang, name string, data map[string]any, ref
 	}
 	_, err = h.Queue.Enqueue(tx, queue.Message{MessageID: id, To: []string{to}, Kind: "agenda"})
 	return err
+}
+
+// feeds are the calendar feeds the web server serves.
+type feeds struct{ h *Hub }
+
+func (f feeds) Feed(ctx context.Context, kind, key string) ([]byte, error) {
+	h := f.h
+	now := h.now()
+	var evs []events.Event
+	var err error
+	name := key
+	switch kind {
+	case "group":
+		code, gname, perr := address.GroupLocal(key)
+		if perr != nil {
+			return nil, web.ErrNoFeed
+		}
+		id, lerr := groups.Lookup(ctx, h.DB, code, gname)
+		if lerr != nil {
+			return nil, web.ErrNoFeed
+		}
+		evs, err = events.Of(ctx, h.DB, "event.of-group", id, now.Unix())
+		name = "Agenda " + code.Local() + "." + gname
+	case "zone":
+		code, perr := address.ParseCode(key)
+		if perr != nil {
+			return nil, web.ErrNoFeed
+		}
+		pattern := code.String()
+		if code.String() == "fr" {
+			pattern = ""
+		}
+		evs, err = events.Of(ctx, h.DB, "event.of-zone", pattern, pattern, now.Unix())
+		name = "Agenda " + code.Local()
+	case "theme":
+		evs, err = events.Of(ctx, h.DB, "event.of-theme", strings.ToLower(key), now.Unix())
+		name = "Agenda #" + strings.ToLower(key)
+	}
+	if err != nil {
+		return nil, err
+	}
+	public := evs[:0]
+	for _, e := range evs {
+		if e.Public {
+			public = append(public, e)
+		}
+	}
+	var b bytes.Buffer
+	err = events.WriteICS(&b, name+" ("+h.Config.Domains[0]+")", "-//relais//agenda//FR", public, now)
+	return b.Bytes(), err
 }

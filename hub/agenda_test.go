@@ -2,11 +2,14 @@ package hub
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"codeberg.org/relais/relais/events"
+	"codeberg.org/relais/relais/internal/icalcheck"
 )
 
 // invitation is a minimal Thunderbird-like REQUEST for uid at start, in
@@ -95,5 +98,55 @@ func TestAgendaPublishByMail(t *testing.T) {
 	ans := text(to(ms, "camille@exemple.fr")[5])
 	if !strings.Contains(ans, "Pique-nique") || !strings.Contains(ans, "dimanche 3 janvier à 12h") || !strings.Contains(ans, "Réservé aux membres") {
 		t.Fatalf("form answer:\n%s", ans)
+	}
+}
+
+// The feeds of a group, a territory and a theme, read by an independent
+// parser (python3-icalendar): the published event with its time, place
+// and themes; a members-only event is in none; unknown names are 404.
+func TestAgendaFeeds(t *testing.T) {
+	e := newEnv(t)
+	rcpt := "4405.nantes-sud+agenda@hub.example"
+	e.mustSend("camille@exemple.fr", rcpt, invitation("camille@exemple.fr", rcpt, "ev1@exemple.fr", 0, "20261212T143000", "REQUEST", ""))
+	e.mustSend("camille@exemple.fr", rcpt, post("camille@exemple.fr", rcpt, "Événement", "Titre : Réunion interne\nDate : 13/12/2026 18h\nPublic : non\n"))
+	e.waitFor("answers", countTo("camille@exemple.fr", 2))
+	get := func(path string) (int, []byte) {
+		resp, err := http.Get("http://" + e.h.WebAddr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode == 200 && resp.Header.Get("Content-Type") != "text/calendar; charset=utf-8" {
+			t.Errorf("%s: Content-Type %q", path, resp.Header.Get("Content-Type"))
+		}
+		return resp.StatusCode, b
+	}
+	for _, path := range []string{"/agenda/group/4405.nantes-sud.ics", "/agenda/zone/44.ics", "/agenda/zone/fr.ics", "/agenda/theme/climat.ics"} {
+		code, b := get(path)
+		if code != 200 {
+			t.Fatalf("%s: %d %s", path, code, b)
+		}
+		name, evs := icalcheck.Parse(t, b)
+		if len(evs) != 1 || name == "" {
+			t.Fatalf("%s: %q %+v\n%s", path, name, evs, b)
+		}
+		ev := evs[0]
+		if ev.UID != "ev1@exemple.fr" || ev.Summary != "Réunion publique logement" || ev.Start != "2026-12-12T13:30:00+00:00" ||
+			ev.End != "2026-12-12T17:00:00+00:00" || ev.Location != "Salle des fêtes, 12 rue de la Paix, 44000 Nantes" ||
+			ev.Status != "CONFIRMED" || strings.Join(ev.Themes, ",") != "logement,climat" {
+			t.Errorf("%s: %+v", path, ev)
+		}
+	}
+	for _, path := range []string{"/agenda/zone/75.ics", "/agenda/theme/sport.ics"} {
+		code, b := get(path)
+		if _, evs := icalcheck.Parse(t, b); code != 200 || len(evs) != 0 {
+			t.Errorf("%s: %d, %d events", path, code, len(evs))
+		}
+	}
+	for _, path := range []string{"/agenda/group/4405.inconnu.ics", "/agenda/zone/4499.ics", "/agenda/x/y.ics", "/agenda/group/4405.nantes-sud.txt"} {
+		if code, _ := get(path); code != 404 {
+			t.Errorf("%s: %d, want 404", path, code)
+		}
 	}
 }

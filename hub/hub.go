@@ -176,7 +176,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		db.Close()
 		return nil, err
 	}
-	h.Web = web.New(webLists{h.Lists}, texts, log.With("part", "web"))
+	h.Web = web.New(webLists{h.Lists}, feeds{h}, texts, log.With("part", "web"))
 	h.disp = newDispatcher(h)
 	var tlsConfig *tls.Config
 	if cfg.SMTP.TLSCert != "" {

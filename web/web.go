@@ -1,6 +1,6 @@
 // Package web is in charge of the few HTTP pages the hub serves where the
 // standards want the web: the personal one-click unsubscribe link of list
-// mail (RFC 8058). A GET shows a page with a button and changes nothing
+// mail (RFC 8058), and the groups' calendar feeds (RFC 5545). A GET shows a page with a button and changes nothing
 // (link scanners follow GETs); a POST unsubscribes at once, with no login
 // and no second step.
 package web
@@ -35,6 +35,17 @@ type Lists interface {
 // ErrBadToken: the link is not one the hub made.
 var ErrBadToken = errors.New("web: unknown link")
 
+// Feeds are the calendar feeds. Feed returns the iCalendar object (RFC
+// 5545) of a feed: kind is "group" (key CODE.NAME), "zone" (a territory
+// code) or "theme"; ErrNoFeed when there is no such group, territory or
+// theme.
+type Feeds interface {
+	Feed(ctx context.Context, kind, key string) ([]byte, error)
+}
+
+// ErrNoFeed: nothing is published under that name.
+var ErrNoFeed = errors.New("web: no such feed")
+
 // Pages renders a page in a language: fr or en.
 type Pages interface {
 	Page(lang, name string) (*template.Template, error)
@@ -43,16 +54,18 @@ type Pages interface {
 // Server is the hub's HTTP server.
 type Server struct {
 	lists Lists
+	feeds Feeds
 	pages Pages
 	log   *slog.Logger
 	srv   *http.Server
 }
 
 // New returns the server; Serve starts it.
-func New(lists Lists, pages Pages, log *slog.Logger) *Server {
-	s := &Server{lists: lists, pages: pages, log: log}
+func New(lists Lists, feeds Feeds, pages Pages, log *slog.Logger) *Server {
+	s := &Server{lists: lists, feeds: feeds, pages: pages, log: log}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/u/{token}", s.unsubscribe)
+	mux.HandleFunc("GET /agenda/{kind}/{file}", s.feed)
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("relais\n"))
@@ -144,4 +157,29 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// feed serves a calendar feed: /agenda/group/4405.nantes-sud.ics,
+// /agenda/zone/44.ics, /agenda/theme/climat.ics. Calendar clients poll it
+// (webcal); only public events are in it.
+func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
+	key, ok := strings.CutSuffix(r.PathValue("file"), ".ics")
+	kind := r.PathValue("kind")
+	if !ok || s.feeds == nil || (kind != "group" && kind != "zone" && kind != "theme") {
+		http.NotFound(w, r)
+		return
+	}
+	b, err := s.feeds.Feed(r.Context(), kind, key)
+	switch {
+	case errors.Is(err, ErrNoFeed):
+		http.NotFound(w, r)
+		return
+	case err != nil:
+		s.log.Error("feed", "kind", kind, "key", key, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/calendar; charset=utf-8")
+	w.Header().Set("Cache-Control", "max-age=900")
+	w.Write(b)
 }
