@@ -4,6 +4,8 @@
 // plain-text form, and writing events out as iCalendar feeds.
 package events
 
+//go:generate go run ./gen/windowszones -in /tmp/cldr/node_modules/cldr-core/supplemental/windowsZones.json -out windowszones.go
+
 import (
 	"errors"
 	"fmt"

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -103,13 +104,15 @@ func readEvent(c *ical.Component, zones map[string]string, inv *Invitation) (Eve
 	if start == nil {
 		return e, ErrNoStart
 	}
+	e.PostCode = PostCode(e.Place)
+	tt := Territory(e.PostCode)
 	var err error
-	e.Start, e.AllDay, e.Zone, err = readTime(start, zones, inv)
+	e.Start, e.AllDay, e.Zone, err = readTime(start, zones, tt, inv)
 	if err != nil {
 		return e, err
 	}
 	if end := c.Props.Get(ical.PropDateTimeEnd); end != nil {
-		if e.End, _, _, err = readTime(end, zones, inv); err != nil {
+		if e.End, _, _, err = readTime(end, zones, tt, inv); err != nil {
 			return e, err
 		}
 	} else if d := c.Props.Get(ical.PropDuration); d != nil {
@@ -140,7 +143,6 @@ func readEvent(c *ical.Component, zones map[string]string, inv *Invitation) (Eve
 			}
 		}
 	}
-	e.PostCode = PostCode(e.Place)
 	if e.UID == "" {
 		return e, errors.New("the event has no UID")
 	}
@@ -149,12 +151,12 @@ func readEvent(c *ical.Component, zones map[string]string, inv *Invitation) (Eve
 
 // readTime reads DTSTART or DTEND: a date (all day), a UTC time, or a
 // local time in its TZID.
-func readTime(p *ical.Prop, zones map[string]string, inv *Invitation) (t time.Time, allDay bool, zone string, err error) {
+func readTime(p *ical.Prop, zones map[string]string, territory string, inv *Invitation) (t time.Time, allDay bool, zone string, err error) {
 	v := strings.TrimSpace(p.Value)
 	tzid := strings.Trim(p.Params.Get(ical.PropTimezoneID), `"`)
 	zone = DefaultZone
 	if tzid != "" {
-		if z, ok := Zone(tzid, zones); ok {
+		if z, ok := Zone(tzid, zones, territory); ok {
 			zone = z
 		} else {
 			inv.Notes = append(inv.Notes, "zone:"+tzid)
@@ -182,19 +184,25 @@ func readTime(p *ical.Prop, zones map[string]string, inv *Invitation) (t time.Ti
 	return t, allDay, zone, nil
 }
 
-// Zone maps a TZID to an IANA zone: an IANA name itself, a Windows name
-// (CLDR's windowsZones), or a VTIMEZONE of the calendar naming its zone.
-func Zone(tzid string, vtimezones map[string]string) (string, bool) {
+// Zone maps a TZID to an IANA zone: an IANA name itself; a Windows name
+// (Outlook's "Romance Standard Time"), through CLDR's windowsZones for the
+// territory of the place (ISO 3166 code: "SA Western Standard Time" is
+// America/Martinique in MQ), else its default; or a VTIMEZONE of the
+// calendar naming its zone (X-LIC-LOCATION).
+func Zone(tzid string, vtimezones map[string]string, territory string) (string, bool) {
+	if _, err := time.LoadLocation(tzid); err == nil && tzid != "" && tzid != "Local" {
+		return tzid, true
+	}
+	if z, ok := windowsZonesByTerritory[tzid+"|"+territory]; ok {
+		return z, true
+	}
+	if z, ok := windowsZones[tzid]; ok {
+		return z, true
+	}
 	if z, ok := vtimezones[tzid]; ok {
 		if _, err := time.LoadLocation(z); err == nil {
 			return z, true
 		}
-	}
-	if _, err := time.LoadLocation(tzid); err == nil && tzid != "" && tzid != "Local" {
-		return tzid, true
-	}
-	if z, ok := windowsZones[tzid]; ok {
-		return z, true
 	}
 	// Some clients write "/mozilla.org/20050126_1/Europe/Paris": the
 	// longest tail that is an IANA name.
@@ -394,7 +402,11 @@ func FromMessage(msg []byte, now time.Time) (Invitation, error) {
 		if inv.Method == "" {
 			inv.Method = one.Method
 		}
-		inv.Notes = append(inv.Notes, one.Notes...)
+		for _, n := range one.Notes {
+			if !slices.Contains(inv.Notes, n) {
+				inv.Notes = append(inv.Notes, n)
+			}
+		}
 		for _, e := range one.Events {
 			if i, ok := seen[e.UID]; ok {
 				if e.Sequence > inv.Events[i].Sequence {
@@ -410,4 +422,41 @@ func FromMessage(msg []byte, now time.Time) (Invitation, error) {
 		return inv, firstErr
 	}
 	return inv, nil
+}
+
+// Territory is the ISO 3166 code of the territory of a French postal code:
+// FR, or an overseas one (971 Guadeloupe but 97133 Saint-Barthélemy and
+// 97150 Saint-Martin, 972 Martinique, 973 Guyane, 974 La Réunion, 975
+// Saint-Pierre-et-Miquelon, 976 Mayotte, 986 Wallis-et-Futuna, 987
+// Polynésie, 988 Nouvelle-Calédonie). "" for no postal code.
+func Territory(postcode string) string {
+	switch {
+	case postcode == "":
+		return ""
+	case postcode == "97133":
+		return "BL"
+	case postcode == "97150":
+		return "MF"
+	}
+	switch postcode[:min(3, len(postcode))] {
+	case "971":
+		return "GP"
+	case "972":
+		return "MQ"
+	case "973":
+		return "GF"
+	case "974":
+		return "RE"
+	case "975":
+		return "PM"
+	case "976":
+		return "YT"
+	case "986":
+		return "WF"
+	case "987":
+		return "PF"
+	case "988":
+		return "NC"
+	}
+	return "FR"
 }
