@@ -4,6 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -12,6 +17,7 @@ import (
 
 	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/events"
+	"codeberg.org/relais/relais/geo"
 	"codeberg.org/relais/relais/groups"
 	"codeberg.org/relais/relais/internal/automail"
 	"codeberg.org/relais/relais/queue"
@@ -115,20 +121,46 @@ func shortHash(s string) string {
 }
 
 // locate gives e coordinates from its postal code, else from its group's
-// commune; the gazetteer is consulted when the hub has one.
+// commune, and the time zone of that place when the event named none.
 func (h *Hub) locate(e *events.Event, g groups.Group) {
-	if e.Located || h.gazetteer == nil {
+	if e.Located {
 		return
 	}
 	for _, q := range []string{e.PostCode, g.Commune} {
 		if q == "" {
 			continue
 		}
-		if insee, lat, lon, ok := h.gazetteer(q); ok {
-			e.INSEE, e.Lat, e.Lon, e.Located = insee, lat, lon, true
+		if c, err := h.Geo.Place(q); err == nil {
+			e.INSEE, e.Lat, e.Lon, e.Located = c.INSEE, c.Point.Lat, c.Point.Lon, true
 			return
 		}
 	}
+}
+
+// GeoFile is where `relais geo import` keeps an official file of
+// positions, under the data directory.
+const GeoFile = "geo/positions.csv"
+
+// OpenGazetteer returns the embedded gazetteer, refined by the file
+// `relais geo import` saved in dataDir, if any.
+func OpenGazetteer(dataDir string, log *slog.Logger) (*geo.Gazetteer, error) {
+	g := geo.Default()
+	f, err := os.Open(filepath.Join(dataDir, GeoFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return g, nil
+	} else if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	refined, n, err := g.Refine(f)
+	if refined == nil {
+		return nil, fmt.Errorf("%s: %w", GeoFile, err)
+	}
+	if err != nil {
+		log.Warn("some lines of the positions file were not read", "file", GeoFile, "err", err)
+	}
+	log.Info("gazetteer refined", "file", GeoFile, "communes", n)
+	return refined, nil
 }
 
 // describe is an event as the answers show it.

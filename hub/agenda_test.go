@@ -59,7 +59,7 @@ func TestAgendaPublishByMail(t *testing.T) {
 	ev := eventByUID(t, e, "ev1@exemple.fr")
 	if !ev.Start.Equal(time.Date(2026, 12, 12, 14, 30, 0, 0, paris)) || !ev.End.Equal(time.Date(2026, 12, 12, 18, 0, 0, 0, paris)) ||
 		ev.PostCode != "44000" || strings.Join(ev.Themes, ",") != "logement,climat" || strings.Join(ev.Groups, ",") != "4405.nantes-sud" ||
-		ev.Status != events.Confirmed {
+		ev.Status != events.Confirmed || !ev.Located || ev.INSEE != "44109" {
 		t.Fatalf("stored: %+v", ev)
 	}
 	// A stranger: refused, told why.

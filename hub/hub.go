@@ -26,6 +26,7 @@ import (
 
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/dkim"
+	"codeberg.org/relais/relais/geo"
 	"codeberg.org/relais/relais/lists"
 	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/queue"
@@ -61,8 +62,9 @@ type Hub struct {
 
 	log *slog.Logger
 	now func() time.Time
-	// gazetteer locates a postal code or INSEE code (package geo).
-	gazetteer func(q string) (insee string, lat, lon float64, ok bool)
+	// Geo is the gazetteer: the embedded one, refined by the file
+	// `relais geo import` saved, if any.
+	Geo *geo.Gazetteer
 	disp      *dispatcher
 	lns       []net.Listener
 	webLn     net.Listener
@@ -173,6 +175,10 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		Now:              now,
 	}, log.With("part", "tickets"))
 	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if h.Geo, err = OpenGazetteer(cfg.DataDir, log); err != nil {
 		db.Close()
 		return nil, err
 	}
