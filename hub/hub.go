@@ -64,14 +64,14 @@ type Hub struct {
 	now func() time.Time
 	// Geo is the gazetteer: the embedded one, refined by the file
 	// `relais geo import` saved, if any.
-	Geo *geo.Gazetteer
-	disp      *dispatcher
-	lns       []net.Listener
-	webLn     net.Listener
-	stop      context.CancelFunc
-	wg        sync.WaitGroup
-	errMu     sync.Mutex
-	errs      []error
+	Geo   *geo.Gazetteer
+	disp  *dispatcher
+	lns   []net.Listener
+	webLn net.Listener
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+	errMu sync.Mutex
+	errs  []error
 }
 
 // Open prepares a hub from a validated configuration: database, templates,
