@@ -305,7 +305,7 @@ if [ "$ONLY" != mlmmj ]; then
   echo "building relais…" >&2
   go build -o "$W/relais" ./cmd/relais
   D="$W/relais-data"
-  "$W/relais" list create fr.bench --policy open --owner owner@bench.example --data "$D" >/dev/null
+  "$W/relais" list create fr.bench --policy open --auth off --owner owner@bench.example --data "$D" >/dev/null
   t0=$(date +%s.%N)
   "$W/relais" list subscribe fr.bench --consent "benchmark" --file "$W/members.txt" --data "$D" >/dev/null
   t1=$(date +%s.%N)
