@@ -47,9 +47,20 @@ type Config struct {
 	Web     Web     `toml:"web"`
 	Lists   Lists   `toml:"lists"`
 	Tickets Tickets `toml:"tickets"`
+	Digest  Digest  `toml:"digest"`
 	DKIM    DKIM    `toml:"dkim"`
 	Auth    Auth    `toml:"auth"`
 	Log     Log     `toml:"log"`
+}
+
+// Digest configures the weekly digest of nearby events.
+type Digest struct {
+	// Weekday and Hour: when each member's digest goes out, in the
+	// member's own time zone ("monday"/"lundi"… and 0–23).
+	Weekday string `toml:"weekday"`
+	Hour    int    `toml:"hour"`
+	// Days: how far ahead a digest looks.
+	Days int `toml:"days"`
 }
 
 // DKIM configures the signing of what the hub sends (package dkim).
@@ -275,7 +286,8 @@ func Default() Config {
 			AcksPerHour:        3,
 			MaxAttachmentBytes: 10 << 20,
 		},
-		DKIM: DKIM{Sign: true},
+		Digest: Digest{Weekday: "monday", Hour: 8, Days: 14},
+		DKIM:   DKIM{Sign: true},
 		Auth: Auth{RejectDMARC: true},
 		Log:  Log{Level: "info", Format: "text"},
 	}
@@ -472,6 +484,9 @@ func (c *Config) Validate() error {
 		c.Tickets.AcksPerHour < 1 || c.Tickets.MaxAttachmentBytes < 0 {
 		errs = append(errs, errors.New("tickets: key_expiry at least 24h, close_solved_after positive, acks_per_hour at least 1, reopen_within and max_attachment_bytes not negative"))
 	}
+	if _, ok := weekdays[strings.ToLower(c.Digest.Weekday)]; !ok || c.Digest.Hour < 0 || c.Digest.Hour > 23 || c.Digest.Days < 1 || c.Digest.Days > 31 {
+		errs = append(errs, fmt.Errorf("digest: weekday %q (monday…sunday), hour 0–23 and days 1–31", c.Digest.Weekday))
+	}
 	if c.DKIM.KeysDir == "" && c.DataDir != "" {
 		c.DKIM.KeysDir = filepath.Join(c.DataDir, "dkim")
 	}
@@ -503,3 +518,7 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+var weekdays = map[string]bool{"monday": true, "tuesday": true, "wednesday": true, "thursday": true, "friday": true,
+	"saturday": true, "sunday": true, "lundi": true, "mardi": true, "mercredi": true, "jeudi": true, "vendredi": true,
+	"samedi": true, "dimanche": true}

@@ -40,6 +40,8 @@ type Event struct {
 	Located  bool     // Lat/Lon are known
 	Themes   []string // tags, lower case
 	Groups   []string // organising groups, CODE.NAME; several for a joint event
+	GroupIDs []int64  // their ids, in the same order
+	Names    []string // their display names, in the same order
 	Public   bool     // false: members of the organising groups only
 	Status   string   // Confirmed or Cancelled
 	URL      string

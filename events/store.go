@@ -141,11 +141,12 @@ func Get(ctx context.Context, db *store.DB, id int64) (Event, error) {
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var code, name string
-		if err := rows.Scan(&code, &name); err != nil {
+		var code, name, display string
+		var gid int64
+		if err := rows.Scan(&code, &name, &gid, &display); err != nil {
 			return e, err
 		}
-		e.Groups = append(e.Groups, code+"."+name)
+		e.Groups, e.GroupIDs, e.Names = append(e.Groups, strings.ToLower(code)+"."+name), append(e.GroupIDs, gid), append(e.Names, display)
 	}
 	return e, rows.Err()
 }
@@ -177,13 +178,14 @@ func Window(ctx context.Context, db *store.DB, from, to time.Time) ([]Event, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id int64
-		var code, name string
-		if err := rows.Scan(&id, &code, &name); err != nil {
+		var id, gid int64
+		var code, name, display string
+		if err := rows.Scan(&id, &code, &name, &gid, &display); err != nil {
 			return nil, err
 		}
 		if i, ok := index[id]; ok {
-			out[i].Groups = append(out[i].Groups, strings.ToLower(code)+"."+name)
+			e := &out[i]
+			e.Groups, e.GroupIDs, e.Names = append(e.Groups, strings.ToLower(code)+"."+name), append(e.GroupIDs, gid), append(e.Names, display)
 		}
 	}
 	return out, rows.Err()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"codeberg.org/relais/relais/address"
+	"codeberg.org/relais/relais/digest"
 	"codeberg.org/relais/relais/events"
 	"codeberg.org/relais/relais/geo"
 	"codeberg.org/relais/relais/groups"
@@ -229,6 +231,17 @@ func (f feeds) Feed(ctx context.Context, kind, key string) ([]byte, error) {
 	case "theme":
 		evs, err = events.Of(ctx, h.DB, "event.of-theme", strings.ToLower(key), now.Unix())
 		name = "Agenda #" + strings.ToLower(key)
+	case "event":
+		// "Add to my calendar": one event, by its UID.
+		var id int64
+		if err := h.DB.QueryRow(ctx, "event.by-uid", key).Scan(&id, new(int), new(string)); err != nil {
+			return nil, web.ErrNoFeed
+		}
+		e, err := events.Get(ctx, h.DB, id)
+		if err != nil {
+			return nil, err
+		}
+		evs, name = []events.Event{e}, e.Title
 	}
 	if err != nil {
 		return nil, err
@@ -242,4 +255,78 @@ func (f feeds) Feed(ctx context.Context, kind, key string) ([]byte, error) {
 	var b bytes.Buffer
 	err = events.WriteICS(&b, name+" ("+h.Config.Domains[0]+")", "-//relais//agenda//FR", public, now)
 	return b.Bytes(), err
+}
+
+const routeAgendaCmd = "agendacmd" // agenda+request@: a member's place and preferences
+
+// agendaCommand handles mail to agenda+request@ (or agenda@): a person
+// gives a place, a radius, a language, themes, or says stop, in the
+// subject or the first lines; the answer says what is now set.
+func (h *Hub) agendaCommand(tx *store.Tx, in inbound) error {
+	m, err := tx.Received(in.messageID)
+	if err != nil {
+		return err
+	}
+	hdr, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(m.Body)))
+	from := ""
+	if a, err := mail.ParseAddress(hdr.Get("From")); err == nil {
+		from = strings.ToLower(a.Address)
+	}
+	log := h.log.With("qid", in.messageID, "from", from)
+	if from == "" || automail.Marked(hdr, m.MailFrom) || automail.From(from) {
+		log.Info("agenda command: automatic or anonymous mail ignored")
+		return nil
+	}
+	if res, ok := h.verdict(m.Body); ok && res.Failed() {
+		log.Info("agenda command: forged sender ignored")
+		return nil
+	}
+	mem, err := digest.GetTx(tx, from)
+	if errors.Is(err, digest.ErrNoMember) {
+		mem = digest.Member{Email: from, Lang: h.Config.Language, Zone: events.DefaultZone, Active: true}
+	} else if err != nil {
+		return err
+	}
+	subject := hdr.Get("Subject")
+	if d, err := new(mime.WordDecoder).DecodeHeader(subject); err == nil {
+		subject = d
+	}
+	text := stripReplyPrefix(subject) + "\n" + events.FirstText(m.Body)
+	results := digest.Apply(&mem, text, h.Geo)
+	if err := digest.Save(tx, mem, h.now()); err != nil {
+		return err
+	}
+	log.Info("agenda settings", "member", mem.String())
+	var lines []map[string]string
+	for _, r := range results {
+		lines = append(lines, map[string]string{"Line": r.Line, "Outcome": r.Outcome, "Detail": r.Detail})
+	}
+	return h.tell(tx, from, mem.Lang, "agenda-settings", map[string]any{
+		"Results": lines, "Place": mem.Place, "PostCode": mem.PostCode, "Radius": mem.Radius,
+		"Themes": strings.Join(mem.Themes, ", "), "Active": mem.Active, "Located": mem.Located(),
+		"Request": h.Digest.Request(),
+	}, strings.TrimSpace(hdr.Get("Message-Id")))
+}
+
+func stripReplyPrefix(s string) string {
+	for {
+		t := strings.TrimSpace(s)
+		l := strings.ToLower(t)
+		switch {
+		case strings.HasPrefix(l, "re:"), strings.HasPrefix(l, "tr:"), strings.HasPrefix(l, "fw:"):
+			s = t[3:]
+		case strings.HasPrefix(l, "fwd:"):
+			s = t[4:]
+		default:
+			return t
+		}
+	}
+}
+
+func (f feeds) Stop(ctx context.Context, token string, really bool) (string, string, error) {
+	m, err := f.h.Digest.Stop(ctx, token, really)
+	if errors.Is(err, digest.ErrBadToken) || errors.Is(err, digest.ErrNoMember) {
+		return "", "", web.ErrBadToken
+	}
+	return m.Email, m.Lang, err
 }

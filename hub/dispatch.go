@@ -53,6 +53,8 @@ func newDispatcher(h *Hub) *dispatcher {
 	d.handlers = map[string]handler{
 		routeGroup:  h.forwardToGroup,
 		routeAgenda: h.publishEvent,
+
+		routeAgendaCmd: h.agendaCommand,
 		routeBounce: h.recordBounce,
 		routeRole:   h.forwardToPostmaster,
 
@@ -177,7 +179,7 @@ func (d *dispatcher) inline(tx *store.Tx, in inbound) bool {
 // they may ask the DNS (the poster's DMARC policy), which must not happen
 // while the one writer waits; the dispatcher asks first, then writes.
 var inlineRoutes = map[string]bool{
-	routeGroup: true, routeBounce: true, routeRole: true, routeAgenda: true,
+	routeGroup: true, routeBounce: true, routeRole: true, routeAgenda: true, routeAgendaCmd: true,
 	routeListCmd: true, routeTicket: true,
 }
 

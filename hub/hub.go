@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"codeberg.org/relais/relais/config"
+	"codeberg.org/relais/relais/digest"
 	"codeberg.org/relais/relais/dkim"
 	"codeberg.org/relais/relais/geo"
 	"codeberg.org/relais/relais/lists"
@@ -58,10 +59,12 @@ type Hub struct {
 	Texts   *templates.Set
 	Lists   *lists.Service
 	Tickets *tickets.Service
+	Digest  *digest.Service
 	Web     *web.Server
 
 	log *slog.Logger
 	now func() time.Time
+	lastDigest time.Time
 	// Geo is the gazetteer: the embedded one, refined by the file
 	// `relais geo import` saved, if any.
 	Geo   *geo.Gazetteer
@@ -182,6 +185,16 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		db.Close()
 		return nil, err
 	}
+	wd, _ := digest.ParseWeekday(cfg.Digest.Weekday)
+	h.Digest, err = digest.New(ctx, db, h.Queue, texts, h.Geo, digest.Config{
+		Domain: cfg.Domains[0], Hostname: cfg.Hostname, WebURL: cfg.Web.BaseURL,
+		Schedule: digest.Schedule{Weekday: wd, Hour: cfg.Digest.Hour}, Days: cfg.Digest.Days, Now: now,
+	}, log.With("part", "digest"))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	h.Queue.Personalize(digest.Kind, h.Digest.Personalize)
 	h.Web = web.New(webLists{h.Lists}, feeds{h}, texts, log.With("part", "web"))
 	h.disp = newDispatcher(h)
 	var tlsConfig *tls.Config
@@ -284,6 +297,7 @@ func (h *Hub) ListenWeb(ln net.Listener) {
 	h.webLn = ln
 	if h.Config.Web.BaseURL == "" {
 		h.Lists.SetWebURL("http://" + ln.Addr().String())
+		h.Digest.SetWebURL("http://" + ln.Addr().String())
 	}
 }
 
@@ -381,6 +395,14 @@ func (h *Hub) tick(ctx context.Context) {
 		}
 		if err := h.Tickets.Tick(ctx); err != nil && ctx.Err() == nil {
 			h.log.Error("tickets tick failed", "err", err)
+		}
+		// The digests: due members are few outside the weekly hour, and a
+		// run finds the others recorded.
+		if h.now().Sub(h.lastDigest) >= 10*time.Minute {
+			h.lastDigest = h.now()
+			if _, err := h.Digest.Run(ctx, false); err != nil && ctx.Err() == nil {
+				h.log.Error("digest run failed", "err", err)
+			}
 		}
 	})
 }

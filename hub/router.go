@@ -62,6 +62,12 @@ func (r *router) Route(ctx context.Context, rcpt string) (smtpd.Route, error) {
 	case address.Territory:
 		return r.routeZone(ctx, a)
 	case address.Service:
+		if a.Name == "agenda" {
+			if a.Detail != "request" && a.Detail != "" {
+				return smtpd.Route{}, smtpd.ErrUnknownRecipient
+			}
+			return smtpd.Route{Kind: routeAgendaCmd, Target: "request"}, nil
+		}
 		return r.routeTicket(ctx, a)
 	}
 	return smtpd.Route{}, smtpd.ErrUnknownRecipient

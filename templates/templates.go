@@ -196,6 +196,9 @@ type Envelope struct {
 	MessageID string
 	// Files are attached after the text, base64.
 	Files []File
+	// HTML, if set, names the LANG/NAME.html template that makes an HTML
+	// alternative of the text, from the same data.
+	HTML string
 }
 
 // File is an attachment of a composed message.
@@ -217,6 +220,17 @@ func (s *Set) Compose(lang, name string, data any, env Envelope) ([]byte, error)
 	e.To = []string{env.To}
 	e.Subject = r.Subject
 	e.Text = []byte(r.Text)
+	if env.HTML != "" {
+		t, err := s.Page(r.Lang, env.HTML)
+		if err != nil {
+			return nil, err
+		}
+		var h bytes.Buffer
+		if err := t.Execute(&h, data); err != nil {
+			return nil, fmt.Errorf("templates: %s/%s.html: %w", r.Lang, env.HTML, err)
+		}
+		e.HTML = h.Bytes()
+	}
 	if env.MessageID != "" {
 		e.Headers.Set("Message-ID", env.MessageID)
 	} else {

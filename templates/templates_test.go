@@ -40,7 +40,13 @@ func TestEveryTemplateInEveryLanguage(t *testing.T) {
 		// Agenda.
 		"Group": "Nantes Sud", "Address": "4405.nantes-sud+agenda@x", "Form": false, "Notes": []string{"recurring", "Fuseau"},
 		"Events": []map[string]any{{"Outcome": "created", "Event": map[string]any{"Title": "Réunion", "When": "samedi", "Until": "samedi",
-			"Zone": "Europe/Paris", "Place": "Nantes", "Themes": "climat", "Public": true, "Cancelled": false, "UID": "u", "Groups": ""}}}}
+			"Zone": "Europe/Paris", "Place": "Nantes", "Themes": "climat", "Public": true, "Cancelled": false, "UID": "u", "Groups": ""}}},
+		// Weekly digest.
+		"Place": "Nantes", "PostCode": "44000", "Radius": 25, "Stop": "https://x/agenda/stop/t", "ChangeRadius": "mailto:a", "ChangePlace": "mailto:b", "StopMail": "mailto:c",
+		"Own": []map[string]any{{"Title": "Réunion", "When": "samedi", "Place": "Nantes", "Distance": "à 3 km", "Organisers": "organisé par A",
+			"Calendar": "https://x/e.ics", "Themes": "climat", "Details": "d", "MembersOnly": true}},
+		"Near": []map[string]any{}, "Themes": []map[string]any{}, "Cancelled": []map[string]any{},
+		"Active": true, "Located": true}
 	fragments := map[string]bool{"list-footer": true, "ticket-withheld-note": true} // pieces of messages: no Subject
 	for name, n := range names {
 		if n != len(Languages) {

@@ -41,6 +41,10 @@ var ErrBadToken = errors.New("web: unknown link")
 // theme.
 type Feeds interface {
 	Feed(ctx context.Context, kind, key string) ([]byte, error)
+	// Stop ends the weekly digest of the member a stop link names (when
+	// really), and says who it is: their address and language.
+	// ErrBadToken for a link the hub did not make.
+	Stop(ctx context.Context, token string, really bool) (email, lang string, err error)
 }
 
 // ErrNoFeed: nothing is published under that name.
@@ -66,6 +70,8 @@ func New(lists Lists, feeds Feeds, pages Pages, log *slog.Logger) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/u/{token}", s.unsubscribe)
 	mux.HandleFunc("GET /agenda/{kind}/{file}", s.feed)
+	mux.HandleFunc("GET /agenda/stop/{token}", s.stop)
+	mux.HandleFunc("POST /agenda/stop/{token}", s.stop)
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("relais\n"))
@@ -165,7 +171,7 @@ func clientIP(r *http.Request) string {
 func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
 	key, ok := strings.CutSuffix(r.PathValue("file"), ".ics")
 	kind := r.PathValue("kind")
-	if !ok || s.feeds == nil || (kind != "group" && kind != "zone" && kind != "theme") {
+	if !ok || s.feeds == nil || (kind != "group" && kind != "zone" && kind != "theme" && kind != "event") {
 		http.NotFound(w, r)
 		return
 	}
@@ -182,4 +188,38 @@ func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/calendar; charset=utf-8")
 	w.Header().Set("Cache-Control", "max-age=900")
 	w.Write(b)
+}
+
+// stop is the one-click link of the weekly digest (RFC 8058): a GET shows
+// a button, a POST stops the digest at once.
+func (s *Server) stop(w http.ResponseWriter, r *http.Request) {
+	post := r.Method == http.MethodPost
+	if post {
+		r.Body = http.MaxBytesReader(w, r.Body, 4096)
+		r.ParseForm()
+	}
+	email, lang, err := s.feeds.Stop(r.Context(), r.PathValue("token"), post)
+	state, code := "confirm", http.StatusOK
+	switch {
+	case errors.Is(err, ErrBadToken):
+		state, code = "invalid", http.StatusNotFound
+	case err != nil:
+		s.log.Error("agenda stop", "err", err)
+		state, code = "error", http.StatusInternalServerError
+	case post:
+		state = "done"
+	}
+	if lang == "" {
+		lang = "fr"
+	}
+	t, terr := s.pages.Page(lang, "agenda-stop")
+	if terr != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(code)
+	t.Execute(w, map[string]string{"Email": email, "State": state})
 }

@@ -38,12 +38,12 @@ SELECT id, uid, sequence, title, details, start_at, end_at, all_day, zone, place
 FROM events WHERE start_at < ? AND end_at > ? ORDER BY start_at, id;
 
 -- name: event.groups
-SELECT g.code, g.name FROM event_groups eg JOIN groups g ON g.id = eg.group_id
+SELECT g.code, g.name, g.id, g.display_name FROM event_groups eg JOIN groups g ON g.id = eg.group_id
 WHERE eg.event_id = ? ORDER BY g.code, g.name;
 
 -- name: event.all-groups
 -- Every event's organisers, for a window read at once.
-SELECT eg.event_id, g.code, g.name FROM event_groups eg JOIN groups g ON g.id = eg.group_id
+SELECT eg.event_id, g.code, g.name, g.id, g.display_name FROM event_groups eg JOIN groups g ON g.id = eg.group_id
 JOIN events e ON e.id = eg.event_id
 WHERE e.start_at < ? AND e.end_at > ? ORDER BY eg.event_id, g.code, g.name;
 

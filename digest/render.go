@@ -1,0 +1,125 @@
+package digest
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"codeberg.org/relais/relais/events"
+	"codeberg.org/relais/relais/templates"
+)
+
+// view is what the agenda-digest templates (text and HTML) are given.
+type view struct {
+	Email, Place, PostCode string
+	Radius                 int
+	Count                  int
+	Own, Near, Themes      []viewEvent
+	Cancelled              []viewEvent
+	Stop                   string // one-click link
+	Request                string // agenda+request@
+	ChangeRadius           string // mailto: links with the command ready
+	ChangePlace            string
+	StopMail               string
+}
+
+type viewEvent struct {
+	Title, When, Place, Distance, Organisers, Calendar, Themes, Details string
+	MembersOnly                                                     bool
+}
+
+// render builds a member's digest message: text and HTML from templates,
+// with the headers of bulk mail done right (RFC 8058 one-click, List-Id,
+// Auto-Submitted).
+func (s *Service) render(m Member, d Digest, c *Catalogue, week string) ([]byte, error) {
+	loc := m.Location()
+	lang := m.Lang
+	conv := func(items []Item) []viewEvent {
+		var out []viewEvent
+		for _, it := range items {
+			e, ok := c.ByID(it.ID)
+			if !ok {
+				continue
+			}
+			v := viewEvent{Title: e.Title, When: templates.When(lang, e.Start.In(loc), e.AllDay), Place: e.Place,
+				Organisers: organisers(lang, e), Themes: strings.Join(e.Themes, ", "), MembersOnly: !e.Public,
+				Calendar: s.cfg.WebURL + "/agenda/event/" + url.PathEscape(e.UID) + ".ics", Details: short(e.Details)}
+			if it.Km >= 0 && e.Located {
+				v.Distance = distance(lang, it.Km)
+			}
+			out = append(out, v)
+		}
+		return out
+	}
+	v := view{Email: m.Email, Place: m.Place, PostCode: m.PostCode, Radius: m.Radius,
+		Own: conv(d.Own), Near: conv(d.Near), Themes: conv(d.Themes), Cancelled: conv(d.Cancelled),
+		Stop: s.cfg.WebURL + "/agenda/stop/" + s.Token(m.Email), Request: s.Request()}
+	v.Count = len(v.Own) + len(v.Near) + len(v.Themes)
+	mailto := func(subject string) string {
+		return "mailto:" + s.Request() + "?subject=" + url.PathEscape(subject)
+	}
+	if lang == "en" {
+		v.ChangeRadius, v.ChangePlace, v.StopMail = mailto("radius 40"), mailto("postcode "+m.PostCode), mailto("stop")
+	} else {
+		v.ChangeRadius, v.ChangePlace, v.StopMail = mailto("rayon 40"), mailto("code-postal "+m.PostCode), mailto("stop")
+	}
+	return s.texts.Compose(lang, "agenda-digest", v, templates.Envelope{
+		From:          "Agenda <agenda@" + s.cfg.Domain + ">",
+		To:            m.Email,
+		Hostname:      s.cfg.Hostname,
+		AutoSubmitted: "auto-generated",
+		Date:          s.cfg.Now(),
+		HTML:          "agenda-digest",
+		Header: [][2]string{
+			{"List-Id", "Agenda <agenda." + s.cfg.Domain + ">"},
+			// RFC 8058 §3.1: the HTTPS link first, a POST to it stops.
+			{"List-Unsubscribe", "<" + v.Stop + ">, <" + v.StopMail + ">"},
+			{"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"},
+			{"Precedence", "bulk"},
+			{"X-Agenda-Week", week},
+		},
+	})
+}
+
+// organisers says who organises an event: "organisé par Nantes Sud et
+// Nantes Nord".
+func organisers(lang string, e *events.Event) string {
+	names := e.Names
+	if len(names) == 0 {
+		names = e.Groups
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	and, by := " et ", "organisé par "
+	if lang == "en" {
+		and, by = " and ", "organised by "
+	}
+	if len(names) == 1 {
+		return by + names[0]
+	}
+	return by + strings.Join(names[:len(names)-1], ", ") + and + names[len(names)-1]
+}
+
+// distance is "à 12 km" ("12 km away"); under a kilometre, "à moins d'1 km".
+func distance(lang string, km float64) string {
+	switch {
+	case km < 1 && lang == "en":
+		return "less than 1 km away"
+	case km < 1:
+		return "à moins d'1 km"
+	case lang == "en":
+		return fmt.Sprintf("%.0f km away", km)
+	}
+	return fmt.Sprintf("à %.0f km", km)
+}
+
+// short is the beginning of a description, on one line.
+func short(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len([]rune(s)) > 160 {
+		r := []rune(s)[:157]
+		return strings.TrimSpace(string(r)) + "…"
+	}
+	return s
+}

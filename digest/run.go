@@ -1,0 +1,338 @@
+package digest
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"codeberg.org/relais/relais/events"
+	"codeberg.org/relais/relais/geo"
+	"codeberg.org/relais/relais/queue"
+	"codeberg.org/relais/relais/store"
+	"codeberg.org/relais/relais/templates"
+)
+
+// Kind is the queue's name for digests: their copies are made at send time
+// from the member's recorded selection (Personalize).
+const Kind = "agenda-digest"
+
+// Config is the digest's settings.
+type Config struct {
+	Domain   string // of agenda+request@
+	Hostname string // of Message-IDs
+	WebURL   string // base of the links
+	Schedule Schedule
+	Days     int // how far ahead a digest looks
+	Now      func() time.Time
+}
+
+// Service runs the digests of one hub.
+type Service struct {
+	db     *store.DB
+	q      *queue.Queue
+	texts  *templates.Set
+	geo    *geo.Gazetteer
+	cfg    Config
+	log    *slog.Logger
+	secret []byte
+}
+
+// New returns the service.
+func New(ctx context.Context, db *store.DB, q *queue.Queue, texts *templates.Set, g *geo.Gazetteer, cfg Config, log *slog.Logger) (*Service, error) {
+	secret, err := db.Secret(ctx, "agenda")
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Days <= 0 {
+		cfg.Days = 14
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{db: db, q: q, texts: texts, geo: g, cfg: cfg, log: log, secret: secret}, nil
+}
+
+// SetWebURL sets the base of the links once the web listener is known.
+func (s *Service) SetWebURL(u string) { s.cfg.WebURL = strings.TrimSuffix(u, "/") }
+
+// Request is the address members write their commands to.
+func (s *Service) Request() string { return "agenda+request@" + s.cfg.Domain }
+
+// Report is what a run did.
+type Report struct {
+	Members int // active members with a place
+	Due     int // whose digest of the week was due and not yet recorded
+	Queued  int // digests queued (or, dry, that would be)
+	Empty   int // nothing to announce: none sent
+	Took    time.Duration
+}
+
+// batch is how many members' digests are recorded and queued per
+// transaction.
+const batch = 2000
+
+// Run records and queues the digests that are due at now: for each active
+// member whose week's digest is due and not recorded yet, the selection
+// is recorded (also an empty one: the week is done) and, when not empty,
+// queued. dry records and queues nothing.
+func (s *Service) Run(ctx context.Context, dry bool) (Report, error) {
+	start := time.Now()
+	now := s.cfg.Now()
+	var rep Report
+	from, to := now.Add(-24*time.Hour), now.AddDate(0, 0, s.cfg.Days+1)
+	evs, err := events.Window(ctx, s.db, from, to)
+	if err != nil {
+		return rep, err
+	}
+	cat := NewCatalogue(evs)
+	groupsOf, err := s.allGroups(ctx)
+	if err != nil {
+		return rep, err
+	}
+	members, err := s.active(ctx)
+	if err != nil {
+		return rep, err
+	}
+	rep.Members = len(members)
+	weeks := map[string]map[string]bool{} // week → members already recorded
+	type pick struct {
+		email, week string
+		sel         []byte
+		empty       bool
+	}
+	var picks []pick
+	for _, m := range members {
+		if !s.cfg.Schedule.Due(m, now) {
+			continue
+		}
+		local := now.In(m.Location())
+		week := Week(local)
+		done, ok := weeks[week]
+		if !ok {
+			if done, err = s.recorded(ctx, week); err != nil {
+				return rep, err
+			}
+			weeks[week] = done
+		}
+		if done[m.Email] {
+			continue
+		}
+		rep.Due++
+		m.Groups = groupsOf[m.Email]
+		last, err := s.selection(ctx, m.Email, Week(local.AddDate(0, 0, -7)))
+		if err != nil {
+			return rep, err
+		}
+		d := Select(m, cat, local, local.AddDate(0, 0, s.cfg.Days), last.IDs())
+		sel, _ := json.Marshal(d)
+		picks = append(picks, pick{m.Email, week, sel, d.Empty()})
+		if d.Empty() {
+			rep.Empty++
+		} else {
+			rep.Queued++
+		}
+	}
+	if dry {
+		rep.Took = time.Since(start)
+		return rep, nil
+	}
+	for i := 0; i < len(picks); i += batch {
+		part := picks[i:min(i+batch, len(picks))]
+		err := s.db.Write(ctx, func(tx *store.Tx) error {
+			// One stored body per batch: each copy is made from the
+			// member's recorded selection when it is sent.
+			id := store.NewID()
+			stub := []byte("Subject: agenda digest\r\n\r\n")
+			if _, err := tx.Exec("message.insert", id, now.Unix(), "", "", "", false, false, len(stub), stub); err != nil {
+				return err
+			}
+			byWeek := map[string][]string{}
+			for _, p := range part {
+				res, err := tx.Exec("digest.record", p.email, p.week, now.Unix(), string(p.sel))
+				if err != nil {
+					return err
+				}
+				// A row already there (a run at the same time): nothing
+				// more to queue for that member.
+				if n, _ := res.RowsAffected(); n == 1 && !p.empty {
+					byWeek[p.week] = append(byWeek[p.week], p.email)
+				}
+			}
+			for week, to := range byWeek {
+				if _, err := s.q.Enqueue(tx, queue.Message{MessageID: id, To: to, Kind: Kind, Ref: week}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return rep, fmt.Errorf("digest: record: %w", err)
+		}
+	}
+	if rep.Queued > 0 {
+		s.q.Kick()
+	}
+	rep.Took = time.Since(start)
+	s.log.Info("digests", "members", rep.Members, "due", rep.Due, "queued", rep.Queued, "empty", rep.Empty, "took", rep.Took)
+	return rep, nil
+}
+
+func (s *Service) active(ctx context.Context) ([]Member, error) {
+	rows, err := s.db.Query(ctx, "agenda.active")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Member
+	for rows.Next() {
+		m, err := scanMember(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func (s *Service) allGroups(ctx context.Context) (map[string][]int64, error) {
+	rows, err := s.db.Query(ctx, "agenda.all-groups")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][]int64{}
+	for rows.Next() {
+		var email string
+		var id int64
+		if err := rows.Scan(&email, &id); err != nil {
+			return nil, err
+		}
+		out[strings.ToLower(email)] = append(out[strings.ToLower(email)], id)
+	}
+	return out, rows.Err()
+}
+
+func (s *Service) recorded(ctx context.Context, week string) (map[string]bool, error) {
+	rows, err := s.db.Query(ctx, "digest.weeks-sent", week)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			return nil, err
+		}
+		out[e] = true
+	}
+	return out, rows.Err()
+}
+
+// selection reads the digest recorded for email and week (empty if none).
+func (s *Service) selection(ctx context.Context, email, week string) (Digest, error) {
+	var raw string
+	err := s.db.QueryRow(ctx, "digest.sent", email, week).Scan(&raw)
+	var d Digest
+	if errors.Is(err, errNoRows) {
+		return d, nil
+	} else if err != nil {
+		return d, err
+	}
+	return d, json.Unmarshal([]byte(raw), &d)
+}
+
+// Preview returns the digest member email would get now, whether or not
+// it is due or recorded, as the message it would be.
+func (s *Service) Preview(ctx context.Context, email string) (Digest, []byte, error) {
+	m, err := Get(ctx, s.db, email)
+	if err != nil {
+		return Digest{}, nil, err
+	}
+	now := s.cfg.Now()
+	local := now.In(m.Location())
+	evs, err := events.Window(ctx, s.db, now.Add(-24*time.Hour), now.AddDate(0, 0, s.cfg.Days+1))
+	if err != nil {
+		return Digest{}, nil, err
+	}
+	last, err := s.selection(ctx, m.Email, Week(local.AddDate(0, 0, -7)))
+	if err != nil {
+		return Digest{}, nil, err
+	}
+	cat := NewCatalogue(evs)
+	d := Select(m, cat, local, local.AddDate(0, 0, s.cfg.Days), last.IDs())
+	if d.Empty() {
+		return d, nil, nil
+	}
+	msg, err := s.render(m, d, cat, Week(local))
+	return d, msg, err
+}
+
+// Personalize makes a member's copy of a queued digest from the selection
+// recorded for them (queue.Personalizer).
+func (s *Service) Personalize(ctx context.Context, c queue.Copy) ([]byte, error) {
+	m, err := Get(ctx, s.db, c.Rcpt)
+	if errors.Is(err, ErrNoMember) || (err == nil && !m.Active) {
+		return nil, fmt.Errorf("%w: %s left the agenda", queue.ErrDrop, c.Rcpt)
+	} else if err != nil {
+		return nil, err
+	}
+	d, err := s.selection(ctx, m.Email, c.Ref)
+	if err != nil {
+		return nil, err
+	}
+	var evs []events.Event
+	for _, ids := range [][]Item{d.Own, d.Near, d.Themes, d.Cancelled} {
+		for _, it := range ids {
+			e, err := events.Get(ctx, s.db, it.ID)
+			if errors.Is(err, events.ErrNotFound) {
+				continue
+			} else if err != nil {
+				return nil, err
+			}
+			evs = append(evs, e)
+		}
+	}
+	return s.render(m, d, NewCatalogue(evs), c.Ref)
+}
+
+// Token is the member's personal stop link key: the address and a MAC
+// under the hub's secret.
+func (s *Service) Token(email string) string {
+	email = strings.ToLower(email)
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString([]byte(email)) + "." + s.mac(email)
+}
+
+func (s *Service) mac(email string) string {
+	h := hmac.New(sha256.New, s.secret)
+	h.Write([]byte("agenda-stop\x00" + email))
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h.Sum(nil)[:10]))
+}
+
+// ErrBadToken: a stop link the hub did not make.
+var ErrBadToken = errors.New("digest: unknown link")
+
+// Stop ends the digest of the member a stop link names (RFC 8058
+// one-click); it returns the member.
+func (s *Service) Stop(ctx context.Context, token string, really bool) (Member, error) {
+	enc, mac, ok := strings.Cut(token, ".")
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(enc)
+	if !ok || err != nil || !hmac.Equal([]byte(s.mac(string(raw))), []byte(mac)) {
+		return Member{}, ErrBadToken
+	}
+	m, err := Get(ctx, s.db, string(raw))
+	if err != nil || !really || !m.Active {
+		return m, err
+	}
+	m.Active = false
+	err = s.db.Write(ctx, func(tx *store.Tx) error { return Save(tx, m, s.cfg.Now()) })
+	s.log.Info("agenda stopped by its link", "email", m.Email)
+	return m, err
+}

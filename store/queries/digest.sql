@@ -1,0 +1,42 @@
+-- The agenda's members and their weekly digests.
+
+-- name: agenda.member
+SELECT email, postcode, insee, place, lat, lon, radius_km, lang, zone, themes, active, created_at, updated_at
+FROM agenda_members WHERE email = ?;
+
+-- name: agenda.upsert
+INSERT INTO agenda_members (email, postcode, insee, place, lat, lon, radius_km, lang, zone, themes, active, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (email) DO UPDATE SET postcode = excluded.postcode, insee = excluded.insee, place = excluded.place,
+    lat = excluded.lat, lon = excluded.lon, radius_km = excluded.radius_km, lang = excluded.lang,
+    zone = excluded.zone, themes = excluded.themes, active = excluded.active, updated_at = excluded.updated_at;
+
+-- name: agenda.active
+SELECT email, postcode, insee, place, lat, lon, radius_km, lang, zone, themes, active, created_at, updated_at
+FROM agenda_members WHERE active = 1 AND insee != '' ORDER BY email;
+
+-- name: agenda.groups-of
+-- The groups a member belongs to: those they animate, and those whose
+-- code is the code of a list they are a member of (4405.discussion makes
+-- a member of the groups of 4405).
+SELECT g.id FROM animators a JOIN groups g ON g.id = a.group_id WHERE a.email = ?
+UNION
+SELECT g.id FROM members m JOIN lists l ON l.id = m.list_id JOIN groups g ON g.code = l.code
+WHERE m.email = ? AND m.state != 'unsubscribed';
+
+-- name: agenda.all-groups
+-- Every member's groups at once, for a run over everyone.
+SELECT a.email, g.id FROM animators a JOIN groups g ON g.id = a.group_id
+UNION
+SELECT m.email, g.id FROM members m JOIN lists l ON l.id = m.list_id JOIN groups g ON g.code = l.code
+WHERE m.state != 'unsubscribed';
+
+-- name: digest.sent
+SELECT events FROM digests_sent WHERE email = ? AND week = ?;
+
+-- name: digest.record
+-- OR IGNORE: the row of an earlier run stands, and nothing is queued twice.
+INSERT OR IGNORE INTO digests_sent (email, week, sent_at, events) VALUES (?, ?, ?, ?);
+
+-- name: digest.weeks-sent
+SELECT email FROM digests_sent WHERE week = ?;
