@@ -288,8 +288,8 @@ func Default() Config {
 		},
 		Digest: Digest{Weekday: "monday", Hour: 8, Days: 14},
 		DKIM:   DKIM{Sign: true},
-		Auth: Auth{RejectDMARC: true},
-		Log:  Log{Level: "info", Format: "text"},
+		Auth:   Auth{RejectDMARC: true},
+		Log:    Log{Level: "info", Format: "text"},
 	}
 }
 

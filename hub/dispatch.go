@@ -55,8 +55,8 @@ func newDispatcher(h *Hub) *dispatcher {
 		routeAgenda: h.publishEvent,
 
 		routeAgendaCmd: h.agendaCommand,
-		routeBounce: h.recordBounce,
-		routeRole:   h.forwardToPostmaster,
+		routeBounce:    h.recordBounce,
+		routeRole:      h.forwardToPostmaster,
 
 		routeList:      h.listPost,
 		routeListCmd:   h.listCommand,

@@ -62,8 +62,8 @@ type Hub struct {
 	Digest  *digest.Service
 	Web     *web.Server
 
-	log *slog.Logger
-	now func() time.Time
+	log        *slog.Logger
+	now        func() time.Time
 	lastDigest time.Time
 	// Geo is the gazetteer: the embedded one, refined by the file
 	// `relais geo import` saved, if any.
