@@ -116,6 +116,7 @@ func ParseForm(text string, now time.Time, zone string) (Form, error) {
 	if found == 0 {
 		return f, ErrNoEvent
 	}
+	f.PostCode = PostCode(f.Place)
 	if rest := strings.TrimSpace(strings.Join(lines[i:], "\n")); rest != "" {
 		if f.Details != "" {
 			f.Details += "\n"

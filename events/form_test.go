@@ -15,7 +15,7 @@ func TestParseForm(t *testing.T) {
 		t.Fatal(err)
 	}
 	if f.Title != "Réunion publique sur le logement" || !f.Start.Equal(time.Date(2026, 12, 12, 14, 30, 0, 0, paris)) ||
-		!f.End.Equal(time.Date(2026, 12, 12, 16, 30, 0, 0, paris)) || f.AllDay || f.PostCode != "" && f.PostCode != "44000" ||
+		!f.End.Equal(time.Date(2026, 12, 12, 16, 30, 0, 0, paris)) || f.AllDay || f.PostCode != "44000" ||
 		strings.Join(f.Themes, ",") != "logement,climat" || !f.Public || f.Details != "Venez nombreux !\nCamille" || f.Zone != "Europe/Paris" {
 		t.Fatalf("%+v", f)
 	}

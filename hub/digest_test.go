@@ -1,0 +1,188 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"codeberg.org/relais/relais/digest"
+	"codeberg.org/relais/relais/geo"
+	"codeberg.org/relais/relais/lists"
+	"codeberg.org/relais/relais/outbox"
+)
+
+// setPlace sends agenda+request@ the commands of a member and waits for
+// the answer.
+func (e *env) agendaMember(addr string, commands ...string) outbox.Mail {
+	e.t.Helper()
+	before := len(to(e.box.Mails(), addr))
+	e.mustSend(addr, "agenda+request@hub.example", post(addr, "agenda+request@hub.example", commands[0], strings.Join(commands[1:], "\n")))
+	return to(e.waitFor("agenda settings for "+addr, countTo(addr, before+1)), addr)[before]
+}
+
+func km(t *testing.T, a, b string) int {
+	t.Helper()
+	g := geo.Default()
+	ca, err1 := g.Place(a)
+	cb, err2 := g.Place(b)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	return int(geo.Distance(ca.Point, cb.Point) + 0.5)
+}
+
+// The weekly digest, end to end: a group publishes an event by mail;
+// a member 5 km away gets it as nearby, one 40 km away with a 50 km radius
+// too, one further away who follows its theme under themes, one of the
+// group's members (a list of its code) among their groups' events; one
+// with nothing near gets nothing; a second run the same week sends
+// nothing more.
+func TestWeeklyDigest(t *testing.T) {
+	e := newEnv(t)
+	paris, _ := time.LoadLocation("Europe/Paris")
+	monday := time.Date(2026, 11, 23, 9, 0, 0, 0, paris) // past the digest hour (8:00)
+	e.clock.advance(monday.Sub(e.clock.now()))
+	rcpt := "4405.nantes-sud+agenda@hub.example"
+	e.mustSend("camille@exemple.fr", rcpt, post("camille@exemple.fr", rcpt, "Événement",
+		"Titre : Réunion publique logement\nDate : jeudi 3 décembre 2026 à 18h30\nFin : 21h\n"+
+			"Lieu : Salle des fêtes, 12 rue de la Paix, 44000 Nantes\nThèmes : logement\n"))
+	e.waitFor("published", countTo("camille@exemple.fr", 1))
+
+	if a := e.agendaMember("near@example.org", "code-postal 44400"); !strings.Contains(text(a), "à\nmoins de 25 km de 44400 Rezé") &&
+		!strings.Contains(strings.Join(strings.Fields(text(a)), " "), "à moins de 25 km de 44400 Rezé") {
+		t.Fatalf("settings answer:\n%s", text(a))
+	}
+	e.agendaMember("forty@example.org", "code-postal 44150", "rayon 50")
+	e.agendaMember("theme@example.org", "cp 44600", "themes logement, climat")
+	e.agendaMember("far@example.org", "code-postal 29200")
+	e.agendaMember("member@example.org", "code-postal 75011")
+	e.createList("4405.discussion", lists.Members, []string{"camille@exemple.fr"}, "member@example.org")
+	if a := e.agendaMember("bad@example.org", "rayon 500", "code-postal 99999"); !strings.Contains(text(a), "un rayon va de 1 à 200 km") ||
+		!strings.Contains(text(a), "code postal ou commune inconnu") {
+		t.Fatalf("bad settings answer:\n%s", text(a))
+	}
+	e.settle()
+	before := len(e.box.Mails())
+	rep, err := e.h.Digest.Run(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Members != 5 || rep.Queued != 4 || rep.Empty != 1 {
+		t.Fatalf("run: %+v", rep)
+	}
+	ms := e.waitFor("digests", func(ms []outbox.Mail) bool { return len(ms) >= before+4 })
+	e.settle()
+	got := map[string]outbox.Mail{}
+	for _, m := range ms[before:] {
+		got[m.To] = m
+	}
+	if len(got) != 4 || got["far@example.org"].To != "" {
+		t.Fatalf("digests went to %v", got)
+	}
+	sections := func(m outbox.Mail) string {
+		var s []string
+		for _, h := range []string{"DANS VOS GROUPES", "PRÈS DE CHEZ VOUS", "SUR VOS THÈMES, PLUS LOIN"} {
+			if strings.Contains(text(m), h) {
+				s = append(s, h)
+			}
+		}
+		return strings.Join(s, "|")
+	}
+	for addr, want := range map[string]string{
+		"near@example.org":   "PRÈS DE CHEZ VOUS",
+		"forty@example.org":  "PRÈS DE CHEZ VOUS",
+		"theme@example.org":  "SUR VOS THÈMES, PLUS LOIN",
+		"member@example.org": "DANS VOS GROUPES",
+	} {
+		m := got[addr]
+		body := text(m)
+		if s := sections(m); s != want {
+			t.Errorf("%s: sections %q, want %q:\n%s", addr, s, want, body)
+		}
+		if !strings.Contains(body, "jeudi 3 décembre à 18h30") || !strings.Contains(body, "Réunion publique logement") ||
+			!strings.Contains(body, "organisé par Nantes Sud") || strings.Count(body, "Réunion publique logement") != 1 {
+			t.Errorf("%s: the event is not announced once, in French:\n%s", addr, body)
+		}
+		h := m.Header()
+		if h.Get("List-Unsubscribe-Post") != "List-Unsubscribe=One-Click" || !strings.HasPrefix(h.Get("List-Unsubscribe"), "<http://") ||
+			!strings.Contains(h.Get("Content-Type"), "multipart/alternative") || h.Get("Auto-Submitted") != "auto-generated" {
+			t.Errorf("%s: headers %v", addr, h)
+		}
+		if !strings.Contains(string(m.Data), "text/html") {
+			t.Errorf("%s: no HTML part", addr)
+		}
+	}
+	if d := km(t, "44400", "44000"); !strings.Contains(text(got["near@example.org"]), fmt.Sprintf(", à %d km : Réunion", d)) {
+		t.Errorf("near: distance %d km not shown:\n%s", d, text(got["near@example.org"]))
+	}
+	if d := km(t, "44150", "44000"); d < 30 || d > 45 || !strings.Contains(text(got["forty@example.org"]), fmt.Sprintf("à %d km", d)) {
+		t.Errorf("forty: distance %d km not shown:\n%s", d, text(got["forty@example.org"]))
+	}
+	if s := dec(got["near@example.org"].Header().Get("Subject")); s != "Agenda de la semaine autour de Rezé : 1 événement" {
+		t.Errorf("subject %q", s)
+	}
+
+	// Twice the same week: nothing more; nor after a restart.
+	rep, err = e.h.Digest.Run(context.Background(), false)
+	if err != nil || rep.Queued != 0 || rep.Due != 0 {
+		t.Fatalf("second run: %+v %v", rep, err)
+	}
+	e.stop()
+	e.start()
+	rep, err = e.h.Digest.Run(context.Background(), false)
+	if err != nil || rep.Queued != 0 {
+		t.Fatalf("run after a restart: %+v %v", rep, err)
+	}
+	e.settle()
+	if n := len(e.box.Mails()); n != before+4 {
+		t.Fatalf("%d mails after the second runs, want %d", n, before+4)
+	}
+
+	// Next week: the event was cancelled meanwhile; last week's readers
+	// are told.
+	e.mustSend("camille@exemple.fr", rcpt, post("camille@exemple.fr", rcpt, "Annulation", "Id : "+eventUIDFromAnswer(t, e)+"\nStatut : annulé\n"))
+	e.waitFor("cancel answer", countTo("camille@exemple.fr", 2))
+	e.settle()
+	e.clock.advance(7 * 24 * time.Hour)
+	nearBefore := len(to(e.box.Mails(), "near@example.org"))
+	rep, err = e.h.Digest.Run(context.Background(), false)
+	if err != nil || rep.Queued == 0 {
+		t.Fatalf("next week: %+v %v", rep, err)
+	}
+	ms = e.waitFor("cancellation notices", countTo("near@example.org", nearBefore+1))
+	nearNext := to(ms, "near@example.org")
+	if last := text(nearNext[len(nearNext)-1]); !strings.Contains(last, "ANNULÉ DEPUIS LA SEMAINE DERNIÈRE") || !strings.Contains(last, "Réunion publique logement") {
+		t.Errorf("next week:\n%s", last)
+	}
+
+	// The stop link: a GET changes nothing, a POST stops at once.
+	// (The link of the latest digest: the hub was restarted on a new port.)
+	link := strings.Trim(strings.Split(nearNext[len(nearNext)-1].Header().Get("List-Unsubscribe"), ",")[0], "<> ")
+	if resp, err := http.Get(link); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %v", link, err)
+	}
+	if m, _ := digest.Get(context.Background(), e.h.DB, "near@example.org"); !m.Active {
+		t.Fatal("a GET stopped the digest")
+	}
+	if resp, err := http.Post(link, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click")); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST %s: %v", link, err)
+	}
+	if m, _ := digest.Get(context.Background(), e.h.DB, "near@example.org"); m.Active {
+		t.Fatal("the one-click POST did not stop the digest")
+	}
+}
+
+// eventUIDFromAnswer reads the Id line of the first agenda answer.
+func eventUIDFromAnswer(t *testing.T, e *env) string {
+	t.Helper()
+	for _, line := range strings.Split(text(to(e.box.Mails(), "camille@exemple.fr")[0]), "\n") {
+		if id, ok := strings.CutPrefix(strings.TrimSpace(line), "Id : "); ok {
+			return id
+		}
+	}
+	t.Fatal("no Id in the answer")
+	return ""
+}
