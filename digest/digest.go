@@ -13,8 +13,8 @@ package digest
 
 import (
 	"slices"
-	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"codeberg.org/relais/relais/events"
@@ -26,6 +26,15 @@ const (
 	DefaultRadius = 25
 	MinRadius     = 1
 	MaxRadius     = 200
+)
+
+// How much a digest holds at most, per section: a weekly mail people read,
+// not a directory. The nearest events are kept, then shown by date; the
+// feeds have the rest.
+const (
+	MaxOwn    = 30
+	MaxNear   = 25
+	MaxThemes = 10
 )
 
 // Member is someone who receives the digest.
@@ -50,30 +59,49 @@ func (m Member) Located() bool { return m.INSEE != "" }
 
 // Location is the member's time zone.
 func (m Member) Location() *time.Location {
-	if loc, err := time.LoadLocation(m.Zone); err == nil && m.Zone != "" {
-		return loc
+	if m.Zone == "" {
+		m.Zone = events.DefaultZone
 	}
-	loc, _ := time.LoadLocation(events.DefaultZone)
+	if loc, ok := zones.Load(m.Zone); ok {
+		return loc.(*time.Location)
+	}
+	loc, err := time.LoadLocation(m.Zone)
+	if err != nil {
+		loc, _ = time.LoadLocation(events.DefaultZone)
+	}
+	zones.Store(m.Zone, loc)
 	return loc
 }
 
+// zones caches the members' time zones: loading one reads a file.
+var zones sync.Map
+
 // Catalogue is the events of a run's window, indexed three ways: by
 // place (a grid of located public events), by organising group, by theme.
+// What selection looks at for every candidate is kept in flat arrays (a
+// run looks at millions of candidates).
 type Catalogue struct {
 	Events  []events.Event
 	byID    map[int64]int32
 	index   geo.Index
 	byGroup map[int64][]int32
 	byTheme map[string][]int32
+	start   []int64 // Unix seconds
+	live    []bool  // not cancelled
+	mark    []uint32
+	gen     uint32
+	hits    []geo.Hit
 }
 
 // NewCatalogue indexes evs (in date order, as events.Window gives them).
 func NewCatalogue(evs []events.Event) *Catalogue {
 	c := &Catalogue{Events: evs, byID: make(map[int64]int32, len(evs)),
-		byGroup: map[int64][]int32{}, byTheme: map[string][]int32{}}
+		byGroup: map[int64][]int32{}, byTheme: map[string][]int32{},
+		start: make([]int64, len(evs)), live: make([]bool, len(evs)), mark: make([]uint32, len(evs))}
 	for i, e := range evs {
 		id := int32(i)
 		c.byID[e.ID] = id
+		c.start[i], c.live[i] = e.Start.Unix(), e.Status != events.Cancelled
 		for _, g := range e.GroupIDs {
 			c.byGroup[g] = append(c.byGroup[g], id)
 		}
@@ -130,13 +158,23 @@ func (d Digest) IDs() []int64 {
 }
 
 // Select chooses member m's digest among the events of c starting in
-// [from, to); lastWeek lists what last week's digest announced.
+// [from, to); lastWeek lists what last week's digest announced. A
+// catalogue serves one Select at a time.
 func Select(m Member, c *Catalogue, from, to time.Time, lastWeek []int64) Digest {
 	var d Digest
-	seen := map[int32]bool{}
-	in := func(i int32) bool {
-		e := &c.Events[i]
-		return e.Status != events.Cancelled && !e.Start.Before(from) && e.Start.Before(to)
+	c.gen++
+	if c.gen == 0 { // wrapped: start the marks again
+		clear(c.mark)
+		c.gen = 1
+	}
+	gen := c.gen
+	f, t := from.Unix(), to.Unix()
+	take := func(i int32) bool {
+		if c.mark[i] == gen || !c.live[i] || c.start[i] < f || c.start[i] >= t {
+			return false
+		}
+		c.mark[i] = gen
+		return true
 	}
 	distance := func(i int32) float64 {
 		e := &c.Events[i]
@@ -149,42 +187,58 @@ func Select(m Member, c *Catalogue, from, to time.Time, lastWeek []int64) Digest
 	var own []int32
 	for _, g := range m.Groups {
 		for _, i := range c.byGroup[g] {
-			if !seen[i] && in(i) {
-				seen[i] = true
+			if take(i) {
 				own = append(own, i)
 			}
 		}
 	}
 	slices.Sort(own) // the catalogue is in date order
-	for _, i := range own {
+	for _, i := range own[:min(len(own), MaxOwn)] {
 		d.Own = append(d.Own, Item{ID: c.Events[i].ID, Km: distance(i)})
 	}
-	// 2. Public events within the radius.
+	// 2. Public events within the radius: the nearest MaxNear, by date.
 	if m.Located() {
-		var near []geo.Hit
+		// The nearest MaxNear, kept in order of distance as they come:
+		// a city member may have thousands of events within reach.
+		near := c.hits[:0]
+		closer := func(a, b geo.Hit) bool { return a.Km < b.Km || a.Km == b.Km && a.ID < b.ID }
 		c.index.Within(m.Point, float64(m.Radius), func(i int32, km float64) {
-			if !seen[i] && in(i) {
-				seen[i] = true
-				near = append(near, geo.Hit{ID: i, Km: km})
+			h := geo.Hit{ID: i, Km: km}
+			if len(near) == MaxNear && !closer(h, near[MaxNear-1]) {
+				return
 			}
+			if !take(i) {
+				return
+			}
+			if len(near) == MaxNear {
+				c.mark[near[MaxNear-1].ID] = gen - 1 // pushed out: a theme may still bring it
+				near = near[:MaxNear-1]
+			}
+			at, _ := slices.BinarySearchFunc(near, h, func(a, b geo.Hit) int {
+				if closer(a, b) {
+					return -1
+				}
+				return 1
+			})
+			near = slices.Insert(near, at, h)
 		})
-		sort.Slice(near, func(a, b int) bool { return near[a].ID < near[b].ID })
+		slices.SortFunc(near, func(a, b geo.Hit) int { return int(a.ID - b.ID) })
 		for _, h := range near {
 			d.Near = append(d.Near, Item{ID: c.Events[h.ID].ID, Km: h.Km})
 		}
+		c.hits = near[:0]
 	}
 	// 3. Their themes, further away.
 	var themed []int32
-	for _, t := range m.Themes {
-		for _, i := range c.byTheme[t] {
-			if !seen[i] && in(i) {
-				seen[i] = true
+	for _, th := range m.Themes {
+		for _, i := range c.byTheme[th] {
+			if take(i) {
 				themed = append(themed, i)
 			}
 		}
 	}
 	slices.Sort(themed)
-	for _, i := range themed {
+	for _, i := range themed[:min(len(themed), MaxThemes)] {
 		d.Themes = append(d.Themes, Item{ID: c.Events[i].ID, Km: distance(i)})
 	}
 	// 4. Cancelled since last week's digest announced them.

@@ -101,7 +101,8 @@ func (s *Service) Run(ctx context.Context, dry bool) (Report, error) {
 		return rep, err
 	}
 	rep.Members = len(members)
-	weeks := map[string]map[string]bool{} // week → members already recorded
+	weeks := map[string]map[string]bool{}  // week → members already recorded
+	before := map[string]map[string][]int64{} // week → member → what their digest announced
 	type pick struct {
 		email, week string
 		sel         []byte
@@ -126,11 +127,15 @@ func (s *Service) Run(ctx context.Context, dry bool) (Report, error) {
 		}
 		rep.Due++
 		m.Groups = groupsOf[m.Email]
-		last, err := s.selection(ctx, m.Email, Week(local.AddDate(0, 0, -7)))
-		if err != nil {
-			return rep, err
+		prev := Week(local.AddDate(0, 0, -7))
+		last, ok := before[prev]
+		if !ok {
+			if last, err = s.announced(ctx, prev); err != nil {
+				return rep, err
+			}
+			before[prev] = last
 		}
-		d := Select(m, cat, local, local.AddDate(0, 0, s.cfg.Days), last.IDs())
+		d := Select(m, cat, local, local.AddDate(0, 0, s.cfg.Days), last[m.Email])
 		sel, _ := json.Marshal(d)
 		picks = append(picks, pick{m.Email, week, sel, d.Empty()})
 		if d.Empty() {
@@ -232,6 +237,29 @@ func (s *Service) recorded(ctx context.Context, week string) (map[string]bool, e
 			return nil, err
 		}
 		out[e] = true
+	}
+	return out, rows.Err()
+}
+
+// announced reads what every digest of week announced, by member.
+func (s *Service) announced(ctx context.Context, week string) (map[string][]int64, error) {
+	rows, err := s.db.Query(ctx, "digest.week-all", week)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][]int64{}
+	for rows.Next() {
+		var email, raw string
+		if err := rows.Scan(&email, &raw); err != nil {
+			return nil, err
+		}
+		var d Digest
+		if json.Unmarshal([]byte(raw), &d) == nil {
+			if ids := d.IDs(); len(ids) > 0 {
+				out[email] = ids
+			}
+		}
 	}
 	return out, rows.Err()
 }

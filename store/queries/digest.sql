@@ -40,3 +40,8 @@ INSERT OR IGNORE INTO digests_sent (email, week, sent_at, events) VALUES (?, ?, 
 
 -- name: digest.weeks-sent
 SELECT email FROM digests_sent WHERE week = ?;
+
+-- name: digest.week-all
+-- What every digest of a week announced: next week's run tells of
+-- cancellations since.
+SELECT email, events FROM digests_sent WHERE week = ?;
