@@ -101,7 +101,7 @@ func (s *Service) Run(ctx context.Context, dry bool) (Report, error) {
 		return rep, err
 	}
 	rep.Members = len(members)
-	weeks := map[string]map[string]bool{}  // week → members already recorded
+	weeks := map[string]map[string]bool{}     // week → members already recorded
 	before := map[string]map[string][]int64{} // week → member → what their digest announced
 	type pick struct {
 		email, week string
