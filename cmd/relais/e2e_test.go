@@ -383,3 +383,29 @@ func TestCLIDKIMAndDNS(t *testing.T) {
 		t.Fatalf("list after activate:\n%s", out)
 	}
 }
+
+// relais event add, import and list, and relais digest run --dry-run.
+func TestCLIEvents(t *testing.T) {
+	data := t.TempDir()
+	relais(t, "group", "add", "4405.nantes-sud", "--name", "Nantes Sud", "--commune", "44200", "--animator", "a@exemple.fr", "--data", data)
+	when := time.Now().AddDate(0, 0, 3).Format("02/01/2006")
+	out := relais(t, "event", "add", "--group", "4405.nantes-sud", "--title", "Porte-à-porte", "--date", when+" 10h", "--duration", "2h",
+		"--place", "Marché de Talensac, 44000 Nantes", "--themes", "logement", "--data", data)
+	if !strings.HasPrefix(out, "created: ") || !strings.Contains(out, "Porte-à-porte") {
+		t.Fatalf("event add:\n%s", out)
+	}
+	ics := filepath.Join(t.TempDir(), "agenda.ics")
+	start := time.Now().AddDate(0, 0, 5).UTC().Format("20060102T150405Z")
+	os.WriteFile(ics, []byte("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:imp1@test\r\nDTSTAMP:20261121T100000Z\r\n"+
+		"DTSTART:"+start+"\r\nSUMMARY:Réunion importée\r\nLOCATION:44600 Saint-Nazaire\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"), 0o600)
+	if out := relais(t, "event", "import", ics, "--group", "4405.nantes-sud", "--data", data); !strings.Contains(out, "created: ") || !strings.Contains(out, "imp1@test") {
+		t.Fatalf("event import:\n%s", out)
+	}
+	out = relais(t, "event", "list", "--data", data)
+	if !strings.Contains(out, "Porte-à-porte") || !strings.Contains(out, "Réunion importée") || !strings.Contains(out, "4405.nantes-sud") {
+		t.Fatalf("event list:\n%s", out)
+	}
+	if out := relais(t, "digest", "run", "--dry-run", "--data", data); !strings.Contains(out, "0 members with a place") {
+		t.Fatalf("digest run:\n%s", out)
+	}
+}

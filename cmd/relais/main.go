@@ -33,6 +33,8 @@ func init() {
 		{"ticket", "list|show …", "read the support desk's tickets", runTicket},
 		{"dkim", "keygen|list|activate …", "manage the DKIM keys that sign what the hub sends", runDKIM},
 		{"dns", "[--domain D] [--mx HOST] [--spf MECHANISMS]", "print the DNS records to publish (MX, SPF, DKIM, DMARC, TLS-RPT)", runDNS},
+		{"event", "list|import|add …", "the groups' events (they publish by mail to CODE.NAME+agenda@)", runEvent},
+		{"digest", "preview|run …", "the weekly digest of nearby events", runDigest},
 		{"geo", "find|import …", "the embedded gazetteer: find a place, refine positions with an official file", runGeo},
 		{"outbox", "[--data DIR] [--state S] [--limit N] | outbox show N", "show what the hub sent or is sending", runOutbox},
 	}
