@@ -109,6 +109,46 @@ func (s *Service) Run(ctx context.Context, dry bool) (Report, error) {
 		empty       bool
 	}
 	var picks []pick
+	// flush records and queues a batch: memory stays that of one batch,
+	// whatever the number of members.
+	flush := func() error {
+		if dry || len(picks) == 0 {
+			picks = picks[:0]
+			return nil
+		}
+		err := s.db.Write(ctx, func(tx *store.Tx) error {
+			// One stored body per batch: each copy is made from the
+			// member's recorded selection when it is sent.
+			id := store.NewID()
+			stub := []byte("Subject: agenda digest\r\n\r\n")
+			if _, err := tx.Exec("message.insert", id, now.Unix(), "", "", "", false, false, len(stub), stub); err != nil {
+				return err
+			}
+			byWeek := map[string][]string{}
+			for _, p := range picks {
+				res, err := tx.Exec("digest.record", p.email, p.week, now.Unix(), string(p.sel))
+				if err != nil {
+					return err
+				}
+				// A row already there (a run at the same time): nothing
+				// more to queue for that member.
+				if n, _ := res.RowsAffected(); n == 1 && !p.empty {
+					byWeek[p.week] = append(byWeek[p.week], p.email)
+				}
+			}
+			for week, to := range byWeek {
+				if _, err := s.q.Enqueue(tx, queue.Message{MessageID: id, To: to, Kind: Kind, Ref: week}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		picks = picks[:0]
+		if err != nil {
+			return fmt.Errorf("digest: record: %w", err)
+		}
+		return nil
+	}
 	for _, m := range members {
 		if !s.cfg.Schedule.Due(m, now) {
 			continue
@@ -143,43 +183,18 @@ func (s *Service) Run(ctx context.Context, dry bool) (Report, error) {
 		} else {
 			rep.Queued++
 		}
+		if len(picks) >= batch {
+			if err := flush(); err != nil {
+				return rep, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return rep, err
 	}
 	if dry {
 		rep.Took = time.Since(start)
 		return rep, nil
-	}
-	for i := 0; i < len(picks); i += batch {
-		part := picks[i:min(i+batch, len(picks))]
-		err := s.db.Write(ctx, func(tx *store.Tx) error {
-			// One stored body per batch: each copy is made from the
-			// member's recorded selection when it is sent.
-			id := store.NewID()
-			stub := []byte("Subject: agenda digest\r\n\r\n")
-			if _, err := tx.Exec("message.insert", id, now.Unix(), "", "", "", false, false, len(stub), stub); err != nil {
-				return err
-			}
-			byWeek := map[string][]string{}
-			for _, p := range part {
-				res, err := tx.Exec("digest.record", p.email, p.week, now.Unix(), string(p.sel))
-				if err != nil {
-					return err
-				}
-				// A row already there (a run at the same time): nothing
-				// more to queue for that member.
-				if n, _ := res.RowsAffected(); n == 1 && !p.empty {
-					byWeek[p.week] = append(byWeek[p.week], p.email)
-				}
-			}
-			for week, to := range byWeek {
-				if _, err := s.q.Enqueue(tx, queue.Message{MessageID: id, To: to, Kind: Kind, Ref: week}); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return rep, fmt.Errorf("digest: record: %w", err)
-		}
 	}
 	if rep.Queued > 0 {
 		s.q.Kick()
