@@ -124,8 +124,8 @@ func (s *Service) Address(q Queue, detail string) string {
 func ValidateQueue(q *Queue, domain string) error {
 	q.Name = strings.ToLower(strings.TrimSpace(q.Name))
 	a, err := address.Parse(q.Name+"@"+domain, []string{domain})
-	if err != nil || a.Kind != address.Service || a.Detail != "" {
-		return fmt.Errorf("tickets: %q cannot be a queue: a queue is a plain name (support, juridique), not a group code nor postmaster, abuse or bounces", q.Name)
+	if err != nil || a.Kind != address.Service || a.Detail != "" || q.Name == "agenda" {
+		return fmt.Errorf("tickets: %q cannot be a queue: a queue is a plain name (support, juridique), not a group code nor postmaster, abuse, bounces or agenda", q.Name)
 	}
 	if q.Lang == "" {
 		q.Lang = "fr"

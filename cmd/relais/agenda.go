@@ -156,8 +156,8 @@ func groupOf(ctx context.Context, db *store.DB, id int64) (groups.Group, error) 
 const digestDoc = `The weekly digest of nearby events (members set their place by mail to
 agenda+request@: "code-postal 44000", "rayon 30", "themes climat", "stop").
 
-  relais digest preview --member EMAIL   what that member would get now
-  relais digest run [--dry-run]          record and queue the digests due now
+  relais digest preview --member EMAIL [--domain D]   what that member would get now
+  relais digest run [--dry-run] [--domain D]          record and queue the digests due now
                                          (the running hub does it by itself)`
 
 func runDigest(args []string) error {
@@ -169,6 +169,8 @@ func runDigest(args []string) error {
 	var d dataFlags
 	d.add(fs)
 	member := fs.String("member", "", "preview: the member's address")
+	var domains list
+	fs.Var(&domains, "domain", "the hub's domain (default: the configured domains)")
 	dry := fs.Bool("dry-run", false, "run: say what would be sent, send nothing")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -177,8 +179,15 @@ func runDigest(args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(domains) > 0 {
+		c.Domains = domains
+	}
 	if len(c.Domains) == 0 {
-		c.Domains = []string{"hub.invalid"}
+		return usagef("digest: no domain configured; give --domain")
+	}
+	web := c.Web.BaseURL
+	if web == "" {
+		web = "http://" + c.Web.Listen
 	}
 	c.SMTP.Listen, c.Web.Listen = []string{"127.0.0.1:0"}, "127.0.0.1:0"
 	if err := c.Validate(); err != nil {
@@ -190,6 +199,7 @@ func runDigest(args []string) error {
 		return err
 	}
 	defer h.Close(ctx)
+	h.Digest.SetWebURL(web)
 	switch sub {
 	case "preview":
 		if *member == "" {

@@ -8,7 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/config"
+	"codeberg.org/relais/relais/events"
+	"codeberg.org/relais/relais/geo"
 	"codeberg.org/relais/relais/groups"
 	"codeberg.org/relais/relais/hub"
 	"codeberg.org/relais/relais/lists"
@@ -110,6 +113,9 @@ See it come out, forwarded to the group's two animators:
   go run ./cmd/relais outbox --data %[9]s
 Join a list (a confirmation lands in the outbox; reply to its +confirm address):
   swaks --server %[7]s --port %[8]s --from you@example.org --to 4405.discussion+inscription@%[2]s
+Give a place for the weekly agenda, then see what you would get:
+  swaks --server %[7]s --port %[8]s --from you@example.org --to agenda+request@%[2]s --header "Subject: code-postal 44300"
+  go run ./cmd/relais digest preview --member you@example.org --domain %[2]s --data %[9]s
 Ask the support desk (an acknowledgement and two operator notifications land in the outbox):
   swaks --server %[7]s --port %[8]s --from you@example.org --to support@%[2]s --header "Subject: Salle pour le 12"
   go run ./cmd/relais ticket list --data %[9]s
@@ -153,8 +159,39 @@ func seedDemo(dir string) error {
 	if err != nil {
 		return err
 	}
-	_, err = lists.Subscribe(ctx, db, l.ID, "demo data", []string{"camille@exemple.fr", "karim@exemple.fr", "lea@exemple.fr"}, time.Now())
-	return err
+	if _, err = lists.Subscribe(ctx, db, l.ID, "demo data", []string{"camille@exemple.fr", "karim@exemple.fr", "lea@exemple.fr"}, time.Now()); err != nil {
+		return err
+	}
+	return seedAgenda(ctx, db)
+}
+
+// seedAgenda publishes two events of the demo groups for the coming days.
+func seedAgenda(ctx context.Context, db *store.DB) error {
+	g := geo.Default()
+	day := time.Now().AddDate(0, 0, 4)
+	return db.Write(ctx, func(tx *store.Tx) error {
+		for i, ev := range []struct{ group, title, place, cp, theme string }{
+			{"4405.nantes-sud", "Réunion publique sur le logement", "Salle des fêtes, 12 rue de la Paix, 44000 Nantes", "44000", "logement"},
+			{"4402.nantes-nord", "Porte-à-porte au marché", "Marché de la Petite-Hollande, 44000 Nantes", "44000", "climat"},
+		} {
+			code, name, _ := address.GroupLocal(ev.group)
+			var gid int64
+			if err := tx.QueryRow("group.id-by-address", code.String(), name).Scan(&gid); err != nil {
+				return err
+			}
+			paris, _ := time.LoadLocation(events.DefaultZone)
+			start := time.Date(day.Year(), day.Month(), day.Day()+i, 18, 30, 0, 0, paris)
+			e := events.Event{UID: fmt.Sprintf("demo-%d@%s", i, demoDomain), Title: ev.title, Start: start, End: start.Add(2 * time.Hour),
+				Zone: events.DefaultZone, Place: ev.place, PostCode: ev.cp, Themes: []string{ev.theme}, Public: true, Status: events.Confirmed}
+			if c, err := g.Place(ev.cp); err == nil {
+				e.INSEE, e.Lat, e.Lon, e.Located = c.INSEE, c.Point.Lat, c.Point.Lon, true
+			}
+			if _, err := events.Save(tx, &e, gid, time.Now()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // demoLists are the sample lists of the demo.

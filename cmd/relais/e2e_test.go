@@ -405,7 +405,7 @@ func TestCLIEvents(t *testing.T) {
 	if !strings.Contains(out, "Porte-à-porte") || !strings.Contains(out, "Réunion importée") || !strings.Contains(out, "4405.nantes-sud") {
 		t.Fatalf("event list:\n%s", out)
 	}
-	if out := relais(t, "digest", "run", "--dry-run", "--data", data); !strings.Contains(out, "0 members with a place") {
+	if out := relais(t, "digest", "run", "--dry-run", "--domain", "hub.example", "--data", data); !strings.Contains(out, "0 members with a place") {
 		t.Fatalf("digest run:\n%s", out)
 	}
 }
