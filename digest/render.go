@@ -24,7 +24,7 @@ type view struct {
 }
 
 type viewEvent struct {
-	Title, When, Place, Distance, Organisers, Calendar, Themes, Details string
+	Title, When, Place, Distance, Organisers, Calendar, Themes, Details, Attend string
 	MembersOnly                                                         bool
 }
 
@@ -43,7 +43,8 @@ func (s *Service) render(m Member, d Digest, c *Catalogue, week string) ([]byte,
 			}
 			v := viewEvent{Title: e.Title, When: templates.When(lang, e.Start.In(loc), e.AllDay), Place: e.Place,
 				Organisers: organisers(lang, e), Themes: strings.Join(e.Themes, ", "), MembersOnly: !e.Public,
-				Calendar: s.cfg.WebURL + "/agenda/event/" + url.PathEscape(e.UID) + ".ics", Details: short(e.Details)}
+				Calendar: s.cfg.WebURL + "/agenda/event/" + url.PathEscape(e.UID) + ".ics", Details: short(e.Details),
+				Attend: s.cfg.WebURL + "/agenda/attend/" + s.AttendToken(m.Email, e.ID)}
 			if it.Km >= 0 && e.Located {
 				v.Distance = distance(lang, it.Km)
 			}

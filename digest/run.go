@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -378,4 +379,50 @@ func (s *Service) Stop(ctx context.Context, token string, really bool) (Member, 
 	err = s.db.Write(ctx, func(tx *store.Tx) error { return Save(tx, m, s.cfg.Now()) })
 	s.log.Info("agenda stopped by its link", "email", m.Email)
 	return m, err
+}
+
+// AttendToken is the key of a member's "je participe" link for an event:
+// address, event and a MAC under the hub's secret.
+func (s *Service) AttendToken(email string, eventID int64) string {
+	email = strings.ToLower(email)
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString([]byte(email)) + "." +
+		strconv.FormatInt(eventID, 36) + "." + s.attendMAC(email, eventID)
+}
+
+func (s *Service) attendMAC(email string, eventID int64) string {
+	h := hmac.New(sha256.New, s.secret)
+	fmt.Fprintf(h, "agenda-attend\x00%s\x00%d", email, eventID)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h.Sum(nil)[:10]))
+}
+
+// Attend reads a "je participe" link and, when really (a POST), records
+// that its member will attend: they get a reminder the day before, and
+// changes. It returns the member's address and language, and the event.
+func (s *Service) Attend(ctx context.Context, token string, really bool) (string, string, events.Event, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return "", "", events.Event{}, ErrBadToken
+	}
+	raw, err1 := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(parts[0])
+	id, err2 := strconv.ParseInt(parts[1], 36, 64)
+	if err1 != nil || err2 != nil || !hmac.Equal([]byte(s.attendMAC(string(raw), id)), []byte(parts[2])) {
+		return "", "", events.Event{}, ErrBadToken
+	}
+	email := string(raw)
+	lang := "fr"
+	if m, err := Get(ctx, s.db, email); err == nil {
+		lang = m.Lang
+	}
+	e, err := events.Get(ctx, s.db, id)
+	if err != nil {
+		return email, lang, e, err
+	}
+	if really {
+		err = s.db.Write(ctx, func(tx *store.Tx) error {
+			_, err := tx.Exec("attendee.add", id, email, lang, s.cfg.Now().Unix())
+			return err
+		})
+		s.log.Info("attendance recorded", "email", email, "event", e.UID)
+	}
+	return email, lang, e, err
 }

@@ -224,3 +224,12 @@ func Of(ctx context.Context, db *store.DB, query string, args ...any) ([]Event, 
 	}
 	return out, nil
 }
+
+// GetTx reads one event inside a transaction (without its groups).
+func GetTx(tx *store.Tx, id int64) (Event, error) {
+	e, err := scan(tx.QueryRow("event.get", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, ErrNotFound
+	}
+	return e, err
+}

@@ -12,6 +12,7 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
+	"time"
 	"strings"
 
 	"github.com/emersion/go-message/textproto"
@@ -93,6 +94,13 @@ func (h *Hub) publishEvent(tx *store.Tx, in inbound) error {
 			return err
 		}
 		log.Info("agenda: event saved", "uid", e.UID, "outcome", outcome, "method", inv.Method)
+		if outcome == events.Updated || outcome == events.Withdrawn {
+			if full, err := events.GetTx(tx, e.ID); err == nil {
+				if err := h.tellAttendees(tx, full, outcome); err != nil {
+					return err
+				}
+			}
+		}
 		done = append(done, map[string]any{"Outcome": string(outcome), "Event": h.describe(e, lang)})
 	}
 	return reply("event-published", map[string]any{"Events": done, "Notes": inv.Notes, "Form": inv.Form})
@@ -329,4 +337,88 @@ func (f feeds) Stop(ctx context.Context, token string, really bool) (string, str
 		return "", "", web.ErrBadToken
 	}
 	return m.Email, m.Lang, err
+}
+
+func (f feeds) Attend(ctx context.Context, token string, really bool) (string, string, string, string, error) {
+	email, lang, e, err := f.h.Digest.Attend(ctx, token, really)
+	if errors.Is(err, digest.ErrBadToken) || errors.Is(err, events.ErrNotFound) {
+		return "", "", "", "", web.ErrBadToken
+	}
+	return email, lang, e.Title, templates.When(lang, e.Start.In(e.Location()), e.AllDay), err
+}
+
+// remind sends the day-before reminders: to everyone who said they will
+// attend a confirmed event starting within a day.
+func (h *Hub) remind(ctx context.Context) error {
+	now := h.now()
+	type due struct {
+		id          int64
+		email, lang string
+	}
+	var list []due
+	rows, err := h.DB.Query(ctx, "attendee.due", now.Unix(), now.Add(24*time.Hour).Unix())
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var d due
+		if err := rows.Scan(&d.id, &d.email, &d.lang); err != nil {
+			rows.Close()
+			return err
+		}
+		list = append(list, d)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil || len(list) == 0 {
+		return err
+	}
+	err = h.DB.Write(ctx, func(tx *store.Tx) error {
+		for _, d := range list {
+			e, err := events.Get(ctx, h.DB, d.id)
+			if err != nil {
+				return err
+			}
+			if err := h.tell(tx, d.email, d.lang, "event-reminder", map[string]any{"Event": h.describe(e, d.lang),
+				"Request": h.Digest.Request()}, ""); err != nil {
+				return err
+			}
+			if _, err := tx.Exec("attendee.reminded", now.Unix(), d.id, d.email); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		h.Queue.Kick()
+		h.log.Info("event reminders sent", "count", len(list))
+	}
+	return err
+}
+
+// tellAttendees sends those who said they will attend e what changed:
+// outcome is events.Updated or events.Withdrawn.
+func (h *Hub) tellAttendees(tx *store.Tx, e events.Event, outcome events.Outcome) error {
+	rows, err := tx.Query("attendee.of-event", e.ID)
+	if err != nil {
+		return err
+	}
+	type who struct{ email, lang string }
+	var list []who
+	for rows.Next() {
+		var w who
+		if err := rows.Scan(&w.email, &w.lang); err != nil {
+			rows.Close()
+			return err
+		}
+		list = append(list, w)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return err
+	}
+	for _, w := range list {
+		if err := h.tell(tx, w.email, w.lang, "event-changed", map[string]any{"Event": h.describe(e, w.lang),
+			"Cancelled": outcome == events.Withdrawn, "Request": h.Digest.Request()}, ""); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -186,3 +186,100 @@ func eventUIDFromAnswer(t *testing.T, e *env) string {
 	t.Fatal("no Id in the answer")
 	return ""
 }
+
+// "Je participe": the link in the digest records the attendance (a GET
+// only shows it); the attendee gets changes, and a reminder the day
+// before, once.
+func TestEventAttendanceAndReminder(t *testing.T) {
+	e := newEnv(t)
+	paris, _ := time.LoadLocation("Europe/Paris")
+	monday := time.Date(2026, 11, 23, 9, 0, 0, 0, paris)
+	e.clock.advance(monday.Sub(e.clock.now()))
+	rcpt := "4405.nantes-sud+agenda@hub.example"
+	e.mustSend("camille@exemple.fr", rcpt, post("camille@exemple.fr", rcpt, "Événement",
+		"Titre : Collage d'affiches\nDate : jeudi 26 novembre 2026 à 18h\nDurée : 2h\nLieu : Place Royale, 44000 Nantes\n"))
+	e.waitFor("published", countTo("camille@exemple.fr", 1))
+	e.agendaMember("near@example.org", "code-postal 44000")
+	if _, err := e.h.Digest.Run(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	ms := e.waitFor("digest", countTo("near@example.org", 2))
+	var link string
+	for _, line := range strings.Split(text(to(ms, "near@example.org")[1]), "\n") {
+		if l, ok := strings.CutPrefix(strings.TrimSpace(line), "Je participe : "); ok {
+			link = l
+		}
+	}
+	if link == "" {
+		t.Fatalf("no attend link:\n%s", text(to(ms, "near@example.org")[1]))
+	}
+	attendees := func() int {
+		var n int
+		e.h.DB.QueryRow(context.Background(), "test.attendees").Scan(&n)
+		return n
+	}
+	if resp, err := http.Get(link); err != nil || resp.StatusCode != 200 || attendees() != 0 {
+		t.Fatalf("GET: %v, %d attendees", err, attendees())
+	}
+	if resp, err := http.Post(link, "application/x-www-form-urlencoded", nil); err != nil || resp.StatusCode != 200 || attendees() != 1 {
+		t.Fatalf("POST: %v, %d attendees", err, attendees())
+	}
+	if resp, _ := http.Get(link + "x"); resp.StatusCode != 404 {
+		t.Fatalf("forged link: %d", resp.StatusCode)
+	}
+	// The time changes: the attendee is told.
+	uid := eventUIDFromAnswer(t, e)
+	e.mustSend("camille@exemple.fr", rcpt, post("camille@exemple.fr", rcpt, "Changement",
+		"Id : "+uid+"\nTitre : Collage d'affiches\nDate : jeudi 26 novembre 2026 à 19h\nDurée : 2h\nLieu : Place Royale, 44000 Nantes\n"))
+	ms = e.waitFor("change notice", countTo("near@example.org", 3))
+	if c := to(ms, "near@example.org")[2]; subject(c) != "Changement : Collage d'affiches" || !strings.Contains(text(c), "jeudi 26 novembre à 19h") {
+		t.Fatalf("change notice %q:\n%s", subject(c), text(c))
+	}
+	// Nothing two days before; the reminder within the last day; once.
+	if err := e.h.remind(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.advance(time.Date(2026, 11, 25, 20, 0, 0, 0, paris).Sub(e.clock.now()))
+	for i := 0; i < 2; i++ {
+		if err := e.h.remind(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms = e.waitFor("reminder", countTo("near@example.org", 4))
+	e.settle()
+	if n := len(to(e.box.Mails(), "near@example.org")); n != 4 {
+		t.Fatalf("near got %d mails, want 4", n)
+	}
+	if r := to(ms, "near@example.org")[3]; subject(r) != "Rappel : Collage d'affiches, jeudi 26 novembre à 19h" {
+		t.Fatalf("reminder %q", subject(r))
+	}
+}
+
+// Joining a list, the confirming reply may give the place for the agenda.
+func TestAgendaPlaceOnJoining(t *testing.T) {
+	e := newEnv(t)
+	e.createList("4405.discussion", lists.Members, []string{"anim@exemple.fr"})
+	e.mustSend("new@example.org", "4405.discussion+subscribe@hub.example", post("new@example.org", "4405.discussion+subscribe@hub.example", "inscription", ""))
+	c := to(e.waitFor("confirmation", countTo("new@example.org", 1)), "new@example.org")[0]
+	if !strings.Contains(text(c), "« code-postal » suivi") {
+		t.Fatalf("the confirmation does not say how to give a place:\n%s", text(c))
+	}
+	confirm := addr(t, c.Header().Get("Reply-To"))
+	// The reply quotes the confirmation (its words must not count).
+	reply := "D'accord.\ncode-postal 44600\n\n> " + strings.ReplaceAll(text(c), "\n", "\n> ")
+	e.mustSend("new@example.org", confirm, post("new@example.org", confirm, "Re: confirm", reply))
+	e.waitFor("welcome", countTo("new@example.org", 2))
+	m, err := digest.Get(context.Background(), e.h.DB, "new@example.org")
+	if err != nil || m.PostCode != "44600" || m.Place != "Saint-Nazaire" || !m.Active || m.Radius != digest.DefaultRadius {
+		t.Fatalf("agenda member: %+v %v", m, err)
+	}
+	// A reply without a place makes no agenda member.
+	e.mustSend("other@example.org", "4405.discussion+subscribe@hub.example", post("other@example.org", "4405.discussion+subscribe@hub.example", "inscription", ""))
+	c = to(e.waitFor("confirmation", countTo("other@example.org", 1)), "other@example.org")[0]
+	confirm = addr(t, c.Header().Get("Reply-To"))
+	e.mustSend("other@example.org", confirm, post("other@example.org", confirm, "Re: confirm", "Oui"))
+	e.waitFor("welcome", countTo("other@example.org", 2))
+	if _, err := digest.Get(context.Background(), e.h.DB, "other@example.org"); err != digest.ErrNoMember {
+		t.Fatalf("an agenda member without a place: %v", err)
+	}
+}

@@ -396,6 +396,9 @@ func (h *Hub) tick(ctx context.Context) {
 		if err := h.Tickets.Tick(ctx); err != nil && ctx.Err() == nil {
 			h.log.Error("tickets tick failed", "err", err)
 		}
+		if err := h.remind(ctx); err != nil && ctx.Err() == nil {
+			h.log.Error("event reminders failed", "err", err)
+		}
 		// The digests: due members are few outside the weekly hour, and a
 		// run finds the others recorded.
 		if h.now().Sub(h.lastDigest) >= 10*time.Minute {

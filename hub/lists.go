@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"codeberg.org/relais/relais/address"
+	"codeberg.org/relais/relais/digest"
+	"codeberg.org/relais/relais/events"
 	"codeberg.org/relais/relais/lists"
 	"codeberg.org/relais/relais/smtpd"
 	"codeberg.org/relais/relais/store"
@@ -108,7 +110,37 @@ func (h *Hub) listToken(tx *store.Tx, in inbound) error {
 	if err != nil {
 		return err
 	}
-	return h.Lists.Token(context.Background(), tx, id, parts[1], parts[2], li)
+	if err := h.Lists.Token(context.Background(), tx, id, parts[1], parts[2], li); err != nil || parts[1] != "confirm" {
+		return err
+	}
+	return h.placeOnJoining(tx, parts[2], li.Body)
+}
+
+// placeOnJoining: whoever confirms a subscription may give their place for
+// the weekly agenda in the same reply ("code-postal 44000" on a line of
+// its own, above the quote); the confirmation token proves the address.
+func (h *Hub) placeOnJoining(tx *store.Tx, token string, body []byte) error {
+	var kind, email string
+	var used int64
+	if err := tx.QueryRow("token.get", token).Scan(&kind, new(int64), &email, new(string), new(int64), new(int64), new(int64), &used, new(string)); err != nil || used == 0 {
+		return nil // not confirmed (expired, unknown): nothing to do
+	}
+	m, err := digest.GetTx(tx, email)
+	if errors.Is(err, digest.ErrNoMember) {
+		m = digest.Member{Email: email, Lang: h.Config.Language, Zone: events.DefaultZone, Active: true}
+	} else if err != nil {
+		return err
+	}
+	placed := false
+	for _, r := range digest.Apply(&m, events.FirstText(body), h.Geo) {
+		placed = placed || r.Outcome == "place"
+	}
+	if !placed {
+		return nil
+	}
+	m.Active = true
+	h.log.Info("agenda place given on joining a list", "member", m.String())
+	return digest.Save(tx, m, h.now())
 }
 
 func (h *Hub) zonePost(tx *store.Tx, in inbound) error {

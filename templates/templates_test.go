@@ -44,9 +44,10 @@ func TestEveryTemplateInEveryLanguage(t *testing.T) {
 		// Weekly digest.
 		"Place": "Nantes", "PostCode": "44000", "Radius": 25, "Stop": "https://x/agenda/stop/t", "ChangeRadius": "mailto:a", "ChangePlace": "mailto:b", "StopMail": "mailto:c",
 		"Own": []map[string]any{{"Title": "Réunion", "When": "samedi", "Place": "Nantes", "Distance": "à 3 km", "Organisers": "organisé par A",
-			"Calendar": "https://x/e.ics", "Themes": "climat", "Details": "d", "MembersOnly": true}},
+			"Calendar": "https://x/e.ics", "Themes": "climat", "Details": "d", "MembersOnly": true, "Attend": "https://x/a"}},
 		"Near": []map[string]any{}, "Themes": []map[string]any{}, "Cancelled": []map[string]any{},
-		"Active": true, "Located": true}
+		"Active": true, "Located": true,
+		"Event": map[string]any{"Title": "Réunion", "When": "samedi", "Place": "Nantes", "Groups": "4405.nantes-sud"}}
 	fragments := map[string]bool{"list-footer": true, "ticket-withheld-note": true} // pieces of messages: no Subject
 	for name, n := range names {
 		if n != len(Languages) {

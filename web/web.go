@@ -45,6 +45,9 @@ type Feeds interface {
 	// really), and says who it is: their address and language.
 	// ErrBadToken for a link the hub did not make.
 	Stop(ctx context.Context, token string, really bool) (email, lang string, err error)
+	// Attend reads a "je participe" link and, when really, records the
+	// attendance; it says who and which event (title, when).
+	Attend(ctx context.Context, token string, really bool) (email, lang, title, when string, err error)
 }
 
 // ErrNoFeed: nothing is published under that name.
@@ -72,6 +75,8 @@ func New(lists Lists, feeds Feeds, pages Pages, log *slog.Logger) *Server {
 	mux.HandleFunc("GET /agenda/{kind}/{file}", s.feed)
 	mux.HandleFunc("GET /agenda/stop/{token}", s.stop)
 	mux.HandleFunc("POST /agenda/stop/{token}", s.stop)
+	mux.HandleFunc("GET /agenda/attend/{token}", s.attend)
+	mux.HandleFunc("POST /agenda/attend/{token}", s.attend)
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("relais\n"))
@@ -222,4 +227,37 @@ func (s *Server) stop(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(code)
 	t.Execute(w, map[string]string{"Email": email, "State": state})
+}
+
+// attend is the "je participe" link of an event in the digest: a GET shows
+// the event and a button (link scanners only GET), a POST records it.
+func (s *Server) attend(w http.ResponseWriter, r *http.Request) {
+	post := r.Method == http.MethodPost
+	if post {
+		r.Body = http.MaxBytesReader(w, r.Body, 4096)
+		r.ParseForm()
+	}
+	email, lang, title, when, err := s.feeds.Attend(r.Context(), r.PathValue("token"), post)
+	state, code := "confirm", http.StatusOK
+	switch {
+	case errors.Is(err, ErrBadToken):
+		state, code = "invalid", http.StatusNotFound
+	case err != nil:
+		s.log.Error("agenda attend", "err", err)
+		state, code = "error", http.StatusInternalServerError
+	case post:
+		state = "done"
+	}
+	if lang == "" {
+		lang = "fr"
+	}
+	t, terr := s.pages.Page(lang, "agenda-attend")
+	if terr != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	t.Execute(w, map[string]string{"Email": email, "Title": title, "When": when, "State": state})
 }

@@ -59,3 +59,22 @@ WHERE t.theme = ? AND e.end_at > ? ORDER BY e.start_at, e.id;
 -- Events organised by a group whose code starts with the territory's.
 SELECT DISTINCT e.id, e.start_at FROM event_groups eg JOIN groups g ON g.id = eg.group_id JOIN events e ON e.id = eg.event_id
 WHERE (g.code = ? OR g.code LIKE ? || '%') AND e.end_at > ? ORDER BY e.start_at, e.id;
+
+-- name: attendee.add
+INSERT OR IGNORE INTO event_attendees (event_id, email, lang, created_at) VALUES (?, ?, ?, ?);
+
+-- name: attendee.of-event
+SELECT email, lang FROM event_attendees WHERE event_id = ? ORDER BY email;
+
+-- name: attendee.due
+-- Reminders to send: attendees not reminded of a confirmed event starting
+-- between now and a day from now.
+SELECT a.event_id, a.email, a.lang FROM event_attendees a JOIN events e ON e.id = a.event_id
+WHERE a.reminded_at = 0 AND e.status = 'confirmed' AND e.start_at > ? AND e.start_at <= ?;
+
+-- name: attendee.reminded
+UPDATE event_attendees SET reminded_at = ? WHERE event_id = ? AND email = ?;
+
+-- name: test.attendees
+-- Tests: how many attendances are recorded.
+SELECT COUNT(*) FROM event_attendees;
