@@ -25,7 +25,7 @@ type view struct {
 
 type viewEvent struct {
 	Title, When, Place, Distance, Organisers, Calendar, Themes, Details, Attend string
-	MembersOnly                                                         bool
+	MembersOnly                                                                 bool
 }
 
 // render builds a member's digest message: text and HTML from templates,

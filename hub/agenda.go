@@ -12,8 +12,8 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
-	"time"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-message/textproto"
 
