@@ -63,6 +63,9 @@ func New(ctx context.Context, db *store.DB, q *queue.Queue, texts *templates.Set
 // SetWebURL sets the base of the links once the web listener is known.
 func (s *Service) SetWebURL(u string) { s.cfg.WebURL = strings.TrimSuffix(u, "/") }
 
+// WebURL is the base of the links.
+func (s *Service) WebURL() string { return s.cfg.WebURL }
+
 // Request is the address members write their commands to.
 func (s *Service) Request() string { return "agenda+request@" + s.cfg.Domain }
 
@@ -354,9 +357,11 @@ func (s *Service) Token(email string) string {
 	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString([]byte(email)) + "." + s.mac(email)
 }
 
-func (s *Service) mac(email string) string {
+func (s *Service) mac(email string) string { return s.macFor("agenda-stop", email) }
+
+func (s *Service) macFor(purpose, email string) string {
 	h := hmac.New(sha256.New, s.secret)
-	h.Write([]byte("agenda-stop\x00" + email))
+	h.Write([]byte(purpose + "\x00" + email))
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h.Sum(nil)[:10]))
 }
 
@@ -425,4 +430,29 @@ func (s *Service) Attend(ctx context.Context, token string, really bool) (string
 		s.log.Info("attendance recorded", "email", email, "event", e.UID)
 	}
 	return email, lang, e, err
+}
+
+// StartToken is the key of the link that confirms an address for the
+// agenda, when its first message did not prove its From.
+func (s *Service) StartToken(email string) string {
+	email = strings.ToLower(email)
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString([]byte(email)) + "." + s.macFor("agenda-start", email)
+}
+
+// Start reads a confirmation link and, when really (a POST), starts the
+// digest of its member: the address is proven by the link.
+func (s *Service) Start(ctx context.Context, token string, really bool) (Member, error) {
+	enc, mac, ok := strings.Cut(token, ".")
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(enc)
+	if !ok || err != nil || !hmac.Equal([]byte(s.macFor("agenda-start", string(raw))), []byte(mac)) {
+		return Member{}, ErrBadToken
+	}
+	m, err := Get(ctx, s.db, string(raw))
+	if err != nil || !really || m.Active {
+		return m, err
+	}
+	m.Active = true
+	err = s.db.Write(ctx, func(tx *store.Tx) error { return Save(tx, m, s.cfg.Now()) })
+	s.log.Info("agenda started by its confirmation link", "email", m.Email)
+	return m, err
 }

@@ -285,13 +285,18 @@ func (h *Hub) agendaCommand(tx *store.Tx, in inbound) error {
 		log.Info("agenda command: automatic or anonymous mail ignored")
 		return nil
 	}
-	if res, ok := h.verdict(m.Body); ok && res.Failed() {
+	res, judged := h.verdict(m.Body)
+	if judged && res.Failed() {
 		log.Info("agenda command: forged sender ignored")
 		return nil
 	}
+	// Nobody gets a weekly mail they did not ask for: an address whose
+	// From is not proven starts only once it confirms, by a link.
+	proven := !judged || res.Proven()
 	mem, err := digest.GetTx(tx, from)
+	wasActive := err == nil && mem.Active
 	if errors.Is(err, digest.ErrNoMember) {
-		mem = digest.Member{Email: from, Lang: h.Config.Language, Zone: events.DefaultZone, Active: true}
+		mem = digest.Member{Email: from, Lang: h.Config.Language, Zone: events.DefaultZone, Active: proven}
 	} else if err != nil {
 		return err
 	}
@@ -301,6 +306,13 @@ func (h *Hub) agendaCommand(tx *store.Tx, in inbound) error {
 	}
 	text := stripReplyPrefix(subject) + "\n" + events.FirstText(m.Body)
 	results := digest.Apply(&mem, text, h.Geo)
+	confirm := ""
+	if mem.Active && !wasActive && !proven {
+		mem.Active = false // "reprendre" from an unproven From: by the link
+	}
+	if !mem.Active && !proven {
+		confirm = h.Digest.WebURL() + "/agenda/start/" + h.Digest.StartToken(from)
+	}
 	if err := digest.Save(tx, mem, h.now()); err != nil {
 		return err
 	}
@@ -312,7 +324,7 @@ func (h *Hub) agendaCommand(tx *store.Tx, in inbound) error {
 	return h.tell(tx, from, mem.Lang, "agenda-settings", map[string]any{
 		"Results": lines, "Place": mem.Place, "PostCode": mem.PostCode, "Radius": mem.Radius,
 		"Themes": strings.Join(mem.Themes, ", "), "Active": mem.Active, "Located": mem.Located(),
-		"Request": h.Digest.Request(),
+		"Request": h.Digest.Request(), "Confirm": confirm,
 	}, strings.TrimSpace(hdr.Get("Message-Id")))
 }
 
@@ -421,4 +433,12 @@ func (h *Hub) tellAttendees(tx *store.Tx, e events.Event, outcome events.Outcome
 		}
 	}
 	return nil
+}
+
+func (f feeds) Start(ctx context.Context, token string, really bool) (string, string, error) {
+	m, err := f.h.Digest.Start(ctx, token, really)
+	if errors.Is(err, digest.ErrBadToken) || errors.Is(err, digest.ErrNoMember) {
+		return "", "", web.ErrBadToken
+	}
+	return m.Email, m.Lang, err
 }

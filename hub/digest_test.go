@@ -283,3 +283,40 @@ func TestAgendaPlaceOnJoining(t *testing.T) {
 		t.Fatalf("an agenda member without a place: %v", err)
 	}
 }
+
+// An address whose From is not proven is not sent digests until it
+// confirms by the link of the answer.
+func TestAgendaUnprovenAddressConfirms(t *testing.T) {
+	e := newEnv(t)
+	// nospf.example publishes nothing: not forged, not proven.
+	a := e.agendaMember("bob@nospf.example", "code-postal 44000")
+	if subject(a) != "Votre agenda de la semaine : à confirmer" {
+		t.Fatalf("answer %q:\n%s", subject(a), text(a))
+	}
+	if m, err := digest.Get(context.Background(), e.h.DB, "bob@nospf.example"); err != nil || m.Active {
+		t.Fatalf("unconfirmed member active: %+v %v", m, err)
+	}
+	// "reprendre" from the same unproven From does not start it either.
+	e.agendaMember("bob@nospf.example", "reprendre")
+	if m, _ := digest.Get(context.Background(), e.h.DB, "bob@nospf.example"); m.Active {
+		t.Fatal("started without confirmation")
+	}
+	var link string
+	for _, line := range strings.Split(text(a), "\n") {
+		if strings.Contains(line, "/agenda/start/") {
+			link = strings.TrimSpace(line)
+		}
+	}
+	if resp, err := http.Get(link); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %q: %v", link, err)
+	}
+	if m, _ := digest.Get(context.Background(), e.h.DB, "bob@nospf.example"); m.Active {
+		t.Fatal("a GET started it")
+	}
+	if resp, err := http.Post(link, "", nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST: %v", err)
+	}
+	if m, _ := digest.Get(context.Background(), e.h.DB, "bob@nospf.example"); !m.Active {
+		t.Fatal("not started by the confirmation link")
+	}
+}

@@ -45,6 +45,8 @@ type Feeds interface {
 	// really), and says who it is: their address and language.
 	// ErrBadToken for a link the hub did not make.
 	Stop(ctx context.Context, token string, really bool) (email, lang string, err error)
+	// Start confirms an address for the weekly digest (when really).
+	Start(ctx context.Context, token string, really bool) (email, lang string, err error)
 	// Attend reads a "je participe" link and, when really, records the
 	// attendance; it says who and which event (title, when).
 	Attend(ctx context.Context, token string, really bool) (email, lang, title, when string, err error)
@@ -75,6 +77,8 @@ func New(lists Lists, feeds Feeds, pages Pages, log *slog.Logger) *Server {
 	mux.HandleFunc("GET /agenda/{kind}/{file}", s.feed)
 	mux.HandleFunc("GET /agenda/stop/{token}", s.stop)
 	mux.HandleFunc("POST /agenda/stop/{token}", s.stop)
+	mux.HandleFunc("GET /agenda/start/{token}", s.start)
+	mux.HandleFunc("POST /agenda/start/{token}", s.start)
 	mux.HandleFunc("GET /agenda/attend/{token}", s.attend)
 	mux.HandleFunc("POST /agenda/attend/{token}", s.attend)
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -198,12 +202,22 @@ func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
 // stop is the one-click link of the weekly digest (RFC 8058): a GET shows
 // a button, a POST stops the digest at once.
 func (s *Server) stop(w http.ResponseWriter, r *http.Request) {
+	s.agendaPage(w, r, "agenda-stop", s.feeds.Stop)
+}
+
+// start is the link that confirms an address for the weekly digest: a GET
+// shows a button, a POST starts it.
+func (s *Server) start(w http.ResponseWriter, r *http.Request) {
+	s.agendaPage(w, r, "agenda-start", s.feeds.Start)
+}
+
+func (s *Server) agendaPage(w http.ResponseWriter, r *http.Request, page string, act func(context.Context, string, bool) (string, string, error)) {
 	post := r.Method == http.MethodPost
 	if post {
 		r.Body = http.MaxBytesReader(w, r.Body, 4096)
 		r.ParseForm()
 	}
-	email, lang, err := s.feeds.Stop(r.Context(), r.PathValue("token"), post)
+	email, lang, err := act(r.Context(), r.PathValue("token"), post)
 	state, code := "confirm", http.StatusOK
 	switch {
 	case errors.Is(err, ErrBadToken):
@@ -217,7 +231,7 @@ func (s *Server) stop(w http.ResponseWriter, r *http.Request) {
 	if lang == "" {
 		lang = "fr"
 	}
-	t, terr := s.pages.Page(lang, "agenda-stop")
+	t, terr := s.pages.Page(lang, page)
 	if terr != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
