@@ -41,7 +41,11 @@ func (s *Service) render(m Member, d Digest, c *Catalogue, week string) ([]byte,
 			if !ok {
 				continue
 			}
-			v := viewEvent{Title: e.Title, When: templates.When(lang, e.Start.In(loc), e.AllDay), Place: e.Place,
+			at := e.Start.In(loc)
+			if e.AllDay {
+				at = e.Start.In(e.Location()) // a whole day is the day where it happens
+			}
+			v := viewEvent{Title: e.Title, When: templates.When(lang, at, e.AllDay), Place: e.Place,
 				Organisers: organisers(lang, e), Themes: strings.Join(e.Themes, ", "), MembersOnly: !e.Public,
 				Calendar: s.cfg.WebURL + "/agenda/event/" + url.PathEscape(e.UID) + ".ics", Details: short(e.Details),
 				Attend: s.cfg.WebURL + "/agenda/attend/" + s.AttendToken(m.Email, e.ID)}

@@ -105,6 +105,10 @@ func (s *Service) Run(ctx context.Context, dry bool) (Report, error) {
 		return rep, err
 	}
 	rep.Members = len(members)
+	recent, err := s.recent(ctx, now.Add(-6*24*time.Hour))
+	if err != nil {
+		return rep, err
+	}
 	weeks := map[string]map[string]bool{}     // week → members already recorded
 	before := map[string]map[string][]int64{} // week → member → what their digest announced
 	type pick struct {
@@ -166,7 +170,7 @@ func (s *Service) Run(ctx context.Context, dry bool) (Report, error) {
 			}
 			weeks[week] = done
 		}
-		if done[m.Email] {
+		if done[m.Email] || recent[m.Email] {
 			continue
 		}
 		rep.Due++
@@ -253,6 +257,25 @@ func (s *Service) recorded(ctx context.Context, week string) (map[string]bool, e
 	for rows.Next() {
 		var e string
 		if err := rows.Scan(&e); err != nil {
+			return nil, err
+		}
+		out[e] = true
+	}
+	return out, rows.Err()
+}
+
+// recent lists the members sent a digest since t.
+func (s *Service) recent(ctx context.Context, t time.Time) (map[string]bool, error) {
+	rows, err := s.db.Query(ctx, "digest.recent", t.Unix())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var e string
+		var at int64
+		if err := rows.Scan(&e, &at); err != nil {
 			return nil, err
 		}
 		out[e] = true

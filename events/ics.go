@@ -41,8 +41,13 @@ type Invitation struct {
 // their TZID, which may be an IANA name, a Windows name (Outlook's
 // "Romance Standard Time") or a VTIMEZONE that names its IANA zone
 // (X-LIC-LOCATION, as Thunderbird writes).
-func ParseICS(r io.Reader) (Invitation, error) {
-	var inv Invitation
+func ParseICS(r io.Reader) (inv Invitation, err error) {
+	defer func() {
+		// go-ical's decoder panics on some malformed lines ("0;0=").
+		if p := recover(); p != nil {
+			inv, err = Invitation{}, fmt.Errorf("unreadable calendar: %v", p)
+		}
+	}()
 	cal, err := ical.NewDecoder(r).Decode()
 	if err != nil {
 		return inv, fmt.Errorf("unreadable calendar: %w", err)

@@ -22,6 +22,7 @@ const (
 	Withdrawn Outcome = "cancelled" // the event is cancelled now
 	Stale     Outcome = "stale"     // an older copy (lower SEQUENCE): nothing changed
 	Unknown   Outcome = "unknown"   // a cancellation of an event the hub does not have
+	Refused   Outcome = "refused"   // a change to another group's event: only its organisers may
 )
 
 // ErrNotFound is returned for an event the hub does not have.
@@ -64,6 +65,15 @@ func Save(tx *store.Tx, e *Event, groupID int64, now time.Time) (Outcome, error)
 		return "", fmt.Errorf("save event: %w", err)
 	}
 	e.ID = id
+	var organiser int
+	if err := tx.QueryRow("event.has-group", id, groupID).Scan(&organiser); err != nil {
+		return "", err
+	}
+	if organiser == 0 && (e.Status == Cancelled || e.Sequence > seq) {
+		// Another group may join the same invitation, not change or
+		// cancel someone else's event (its UID is public in the feeds).
+		return Refused, nil
+	}
 	res, err := tx.Exec("event.add-group", id, groupID)
 	if err != nil {
 		return "", err

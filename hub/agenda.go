@@ -88,6 +88,11 @@ func (h *Hub) publishEvent(tx *store.Tx, in inbound) error {
 		if inv.Form && inv.FormUID {
 			e.Sequence = int(h.now().Unix()) // a form replaces what it names
 		}
+		if inv.Form {
+			// A form's times are the wall clock of its place (or of its
+			// group's commune): Pointe-à-Pitre's 14h30 is not Paris's.
+			h.formZone(&e, g)
+		}
 		h.locate(&e, g)
 		outcome, err := events.Save(tx, &e, g.ID, h.now())
 		if err != nil {
@@ -305,6 +310,16 @@ func (h *Hub) agendaCommand(tx *store.Tx, in inbound) error {
 		subject = d
 	}
 	text := stripReplyPrefix(subject) + "\n" + events.FirstText(m.Body)
+	if !proven && err == nil {
+		// Someone's settings are changed only by mail that proves it is
+		// theirs (or by their digest's stop link).
+		log.Info("agenda command: unproven sender, settings unchanged")
+		return h.tell(tx, from, mem.Lang, "agenda-settings", map[string]any{
+			"Results": []map[string]string{}, "Place": mem.Place, "PostCode": mem.PostCode, "Radius": mem.Radius,
+			"Themes": strings.Join(mem.Themes, ", "), "Active": mem.Active, "Located": mem.Located(),
+			"Request": h.Digest.Request(), "Confirm": "", "Unproven": true,
+		}, strings.TrimSpace(hdr.Get("Message-Id")))
+	}
 	results := digest.Apply(&mem, text, h.Geo)
 	confirm := ""
 	if mem.Active && !wasActive && !proven {
@@ -324,7 +339,7 @@ func (h *Hub) agendaCommand(tx *store.Tx, in inbound) error {
 	return h.tell(tx, from, mem.Lang, "agenda-settings", map[string]any{
 		"Results": lines, "Place": mem.Place, "PostCode": mem.PostCode, "Radius": mem.Radius,
 		"Themes": strings.Join(mem.Themes, ", "), "Active": mem.Active, "Located": mem.Located(),
-		"Request": h.Digest.Request(), "Confirm": confirm,
+		"Request": h.Digest.Request(), "Confirm": confirm, "Unproven": false,
 	}, strings.TrimSpace(hdr.Get("Message-Id")))
 }
 
@@ -441,4 +456,33 @@ func (f feeds) Start(ctx context.Context, token string, really bool) (string, st
 		return "", "", web.ErrBadToken
 	}
 	return m.Email, m.Lang, err
+}
+
+// formZone moves a form's times, read as Paris time, to the same wall clock
+// in the zone of its place, else of its group's commune.
+func (h *Hub) formZone(e *events.Event, g groups.Group) {
+	if e.Start.IsZero() {
+		return // a cancellation by Id: no times
+	}
+	for _, q := range []string{e.PostCode, g.Commune} {
+		if q == "" {
+			continue
+		}
+		c, err := h.Geo.Place(q)
+		if err != nil {
+			continue
+		}
+		z := c.TimeZone()
+		loc, err := time.LoadLocation(z)
+		if z == "" || err != nil || z == e.Zone {
+			return
+		}
+		from := e.Location()
+		move := func(t time.Time) time.Time {
+			w := t.In(from)
+			return time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), 0, loc)
+		}
+		e.Start, e.End, e.Zone = move(e.Start), move(e.End), z
+		return
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/digest"
@@ -122,11 +123,13 @@ func (h *Hub) listToken(tx *store.Tx, in inbound) error {
 func (h *Hub) placeOnJoining(tx *store.Tx, token string, body []byte) error {
 	var kind, email string
 	var used int64
-	if err := tx.QueryRow("token.get", token).Scan(&kind, new(int64), &email, new(string), new(int64), new(int64), new(int64), &used, new(string)); err != nil || used == 0 {
-		return nil // not confirmed (expired, unknown): nothing to do
+	if err := tx.QueryRow("token.get", token).Scan(&kind, new(int64), &email, new(string), new(int64), new(int64), new(int64), &used, new(string)); err != nil ||
+		used == 0 || used < h.now().Add(-time.Minute).Unix() {
+		return nil // not confirmed by this message (expired, unknown, used before)
 	}
 	m, err := digest.GetTx(tx, email)
-	if errors.Is(err, digest.ErrNoMember) {
+	isNew := errors.Is(err, digest.ErrNoMember)
+	if isNew {
 		m = digest.Member{Email: email, Lang: h.Config.Language, Zone: events.DefaultZone, Active: true}
 	} else if err != nil {
 		return err
@@ -138,7 +141,7 @@ func (h *Hub) placeOnJoining(tx *store.Tx, token string, body []byte) error {
 	if !placed {
 		return nil
 	}
-	m.Active = true
+	m.Active = m.Active || isNew // who said stop is not restarted
 	h.log.Info("agenda place given on joining a list", "member", m.String())
 	return digest.Save(tx, m, h.now())
 }

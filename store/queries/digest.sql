@@ -45,3 +45,8 @@ SELECT email FROM digests_sent WHERE week = ?;
 -- What every digest of a week announced: next week's run tells of
 -- cancellations since.
 SELECT email, events FROM digests_sent WHERE week = ?;
+
+-- name: digest.recent
+-- Members who got a digest lately, whatever week it counted for: a member
+-- who moved to another time zone is not sent a second one the same days.
+SELECT email, MAX(sent_at) FROM digests_sent WHERE sent_at > ? AND events != '{}' GROUP BY email;

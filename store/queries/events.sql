@@ -78,3 +78,6 @@ UPDATE event_attendees SET reminded_at = ? WHERE event_id = ? AND email = ?;
 -- name: test.attendees
 -- Tests: how many attendances are recorded.
 SELECT COUNT(*) FROM event_attendees;
+
+-- name: event.has-group
+SELECT COUNT(*) FROM event_groups WHERE event_id = ? AND group_id = ?;
