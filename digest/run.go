@@ -375,12 +375,17 @@ func (s *Service) Personalize(ctx context.Context, c queue.Copy) ([]byte, error)
 
 // Token is the member's personal stop link key: the address and a MAC
 // under the hub's secret.
-func (s *Service) Token(email string) string {
-	email = strings.ToLower(email)
-	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString([]byte(email)) + "." + s.mac(email)
-}
+func (s *Service) Token(email string) string { return s.memberToken("agenda-stop", email) }
 
-func (s *Service) mac(email string) string { return s.macFor("agenda-stop", email) }
+// StartToken is the key of the link that confirms an address for the
+// agenda, when its first message did not prove its From.
+func (s *Service) StartToken(email string) string { return s.memberToken("agenda-start", email) }
+
+// memberToken is an address and a MAC for purpose under the hub's secret.
+func (s *Service) memberToken(purpose, email string) string {
+	email = strings.ToLower(email)
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString([]byte(email)) + "." + s.macFor(purpose, email)
+}
 
 func (s *Service) macFor(purpose, email string) string {
 	h := hmac.New(sha256.New, s.secret)
@@ -392,20 +397,32 @@ func (s *Service) macFor(purpose, email string) string {
 var ErrBadToken = errors.New("digest: unknown link")
 
 // Stop ends the digest of the member a stop link names (RFC 8058
-// one-click); it returns the member.
+// one-click) when really; it returns the member.
 func (s *Service) Stop(ctx context.Context, token string, really bool) (Member, error) {
+	return s.switchBy(ctx, token, "agenda-stop", really, false)
+}
+
+// Start reads a confirmation link and, when really (a POST), starts the
+// digest of its member: the address is proven by the link.
+func (s *Service) Start(ctx context.Context, token string, really bool) (Member, error) {
+	return s.switchBy(ctx, token, "agenda-start", really, true)
+}
+
+// switchBy reads a member link made for purpose and, when really, turns
+// the member's digest on or off.
+func (s *Service) switchBy(ctx context.Context, token, purpose string, really, active bool) (Member, error) {
 	enc, mac, ok := strings.Cut(token, ".")
 	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(enc)
-	if !ok || err != nil || !hmac.Equal([]byte(s.mac(string(raw))), []byte(mac)) {
+	if !ok || err != nil || !hmac.Equal([]byte(s.macFor(purpose, string(raw))), []byte(mac)) {
 		return Member{}, ErrBadToken
 	}
 	m, err := Get(ctx, s.db, string(raw))
-	if err != nil || !really || !m.Active {
+	if err != nil || !really || m.Active == active {
 		return m, err
 	}
-	m.Active = false
+	m.Active = active
 	err = s.db.Write(ctx, func(tx *store.Tx) error { return Save(tx, m, s.cfg.Now()) })
-	s.log.Info("agenda stopped by its link", "email", m.Email)
+	s.log.Info("agenda switched by its link", "email", m.Email, "purpose", purpose, "active", active)
 	return m, err
 }
 
@@ -418,9 +435,7 @@ func (s *Service) AttendToken(email string, eventID int64) string {
 }
 
 func (s *Service) attendMAC(email string, eventID int64) string {
-	h := hmac.New(sha256.New, s.secret)
-	fmt.Fprintf(h, "agenda-attend\x00%s\x00%d", email, eventID)
-	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h.Sum(nil)[:10]))
+	return s.macFor("agenda-attend", email+"\x00"+strconv.FormatInt(eventID, 10))
 }
 
 // Attend reads a "je participe" link and, when really (a POST), records
@@ -453,29 +468,4 @@ func (s *Service) Attend(ctx context.Context, token string, really bool) (string
 		s.log.Info("attendance recorded", "email", email, "event", e.UID)
 	}
 	return email, lang, e, err
-}
-
-// StartToken is the key of the link that confirms an address for the
-// agenda, when its first message did not prove its From.
-func (s *Service) StartToken(email string) string {
-	email = strings.ToLower(email)
-	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString([]byte(email)) + "." + s.macFor("agenda-start", email)
-}
-
-// Start reads a confirmation link and, when really (a POST), starts the
-// digest of its member: the address is proven by the link.
-func (s *Service) Start(ctx context.Context, token string, really bool) (Member, error) {
-	enc, mac, ok := strings.Cut(token, ".")
-	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(enc)
-	if !ok || err != nil || !hmac.Equal([]byte(s.macFor("agenda-start", string(raw))), []byte(mac)) {
-		return Member{}, ErrBadToken
-	}
-	m, err := Get(ctx, s.db, string(raw))
-	if err != nil || !really || m.Active {
-		return m, err
-	}
-	m.Active = true
-	err = s.db.Write(ctx, func(tx *store.Tx) error { return Save(tx, m, s.cfg.Now()) })
-	s.log.Info("agenda started by its confirmation link", "email", m.Email)
-	return m, err
 }

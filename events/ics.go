@@ -465,35 +465,3 @@ func Territory(postcode string) string {
 	}
 	return "FR"
 }
-
-// FirstText is the first text/plain part of a message, decoded ("" if
-// none).
-func FirstText(msg []byte) string {
-	ent, err := message.Read(bytes.NewReader(msg))
-	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-		return ""
-	}
-	var find func(e *message.Entity, depth int) string
-	find = func(e *message.Entity, depth int) string {
-		if depth > 10 {
-			return ""
-		}
-		if mr := e.MultipartReader(); mr != nil {
-			for {
-				p, err := mr.NextPart()
-				if err != nil {
-					return ""
-				}
-				if t := find(p, depth+1); t != "" {
-					return t
-				}
-			}
-		}
-		if t, _, _ := e.Header.ContentType(); t == "text/plain" || t == "" {
-			b, _ := io.ReadAll(io.LimitReader(e.Body, 1<<20))
-			return string(b)
-		}
-		return ""
-	}
-	return find(ent, 0)
-}

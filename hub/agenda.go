@@ -23,9 +23,11 @@ import (
 	"codeberg.org/relais/relais/geo"
 	"codeberg.org/relais/relais/groups"
 	"codeberg.org/relais/relais/internal/automail"
+	"codeberg.org/relais/relais/internal/mimetext"
 	"codeberg.org/relais/relais/queue"
 	"codeberg.org/relais/relais/store"
 	"codeberg.org/relais/relais/templates"
+	"codeberg.org/relais/relais/tickets"
 	"codeberg.org/relais/relais/web"
 )
 
@@ -309,16 +311,12 @@ func (h *Hub) agendaCommand(tx *store.Tx, in inbound) error {
 	if d, err := new(mime.WordDecoder).DecodeHeader(subject); err == nil {
 		subject = d
 	}
-	text := stripReplyPrefix(subject) + "\n" + events.FirstText(m.Body)
+	text := tickets.CleanSubject(subject) + "\n" + mimetext.First(m.Body, 64<<10)
 	if !proven && err == nil {
 		// Someone's settings are changed only by mail that proves it is
 		// theirs (or by their digest's stop link).
 		log.Info("agenda command: unproven sender, settings unchanged")
-		return h.tell(tx, from, mem.Lang, "agenda-settings", map[string]any{
-			"Results": []map[string]string{}, "Place": mem.Place, "PostCode": mem.PostCode, "Radius": mem.Radius,
-			"Themes": strings.Join(mem.Themes, ", "), "Active": mem.Active, "Located": mem.Located(),
-			"Request": h.Digest.Request(), "Confirm": "", "Unproven": true,
-		}, strings.TrimSpace(hdr.Get("Message-Id")))
+		return h.tellSettings(tx, mem, nil, "", true, hdr.Get("Message-Id"))
 	}
 	results := digest.Apply(&mem, text, h.Geo)
 	confirm := ""
@@ -332,46 +330,40 @@ func (h *Hub) agendaCommand(tx *store.Tx, in inbound) error {
 		return err
 	}
 	log.Info("agenda settings", "member", mem.String())
-	var lines []map[string]string
+	return h.tellSettings(tx, mem, results, confirm, false, hdr.Get("Message-Id"))
+}
+
+// tellSettings answers a member's commands with what is now set.
+func (h *Hub) tellSettings(tx *store.Tx, mem digest.Member, results []digest.Result, confirm string, unproven bool, ref string) error {
+	lines := []map[string]string{}
 	for _, r := range results {
 		lines = append(lines, map[string]string{"Line": r.Line, "Outcome": r.Outcome, "Detail": r.Detail})
 	}
-	return h.tell(tx, from, mem.Lang, "agenda-settings", map[string]any{
+	return h.tell(tx, mem.Email, mem.Lang, "agenda-settings", map[string]any{
 		"Results": lines, "Place": mem.Place, "PostCode": mem.PostCode, "Radius": mem.Radius,
 		"Themes": strings.Join(mem.Themes, ", "), "Active": mem.Active, "Located": mem.Located(),
-		"Request": h.Digest.Request(), "Confirm": confirm, "Unproven": false,
-	}, strings.TrimSpace(hdr.Get("Message-Id")))
+		"Request": h.Digest.Request(), "Confirm": confirm, "Unproven": unproven,
+	}, strings.TrimSpace(ref))
 }
 
-func stripReplyPrefix(s string) string {
-	for {
-		t := strings.TrimSpace(s)
-		l := strings.ToLower(t)
-		switch {
-		case strings.HasPrefix(l, "re:"), strings.HasPrefix(l, "tr:"), strings.HasPrefix(l, "fw:"):
-			s = t[3:]
-		case strings.HasPrefix(l, "fwd:"):
-			s = t[4:]
-		default:
-			return t
-		}
-	}
+func (f feeds) Stop(ctx context.Context, token string, really bool) (web.Link, error) {
+	return linkOf(f.h.Digest.Stop(ctx, token, really))
 }
 
-func (f feeds) Stop(ctx context.Context, token string, really bool) (string, string, error) {
-	m, err := f.h.Digest.Stop(ctx, token, really)
-	if errors.Is(err, digest.ErrBadToken) || errors.Is(err, digest.ErrNoMember) {
-		return "", "", web.ErrBadToken
-	}
-	return m.Email, m.Lang, err
-}
-
-func (f feeds) Attend(ctx context.Context, token string, really bool) (string, string, string, string, error) {
+func (f feeds) Attend(ctx context.Context, token string, really bool) (web.Link, error) {
 	email, lang, e, err := f.h.Digest.Attend(ctx, token, really)
 	if errors.Is(err, digest.ErrBadToken) || errors.Is(err, events.ErrNotFound) {
-		return "", "", "", "", web.ErrBadToken
+		return web.Link{}, web.ErrBadToken
 	}
-	return email, lang, e.Title, templates.When(lang, e.Start.In(e.Location()), e.AllDay), err
+	return web.Link{Email: email, Lang: lang, Title: e.Title, When: templates.When(lang, e.Start.In(e.Location()), e.AllDay)}, err
+}
+
+// linkOf is what a member link named, for the web page.
+func linkOf(m digest.Member, err error) (web.Link, error) {
+	if errors.Is(err, digest.ErrBadToken) || errors.Is(err, digest.ErrNoMember) {
+		return web.Link{}, web.ErrBadToken
+	}
+	return web.Link{Email: m.Email, Lang: m.Lang}, err
 }
 
 // remind sends the day-before reminders: to everyone who said they will
@@ -450,12 +442,8 @@ func (h *Hub) tellAttendees(tx *store.Tx, e events.Event, outcome events.Outcome
 	return nil
 }
 
-func (f feeds) Start(ctx context.Context, token string, really bool) (string, string, error) {
-	m, err := f.h.Digest.Start(ctx, token, really)
-	if errors.Is(err, digest.ErrBadToken) || errors.Is(err, digest.ErrNoMember) {
-		return "", "", web.ErrBadToken
-	}
-	return m.Email, m.Lang, err
+func (f feeds) Start(ctx context.Context, token string, really bool) (web.Link, error) {
+	return linkOf(f.h.Digest.Start(ctx, token, really))
 }
 
 // formZone moves a form's times, read as Paris time, to the same wall clock

@@ -10,6 +10,7 @@ import (
 	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/digest"
 	"codeberg.org/relais/relais/events"
+	"codeberg.org/relais/relais/internal/mimetext"
 	"codeberg.org/relais/relais/lists"
 	"codeberg.org/relais/relais/smtpd"
 	"codeberg.org/relais/relais/store"
@@ -135,7 +136,7 @@ func (h *Hub) placeOnJoining(tx *store.Tx, token string, body []byte) error {
 		return err
 	}
 	placed := false
-	for _, r := range digest.Apply(&m, events.FirstText(body), h.Geo) {
+	for _, r := range digest.Apply(&m, mimetext.First(body, 64<<10), h.Geo) {
 		placed = placed || r.Outcome == "place"
 	}
 	if !placed {

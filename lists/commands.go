@@ -1,19 +1,17 @@
 package lists
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
 
+	"codeberg.org/relais/relais/internal/mimetext"
 	"codeberg.org/relais/relais/queue"
 	"codeberg.org/relais/relais/store"
 	"codeberg.org/relais/relais/templates"
@@ -479,36 +477,7 @@ func stripReply(s string) string { return strings.TrimSpace(replyRE.ReplaceAllSt
 
 // plainText returns the first text/plain part of a message, decoded, with
 // LF line ends; "" if there is none.
-func plainText(raw []byte) string {
-	e, err := message.Read(bytes.NewReader(raw))
-	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-		return ""
-	}
-	var find func(e *message.Entity, depth int) string
-	find = func(e *message.Entity, depth int) string {
-		if depth > maxDepth {
-			return ""
-		}
-		if mr := e.MultipartReader(); mr != nil {
-			for {
-				p, err := mr.NextPart()
-				if err != nil {
-					return ""
-				}
-				if t := find(p, depth+1); t != "" {
-					return t
-				}
-			}
-		}
-		t, _, _ := e.Header.ContentType()
-		if t != "" && t != "text/plain" {
-			return ""
-		}
-		b, _ := io.ReadAll(io.LimitReader(e.Body, 64<<10))
-		return strings.ReplaceAll(string(b), "\r\n", "\n")
-	}
-	return find(e, 0)
-}
+func plainText(raw []byte) string { return mimetext.First(raw, 64<<10) }
 
 // forward sends an accepted message as is to addresses (mail for +owner),
 // as a group's mail goes to its animators.

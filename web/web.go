@@ -42,14 +42,20 @@ var ErrBadToken = errors.New("web: unknown link")
 type Feeds interface {
 	Feed(ctx context.Context, kind, key string) ([]byte, error)
 	// Stop ends the weekly digest of the member a stop link names (when
-	// really), and says who it is: their address and language.
-	// ErrBadToken for a link the hub did not make.
-	Stop(ctx context.Context, token string, really bool) (email, lang string, err error)
+	// really), and says who it is. ErrBadToken for a link the hub did
+	// not make; the same for Start and Attend.
+	Stop(ctx context.Context, token string, really bool) (Link, error)
 	// Start confirms an address for the weekly digest (when really).
-	Start(ctx context.Context, token string, really bool) (email, lang string, err error)
+	Start(ctx context.Context, token string, really bool) (Link, error)
 	// Attend reads a "je participe" link and, when really, records the
-	// attendance; it says who and which event (title, when).
-	Attend(ctx context.Context, token string, really bool) (email, lang, title, when string, err error)
+	// attendance; the Link names the event too.
+	Attend(ctx context.Context, token string, really bool) (Link, error)
+}
+
+// Link is what an agenda link names: a member, and an event for some.
+type Link struct {
+	Email, Lang string
+	Title, When string // the event of an attend link
 }
 
 // ErrNoFeed: nothing is published under that name.
@@ -211,27 +217,35 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 	s.agendaPage(w, r, "agenda-start", s.feeds.Start)
 }
 
-func (s *Server) agendaPage(w http.ResponseWriter, r *http.Request, page string, act func(context.Context, string, bool) (string, string, error)) {
+// attend is the "je participe" link of an event in the digest: a GET shows
+// the event and a button (link scanners only GET), a POST records it.
+func (s *Server) attend(w http.ResponseWriter, r *http.Request) {
+	s.agendaPage(w, r, "agenda-attend", s.feeds.Attend)
+}
+
+// agendaPage serves a link of the agenda: a GET shows what it would do and
+// a button, a POST does it.
+func (s *Server) agendaPage(w http.ResponseWriter, r *http.Request, page string, act func(context.Context, string, bool) (Link, error)) {
 	post := r.Method == http.MethodPost
 	if post {
 		r.Body = http.MaxBytesReader(w, r.Body, 4096)
 		r.ParseForm()
 	}
-	email, lang, err := act(r.Context(), r.PathValue("token"), post)
+	l, err := act(r.Context(), r.PathValue("token"), post)
 	state, code := "confirm", http.StatusOK
 	switch {
 	case errors.Is(err, ErrBadToken):
 		state, code = "invalid", http.StatusNotFound
 	case err != nil:
-		s.log.Error("agenda stop", "err", err)
+		s.log.Error(page, "err", err)
 		state, code = "error", http.StatusInternalServerError
 	case post:
 		state = "done"
 	}
-	if lang == "" {
-		lang = "fr"
+	if l.Lang == "" {
+		l.Lang = "fr"
 	}
-	t, terr := s.pages.Page(lang, page)
+	t, terr := s.pages.Page(l.Lang, page)
 	if terr != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -240,38 +254,5 @@ func (s *Server) agendaPage(w http.ResponseWriter, r *http.Request, page string,
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(code)
-	t.Execute(w, map[string]string{"Email": email, "State": state})
-}
-
-// attend is the "je participe" link of an event in the digest: a GET shows
-// the event and a button (link scanners only GET), a POST records it.
-func (s *Server) attend(w http.ResponseWriter, r *http.Request) {
-	post := r.Method == http.MethodPost
-	if post {
-		r.Body = http.MaxBytesReader(w, r.Body, 4096)
-		r.ParseForm()
-	}
-	email, lang, title, when, err := s.feeds.Attend(r.Context(), r.PathValue("token"), post)
-	state, code := "confirm", http.StatusOK
-	switch {
-	case errors.Is(err, ErrBadToken):
-		state, code = "invalid", http.StatusNotFound
-	case err != nil:
-		s.log.Error("agenda attend", "err", err)
-		state, code = "error", http.StatusInternalServerError
-	case post:
-		state = "done"
-	}
-	if lang == "" {
-		lang = "fr"
-	}
-	t, terr := s.pages.Page(lang, "agenda-attend")
-	if terr != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	t.Execute(w, map[string]string{"Email": email, "Title": title, "When": when, "State": state})
+	t.Execute(w, map[string]string{"Email": l.Email, "Title": l.Title, "When": l.When, "State": state})
 }
