@@ -169,8 +169,25 @@ type SMTP struct {
 	// sender (450 beyond, the client retries later). 0: no limit.
 	MessagesPerIPHour     int `toml:"messages_per_ip_hour"`
 	MessagesPerSenderHour int `toml:"messages_per_sender_hour"`
-	// Timeout for each command and for the whole DATA transfer.
+	// MaxHeaderBytes is the largest message header accepted (552 5.3.4
+	// beyond), as Postfix's header_size_limit: every later step reads the
+	// header, so its size bounds their work.
+	MaxHeaderBytes int64 `toml:"max_header_bytes"`
+	// Timeout: the longest wait for each command (RFC 5321 §4.5.3.2.7).
 	Timeout Duration `toml:"timeout"`
+	// DataBlockTimeout: the longest wait for the next piece of a message
+	// (§4.5.3.2.5); DataTimeout: the whole message, DATA to the final dot
+	// (§4.5.3.2.6); SessionTimeout: the whole connection. 0: no limit.
+	DataBlockTimeout Duration `toml:"data_block_timeout"`
+	DataTimeout      Duration `toml:"data_timeout"`
+	SessionTimeout   Duration `toml:"session_timeout"`
+	// MinRate (bytes per second): once the hub has waited MinRateGrace in
+	// all for a client, the client must send MinRate bytes for each further
+	// second the hub waits, or the connection is closed (421 4.4.2): a
+	// client trickling a byte now and then would otherwise hold a
+	// connection slot for ever. 0: no minimum.
+	MinRate      int      `toml:"min_rate"`
+	MinRateGrace Duration `toml:"min_rate_grace"`
 	// TLSCert and TLSKey, PEM files, enable STARTTLS (files renewed by an
 	// ACME client are reloaded at each handshake).
 	TLSCert string `toml:"tls_cert"`
@@ -249,12 +266,18 @@ func Default() Config {
 			MaxRecipients:       100,
 			MaxConnectionsPerIP: 20,
 			MaxConnections:      1000,
-			LimitExempt:         []string{"127.0.0.0/8", "::1/128"},
+			LimitExempt:         []string{"127.0.0.1/32", "::1/128"},
+			MaxHeaderBytes:      100 << 10,
 
 			ConnectionsPerIPMinute: 60,
 			MessagesPerIPHour:      300,
 			MessagesPerSenderHour:  100,
 			Timeout:                Duration(5 * time.Minute),
+			DataBlockTimeout:       Duration(3 * time.Minute),
+			DataTimeout:            Duration(10 * time.Minute),
+			SessionTimeout:         Duration(30 * time.Minute),
+			MinRate:                32,
+			MinRateGrace:           Duration(30 * time.Second),
 		},
 		Relay: Relay{
 			Address:  "127.0.0.1:25",
@@ -429,6 +452,10 @@ func (c *Config) Validate() error {
 	}
 	if c.SMTP.MaxRecipients < 1 || c.SMTP.MaxConnectionsPerIP < 1 || c.SMTP.MaxConnections < 1 {
 		errs = append(errs, errors.New("smtp.max_recipients, max_connections_per_ip and max_connections must be at least 1"))
+	}
+	if c.SMTP.MaxHeaderBytes < 0 || c.SMTP.MinRate < 0 || c.SMTP.Timeout <= 0 || c.SMTP.DataBlockTimeout < 0 ||
+		c.SMTP.DataTimeout < 0 || c.SMTP.SessionTimeout < 0 || c.SMTP.MinRateGrace < 0 {
+		errs = append(errs, errors.New("smtp: max_header_bytes, min_rate and the timeouts must not be negative, timeout above 0"))
 	}
 	if c.SMTP.ConnectionsPerIPMinute < 0 || c.SMTP.MessagesPerIPHour < 0 || c.SMTP.MessagesPerSenderHour < 0 {
 		errs = append(errs, errors.New("smtp.connections_per_ip_minute, messages_per_ip_hour and messages_per_sender_hour cannot be negative"))

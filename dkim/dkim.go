@@ -38,6 +38,8 @@ import (
 
 	"github.com/emersion/go-message/textproto"
 	gdkim "github.com/emersion/go-msgauth/dkim"
+
+	"codeberg.org/relais/relais/internal/rawheader"
 )
 
 // Algorithms of a key, as DNS records name them (k=).
@@ -396,10 +398,10 @@ func (s *Signer) Sign(msg []byte) ([]byte, error) {
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("%w for %s", ErrNoKeys, s.fallback)
 	}
-	fields := headerKeys(msg)
+	part, fields := signedPart(msg)
 	var sigs bytes.Buffer
 	for _, k := range keys {
-		sig, err := sign(msg, k, fields)
+		sig, err := sign(part, k, fields)
 		if err != nil {
 			return nil, err
 		}
@@ -431,18 +433,42 @@ func sign(msg []byte, k Key, fields []string) (string, error) {
 	return sgn.Signature(), nil
 }
 
-// headerKeys lists each signed field as many times as it occurs, plus once.
-func headerKeys(msg []byte) []string {
-	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(msg)))
+// signedPart returns what a signature covers, in one pass over the
+// header: the signed fields, each unfolded, and the body; and the h= list,
+// each signed field named as many times as it occurs, plus once. With
+// relaxed header canonicalization (RFC 6376 §3.4.2) the unfolded fields
+// hash as the folded ones do, and go-msgauth, which rebuilds a field for
+// each continuation line, never sees a field folded over many lines nor a
+// field it does not sign.
+func signedPart(msg []byte) ([]byte, []string) {
+	count := make(map[string]int, len(signedFields))
+	part := make([]byte, 0, len(msg))
+	for _, f := range rawheader.Fields(msg) {
+		name := strings.ToLower(f.Name)
+		if _, signed := signedSet[name]; signed {
+			count[name]++
+			part = append(part, rawheader.Unfold(f.Raw)...)
+		}
+	}
+	part = append(part, msg[rawheader.End(msg):]...)
 	keys := make([]string, 0, 2*len(signedFields))
 	for _, f := range signedFields {
-		for range h.Values(f) {
+		for range count[strings.ToLower(f)] {
 			keys = append(keys, f)
 		}
 		keys = append(keys, f)
 	}
-	return keys
+	return part, keys
 }
+
+// signedSet is signedFields in lower case, to look names up.
+var signedSet = func() map[string]struct{} {
+	m := make(map[string]struct{}, len(signedFields))
+	for _, f := range signedFields {
+		m[strings.ToLower(f)] = struct{}{}
+	}
+	return m
+}()
 
 // fromDomain is the domain of the message's From, in lower case.
 func fromDomain(msg []byte) string {

@@ -213,3 +213,62 @@ func BenchmarkSign(b *testing.B) {
 		}
 	}
 }
+
+// TestSignFoldedFields: the signer gives go-msgauth the signed fields
+// unfolded and nothing else; the signatures must still hold on the message
+// as sent, folding, unsigned fields and LF line ends included.
+func TestSignFoldedFields(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Generate(dir, "hub.example", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSigner(dir, "hub.example", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var long strings.Builder
+	long.WriteString("X-Long: start\r\n")
+	for range 3000 {
+		long.WriteString("\t" + strings.Repeat("x", 60) + "\r\n")
+	}
+	msg := "From: Liste\r\n <4405.nantes-sud@hub.example>\r\n" +
+		"To: a@exemple.fr,\r\n\tb@exemple.fr,\r\n  c@exemple.fr\r\n" +
+		long.String() +
+		"Subject: une ligne\r\n \tpliée   deux fois\r\n\tet encore\r\n" +
+		"Cc: d@exemple.fr\n" + // a bare LF, as some MUAs hand it over
+		"Received: from x by y; Sat, 21 Nov 2026 10:00:00 +0100\r\n" +
+		"Date: Sat, 21 Nov 2026 10:00:00 +0100\r\n" +
+		"Message-ID: <folded@hub.example>\r\n" +
+		"\r\n" +
+		"Bonjour.\r\n"
+	signed, err := s.Sign([]byte(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasSuffix(signed, []byte(msg)) {
+		t.Fatal("the message itself changed")
+	}
+	hdr := strings.Join(strings.Fields(string(signed[:bytes.Index(signed, []byte("From: Liste"))])), "")
+	if !strings.Contains(hdr, "h=From:From:") || strings.Contains(hdr, "X-Long") || strings.Contains(hdr, "Received") {
+		t.Errorf("signed fields:\n%s", hdr)
+	}
+	recs := records(t, dir)
+	vs, err := gdkim.VerifyWithOptions(bytes.NewReader(signed), &gdkim.VerifyOptions{
+		LookupTXT: func(name string) ([]string, error) { return []string{recs[name]}, nil },
+	})
+	if err != nil || len(vs) != 2 {
+		t.Fatalf("verify: %v %d", err, len(vs))
+	}
+	for _, v := range vs {
+		if v.Err != nil {
+			t.Errorf("go-msgauth: %v", v.Err)
+		}
+	}
+	dkimcheck.Require(t, signed, recs, "hub.example", "rsa-sha256", "ed25519-sha256")
+	altered := bytes.Replace(signed, []byte("deux fois"), []byte("trois fois"), 1)
+	for i, r := range dkimcheck.Verify(t, altered, recs) {
+		if r.OK {
+			t.Errorf("signature %d still valid with the folded Subject altered", i)
+		}
+	}
+}

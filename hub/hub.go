@@ -235,9 +235,17 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		MessagesPerIPHour:      cfg.SMTP.MessagesPerIPHour,
 		MessagesPerSenderHour:  cfg.SMTP.MessagesPerSenderHour,
 		Timeout:                cfg.SMTP.Timeout.D(),
-		TLS:                    tlsConfig,
-		Checker:                chk,
-		NewID:                  store.NewID,
+		Limits: smtpd.Limits{
+			DataBlock:    cfg.SMTP.DataBlockTimeout.D(),
+			Data:         cfg.SMTP.DataTimeout.D(),
+			Session:      cfg.SMTP.SessionTimeout.D(),
+			MinRate:      cfg.SMTP.MinRate,
+			MinRateGrace: cfg.SMTP.MinRateGrace.D(),
+		},
+		MaxHeaderBytes: cfg.SMTP.MaxHeaderBytes,
+		TLS:            tlsConfig,
+		Checker:        chk,
+		NewID:          store.NewID,
 	}, &router{h: h}, &spool{h: h}, texts, log.With("part", "smtpd"))
 	if cfg.Web.BaseURL == "" {
 		log.Warn("web.base_url is not set: list unsubscribe links point to http:// and web.listen; set it to the https address members reach (RFC 8058 §3.1)")

@@ -14,6 +14,8 @@ import (
 	"github.com/emersion/go-msgauth/authres"
 	gdkim "github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-msgauth/dmarc"
+
+	"codeberg.org/relais/relais/internal/rawheader"
 )
 
 // Input is what the SMTP dialogue and the message say about a sender.
@@ -141,31 +143,198 @@ func checkSPF(ctx context.Context, r Resolver, in Input) (result, domain string)
 	return string(res), domain
 }
 
+// DKIM inputs beyond which a signature is not verified but judged
+// permerror: no signature needs more, and each bounds the work a message
+// can cause (RFC 6376 §3.5 sets no limits; these are the hub's).
+const (
+	maxSignatureBytes = 16 << 10 // one DKIM-Signature field
+	maxSignedNames    = 128      // names in its h= tag
+	maxSimpleLines    = 100      // lines of one field signed with c=simple headers
+)
+
+// checkDKIM verifies the DKIM signatures of msg (RFC 6376 §6) with
+// go-msgauth, in work linear in the size of msg: a message without a
+// signature costs one scan of its header, and the library is given only
+// what the signatures cover (their own fields, the fields their h= tags
+// name, the body). Fields of signatures with relaxed header
+// canonicalization are given unfolded (§3.4.2 unfolds them anyway): the
+// library rebuilds a field for each of its continuation lines, which a
+// field folded over thousands of lines turns into minutes of work.
 func checkDKIM(ctx context.Context, r Resolver, msg []byte) []DKIM {
-	vs, _ := gdkim.VerifyWithOptions(bytes.NewReader(msg), &gdkim.VerifyOptions{
-		LookupTXT: func(name string) ([]string, error) {
-			txt, err := r.LookupTXT(ctx, name)
-			return txt, dnsError(err)
-		},
-		MaxVerifications: maxSignatures,
-	})
-	out := make([]DKIM, 0, len(vs))
-	for _, v := range vs {
-		d := DKIM{Result: "pass", Domain: strings.ToLower(v.Domain)}
-		switch {
-		case v.Err == nil:
-		case gdkim.IsTempFail(v.Err):
-			d.Result, d.Reason = "temperror", v.Err.Error()
-		case gdkim.IsPermFail(v.Err):
-			// A signature that cannot be checked: bad syntax, no key.
-			d.Result, d.Reason = "permerror", v.Err.Error()
-		default:
-			// The signature or the body hash does not verify.
-			d.Result, d.Reason = "fail", v.Err.Error()
+	fields := rawheader.Fields(msg)
+	var sigs []int // indexes in fields
+	for i, f := range fields {
+		if strings.EqualFold(f.Name, "DKIM-Signature") {
+			sigs = append(sigs, i)
 		}
-		out = append(out, d)
 	}
+	if len(sigs) == 0 {
+		return nil
+	}
+	if len(sigs) > maxSignatures {
+		sigs = sigs[:maxSignatures]
+	}
+	out := make([]DKIM, len(sigs))
+	var relaxed, simple []int // indexes in sigs, by header canonicalization
+	for i, fi := range sigs {
+		f := fields[fi]
+		tags := sigTags(f)
+		out[i].Domain = strings.ToLower(strings.TrimSpace(tags["d"]))
+		names := strings.Split(tags["h"], ":")
+		switch {
+		case len(f.Raw) > maxSignatureBytes:
+			out[i] = DKIM{Result: "permerror", Reason: "signature field too long"}
+		case len(names) > maxSignedNames:
+			out[i].Result, out[i].Reason = "permerror", "too many signed fields"
+		case strings.HasPrefix(strings.ToLower(tags["c"]), "relaxed"):
+			relaxed = append(relaxed, i)
+		default: // RFC 6376 §3.5: c= defaults to simple/simple
+			simple = append(simple, i)
+		}
+	}
+	verify := func(group []int, unfold bool) {
+		if len(group) == 0 {
+			return
+		}
+		in, order, tooLong := signedPart(msg, fields, sigs, group, unfold)
+		var pass []int
+		for _, i := range group {
+			if tooLong[i] {
+				out[i].Result, out[i].Reason = "permerror", "signed field folded over too many lines"
+			} else {
+				pass = append(pass, i)
+			}
+		}
+		if len(pass) == 0 {
+			return
+		}
+		if len(pass) < len(group) {
+			in, order, _ = signedPart(msg, fields, sigs, pass, unfold)
+		}
+		mine := map[int]bool{}
+		for _, i := range pass {
+			mine[i] = true
+			out[i].Result, out[i].Reason = "permerror", "not verified" // until the library says
+		}
+		vs, _ := gdkim.VerifyWithOptions(bytes.NewReader(in), &gdkim.VerifyOptions{
+			LookupTXT: func(name string) ([]string, error) {
+				txt, err := r.LookupTXT(ctx, name)
+				return txt, dnsError(err)
+			},
+			MaxVerifications: 2 * maxSignatures,
+		})
+		// The library judges every signature it is given, in order; a
+		// signature of the other group (a signed DKIM-Signature field) is
+		// judged where it belongs.
+		for k, v := range vs {
+			if k < len(order) && mine[order[k]] {
+				out[order[k]] = verdict(v)
+			}
+		}
+	}
+	verify(relaxed, true)
+	verify(simple, false)
 	return out
+}
+
+// verdict turns the library's verification into the hub's.
+func verdict(v *gdkim.Verification) DKIM {
+	d := DKIM{Result: "pass", Domain: strings.ToLower(v.Domain)}
+	switch {
+	case v.Err == nil:
+	case gdkim.IsTempFail(v.Err):
+		d.Result, d.Reason = "temperror", v.Err.Error()
+	case gdkim.IsPermFail(v.Err):
+		// A signature that cannot be checked: bad syntax, no key.
+		d.Result, d.Reason = "permerror", v.Err.Error()
+	default:
+		// The signature or the body hash does not verify.
+		d.Result, d.Reason = "fail", v.Err.Error()
+	}
+	return d
+}
+
+// sigTags reads the tags of a DKIM-Signature field (RFC 6376 §3.2) enough
+// to know what it covers; the library reads them again to verify.
+func sigTags(f rawheader.Field) map[string]string {
+	tags := map[string]string{}
+	if len(f.Raw) > maxSignatureBytes {
+		return tags
+	}
+	for _, t := range strings.Split(string(rawheader.Unfold(f.Value())), ";") {
+		k, v, ok := strings.Cut(t, "=")
+		if !ok {
+			continue
+		}
+		k = strings.TrimSpace(k)
+		if _, dup := tags[k]; !dup {
+			tags[k] = strings.Map(func(r rune) rune {
+				if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
+					return -1
+				}
+				return r
+			}, v)
+		}
+	}
+	return tags
+}
+
+// signedPart is the message the signatures sigs[group] see: their own
+// fields, the fields their h= tags name, in the order of msg, then the
+// body. sigs are indexes in fields. unfold puts each field on one line.
+// order gives, for each DKIM-Signature field of the result, its index in
+// sigs (-1 for one beyond them). tooLong names the signatures (by index
+// in sigs) that cover a field folded over more than maxSimpleLines lines
+// when fields are kept as they are.
+func signedPart(msg []byte, fields []rawheader.Field, sigs, group []int, unfold bool) (part []byte, order []int, tooLong map[int]bool) {
+	names := map[string][]int{}
+	own := map[int]bool{}
+	sigIndex := map[int]int{}
+	for i, fi := range sigs {
+		sigIndex[fi] = i
+	}
+	for _, i := range group {
+		own[sigs[i]] = true
+		for _, n := range strings.Split(sigTags(fields[sigs[i]])["h"], ":") {
+			n = strings.ToLower(n)
+			names[n] = append(names[n], i)
+		}
+	}
+	tooLong = map[int]bool{}
+	end := rawheader.End(msg)
+	out := make([]byte, 0, len(msg))
+	for fi, f := range fields {
+		isSig := strings.EqualFold(f.Name, "DKIM-Signature")
+		switch {
+		case f.Name == "":
+			continue // not a field: covered by no signature
+		case isSig && !own[fi] && names["dkim-signature"] == nil:
+			continue
+		case !isSig && names[strings.ToLower(f.Name)] == nil:
+			continue
+		}
+		if isSig {
+			i, ok := sigIndex[fi]
+			if !ok {
+				i = -1
+			}
+			order = append(order, i)
+		}
+		if unfold {
+			out = append(out, rawheader.Unfold(f.Raw)...)
+			continue
+		}
+		if f.Lines() > maxSimpleLines {
+			for _, i := range names[strings.ToLower(f.Name)] {
+				tooLong[i] = true
+			}
+			if isSig && own[fi] {
+				tooLong[sigIndex[fi]] = true
+			}
+		}
+		out = append(out, f.Raw...)
+	}
+	return append(out, msg[end:]...), order, tooLong
 }
 
 // validDomain: LDH labels separated by dots, what may go unquoted in an

@@ -3,10 +3,15 @@ package mailauth
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	gdkim "github.com/emersion/go-msgauth/dkim"
 
 	"codeberg.org/relais/relais/dkim"
 )
@@ -209,5 +214,86 @@ func TestFieldReadStrip(t *testing.T) {
 	none.SPFFrom = "other.example"
 	if got, _ := Read([]byte(none.Field("h")+"\r\n"), "h"); got.Proven() {
 		t.Errorf("unaligned SPF, no DMARC: %+v", got)
+	}
+}
+
+// signWith signs msg as an outside sender would, with go-msgauth and an
+// Ed25519 key published under sel._domainkey.exemple.fr.
+func signWith(t *testing.T, r *StaticResolver, sel string, headerCanon gdkim.Canonicalization, keys []string, msg []byte) []byte {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Set(sel+"._domainkey.exemple.fr", "v=DKIM1; k=ed25519; p="+base64.StdEncoding.EncodeToString(pub))
+	var out bytes.Buffer
+	if err := gdkim.Sign(&out, bytes.NewReader(msg), &gdkim.SignOptions{Domain: "exemple.fr", Selector: sel, Signer: priv,
+		HeaderCanonicalization: headerCanon, BodyCanonicalization: gdkim.CanonicalizationSimple, HeaderKeys: keys}); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// folded is a field folded over n lines.
+func folded(name string, n int) string {
+	var b strings.Builder
+	b.WriteString(name + ": start\r\n")
+	for range n - 1 {
+		b.WriteString("\t" + strings.Repeat("x", 60) + "\r\n")
+	}
+	return b.String()
+}
+
+// TestDKIMFoldedAndOversized: the verifier gives go-msgauth only what the
+// signatures cover, unfolded for relaxed ones; verdicts must be those of
+// the whole message, and inputs beyond the limits permerror, not minutes.
+func TestDKIMFoldedAndOversized(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	check := func(msg []byte) []DKIM {
+		return Check(ctx, w.dns, Input{IP: net.ParseIP("198.51.100.7"), Helo: "h.example", MailFrom: "b@other.example", Message: msg}).DKIM
+	}
+	base := "From: Nadia <nadia@exemple.fr>\r\nTo: 4405.nantes-sud@hub.example\r\n" + folded("X-Unsigned", 5000) +
+		folded("Subject", 2000) + "Date: Sat, 21 Nov 2026 10:00:00 +0100\r\n\r\nSamedi 14h.\r\n"
+
+	relaxed := signWith(t, w.dns, "r", gdkim.CanonicalizationRelaxed, []string{"From", "Subject", "Date"}, []byte(base))
+	if got := check(relaxed); len(got) != 1 || got[0].Result != "pass" || got[0].Domain != "exemple.fr" {
+		t.Errorf("relaxed over a field of 2,000 lines: %+v", got)
+	}
+	altered := bytes.Replace(relaxed, []byte("Subject: start"), []byte("Subject: stars"), 1)
+	if got := check(altered); len(got) != 1 || got[0].Result != "fail" {
+		t.Errorf("relaxed, signed field altered: %+v", got)
+	}
+
+	simple := signWith(t, w.dns, "s", gdkim.CanonicalizationSimple, []string{"From", "Date"}, []byte(base))
+	if got := check(simple); len(got) != 1 || got[0].Result != "pass" {
+		t.Errorf("simple, long fields unsigned: %+v", got)
+	}
+	refolded := bytes.Replace(simple, []byte("Date: Sat,"), []byte("Date:\r\n Sat,"), 1)
+	if got := check(refolded); len(got) != 1 || got[0].Result != "fail" {
+		t.Errorf("simple, signed field refolded: %+v", got)
+	}
+	simpleLong := signWith(t, w.dns, "s2", gdkim.CanonicalizationSimple, []string{"From", "Subject"}, []byte(base))
+	if got := check(simpleLong); len(got) != 1 || got[0].Result != "permerror" || !strings.Contains(got[0].Reason, "folded") {
+		t.Errorf("simple over a field of 2,000 lines: %+v", got)
+	}
+
+	// Both kinds on one message, and a signature that covers the other's
+	// DKIM-Signature field.
+	both := signWith(t, w.dns, "r2", gdkim.CanonicalizationRelaxed, []string{"From", "DKIM-Signature"}, simple)
+	if got := check(both); len(got) != 2 || got[0].Result != "pass" || got[1].Result != "pass" {
+		t.Errorf("relaxed over simple: %+v", got)
+	}
+
+	huge := []byte("DKIM-Signature: v=1; a=ed25519-sha256; d=exemple.fr; s=r; h=from; bh=x; b=" + strings.Repeat("A", 20000) + "\r\n" + base)
+	if got := check(huge); len(got) != 1 || got[0].Result != "permerror" {
+		t.Errorf("signature field of 20 KB: %+v", got)
+	}
+	many := []byte("DKIM-Signature: v=1; a=ed25519-sha256; d=exemple.fr; s=r; h=from" + strings.Repeat(":x", 200) + "; bh=x; b=x\r\n" + base)
+	if got := check(many); len(got) != 1 || got[0].Result != "permerror" {
+		t.Errorf("200 signed names: %+v", got)
+	}
+	if got := check([]byte(base)); len(got) != 0 {
+		t.Errorf("no signature: %+v", got)
 	}
 }

@@ -52,6 +52,21 @@ func (s *Server) errTwoFrom() *smtp.SMTPError {
 	return s.reply(554, ec(5, 6, 0), "two-from", nil)
 }
 
+// errNoFrom, errBadFrom: RFC 5322 §3.6.2, a message has one From field
+// holding one mailbox.
+func (s *Server) errNoFrom() *smtp.SMTPError {
+	return s.reply(554, ec(5, 6, 0), "no-from", nil)
+}
+
+func (s *Server) errBadFrom() *smtp.SMTPError {
+	return s.reply(554, ec(5, 6, 0), "bad-from", nil)
+}
+
+// errHeaderTooLarge: RFC 3463 X.3.4, too big for the system.
+func (s *Server) errHeaderTooLarge() *smtp.SMTPError {
+	return s.reply(552, ec(5, 3, 4), "header-too-large", humanBytes(s.cfg.MaxHeaderBytes))
+}
+
 func (s *Server) errLineTooLong() *smtp.SMTPError {
 	return s.reply(500, ec(5, 5, 6), "line-too-long", nil)
 }
@@ -77,6 +92,12 @@ func (s *Server) errNoRecipients() *smtp.SMTPError {
 // message and retries; the detail goes to the log, not to the client.
 func (s *Server) errTemp() *smtp.SMTPError {
 	return s.reply(451, ec(4, 3, 0), "temp-failure", nil)
+}
+
+// errTimeout: the client took longer than the limits allow (RFC 5321
+// §4.5.3.2); it may come back and send faster.
+func (s *Server) errTimeout() *smtp.SMTPError {
+	return s.reply(421, ec(4, 4, 2), "timeout", nil)
 }
 
 func (s *Server) errShuttingDown() *smtp.SMTPError {

@@ -9,11 +9,15 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-smtp"
+
+	"codeberg.org/relais/relais/internal/mailbox"
+	"codeberg.org/relais/relais/internal/rawheader"
 )
 
 // maxHops is the number of Received fields beyond which a message is taken
@@ -27,7 +31,7 @@ type session struct {
 	remote string
 	helo   string
 	tls    bool
-	conn   *countedConn // nil if not ours (tests)
+	conn   *guardConn // nil if not ours (tests)
 
 	from  string
 	opts  smtp.MailOptions
@@ -45,7 +49,7 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 		remote: remote,
 		helo:   c.Hostname(),
 		tls:    isTLS,
-		conn:   counted(c.Conn()),
+		conn:   guarded(c.Conn()),
 	}, nil
 }
 
@@ -116,7 +120,13 @@ func (ss *session) Data(r io.Reader) error {
 	if len(ss.rcpts) == 0 {
 		return s.errNoRecipients()
 	}
+	if ss.conn != nil {
+		ss.conn.dataPhase(true)
+	}
 	body, err := io.ReadAll(r)
+	if ss.conn != nil {
+		ss.conn.dataPhase(false)
+	}
 	if err != nil {
 		switch {
 		case errors.Is(err, smtp.ErrDataTooLarge):
@@ -124,6 +134,9 @@ func (ss *session) Data(r io.Reader) error {
 			return s.errTooLarge()
 		case errors.Is(err, smtp.ErrTooLongLine):
 			return s.errLineTooLong()
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			ss.log.Info("message not stored", "from", ss.from, "reason", "too slow")
+			return s.errTimeout()
 		}
 		ss.log.Warn("data transfer failed", "err", err)
 		return s.errTemp()
@@ -186,6 +199,11 @@ func (ss *session) Data(r io.Reader) error {
 // check refuses, while the sender is still there to hear it, what the hub
 // would otherwise have to bounce: an unreadable header and mail loops.
 func (ss *session) check(body []byte) (textproto.Header, *smtp.SMTPError) {
+	if max := ss.s.cfg.MaxHeaderBytes; max > 0 && int64(rawheader.End(body)) > max {
+		// Every later step reads the header, some of them more than once:
+		// its size bounds their work (Postfix's header_size_limit).
+		return textproto.Header{}, ss.s.errHeaderTooLarge()
+	}
 	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(body)))
 	if err != nil {
 		// The parser's error quotes the client's line: log it, never echo
@@ -196,10 +214,21 @@ func (ss *session) check(body []byte) (textproto.Header, *smtp.SMTPError) {
 	if len(h.Values("Received")) >= maxHops {
 		return h, ss.s.errTooManyHops()
 	}
-	if len(h.Values("From")) > 1 {
+	switch froms := h.Values("From"); {
+	case len(froms) > 1:
 		// RFC 5322 §3.6: one From field. Two let a forger show one and
 		// have DMARC judge none (RFC 7489 §6.6.1 allows refusing).
 		return h, ss.s.errTwoFrom()
+	case len(froms) == 0:
+		return h, ss.s.errNoFrom()
+	default:
+		// Exactly one mailbox, that every reader reads alike: what a lax
+		// reader takes for the hub's own address must not reach it
+		// signed by the hub.
+		if _, err := mailbox.Parse(froms[0], ss.opts.UTF8); err != nil {
+			ss.log.Info("malformed From", "err", err)
+			return h, ss.s.errBadFrom()
+		}
 	}
 	// Delivered-To is the trace field forwarders add (as Postfix does):
 	// seeing one of our recipients there means the message came back.

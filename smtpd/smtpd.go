@@ -16,7 +16,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -104,6 +103,7 @@ type Checker interface {
 type Config struct {
 	Hostname            string
 	MaxMessageBytes     int64
+	MaxHeaderBytes      int64 // 0: no limit of its own
 	MaxRecipients       int
 	MaxConnectionsPerIP int
 	MaxConnections      int
@@ -114,9 +114,13 @@ type Config struct {
 	ConnectionsPerIPMinute int
 	MessagesPerIPHour      int
 	MessagesPerSenderHour  int
-	Timeout                time.Duration
-	TLS                    *tls.Config // nil: no STARTTLS
-	Checker                Checker     // nil: messages are stored unjudged
+	// Timeout is how long the hub waits for each command (RFC 5321
+	// §4.5.3.2.7) and for each of its own writes; Limits bound the rest of
+	// a client's time.
+	Timeout time.Duration
+	Limits  Limits
+	TLS     *tls.Config // nil: no STARTTLS
+	Checker Checker     // nil: messages are stored unjudged
 	// NewID returns a fresh queue id.
 	NewID func() string
 	// Now is the clock of the rate limits (default time.Now).
@@ -257,7 +261,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			go refuse(c, reply)
 			continue
 		}
-		return &countedConn{Conn: c, release: func() { s.release(ip) }}, nil
+		return newGuardConn(c, s.cfg.Limits, s.log.With("remote", ip), func() { s.release(ip) }), nil
 	}
 }
 
@@ -284,35 +288,6 @@ func refuse(c net.Conn, reply *smtp.SMTPError) {
 	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	fmt.Fprintf(c, "%d %d.%d.%d %s\r\n", reply.Code, reply.EnhancedCode[0], reply.EnhancedCode[1], reply.EnhancedCode[2], reply.Message)
 	c.Close()
-}
-
-type countedConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-	eof     atomic.Bool // the client closed its side
-}
-
-func (c *countedConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	if errors.Is(err, io.EOF) {
-		c.eof.Store(true)
-	}
-	return n, err
-}
-
-// counted finds our connection under go-smtp's (and under TLS).
-func counted(c net.Conn) *countedConn {
-	if t, ok := c.(*tls.Conn); ok {
-		c = t.NetConn()
-	}
-	cc, _ := c.(*countedConn)
-	return cc
-}
-
-func (c *countedConn) Close() error {
-	c.once.Do(c.release)
-	return c.Conn.Close()
 }
 
 func remoteIP(a net.Addr) string {

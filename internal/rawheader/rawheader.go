@@ -1,0 +1,107 @@
+// Package rawheader reads the header of a message as it was received, byte
+// for byte, in one pass: where it ends and where each field starts and ends
+// (RFC 5322 §2.2: a field is its first line and every continuation line
+// starting with a space or a tab). It parses no value. Code that must stay
+// linear in the size of hostile input (the inbound checks, DKIM) uses it
+// instead of readers that rebuild a field for each continuation line.
+package rawheader
+
+import "bytes"
+
+// Field is one header field.
+type Field struct {
+	Name string // the field name as written, spaces before the colon removed
+	Raw  []byte // the whole field: name, colon, value, continuation lines and line ends
+}
+
+// Value is what follows the colon, folding and line end included.
+func (f Field) Value() []byte {
+	if i := bytes.IndexByte(f.Raw, ':'); i >= 0 {
+		return f.Raw[i+1:]
+	}
+	return nil
+}
+
+// Lines is the number of lines the field is folded over.
+func (f Field) Lines() int {
+	return bytes.Count(f.Raw, []byte("\n")) + 1 - boolInt(bytes.HasSuffix(f.Raw, []byte("\n")))
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// End is the offset of the empty line that ends the header of msg: where
+// the body starts, its CRLF (or LF) included. It is len(msg) when the
+// header never ends.
+func End(msg []byte) int {
+	pos := 0
+	for pos < len(msg) {
+		if msg[pos] == '\n' || msg[pos] == '\r' && pos+1 < len(msg) && msg[pos+1] == '\n' {
+			return pos
+		}
+		n := bytes.IndexByte(msg[pos:], '\n')
+		if n < 0 {
+			return len(msg)
+		}
+		pos += n + 1
+	}
+	return len(msg)
+}
+
+// Fields returns the fields of the header of msg in order. A line before
+// the first field that is a continuation, or a line without a colon, is
+// kept as a field without a name (the caller decides what that means).
+func Fields(msg []byte) []Field {
+	end := End(msg)
+	var out []Field
+	for pos := 0; pos < end; {
+		n := fieldEnd(msg[:end], pos)
+		raw := msg[pos:n]
+		name := ""
+		if i := bytes.IndexByte(raw, ':'); i > 0 {
+			if nl := bytes.IndexByte(raw[:i], '\n'); nl < 0 {
+				name = string(bytes.TrimRight(raw[:i], " \t"))
+			}
+		}
+		out = append(out, Field{Name: name, Raw: raw})
+		pos = n
+	}
+	return out
+}
+
+// fieldEnd is the offset after the field starting at pos in h, its
+// continuation lines included.
+func fieldEnd(h []byte, pos int) int {
+	for {
+		n := bytes.IndexByte(h[pos:], '\n')
+		if n < 0 {
+			return len(h)
+		}
+		pos += n + 1
+		if pos >= len(h) || (h[pos] != ' ' && h[pos] != '\t') {
+			return pos
+		}
+	}
+}
+
+// Unfold returns raw on one line (RFC 5322 §2.2.3: every line break
+// followed by a space or a tab removed), ended by CRLF.
+func Unfold(raw []byte) []byte {
+	out := make([]byte, 0, len(raw)+2)
+	for len(raw) > 0 {
+		i := bytes.IndexByte(raw, '\n')
+		if i < 0 {
+			out = append(out, raw...)
+			break
+		}
+		line := raw[:i]
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		out = append(out, line...)
+		raw = raw[i+1:]
+	}
+	return append(out, '\r', '\n')
+}

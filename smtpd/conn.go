@@ -1,0 +1,158 @@
+package smtpd
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Limits bound how long the hub waits for a client, beyond the timeout of
+// each command (Config.Timeout). A client that sends a byte every few
+// seconds never meets a per-read timeout, and holds one of
+// max_connections for as long as it likes (slowloris); these end it. Zero
+// turns a limit off.
+type Limits struct {
+	// DataBlock: the longest wait for the next piece of a message once
+	// DATA or BDAT has started (RFC 5321 §4.5.3.2.5 gives the client 3
+	// minutes per block).
+	DataBlock time.Duration
+	// Data: the whole message, from DATA to the final dot (§4.5.3.2.6,
+	// 10 minutes).
+	Data time.Duration
+	// Session: the whole connection, however busy.
+	Session time.Duration
+	// MinRate (bytes per second) and MinRateGrace: once the hub has
+	// waited for the client MinRateGrace in all, the client must have sent
+	// MinRate bytes for each further second of waiting. Time the hub
+	// spends itself (checking, storing, answering) does not count.
+	MinRate      int
+	MinRateGrace time.Duration
+}
+
+// guardConn is a client connection as the server sees it: counted against
+// the connection limits until closed, and read under Limits. go-smtp sets
+// a read deadline for each command; guardConn keeps it and applies the
+// earliest of it and its own.
+type guardConn struct {
+	net.Conn
+	lim     Limits
+	log     *slog.Logger
+	once    sync.Once
+	release func()
+	eof     atomic.Bool // the client closed its side
+
+	mu        sync.Mutex
+	start     time.Time
+	asked     time.Time // the deadline go-smtp set
+	data      bool      // a message is being read
+	dataStart time.Time
+	waited    time.Duration // time spent waiting in Read
+	got       int64         // bytes read
+	expired   bool          // a limit was reached: every read fails
+}
+
+func newGuardConn(c net.Conn, lim Limits, log *slog.Logger, release func()) *guardConn {
+	return &guardConn{Conn: c, lim: lim, log: log, release: release, start: time.Now()}
+}
+
+// SetReadDeadline records go-smtp's deadline; Read applies it.
+func (c *guardConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.asked = t
+	c.mu.Unlock()
+	return nil
+}
+
+// SetDeadline sets both, the read one through SetReadDeadline.
+func (c *guardConn) SetDeadline(t time.Time) error {
+	c.SetReadDeadline(t)
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// dataPhase marks the start (on) and end of a message's transfer.
+func (c *guardConn) dataPhase(on bool) {
+	c.mu.Lock()
+	c.data, c.dataStart = on, time.Now()
+	c.mu.Unlock()
+}
+
+// deadline is the earliest of the limits that apply now, and its name.
+func (c *guardConn) deadline(now time.Time) (time.Time, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var dl time.Time
+	var why string
+	if c.expired {
+		return now, "expired"
+	}
+	earliest := func(t time.Time, name string) {
+		if !t.IsZero() && (dl.IsZero() || t.Before(dl)) {
+			dl, why = t, name
+		}
+	}
+	if c.data {
+		if c.lim.DataBlock > 0 {
+			earliest(now.Add(c.lim.DataBlock), "data block timeout")
+		}
+		if c.lim.Data > 0 {
+			earliest(c.dataStart.Add(c.lim.Data), "data timeout")
+		}
+	} else {
+		earliest(c.asked, "command timeout")
+	}
+	if c.lim.Session > 0 {
+		earliest(c.start.Add(c.lim.Session), "session timeout")
+	}
+	if c.lim.MinRate > 0 {
+		allowed := c.lim.MinRateGrace + time.Duration(c.got)*time.Second/time.Duration(c.lim.MinRate)
+		earliest(now.Add(allowed-c.waited), "below the minimum rate")
+	}
+	return dl, why
+}
+
+func (c *guardConn) Read(b []byte) (int, error) {
+	now := time.Now()
+	dl, why := c.deadline(now)
+	if why == "expired" {
+		return 0, os.ErrDeadlineExceeded
+	}
+	if err := c.Conn.SetReadDeadline(dl); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Read(b)
+	c.mu.Lock()
+	c.waited += time.Since(now)
+	c.got += int64(n)
+	c.mu.Unlock()
+	switch {
+	case errors.Is(err, io.EOF):
+		c.eof.Store(true)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// go-smtp answers 421 4.4.2 to a timeout and closes.
+		c.mu.Lock()
+		c.expired = true
+		c.mu.Unlock()
+		c.log.Warn("client too slow, closing", "reason", why, "bytes", c.got, "after", time.Since(c.start).Round(time.Millisecond))
+	}
+	return n, err
+}
+
+func (c *guardConn) Close() error {
+	c.once.Do(c.release)
+	return c.Conn.Close()
+}
+
+// guarded finds our connection under go-smtp's (and under TLS).
+func guarded(c net.Conn) *guardConn {
+	if t, ok := c.(*tls.Conn); ok {
+		c = t.NetConn()
+	}
+	gc, _ := c.(*guardConn)
+	return gc
+}
