@@ -2,8 +2,11 @@ package hub
 
 import (
 	"context"
+	"mime"
 	"net"
+	"strings"
 
+	"codeberg.org/relais/relais/internal/rawheader"
 	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/smtpd"
 )
@@ -19,7 +22,7 @@ type checker struct {
 	noReject bool
 }
 
-func (c *checker) Check(ctx context.Context, env *smtpd.Envelope, msg []byte) ([]byte, string) {
+func (c *checker) Check(ctx context.Context, env *smtpd.Envelope, msg []byte) ([]byte, *smtpd.Refusal) {
 	in := mailauth.Input{IP: net.ParseIP(env.RemoteIP), Helo: env.Helo, MailFrom: env.From, Message: msg}
 	front := false
 	for _, n := range c.skipSPF {
@@ -30,20 +33,56 @@ func (c *checker) Check(ctx context.Context, env *smtpd.Envelope, msg []byte) ([
 	res := mailauth.Check(ctx, c.dns, in)
 	c.h.log.Info("verdict", "qid", env.ID, "from", env.From, "spf", res.SPF, "dkim", len(res.DKIM),
 		"dmarc", res.DMARC, "header_from", res.From, "policy", res.Policy, "aligned", res.Identity)
+	if r := c.claimsHub(msg, res); r != nil {
+		// Refused even behind a front MTA: a bounce is better than
+		// laundered phishing.
+		return nil, r
+	}
 	switch {
-	case c.h.isOurs("x@"+res.From) && !res.Proven():
-		// A From in the hub's own domain that the hub did not write: it
-		// would leave signed by the hub (a group forward keeps its From),
-		// passing DMARC downstream as the hub's own mail. Refused even
-		// behind a front MTA: a bounce is better than laundered phishing.
-		return nil, "From " + res.From
 	case front:
 		// Behind a front MTA that already accepted the message, refusing
 		// would make it bounce (backscatter), and SPF was not checked.
 	case res.DMARC == "fail" && res.Policy == "reject" && !c.noReject:
-		return nil, "DMARC " + res.From
+		return nil, &smtpd.Refusal{Why: smtpd.DMARCReject, Detail: "DMARC " + res.From}
 	}
-	return append([]byte(res.Field(c.id)), mailauth.Strip(msg, c.id)...), ""
+	return append([]byte(res.Field(c.id)), mailauth.Strip(msg, c.id)...), nil
+}
+
+// claimsHub refuses a From that passes for the hub's own mail without
+// being it. Whatever the hub forwards keeps its From and leaves signed
+// with the hub's domain: a From in that domain, or in one aligned with it
+// (a subdomain, the parent domain: DMARC's relaxed alignment, RFC 7489
+// §3.1.1), would pass DMARC downstream as the hub's own mail unless
+// something proves it. And a display name or quoted local part showing
+// the hub's address ("support@hub.example" <x@evil.example>) is what a
+// reader sees of a From: the field is read as written, not only as a
+// strict parser reads it.
+func (c *checker) claimsHub(msg []byte, res mailauth.Result) *smtpd.Refusal {
+	for _, d := range c.h.Config.Domains {
+		if res.From != "" && mailauth.SameOrganization(res.From, d) && !res.Proven() {
+			return &smtpd.Refusal{Why: smtpd.HubFrom, Detail: res.From}
+		}
+	}
+	raw := strings.ToLower(fromField(msg))
+	if dec, err := new(mime.WordDecoder).DecodeHeader(raw); err == nil {
+		raw += " " + strings.ToLower(dec)
+	}
+	for _, d := range c.h.Config.Domains {
+		if strings.Contains(raw, "@"+d) && !mailauth.SameOrganization(res.From, d) {
+			return &smtpd.Refusal{Why: smtpd.HubName, Detail: d}
+		}
+	}
+	return nil
+}
+
+// fromField is the From field of msg as written, unfolded.
+func fromField(msg []byte) string {
+	for _, f := range rawheader.Fields(msg) {
+		if strings.EqualFold(f.Name, "From") {
+			return string(rawheader.Unfold(f.Value()))
+		}
+	}
+	return ""
 }
 
 // verdict is what the hub recorded about a stored message.

@@ -229,6 +229,12 @@ func policyRecord(ctx context.Context, r Resolver, domain string) (*dmarc.Record
 
 // orgDomain is the organisational domain (RFC 7489 §3.2): the public
 // suffix and one label more.
+// SameOrganization says whether two domains have the same organizational
+// domain (RFC 7489 §3.2): what relaxed DMARC alignment compares.
+func SameOrganization(a, b string) bool {
+	return canon(a) != "" && orgDomain(a) == orgDomain(b)
+}
+
 func orgDomain(domain string) string {
 	org, err := publicsuffix.EffectiveTLDPlusOne(canon(domain))
 	if err != nil {

@@ -71,11 +71,18 @@ func (s *Server) errLineTooLong() *smtp.SMTPError {
 	return s.reply(500, ec(5, 5, 6), "line-too-long", nil)
 }
 
-// errAuth refuses a message its own domain asks receivers to refuse
-// (RFC 7489 §6.3 p=reject), with the code large providers use for it
-// (X.7.26, "multiple authentication checks failed", IANA registry).
-func (s *Server) errAuth(reason string) *smtp.SMTPError {
-	return s.reply(550, ec(5, 7, 26), "auth-refused", reason)
+// errRefused answers a Checker's refusal. Mail not proven where proof is
+// needed gets the code large providers use (X.7.26, "multiple
+// authentication checks failed", IANA registry); a display name that
+// borrows the hub's address, X.7.1 (delivery not authorized).
+func (s *Server) errRefused(r *Refusal) *smtp.SMTPError {
+	switch r.Why {
+	case HubFrom:
+		return s.reply(550, ec(5, 7, 26), "hub-from", echo(r.Detail))
+	case HubName:
+		return s.reply(550, ec(5, 7, 1), "hub-name", echo(r.Detail))
+	}
+	return s.reply(550, ec(5, 7, 26), "auth-refused", echo(r.Detail))
 }
 
 // errRate defers a client or sender over its hourly message rate (RFC

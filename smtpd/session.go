@@ -168,11 +168,11 @@ func (ss *session) Data(r io.Reader) error {
 	ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
 	defer cancel()
 	if s.cfg.Checker != nil {
-		var refusal string
+		var refusal *Refusal
 		body, refusal = s.cfg.Checker.Check(ctx, env, body)
-		if refusal != "" {
-			ss.log.Info("message refused", "from", ss.from, "reason", refusal)
-			return s.errAuth(refusal)
+		if refusal != nil {
+			ss.log.Info("message refused", "from", ss.from, "reason", refusal.Why, "detail", refusal.Detail)
+			return s.errRefused(refusal)
 		}
 	}
 	msg := append(ss.received(env), ss.missing(h, env)...)

@@ -91,13 +91,34 @@ type Spool interface {
 // Checker judges a message on proof (SPF, DKIM, DMARC) while its sender
 // waits, and returns what to store: the message with the verdict on top and
 // without fields that forge one. Two things may happen:
-//   - the message is acceptable: the message to store, "";
-//   - its domain asks receivers to refuse it (DMARC p=reject): nil and a
-//     sentence for the sender, who gets 550 5.7.26 (refused now rather than
-//     bounced later).
+//   - the message is acceptable: the message to store, nil;
+//   - it is not: nil and a Refusal, which the sender hears now rather than
+//     in a bounce later.
 type Checker interface {
-	Check(ctx context.Context, env *Envelope, msg []byte) ([]byte, string)
+	Check(ctx context.Context, env *Envelope, msg []byte) ([]byte, *Refusal)
 }
+
+// Refusal is why a Checker refuses a message, and the detail the sender
+// may read (a domain).
+type Refusal struct {
+	Why    Why
+	Detail string
+}
+
+// Why a message is refused by a Checker.
+type Why int
+
+const (
+	// DMARCReject: not proven, and its domain asks receivers to refuse
+	// such mail (RFC 7489 §6.3 p=reject).
+	DMARCReject Why = iota + 1
+	// HubFrom: the From is in the hub's own domain (or one aligned with
+	// it) and nothing proves the hub wrote it.
+	HubFrom
+	// HubName: the From's display name or local part shows an address of
+	// the hub's own domain.
+	HubName
+)
 
 // Config is the listener's limits and identity.
 type Config struct {
