@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 
+	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/smtpd"
 )
@@ -28,7 +29,7 @@ func (c *checker) Check(ctx context.Context, env *smtpd.Envelope, msg []byte) ([
 		}
 	}
 	res := mailauth.Check(ctx, c.dns, in)
-	c.h.log.Info("verdict", "qid", env.ID, "from", env.From, "spf", res.SPF, "dkim", len(res.DKIM),
+	c.h.log.Info("verdict", "qid", env.ID, "from", address.Redact(env.From), "spf", res.SPF, "dkim", len(res.DKIM),
 		"dmarc", res.DMARC, "header_from", res.From, "policy", res.Policy, "aligned", res.Identity)
 	switch {
 	case c.h.isOurs("x@"+res.From) && !res.Proven():
