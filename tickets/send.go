@@ -154,7 +154,8 @@ func unechoed(extra map[string]any) map[string]any {
 // requesterProven says whether anything the requester of t wrote in it
 // came with a proven From (mailauth): until then, what the desk sends them
 // repeats none of their words (an operator's answer is titled "Your
-// request", not with the subject they gave).
+// request", not with the subject they gave, and threads under nothing of
+// theirs).
 func (s *Service) requesterProven(tx querier, t Ticket) (bool, error) {
 	if s.cfg.AuthservID == "" {
 		return true, nil
@@ -193,7 +194,9 @@ func (s *Service) answer(tx *store.Tx, q Queue, t Ticket, op, text string, in in
 		return err
 	}
 	if !proven {
-		extra = unechoed(extra)
+		// The operator's words, nothing of the requester's: no subject,
+		// and not threaded under Message-IDs they chose (see acknowledge).
+		extra, refs = unechoed(extra), ""
 	}
 	return s.toRequester(tx, q, t, "ticket-answer", extra, templates.Envelope{
 		References: refs,
