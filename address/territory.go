@@ -5,7 +5,9 @@
 //
 // It is the one place in relais that reads a local part. It knows the
 // grammar and the territory table; whether a given group exists is the
-// store's business, asked by the router in package hub.
+// store's business, asked by the router in package hub. It also says how an
+// address shows in a log line (Redact): without the secrets its +detail
+// may carry.
 package address
 
 import (

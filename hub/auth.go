@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 
+	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/internal/rawheader"
 	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/smtpd"
@@ -31,7 +32,7 @@ func (c *checker) Check(ctx context.Context, env *smtpd.Envelope, msg []byte) ([
 		}
 	}
 	res := mailauth.Check(ctx, c.dns, in)
-	c.h.log.Info("verdict", "qid", env.ID, "from", env.From, "spf", res.SPF, "dkim", len(res.DKIM),
+	c.h.log.Info("verdict", "qid", env.ID, "from", address.Redact(env.From), "spf", res.SPF, "dkim", len(res.DKIM),
 		"dmarc", res.DMARC, "header_from", res.From, "policy", res.Policy, "aligned", res.Identity)
 	if r := c.claimsHub(msg, res); r != nil {
 		// Refused even behind a front MTA: a bounce is better than

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/groups"
 	"codeberg.org/relais/relais/store"
 )
@@ -185,7 +186,7 @@ var inlineRoutes = map[string]bool{
 
 func (d *dispatcher) handle(ctx context.Context, in inbound) {
 	h := d.h
-	log := h.log.With("qid", in.messageID, "rcpt", in.rcpt, "route", in.route)
+	log := h.log.With("qid", in.messageID, "rcpt", address.Redact(in.rcpt), "route", in.route)
 	fn, ok := d.handlers[in.route]
 	if !ok {
 		fn = func(*store.Tx, inbound) error { return permanent(fmt.Errorf("no handler for route %q", in.route)) }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/queue"
 	"codeberg.org/relais/relais/store"
 	"codeberg.org/relais/relais/templates"
@@ -126,7 +127,7 @@ func (h *Hub) notifySender(tx *store.Tx, messageID, rcpt, why string, code ...st
 		// The notice goes to the envelope sender, which SPF says is not
 		// this client's to use: probably someone else's address, who must
 		// not get our notice.
-		h.log.Info("no notice to a forged sender", "qid", messageID, "from", from)
+		h.log.Info("no notice to a forged sender", "qid", messageID, "from", address.Redact(from))
 		return nil
 	}
 	hdr := header(raw)

@@ -111,7 +111,7 @@ func (s *spool) Accept(ctx context.Context, env *smtpd.Envelope, body []byte) er
 		return err
 	}
 	for _, r := range done {
-		s.h.log.Info("dispatched", "qid", env.ID, "rcpt", r.Addr, "route", r.Route.Kind)
+		s.h.log.Info("dispatched", "qid", env.ID, "rcpt", address.Redact(r.Addr), "route", r.Route.Kind)
 	}
 	s.h.Queue.Kick()
 	if pending > 0 {

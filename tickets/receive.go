@@ -15,6 +15,7 @@ import (
 
 	"github.com/emersion/go-message/textproto"
 
+	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/internal/automail"
 	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/store"
@@ -49,7 +50,9 @@ func (s *Service) Receive(tx *store.Tx, target string, m store.Received) error {
 	qids, key, _ := strings.Cut(target, ":")
 	qid, err := strconv.ParseInt(qids, 10, 64)
 	if err != nil {
-		return fmt.Errorf("tickets: bad target %q: %w", target, ErrNotFound)
+		// Only the queue part: what follows is a reply key, which no error
+		// (logged, stored) may carry.
+		return fmt.Errorf("tickets: bad target %q: %w", qids, ErrNotFound)
 	}
 	q, err := loadQueue(tx, "queue.by-id", qid)
 	if err != nil {
@@ -79,7 +82,7 @@ func (s *Service) Receive(tx *store.Tx, target string, m store.Received) error {
 			return err
 		}
 		if seen > 0 {
-			log.Info("already in a ticket, dropped", "message_id", in.headerID)
+			log.Info("already in a ticket, dropped", "message_id", s.loggedID(in.headerID))
 			return nil
 		}
 	}
@@ -87,7 +90,7 @@ func (s *Service) Receive(tx *store.Tx, target string, m store.Received) error {
 	if (mt.role == Operator || mt.role == Note) && (!in.proven || in.from.Address != mt.person) {
 		// A key can be forwarded, quoted, stolen: an operator's powers
 		// also need the operator's own From, proven.
-		log.Warn("operator key without a proven From: no powers", "ticket", mt.ticket.ID, "from", in.from.Address, "holder", mt.person)
+		log.Warn("operator key without a proven From: no powers", "ticket", mt.ticket.ID, "from", address.Redact(in.from.Address), "holder", mt.person)
 		mt.role, mt.person = 0, ""
 	}
 	if mt.role == Requester && mt.how == "subject" && !in.proven {
@@ -111,7 +114,7 @@ func (s *Service) Receive(tx *store.Tx, target string, m store.Received) error {
 		_, err := s.record(tx, mt.ticket, "auto", in, in.from.Address)
 		return err
 	case in.auto:
-		log.Info("automatic mail without a ticket, ignored", "from", in.from.Address)
+		log.Info("automatic mail without a ticket, ignored", "from", address.Redact(in.from.Address))
 		return nil
 	case !mt.found:
 		return s.open(tx, q, in, 0)
@@ -466,7 +469,7 @@ func (s *Service) allow(tx *store.Tx, key string, limit int) (bool, error) {
 		return false, err
 	}
 	if n >= limit {
-		s.log.Warn("hourly limit reached, not sent", "key", key, "limit", limit)
+		s.log.Warn("hourly limit reached, not sent", "key", address.Redact(key), "limit", limit)
 		return false, nil
 	}
 	_, err := tx.Exec("ack.insert", key, now.Unix())
@@ -520,4 +523,18 @@ func unicodeLetter(r rune) bool {
 func (s *Service) redact(q Queue, text string) string {
 	re := regexp.MustCompile(`(?i)\b` + regexp.QuoteMeta(q.Name) + `\+[a-z2-7]{20,48}@` + regexp.QuoteMeta(s.cfg.Domain))
 	return re.ReplaceAllString(text, s.Address(q, ""))
+}
+
+// loggedID is Message-ID id as a log line may show it: one of the desk's
+// own carries a reply key ("<KEY.RANDOM@host>"), which is replaced by
+// address.Redacted.
+func (s *Service) loggedID(id string) string {
+	key, ok := MessageIDKey(id, s.cfg.Hostname)
+	if !ok || key == "" {
+		return id
+	}
+	if i := strings.Index(strings.ToLower(id), key); i >= 0 {
+		return id[:i] + address.Redacted + id[i+len(key):]
+	}
+	return address.Redacted
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/queue"
 	"codeberg.org/relais/relais/store"
 	"codeberg.org/relais/relais/templates"
@@ -111,11 +112,69 @@ func (s *Service) toRequester(tx *store.Tx, q Queue, t Ticket, name string, extr
 
 // acknowledge tells the requester their ticket is open (RFC 3834: an
 // automatic reply, to the From of a person's message).
+//
+// Only a proven From gets back words of its message (the subject, the
+// Message-ID it answers). Anyone can write any From: an acknowledgement
+// that repeats the subject, signed by the hub, would carry a forger's text
+// (a phishing link) to whomever they name, under the hub's name. A From
+// that is not proven, but not shown forged either, gets an acknowledgement
+// of ours alone (ticket-ack-unproven), which repeats nothing of the
+// message: no subject, no text, no threading. Many real requesters cannot
+// be proven (a small association's domain without SPF or DKIM, a
+// forwarding address): they still learn that their request arrived and its
+// number, rather than writing again or believing it lost, and they get the
+// reply key that lets them add to it. Someone whose address was used gets
+// a few fixed lines that say so and can be ignored, at most acks_per_hour
+// an hour. Sending nothing would leave the first without an answer to
+// spare the second those lines. A From shown forged (Result.Failed) gets
+// nothing at all: see open.
 func (s *Service) acknowledge(tx *store.Tx, q Queue, t Ticket, in incoming) error {
+	if !in.proven {
+		return s.toRequester(tx, q, t, "ticket-ack-unproven", unechoed(nil), templates.Envelope{
+			AutoSubmitted: "auto-replied",
+		})
+	}
 	return s.toRequester(tx, q, t, "ticket-ack", nil, templates.Envelope{
 		AutoSubmitted: "auto-replied",
 		References:    in.headerID,
 	})
+}
+
+// unechoed adds to the data of a template what keeps it from repeating
+// words of a writer whose From is not proven: an empty Subject, so that
+// even an operator's own version of the template has none to show.
+func unechoed(extra map[string]any) map[string]any {
+	if extra == nil {
+		extra = map[string]any{}
+	}
+	extra["Subject"] = ""
+	return extra
+}
+
+// requesterProven says whether anything the requester of t wrote in it
+// came with a proven From (mailauth): until then, what the desk sends them
+// repeats none of their words (an operator's answer is titled "Your
+// request", not with the subject they gave, and threads under nothing of
+// theirs).
+func (s *Service) requesterProven(tx querier, t Ticket) (bool, error) {
+	if s.cfg.AuthservID == "" {
+		return true, nil
+	}
+	rows, err := tx.Query("tmsg.head-by-author", t.ID, t.Requester)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var head []byte
+		if err := rows.Scan(&head); err != nil {
+			return false, err
+		}
+		if res, ok := mailauth.Read(head, s.cfg.AuthservID); ok && res.Proven() {
+			return true, nil
+		}
+	}
+	return false, rows.Err()
 }
 
 // answer sends an operator's public answer to the requester, from the
@@ -129,7 +188,17 @@ func (s *Service) answer(tx *store.Tx, q Queue, t Ticket, op, text string, in in
 	if last != "" && last != refs {
 		refs += " " + last
 	}
-	return s.toRequester(tx, q, t, "ticket-answer", map[string]any{"Text": text}, templates.Envelope{
+	extra := map[string]any{"Text": text}
+	proven, err := s.requesterProven(tx, t)
+	if err != nil {
+		return err
+	}
+	if !proven {
+		// The operator's words, nothing of the requester's: no subject,
+		// and not threaded under Message-IDs they chose (see acknowledge).
+		extra, refs = unechoed(extra), ""
+	}
+	return s.toRequester(tx, q, t, "ticket-answer", extra, templates.Envelope{
 		References: refs,
 		Files:      files(in.content.Files),
 	})
@@ -185,6 +254,9 @@ func (s *Service) notify(tx *store.Tx, q Queue, t Ticket, kind, author string, i
 			"Text":     in.content.Text,
 			"Files":    names,
 			"Withheld": in.withheld,
+			// The operators see everything, and are told when nothing
+			// proves who wrote it.
+			"Unproven": (kind == "request" || kind == "reply") && !in.proven,
 			"Reply":    s.Address(q, ok),
 			"Note":     s.Address(q, nk),
 		})
@@ -227,13 +299,18 @@ func (s *Service) tellWithheld(tx *store.Tx, q Queue, t Ticket, in incoming) err
 	if ok, err := s.mayAck(tx, in.from.Address); err != nil || !ok {
 		return err
 	}
-	if in.from.Address == t.Requester {
-		return s.toRequester(tx, q, t, "ticket-withheld", map[string]any{"MaxMB": s.maxMB()},
-			templates.Envelope{AutoSubmitted: "auto-replied", References: in.headerID})
+	// Fixed lines of ours; to a From that is not proven, not even threaded
+	// under its message (see acknowledge).
+	extra := map[string]any{"MaxMB": s.maxMB()}
+	env := templates.Envelope{AutoSubmitted: "auto-replied", References: in.headerID}
+	if !in.proven {
+		extra, env.References = unechoed(extra), ""
 	}
-	return s.send(tx, q, t, in.from.Address, t.Lang, "ticket-withheld",
-		s.data(q, t, map[string]any{"MaxMB": s.maxMB()}),
-		templates.Envelope{From: s.from(q), AutoSubmitted: "auto-replied", References: in.headerID})
+	if in.from.Address == t.Requester {
+		return s.toRequester(tx, q, t, "ticket-withheld", extra, env)
+	}
+	env.From = s.from(q)
+	return s.send(tx, q, t, in.from.Address, t.Lang, "ticket-withheld", s.data(q, t, extra), env)
 }
 
 func (s *Service) maxMB() int64 { return (s.cfg.MaxFileBytes + 1<<20 - 1) >> 20 }

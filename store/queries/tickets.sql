@@ -75,6 +75,13 @@ SELECT id, kind, author, header_id, text, created_at FROM ticket_messages WHERE 
 -- name: tmsg.raw
 SELECT raw FROM ticket_messages WHERE id = ?;
 
+-- name: tmsg.head-by-author
+-- The start of what a person wrote in a ticket, where the hub's verdict
+-- (Authentication-Results, put on top on receipt) is read: whether their
+-- From was ever proven. A longer header reads as not proven.
+SELECT substr(raw, 1, 65536) FROM ticket_messages
+WHERE ticket_id = ? AND author = ? AND kind IN ('request', 'reply') ORDER BY id;
+
 -- name: tmsg.last-from
 -- The last Message-ID a person wrote in a ticket, for In-Reply-To.
 SELECT header_id FROM ticket_messages WHERE ticket_id = ? AND author = ? AND header_id != '' AND kind != 'auto'
