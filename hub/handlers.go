@@ -31,9 +31,13 @@ func (h *Hub) forwardToPostmaster(tx *store.Tx, in inbound) error {
 		_, err := tx.Exec("inbound.finish", "kept", "no postmaster configured", in.id)
 		return err
 	}
+	rcpt := strings.ToLower(in.rcpt)
+	if !strings.Contains(rcpt, "@") { // <postmaster>, RFC 5321 §4.1.1.3
+		rcpt += "@" + h.Config.Domains[0]
+	}
 	_, err := h.Queue.Enqueue(tx, queue.Message{
 		MessageID: in.messageID,
-		Prefix:    []byte("Delivered-To: " + strings.ToLower(in.rcpt) + "\r\n"),
+		Prefix:    []byte("Delivered-To: " + rcpt + "\r\n"),
 		To:        h.Config.Postmaster,
 		Kind:      "postmaster",
 		InboundID: in.id,

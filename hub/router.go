@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 
 	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/groups"
@@ -22,6 +23,11 @@ const (
 type router struct{ h *Hub }
 
 func (r *router) Route(ctx context.Context, rcpt string) (smtpd.Route, error) {
+	if strings.EqualFold(rcpt, "postmaster") {
+		// RFC 5321 §4.1.1.3: <Postmaster> without a domain is accepted
+		// and means the server's own postmaster.
+		return smtpd.Route{Kind: routeRole, Target: "postmaster"}, nil
+	}
 	a, err := address.Parse(rcpt, r.h.Config.Domains)
 	var ce *address.CodeError
 	switch {

@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-smtp"
 
+	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/internal/mailbox"
 	"codeberg.org/relais/relais/internal/rawheader"
 )
@@ -64,14 +65,14 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	if s := ss.s; !s.exempt(ss.remote) {
 		now := s.cfg.Now()
 		if !s.ipRate.allow(ss.remote, now) {
-			ss.log.Warn("message refused", "from", from, "reason", "message rate per client address")
+			ss.log.Warn("message refused", "from", address.Redact(from), "reason", "message rate per client address")
 			return s.errRate()
 		}
 		// A sender counts with the messages accepted in its name, not its
 		// MAIL FROM commands: anyone can type someone's address, and that
 		// must not lock its owner out.
 		if from != "" && s.senderRate.over(strings.ToLower(from), now) {
-			ss.log.Warn("message refused", "from", from, "reason", "message rate per sender")
+			ss.log.Warn("message refused", "from", address.Redact(from), "reason", "message rate per sender")
 			return s.errRate()
 		}
 	}
@@ -90,16 +91,16 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	switch {
 	case err == nil:
 	case errors.As(err, &re):
-		ss.log.Info("recipient refused", "rcpt", to, "reason", re.Reason)
+		ss.log.Info("recipient refused", "rcpt", address.Redact(to), "reason", re.Reason)
 		return ss.s.errBadAddress(to, re.Reason)
 	case errors.Is(err, ErrUnknownRecipient):
-		ss.log.Info("recipient refused", "rcpt", to, "reason", "unknown")
+		ss.log.Info("recipient refused", "rcpt", address.Redact(to), "reason", "unknown")
 		return ss.s.errUnknownUser(to)
 	case errors.Is(err, ErrRelayDenied):
-		ss.log.Warn("relay denied", "from", ss.from, "rcpt", to)
+		ss.log.Warn("relay denied", "from", address.Redact(ss.from), "rcpt", address.Redact(to))
 		return ss.s.errRelayDenied(to)
 	default:
-		ss.log.Error("routing failed", "rcpt", to, "err", err)
+		ss.log.Error("routing failed", "rcpt", address.Redact(to), "err", err)
 		return ss.s.errTemp()
 	}
 	// The same destination named twice (RCPT TO repeated, or the same group
@@ -130,12 +131,12 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		switch {
 		case errors.Is(err, smtp.ErrDataTooLarge):
-			ss.log.Info("message refused", "from", ss.from, "reason", "too large")
+			ss.log.Info("message refused", "from", address.Redact(ss.from), "reason", "too large")
 			return s.errTooLarge()
 		case errors.Is(err, smtp.ErrTooLongLine):
 			return s.errLineTooLong()
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			ss.log.Info("message not stored", "from", ss.from, "reason", "too slow")
+			ss.log.Info("message not stored", "from", address.Redact(ss.from), "reason", "too slow")
 			return s.errTimeout()
 		}
 		ss.log.Warn("data transfer failed", "err", err)
@@ -145,12 +146,12 @@ func (ss *session) Data(r io.Reader) error {
 		// The client went away during the message. go-smtp v0.25.1 ends a
 		// BDAT chunk cut short by the end of the connection as if it were
 		// whole: what was read may be a truncated message, not stored.
-		ss.log.Warn("client gone before the end of the message, not stored", "from", ss.from)
+		ss.log.Warn("client gone before the end of the message, not stored", "from", address.Redact(ss.from))
 		return s.errTemp()
 	}
 	h, serr := ss.check(body)
 	if serr != nil {
-		ss.log.Info("message refused", "from", ss.from, "reason", serr.Message)
+		ss.log.Info("message refused", "from", address.Redact(ss.from), "reason", serr.Message)
 		return serr
 	}
 	now := time.Now()
@@ -171,7 +172,7 @@ func (ss *session) Data(r io.Reader) error {
 		var refusal *Refusal
 		body, refusal = s.cfg.Checker.Check(ctx, env, body)
 		if refusal != nil {
-			ss.log.Info("message refused", "from", ss.from, "reason", refusal.Why, "detail", refusal.Detail)
+			ss.log.Info("message refused", "from", address.Redact(ss.from), "reason", refusal.Why, "detail", refusal.Detail)
 			return s.errRefused(refusal)
 		}
 	}
@@ -181,7 +182,7 @@ func (ss *session) Data(r io.Reader) error {
 		if s.ctx.Err() != nil {
 			return s.errShuttingDown()
 		}
-		ss.log.Error("message not stored", "from", ss.from, "err", err)
+		ss.log.Error("message not stored", "from", address.Redact(ss.from), "err", err)
 		return s.errTemp()
 	}
 	if env.From != "" && !s.exempt(ss.remote) {
@@ -189,9 +190,9 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	rcpts := make([]string, len(env.Rcpts))
 	for i, r := range env.Rcpts {
-		rcpts[i] = r.Addr
+		rcpts[i] = address.Redact(r.Addr)
 	}
-	ss.log.Info("accepted", "qid", env.ID, "from", env.From, "rcpts", strings.Join(rcpts, ","), "size", len(msg))
+	ss.log.Info("accepted", "qid", env.ID, "from", address.Redact(env.From), "rcpts", strings.Join(rcpts, ","), "size", len(msg))
 	ss.Reset()
 	return nil
 }
