@@ -64,10 +64,11 @@ func (c *checker) claimsHub(msg []byte, res mailauth.Result) *smtpd.Refusal {
 			return &smtpd.Refusal{Why: smtpd.HubFrom, Detail: res.From}
 		}
 	}
-	raw := strings.ToLower(fromField(msg))
+	raw := fromField(msg)
 	if dec, err := new(mime.WordDecoder).DecodeHeader(raw); err == nil {
-		raw += " " + strings.ToLower(dec)
+		raw += " " + dec
 	}
+	raw = strings.ToLower(raw)
 	for _, d := range c.h.Config.Domains {
 		if strings.Contains(raw, "@"+d) && !mailauth.SameOrganization(res.From, d) {
 			return &smtpd.Refusal{Why: smtpd.HubName, Detail: d}
