@@ -434,27 +434,23 @@ func fold(v string) string { return strings.ReplaceAll(v, "; ", ";\r\n\t") }
 // hub's (RFC 8601 §5): only the one the hub adds itself may say authservID.
 // Other fields are left as they are, byte for byte.
 func Strip(msg []byte, authservID string) []byte {
-	end := headerEnd(msg)
 	var out []byte
 	pos := 0
-	for pos < end {
-		n := fieldEnd(msg[:end], pos)
-		field := msg[pos:n]
-		if name, value, ok := bytes.Cut(field, []byte(":")); ok &&
-			strings.EqualFold(strings.TrimSpace(string(name)), "Authentication-Results") && ours(string(value), authservID) {
+	for _, f := range rawheader.Fields(msg) {
+		if strings.EqualFold(f.Name, "Authentication-Results") && ours(string(f.Value()), authservID) {
 			if out == nil {
 				out = make([]byte, 0, len(msg))
 				out = append(out, msg[:pos]...)
 			}
 		} else if out != nil {
-			out = append(out, field...)
+			out = append(out, f.Raw...)
 		}
-		pos = n
+		pos += len(f.Raw)
 	}
 	if out == nil {
 		return msg
 	}
-	return append(out, msg[end:]...)
+	return append(out, msg[pos:]...)
 }
 
 // ours says whether an Authentication-Results value names authservID. The
@@ -472,38 +468,6 @@ func ours(value, authservID string) bool {
 
 func unfold(s string) string {
 	return strings.NewReplacer("\r\n", "", "\n", "").Replace(s)
-}
-
-// headerEnd is the offset of the blank line ending the header (or the
-// length of msg when there is none).
-func headerEnd(msg []byte) int {
-	pos := 0
-	for pos < len(msg) {
-		if msg[pos] == '\r' && pos+1 < len(msg) && msg[pos+1] == '\n' || msg[pos] == '\n' {
-			return pos
-		}
-		n := bytes.IndexByte(msg[pos:], '\n')
-		if n < 0 {
-			return len(msg)
-		}
-		pos += n + 1
-	}
-	return len(msg)
-}
-
-// fieldEnd is the offset after the field starting at pos, continuation
-// lines included.
-func fieldEnd(h []byte, pos int) int {
-	for {
-		n := bytes.IndexByte(h[pos:], '\n')
-		if n < 0 {
-			return len(h)
-		}
-		pos += n + 1
-		if pos >= len(h) || (h[pos] != ' ' && h[pos] != '\t') {
-			return pos
-		}
-	}
 }
 
 // Read finds the verdict the hub recorded in msg: the topmost

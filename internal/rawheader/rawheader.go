@@ -10,7 +10,7 @@ import "bytes"
 
 // Field is one header field.
 type Field struct {
-	Name string // the field name as written, spaces before the colon removed
+	Name string // the field name as written, without spaces around it
 	Raw  []byte // the whole field: name, colon, value, continuation lines and line ends
 }
 
@@ -64,7 +64,7 @@ func Fields(msg []byte) []Field {
 		name := ""
 		if i := bytes.IndexByte(raw, ':'); i > 0 {
 			if nl := bytes.IndexByte(raw[:i], '\n'); nl < 0 {
-				name = string(bytes.TrimRight(raw[:i], " \t"))
+				name = string(bytes.TrimSpace(raw[:i]))
 			}
 		}
 		out = append(out, Field{Name: name, Raw: raw})
