@@ -1,8 +1,6 @@
 package smtpd
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,14 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"codeberg.org/relais/relais/address"
-	"codeberg.org/relais/relais/internal/mailbox"
-	"codeberg.org/relais/relais/internal/rawheader"
 )
-
-// maxHops is the number of Received fields beyond which a message is taken
-// to be looping (RFC 5321 §6.3 suggests at least 100 for a relay; a hub that
-// receives mail straight from senders sees a handful, 50 is generous).
-const maxHops = 50
 
 type session struct {
 	s      *Server
@@ -198,50 +189,35 @@ func (ss *session) Data(r io.Reader) error {
 }
 
 // check refuses, while the sender is still there to hear it, what the hub
-// would otherwise have to bounce: an unreadable header and mail loops.
+// would otherwise have to bounce (Inspect says what).
 func (ss *session) check(body []byte) (textproto.Header, *smtp.SMTPError) {
-	if max := ss.s.cfg.MaxHeaderBytes; max > 0 && int64(rawheader.End(body)) > max {
-		// Every later step reads the header, some of them more than once:
-		// its size bounds their work (Postfix's header_size_limit).
-		return textproto.Header{}, ss.s.errHeaderTooLarge()
+	rcpts := make([]string, len(ss.rcpts))
+	for i, r := range ss.rcpts {
+		rcpts[i] = r.Addr
 	}
-	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(body)))
-	if err != nil {
-		// The parser's error quotes the client's line: log it, never echo
-		// it (it may be long or 8-bit, and a reply is 512 octets at most).
-		ss.log.Info("malformed header", "err", err)
-		return h, ss.s.errBadHeader()
-	}
-	if len(h.Values("Received")) >= maxHops {
+	h, err := Inspect(body, ss.s.cfg.MaxHeaderBytes, ss.opts.UTF8, rcpts)
+	var loop *LoopError
+	switch {
+	case err == nil:
+		return h, nil
+	case errors.As(err, &loop):
+		return h, ss.s.errLoop(loop.Addr)
+	case errors.Is(err, ErrHeaderTooLarge):
+		return h, ss.s.errHeaderTooLarge()
+	case errors.Is(err, ErrTooManyHops):
 		return h, ss.s.errTooManyHops()
-	}
-	switch froms := h.Values("From"); {
-	case len(froms) > 1:
-		// RFC 5322 §3.6: one From field. Two let a forger show one and
-		// have DMARC judge none (RFC 7489 §6.6.1 allows refusing).
+	case errors.Is(err, ErrTwoFrom):
 		return h, ss.s.errTwoFrom()
-	case len(froms) == 0:
+	case errors.Is(err, ErrNoFrom):
 		return h, ss.s.errNoFrom()
-	default:
-		// Exactly one mailbox, that every reader reads alike: what a lax
-		// reader takes for the hub's own address must not reach it
-		// signed by the hub.
-		if _, err := mailbox.Parse(froms[0], ss.opts.UTF8); err != nil {
-			ss.log.Info("malformed From", "err", err)
-			return h, ss.s.errBadFrom()
-		}
+	case errors.Is(err, ErrBadFrom):
+		// The parser's error may quote the client's words: logged, never
+		// echoed (a reply is 512 octets at most).
+		ss.log.Info("malformed From", "err", err)
+		return h, ss.s.errBadFrom()
 	}
-	// Delivered-To is the trace field forwarders add (as Postfix does):
-	// seeing one of our recipients there means the message came back.
-	for _, d := range h.Values("Delivered-To") {
-		d = strings.TrimSpace(d)
-		for _, r := range ss.rcpts {
-			if strings.EqualFold(d, r.Addr) {
-				return h, ss.s.errLoop(r.Addr)
-			}
-		}
-	}
-	return h, nil
+	ss.log.Info("malformed header", "err", err)
+	return h, ss.s.errBadHeader()
 }
 
 // missing returns the Date and Message-ID fields a message lacks (RFC 5322
