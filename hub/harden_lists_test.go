@@ -125,7 +125,7 @@ func TestHardenListRobotsLoopNoMore(t *testing.T) {
 	if total(robot) != 24*perHour {
 		t.Errorf("the robot got %d answers in a day, want %d", total(robot), 24*perHour)
 	}
-	if !strings.Contains(e.logs.String(), "reply to a message of the lists not run as a command") ||
+	if !strings.Contains(e.logs.String(), "reply to an answer of the lists not run as a command") ||
 		!strings.Contains(e.logs.String(), "list answers over the hourly cap") {
 		t.Errorf("the stops are not logged")
 	}
@@ -180,6 +180,21 @@ func TestHardenListLoopMarks(t *testing.T) {
 	}
 	if m := memberOf(t, e, l.ID, "m@example.org"); !m.Paused {
 		t.Fatalf("not paused: %+v", m)
+	}
+	// Only answers to commands are such: a member who replies to their
+	// welcome with a command is heard.
+	confirm := addr(t, to(ms, "new@example.org")[0].Header().Get("Reply-To"))
+	e.mustSend("new@example.org", confirm, post("new@example.org", confirm, "Re: confirmation", "oui"))
+	ms = e.waitFor("welcome", countTo("new@example.org", 2))
+	welcome := to(ms, "new@example.org")[1]
+	if subject(welcome) != "Bienvenue sur 4405.discussion" {
+		t.Fatalf("welcome: %s", subject(welcome))
+	}
+	e.mustSend("new@example.org", replyAddress(t, welcome), post("new@example.org", replyAddress(t, welcome), "Re: "+subject(welcome), "digest",
+		"In-Reply-To: "+welcome.Header().Get("Message-Id")+"\n"))
+	ms = e.waitFor("answer to a reply to the welcome", countTo("new@example.org", 3))
+	if b := text(to(ms, "new@example.org")[2]); !strings.Contains(b, "Vous recevrez un résumé par jour.") {
+		t.Fatalf("answer:\n%s", b)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/store"
+	"codeberg.org/relais/relais/templates"
 )
 
 // What keeps the list command addresses from talking for ever with a
@@ -20,12 +21,15 @@ import (
 //   - Everything the lists write carries Auto-Submitted (RFC 3834 §5) and
 //     X-Loop naming the list; mail that comes back with an X-Loop naming
 //     one of the hub's addresses runs no command and is not answered.
-//   - Everything the lists write has a Message-ID of their own making, a
-//     random part and an HMAC of it under the lists' secret: a message
-//     whose In-Reply-To or References names one is a reply to the hub
-//     (a vacation program answering an answer), and runs no command. The
-//     MAC means nobody can make such an ID without having received one, so
-//     no one can silence someone else's commands; nothing is stored.
+//   - Every answer to a command (what Command and a confirmation send
+//     back) has a Message-ID of the lists' making, a random part and an
+//     HMAC of it under the lists' secret: a message whose In-Reply-To or
+//     References names one is a reply to an answer (a vacation program
+//     answering it), and runs no command. The MAC means nobody can make
+//     such an ID without having received one, so no one can silence
+//     someone else's commands; nothing is stored. Other notices (welcome,
+//     bounces, moderation) keep plain IDs: a member who replies to one
+//     with "reprendre" is heard, and a robot doing so gets one answer.
 //   - At most Config.AnswersPerHour answers to commands go to one address
 //     in an hour, across all lists (a robot that writes fresh messages).
 
@@ -33,7 +37,7 @@ import (
 // part: 80 bits of randomness, 80 bits of MAC, in base32.
 const answerIDLen = 16
 
-// answerID returns a fresh Message-ID for a message the lists write:
+// answerID returns a fresh Message-ID for an answer to a command:
 // "<RANDOM.MAC@hostname>".
 func (s *Service) answerID() string {
 	var b [10]byte
@@ -52,8 +56,9 @@ func (s *Service) answerMAC(nonce string) string {
 // reply to an answer names it last, or nearly.
 const maxReferences = 50
 
-// repliesToUs says whether h's In-Reply-To or References names a
-// Message-ID the lists made (RFC 5322 §3.6.4), whatever its host part.
+// repliesToUs says whether h's In-Reply-To or References names the
+// Message-ID of an answer to a command (RFC 5322 §3.6.4), whatever its
+// host part.
 func (s *Service) repliesToUs(h textproto.Header) bool {
 	ids := msgIDs(h.Get("In-Reply-To"))
 	refs := msgIDs(h.Get("References"))
@@ -134,14 +139,22 @@ func (s *Service) mayAnswer(tx *store.Tx, addr string) (bool, error) {
 	return err == nil, err
 }
 
-// answer is notice for what a command sends back: within the hourly cap
-// per address, else nothing.
+// answer is notify for what a command sends back: within the hourly cap
+// per address, else nothing; with an answer's Message-ID.
 func (s *Service) answer(tx *store.Tx, l List, to, lang, name string, extra map[string]any, references string) error {
 	ok, err := s.mayAnswer(tx, to)
 	if err != nil || !ok {
 		return err
 	}
-	return s.notify(tx, l, to, lang, name, extra, references)
+	return s.reply(tx, l, to, lang, name, extra, references, templates.Envelope{})
+}
+
+// reply is notice with an answer's Message-ID, for what a command or a
+// confirmation sends back (not counted: callers that answer a stranger's
+// message count it first with mayAnswer).
+func (s *Service) reply(tx *store.Tx, l List, to, lang, name string, extra map[string]any, references string, env templates.Envelope) error {
+	env.MessageID = s.answerID()
+	return s.notice(tx, l, to, lang, name, extra, references, env)
 }
 
 // proven says whether the verdict the hub recorded on a message proves

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"codeberg.org/relais/relais/store"
+	"codeberg.org/relais/relais/templates"
 )
 
 // A change is what a member asks of their own subscription by mail:
@@ -163,9 +164,9 @@ func (s *Service) confirmChanges(tx *store.Tx, l List, addr, lang string, cs []c
 		results = append(results, r)
 	}
 	if left {
-		return s.notify(tx, l, addr, lang, "list-goodbye", nil, ref)
+		return s.reply(tx, l, addr, lang, "list-goodbye", nil, ref, templates.Envelope{})
 	}
-	return s.notify(tx, l, addr, lang, "list-request", map[string]any{
+	return s.reply(tx, l, addr, lang, "list-request", map[string]any{
 		"Results": results, "ShowHelp": false, "Commands": "", "Confirm": "", "Expires": "", "Confirmed": true,
-	}, ref)
+	}, ref, templates.Envelope{})
 }

@@ -23,7 +23,7 @@ import (
 // +owner (cmd is what Detail returned). Mail sent by programs is recorded
 // and left unanswered: a vacation reply must not subscribe anyone, nor
 // start a conversation between two robots. Nor is a message that carries a
-// list's X-Loop or replies to a message the lists wrote (see answers.go);
+// list's X-Loop or replies to an answer of the lists (see answers.go);
 // answers are capped per address and hour.
 //
 // Subscribing always takes a confirmation from the address. Leaving,
@@ -59,9 +59,9 @@ func (s *Service) Command(ctx context.Context, tx *store.Tx, listID int64, cmd s
 		return nil
 	}
 	if s.repliesToUs(h) {
-		// A reply to something the lists wrote: what a vacation program
-		// that marks nothing sends. Commands come in new messages.
-		s.log.Info("reply to a message of the lists not run as a command", "list", l.Local(), "qid", in.MessageID)
+		// A reply to an answer: what a vacation program that marks
+		// nothing sends. Commands come in new messages.
+		s.log.Info("reply to an answer of the lists not run as a command", "list", l.Local(), "qid", in.MessageID)
 		return nil
 	}
 	ref := strings.TrimSpace(h.Get("Message-Id"))
@@ -155,7 +155,7 @@ func (s *Service) askConfirm(tx *store.Tx, l List, addr, lang string, in Inbound
 	// From +request, not the confirm address: a random token in From looks
 	// like spam to filters (FROM_LOCAL_NOVOWEL); replies go to Reply-To.
 	env := templates.Envelope{From: quoteName(l.DisplayName) + " <" + s.FromAddress(l, "request") + ">", Header: [][2]string{{"Reply-To", confirm}}}
-	return "sent", s.notice(tx, l, addr, lang, "list-confirm", map[string]any{
+	return "sent", s.reply(tx, l, addr, lang, "list-confirm", map[string]any{
 		"Confirm": confirm, "Token": tok, "Email": addr, "Expires": s.date(lang, now.Add(s.cfg.ConfirmTTL)),
 	}, ref, env)
 }
@@ -298,7 +298,7 @@ func (s *Service) askLeave(tx *store.Tx, l List, addr string, in Inbound, ref st
 		return err
 	}
 	confirm := s.Address(l, "confirm-"+tok)
-	return s.notice(tx, l, addr, m.Lang, "list-confirm-leave", map[string]any{
+	return s.reply(tx, l, addr, m.Lang, "list-confirm-leave", map[string]any{
 		"Confirm": confirm, "Token": tok, "Email": addr, "Expires": s.date(m.Lang, s.now().Add(s.cfg.ConfirmTTL)),
 	}, ref, templates.Envelope{Header: [][2]string{{"Reply-To", confirm}}})
 }
@@ -412,7 +412,7 @@ func (s *Service) request(tx *store.Tx, l List, addr, lang string, h textproto.H
 			env.Header = [][2]string{{"Reply-To", confirm}}
 		}
 	}
-	return s.notice(tx, l, addr, lang, "list-request", data, ref, env)
+	return s.reply(tx, l, addr, lang, "list-request", data, ref, env)
 }
 
 var dateRE = regexp.MustCompile(`(\d{4})-(\d{1,2})-(\d{1,2})|(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?`)

@@ -29,8 +29,7 @@ func (s *Service) data(l List, extra map[string]any) map[string]any {
 
 // notice composes template name for one person and queues it inside tx.
 // Replies to commands come from LIST+request, so that writing to it is
-// another command (a reply to the notice itself is not: see answers.go);
-// references is the Message-ID answered, if any.
+// another command; references is the Message-ID answered, if any.
 func (s *Service) notice(tx *store.Tx, l List, to, lang, name string, extra map[string]any, references string, env templates.Envelope) error {
 	if lang == "" {
 		lang = l.Lang
@@ -43,9 +42,6 @@ func (s *Service) notice(tx *store.Tx, l List, to, lang, name string, extra map[
 	}
 	env.To = to
 	env.Hostname = s.cfg.Hostname
-	if env.MessageID == "" {
-		env.MessageID = s.answerID()
-	}
 	env.References = references
 	env.Date = s.now()
 	hs := s.listHeaders(l)
