@@ -258,7 +258,9 @@ func TestHardenListChangesNeedProvenFrom(t *testing.T) {
 	for _, d := range domains {
 		for _, c := range commands {
 			v := c.name + "@" + d
-			e.mustSend("mallory@example.net", c.rcpt, post(v, c.rcpt, c.subject, ""))
+			// What the forger writes besides the command is not echoed
+			// to the member under the hub's signature.
+			e.mustSend("mallory@example.net", c.rcpt, post(v, c.rcpt, c.subject, "Votre compte sera fermé : https://phish.example/login"))
 		}
 	}
 	// Shown forged (SPF fails for the member's own address): nothing at
@@ -285,6 +287,9 @@ func TestHardenListChangesNeedProvenFrom(t *testing.T) {
 			}
 			if c.rcpt == "4405.discussion+request@hub.example" && !strings.Contains(text(m), "> "+c.subject+"\r\nPas encore fait : à confirmer") {
 				t.Fatalf("%s: answer:\n%s", v, text(m))
+			}
+			if strings.Contains(string(m.Data), "phish") {
+				t.Fatalf("%s: the forger's words are echoed:\n%s", v, text(m))
 			}
 			confirms[v] = confirm
 		}
@@ -364,6 +369,34 @@ func TestHardenListChangesNeedProvenFrom(t *testing.T) {
 		if last := ms[len(ms)-1]; len(ms) != before[v]+1 || !strings.Contains(text(last), "ce message ne change rien") {
 			t.Errorf("%s: %d messages, last:\n%s", v, len(ms)-before[v], text(last))
 		}
+	}
+
+	// A pause until a date: the confirmation says until when, and
+	// confirming sets exactly that end.
+	dated := "dated@nodns.example"
+	if _, err := lists.Subscribe(context.Background(), e.h.DB, l.ID, "test fixture", []string{dated}, e.clock.now()); err != nil {
+		t.Fatal(err)
+	}
+	e.mustSend("mallory@example.net", "4405.discussion+request@hub.example", post(dated, "4405.discussion+request@hub.example", "Question",
+		"mode off "+e.clock.now().In(time.UTC).AddDate(0, 0, 10).Format("02/01/2006")))
+	ms := e.waitFor("dated pause confirmation", countTo(dated, 1))
+	ask := to(ms, dated)[0]
+	if !strings.Contains(text(ask), "> mode off\r\nPas encore fait : à confirmer (voir plus bas) ; pause jusqu'au ") || strings.Contains(text(ask), "Question") {
+		t.Fatalf("dated pause:\n%s", text(ask))
+	}
+	if m := memberOf(t, e, l.ID, dated); !untouched(m) {
+		t.Fatalf("dated pause done before confirming: %+v", m)
+	}
+	confirm := addr(t, ask.Header().Get("Reply-To"))
+	e.mustSend(dated, confirm, post(dated, confirm, "Re: confirmation", "ok"))
+	ms = e.waitFor("dated pause done", countTo(dated, 2))
+	end := e.clock.now().In(time.UTC).AddDate(0, 0, 10)
+	want := time.Date(end.Year(), end.Month(), end.Day(), 0, 0, 0, 0, paris)
+	if m := memberOf(t, e, l.ID, dated); !m.Paused || !m.ResumeAt.Equal(want) || m.Mode != "each" {
+		t.Fatalf("dated pause: %+v, want until %s", m, want)
+	}
+	if b := text(to(ms, dated)[1]); !strings.Contains(b, "Votre confirmation est bien reçue") || !strings.Contains(b, "Pause jusqu'au ") {
+		t.Fatalf("after confirming:\n%s", b)
 	}
 
 	// Proven (example.org publishes 127.0.0.1): at once, no confirmation.

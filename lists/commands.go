@@ -431,6 +431,14 @@ func (s *Service) run(tx *store.Tx, l List, addr, lang, line string, in Inbound,
 	if verb == "mode" && len(words) > 1 { // "mode on", "mode off"
 		verb = map[string]string{"on": "reprendre", "off": "pause"}[words[1]]
 	}
+	if !proven {
+		// Nothing a stranger may have written goes back to the From under
+		// the hub's signature: only the command word, from the list below.
+		r.Line = words[0]
+		if verb != words[0] {
+			r.Line += " " + words[1]
+		}
+	}
 	m, merr := member(tx, l.ID, addr)
 	isMember := merr == nil && m.State != "unsubscribed"
 	var action string
@@ -469,17 +477,21 @@ func (s *Service) run(tx *store.Tx, l List, addr, lang, line string, in Inbound,
 		if !isMember {
 			break
 		}
-		if rest := strings.Join(words[1:], " "); rest != "" {
+		if rest := strings.Join(words[1:], " "); rest != "" && (words[0] != "mode" || len(words) > 2) {
 			t, ok := parseDate(rest, s.now())
 			if !ok {
 				r.Outcome = outBadDate
 				return r, nil
 			}
 			action += " " + strconv.FormatInt(t.Unix(), 10)
+			r.Date = s.date(m.Lang, t)
 		}
 	case "reprendre", "unpause", "on", "continue", "reprise":
 		action = actResume
 	default:
+		if !proven {
+			r.Line = ""
+		}
 		r.Outcome = outUnknown
 		return r, nil
 	}
@@ -487,7 +499,7 @@ func (s *Service) run(tx *store.Tx, l List, addr, lang, line string, in Inbound,
 		r.Outcome = outNotMember
 		return r, nil
 	}
-	c := change{Action: action, Line: line}
+	c := change{Action: action, Line: r.Line}
 	if !proven {
 		*pending = append(*pending, c)
 		r.Outcome = outConfirm
