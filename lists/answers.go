@@ -53,19 +53,14 @@ func (s *Service) answerMAC(nonce string) string {
 }
 
 // maxReferences bounds the Message-IDs of a thread that are looked at: a
-// reply to an answer names it last, or nearly.
+// reply to an answer names it last (RFC 5322 §3.6.4), or nearly.
 const maxReferences = 50
 
 // repliesToUs says whether h's In-Reply-To or References names the
-// Message-ID of an answer to a command (RFC 5322 §3.6.4), whatever its
-// host part.
+// Message-ID of an answer to a command, whatever its host part.
 func (s *Service) repliesToUs(h textproto.Header) bool {
-	ids := msgIDs(h.Get("In-Reply-To"))
-	refs := msgIDs(h.Get("References"))
-	if len(refs) > maxReferences {
-		refs = refs[len(refs)-maxReferences:]
-	}
-	for _, id := range append(ids, refs...) {
+	ids := append(lastIDs(h.Get("In-Reply-To"), maxReferences), lastIDs(h.Get("References"), maxReferences)...)
+	for _, id := range ids {
 		local, _, ok := strings.Cut(strings.ToLower(id), "@")
 		nonce, mac, ok2 := strings.Cut(local, ".")
 		if !ok || !ok2 || len(nonce) != answerIDLen || len(mac) != answerIDLen {
@@ -78,21 +73,21 @@ func (s *Service) repliesToUs(h textproto.Header) bool {
 	return false
 }
 
-// msgIDs returns the "<...>" parts of a field, without the brackets; at
-// most 2*maxReferences of them.
-func msgIDs(v string) []string {
+// lastIDs returns the last n "<...>" parts of a field, without the
+// brackets, last first.
+func lastIDs(v string, n int) []string {
 	var out []string
-	for len(out) < 2*maxReferences {
-		i := strings.IndexByte(v, '<')
-		if i < 0 {
-			break
-		}
-		j := strings.IndexByte(v[i:], '>')
+	for len(out) < n {
+		j := strings.LastIndexByte(v, '>')
 		if j < 0 {
 			break
 		}
-		out = append(out, v[i+1:i+j])
-		v = v[i+j+1:]
+		i := strings.LastIndexByte(v[:j], '<')
+		if i < 0 {
+			break
+		}
+		out = append(out, v[i+1:j])
+		v = v[:i]
 	}
 	return out
 }
