@@ -144,6 +144,11 @@ type Lists struct {
 	// all lists) and per client address; beyond, no confirmation is sent.
 	SubscribePerAddressHour int `toml:"subscribe_per_address_hour"`
 	SubscribePerIPHour      int `toml:"subscribe_per_ip_hour"`
+	// AnswersPerHour: answers to list commands (LIST+request, +help,
+	// +subscribe, +unsubscribe) sent to one address in an hour, across all
+	// lists, at most: an auto-responder that marks nothing and answers
+	// every answer stops there.
+	AnswersPerHour int `toml:"answers_per_hour"`
 }
 
 // SMTP configures the listener that receives mail.
@@ -301,6 +306,7 @@ func Default() Config {
 
 			SubscribePerAddressHour: 5,
 			SubscribePerIPHour:      30,
+			AnswersPerHour:          5,
 		},
 		Tickets: Tickets{
 			KeyExpiry:          Duration(180 * 24 * time.Hour),
@@ -503,9 +509,9 @@ func (c *Config) Validate() error {
 	if c.Lists.ConfirmExpiry <= 0 || c.Lists.HoldExpiry <= 0 || c.Lists.BounceStaleAfter <= 0 {
 		errs = append(errs, errors.New("lists: confirm_expiry, hold_expiry and bounce_stale_after must be positive"))
 	}
-	if c.Lists.BounceThreshold < 1 || c.Lists.RatePerHour < 0 || c.Lists.MaxMessageBytes < 0 ||
+	if c.Lists.BounceThreshold < 1 || c.Lists.AnswersPerHour < 1 || c.Lists.RatePerHour < 0 || c.Lists.MaxMessageBytes < 0 ||
 		c.Lists.SubscribePerAddressHour < 0 || c.Lists.SubscribePerIPHour < 0 {
-		errs = append(errs, errors.New("lists: bounce_threshold must be at least 1; rate_per_hour, max_message_bytes and subscribe_per_*_hour not negative"))
+		errs = append(errs, errors.New("lists: bounce_threshold and answers_per_hour must be at least 1; rate_per_hour, max_message_bytes and subscribe_per_*_hour not negative"))
 	}
 	if c.Tickets.KeyExpiry < 24*Duration(time.Hour) || c.Tickets.ReopenWithin < 0 || c.Tickets.CloseSolvedAfter <= 0 ||
 		c.Tickets.AcksPerHour < 1 || c.Tickets.MaxAttachmentBytes < 0 {

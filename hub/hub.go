@@ -156,6 +156,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 
 		SubscribePerAddress: cfg.Lists.SubscribePerAddressHour,
 		SubscribePerIP:      cfg.Lists.SubscribePerIPHour,
+		AnswersPerHour:      cfg.Lists.AnswersPerHour,
 		IPExempt:            h.frontMTA,
 	}, log.With("part", "lists"))
 	if err != nil {

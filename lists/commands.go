@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-message/textproto"
 
+	"codeberg.org/relais/relais/internal/automail"
 	"codeberg.org/relais/relais/internal/mimetext"
 	"codeberg.org/relais/relais/queue"
 	"codeberg.org/relais/relais/store"
@@ -20,7 +22,14 @@ import (
 // Command handles mail to LIST+subscribe, +unsubscribe, +help, +request and
 // +owner (cmd is what Detail returned). Mail sent by programs is recorded
 // and left unanswered: a vacation reply must not subscribe anyone, nor
-// start a conversation between two robots.
+// start a conversation between two robots. Nor is a message that carries a
+// list's X-Loop or replies to an answer of the lists (see answers.go);
+// answers are capped per address and hour.
+//
+// Subscribing always takes a confirmation from the address. Leaving,
+// pausing, resuming and changing the mode act at once only when the From
+// is proven; otherwise the member is asked, at their address, to confirm,
+// and nothing changes before.
 func (s *Service) Command(ctx context.Context, tx *store.Tx, listID int64, cmd string, in Inbound) error {
 	l, err := get(tx, listID)
 	if err != nil {
@@ -43,6 +52,18 @@ func (s *Service) Command(ctx context.Context, tx *store.Tx, listID int64, cmd s
 		s.log.Info("command from a forged sender ignored", "list", l.Local(), "from", from.Address, "qid", in.MessageID)
 		return nil
 	}
+	if s.looped(h) {
+		// Mail from here come back (a forwarder, or a robot copying the
+		// header): answering would go round again.
+		s.log.Info("command carrying our X-Loop ignored", "list", l.Local(), "qid", in.MessageID)
+		return nil
+	}
+	if s.repliesToUs(h) {
+		// A reply to an answer: what a vacation program that marks
+		// nothing sends. Commands come in new messages.
+		s.log.Info("reply to an answer of the lists not run as a command", "list", l.Local(), "qid", in.MessageID)
+		return nil
+	}
 	ref := strings.TrimSpace(h.Get("Message-Id"))
 	// The words the person chose (+subscribe or +inscription, the
 	// subject) say their language when nothing else does.
@@ -57,19 +78,33 @@ func (s *Service) Command(ctx context.Context, tx *store.Tx, listID int64, cmd s
 	if m, err := member(tx, l.ID, from.Address); err == nil {
 		lang = m.Lang
 	}
+	proven := s.proven(in.Body)
 	switch cmd {
 	case "subscribe":
 		_, err := s.askConfirm(tx, l, from.Address, langOf(h, wrote+" "+decode(h.Get("Subject")), l.Lang), in, ref)
 		return err
 	case "unsubscribe":
+		if !proven {
+			return s.askLeave(tx, l, from.Address, in, ref)
+		}
 		_, err := s.unsubscribe(tx, l, from.Address, "mail to "+s.Address(l, "unsubscribe")+" (message "+in.MessageID+")", ref)
 		return err
 	case "help":
-		return s.notify(tx, l, from.Address, lang, "list-help", nil, ref)
+		cmds, err := s.commands(l, lang)
+		if err != nil {
+			return err
+		}
+		return s.answer(tx, l, from.Address, lang, "list-help", map[string]any{"Commands": cmds}, ref)
 	case "request":
-		return s.request(tx, l, from.Address, lang, h, in, ref)
+		return s.request(tx, l, from.Address, lang, h, in, ref, proven)
 	}
 	return fmt.Errorf("lists: unknown command %q", cmd)
+}
+
+// commands is the list of commands and addresses, in lang, that the help
+// and the answers to unknown commands show.
+func (s *Service) commands(l List, lang string) (string, error) {
+	return s.texts.Text(lang, "list-commands", s.data(l, nil))
 }
 
 // toOwners forwards mail for LIST+owner to the list's owners as is.
@@ -92,10 +127,10 @@ func (s *Service) toOwners(tx *store.Tx, l List, in Inbound) error {
 // askConfirm starts a subscription: a confirmation goes to addr, from
 // LIST+confirm-TOKEN, which a reply (any body) or a mail to that address
 // confirms. It reports what it did: "sent", "already" (a member), or
-// "pending" (one was sent in the last hour).
+// "pending" (one was sent in the last hour, or the caps say no more).
 func (s *Service) askConfirm(tx *store.Tx, l List, addr, lang string, in Inbound, ref string) (string, error) {
 	if m, err := member(tx, l.ID, addr); err == nil && m.State != "unsubscribed" {
-		return "already", s.notify(tx, l, addr, m.Lang, "list-already", nil, ref)
+		return "already", s.answer(tx, l, addr, m.Lang, "list-already", nil, ref)
 	}
 	now := s.now()
 	var n int
@@ -108,6 +143,9 @@ func (s *Service) askConfirm(tx *store.Tx, l List, addr, lang string, in Inbound
 	if over, err := s.subscribeFlood(tx, addr, in.RemoteIP); err != nil || over {
 		return "pending", err
 	}
+	if ok, err := s.mayAnswer(tx, addr); err != nil || !ok {
+		return "pending", err
+	}
 	tok := newToken()
 	request := fmt.Sprintf("message %s from %s (%s) to %s", in.MessageID, in.MailFrom, in.RemoteIP, in.Rcpt)
 	if _, err := tx.Exec("token.insert", tok, "confirm", l.ID, addr, lang, 0, now.Unix(), now.Add(s.cfg.ConfirmTTL).Unix(), request); err != nil {
@@ -117,7 +155,7 @@ func (s *Service) askConfirm(tx *store.Tx, l List, addr, lang string, in Inbound
 	// From +request, not the confirm address: a random token in From looks
 	// like spam to filters (FROM_LOCAL_NOVOWEL); replies go to Reply-To.
 	env := templates.Envelope{From: quoteName(l.DisplayName) + " <" + s.FromAddress(l, "request") + ">", Header: [][2]string{{"Reply-To", confirm}}}
-	return "sent", s.notice(tx, l, addr, lang, "list-confirm", map[string]any{
+	return "sent", s.reply(tx, l, addr, lang, "list-confirm", map[string]any{
 		"Confirm": confirm, "Token": tok, "Email": addr, "Expires": s.date(lang, now.Add(s.cfg.ConfirmTTL)),
 	}, ref, env)
 }
@@ -151,6 +189,8 @@ func (s *Service) subscribeFlood(tx *store.Tx, addr, ip string) (bool, error) {
 }
 
 // Token handles mail to LIST+confirm-TOKEN, +approve-TOKEN, +reject-TOKEN.
+// A confirmation token confirms a subscription, or the changes a member
+// asked for from a From that was not proven (askChange).
 func (s *Service) Token(ctx context.Context, tx *store.Tx, listID int64, kind, token string, in Inbound) error {
 	l, err := get(tx, listID)
 	if err != nil {
@@ -162,6 +202,9 @@ func (s *Service) Token(ctx context.Context, tx *store.Tx, listID int64, kind, t
 	}
 	if automatic(h, in.MailFrom) {
 		return nil // an autoresponder answering a confirmation confirms nothing
+	}
+	if kind == "confirm" && automail.Vacation(decode(h.Get("Subject"))) {
+		return nil // nor does an out-of-office reply that marks nothing else
 	}
 	from, _ := sender(h, in.MailFrom)
 	var tk struct {
@@ -175,6 +218,10 @@ func (s *Service) Token(ctx context.Context, tx *store.Tx, listID int64, kind, t
 	} else if err != nil {
 		return err
 	}
+	var action string
+	if err := tx.QueryRow("token.action", token).Scan(&action); err != nil {
+		return err
+	}
 	ref := strings.TrimSpace(h.Get("Message-Id"))
 	now := s.now()
 	replyTo := in.MailFrom
@@ -183,7 +230,10 @@ func (s *Service) Token(ctx context.Context, tx *store.Tx, listID int64, kind, t
 	}
 	if tk.used != 0 || now.Unix() > tk.expires {
 		if kind == "confirm" {
-			return s.notify(tx, l, replyTo, tk.lang, "list-token-expired", nil, ref)
+			// Used or expired: it does nothing more. The answer counts as
+			// one to a command: a robot replying to it again and again
+			// gets no more than the hourly cap.
+			return s.answer(tx, l, replyTo, tk.lang, "list-token-expired", map[string]any{"Change": action != ""}, ref)
 		}
 		if tk.used == 0 {
 			// Expired before ExpireHeld came by: the post is not sent.
@@ -196,11 +246,13 @@ func (s *Service) Token(ctx context.Context, tx *store.Tx, listID int64, kind, t
 	if _, err := tx.Exec("token.use", now.Unix(), token); err != nil {
 		return err
 	}
-	switch kind {
-	case "confirm":
-		how := fmt.Sprintf("confirmed %s by message %s from %s (%s) to %s; requested %s by %s",
-			now.UTC().Format(time.RFC3339), in.MessageID, in.MailFrom, in.RemoteIP, in.Rcpt,
-			time.Unix(tk.created, 0).UTC().Format(time.RFC3339), tk.request)
+	how := fmt.Sprintf("confirmed %s by message %s from %s (%s) to %s; requested %s by %s",
+		now.UTC().Format(time.RFC3339), in.MessageID, in.MailFrom, in.RemoteIP, in.Rcpt,
+		time.Unix(tk.created, 0).UTC().Format(time.RFC3339), tk.request)
+	switch {
+	case kind == "confirm" && action != "":
+		return s.confirmChanges(tx, l, tk.email, tk.lang, decodeChanges(action), how, ref)
+	case kind == "confirm":
 		if _, err := tx.Exec("member.subscribe", l.ID, tk.email, tk.lang, now.Unix(), how); err != nil {
 			return err
 		}
@@ -214,14 +266,41 @@ func (s *Service) Token(ctx context.Context, tx *store.Tx, listID int64, kind, t
 func (s *Service) unsubscribe(tx *store.Tx, l List, addr, how, ref string) (bool, error) {
 	m, err := member(tx, l.ID, addr)
 	if errors.Is(err, ErrNotMember) || (err == nil && m.State == "unsubscribed") {
-		return false, s.notify(tx, l, addr, l.Lang, "list-not-member", map[string]any{"Email": addr}, ref)
+		return false, s.answer(tx, l, addr, l.Lang, "list-not-member", map[string]any{"Email": addr}, ref)
 	} else if err != nil {
 		return false, err
 	}
 	if _, err := leave(tx, m, how, s.now()); err != nil {
 		return false, err
 	}
-	return true, s.notify(tx, l, addr, m.Lang, "list-goodbye", nil, ref)
+	return true, s.answer(tx, l, addr, m.Lang, "list-goodbye", nil, ref)
+}
+
+// askLeave answers mail to LIST+unsubscribe whose From is not proven: the
+// member is asked at their address to confirm, and stays on the list
+// until they do. A non-member is told so, as when proven.
+func (s *Service) askLeave(tx *store.Tx, l List, addr string, in Inbound, ref string) error {
+	m, err := member(tx, l.ID, addr)
+	if errors.Is(err, ErrNotMember) || (err == nil && m.State == "unsubscribed") {
+		return s.answer(tx, l, addr, l.Lang, "list-not-member", map[string]any{"Email": addr}, ref)
+	} else if err != nil {
+		return err
+	}
+	changes := []change{{Action: actLeave}}
+	if waiting, err := s.changeWaiting(tx, l, addr, changes); err != nil || waiting {
+		return err // the same confirmation went out less than an hour ago
+	}
+	if ok, err := s.mayAnswer(tx, addr); err != nil || !ok {
+		return err
+	}
+	tok, err := s.askChange(tx, l, addr, m.Lang, changes, in)
+	if err != nil {
+		return err
+	}
+	confirm := s.Address(l, "confirm-"+tok)
+	return s.reply(tx, l, addr, m.Lang, "list-confirm-leave", map[string]any{
+		"Confirm": confirm, "Token": tok, "Email": addr, "Expires": s.date(m.Lang, s.now().Add(s.cfg.ConfirmTTL)),
+	}, ref, templates.Envelope{Header: [][2]string{{"Reply-To", confirm}}})
 }
 
 // A request line is one command of a mail to LIST+request.
@@ -247,6 +326,8 @@ const (
 	outHelp           = "help"
 	outUnknown        = "unknown"
 	outBadDate        = "bad-date"
+	outConfirm        = "confirm"         // a change that waits for the address's confirmation
+	outConfirmWaiting = "confirm-waiting" // the same already waits, asked less than an hour ago
 )
 
 // maxRequestLines is how many lines of a request are read: a command mail
@@ -255,8 +336,9 @@ const maxRequestLines = 5
 
 // request runs the commands in the Subject and the first lines of the body
 // of a mail to LIST+request, and answers with one message saying what came
-// of each.
-func (s *Service) request(tx *store.Tx, l List, addr, lang string, h textproto.Header, in Inbound, ref string) error {
+// of each. Changes asked from a From that is not proven are not made: the
+// answer asks for a confirmation (its Reply-To is LIST+confirm-TOKEN).
+func (s *Service) request(tx *store.Tx, l List, addr, lang string, h textproto.Header, in Inbound, ref string, proven bool) error {
 	var lines []string
 	subj := stripReply(decode(h.Get("Subject")))
 	if subj != "" {
@@ -276,9 +358,10 @@ func (s *Service) request(tx *store.Tx, l List, addr, lang string, h textproto.H
 		}
 	}
 	var results []requestLine
-	unknown := false
+	var pending []change
+	unknown, help := false, false
 	for _, line := range lines {
-		r, err := s.run(tx, l, addr, lang, line, in, ref)
+		r, err := s.run(tx, l, addr, lang, line, in, ref, proven, &pending)
 		if err != nil {
 			return err
 		}
@@ -289,19 +372,55 @@ func (s *Service) request(tx *store.Tx, l List, addr, lang string, h textproto.H
 			}
 			unknown = true
 		}
+		help = help || r.Outcome == outHelp
 		results = append(results, r)
 	}
 	if len(results) == 0 {
 		results = append(results, requestLine{Line: "", Outcome: outUnknown})
 		unknown = true
 	}
-	return s.notify(tx, l, addr, lang, "list-request", map[string]any{"Results": results, "ShowHelp": unknown}, ref)
+	if ok, err := s.mayAnswer(tx, addr); err != nil || !ok {
+		return err // and no confirmation is asked without its message
+	}
+	data := map[string]any{"Results": results, "ShowHelp": unknown || help, "Commands": "", "Confirm": "", "Expires": "", "Confirmed": false}
+	if unknown || help {
+		cmds, err := s.commands(l, lang)
+		if err != nil {
+			return err
+		}
+		data["Commands"] = cmds
+	}
+	var env templates.Envelope
+	if len(pending) > 0 {
+		waiting, err := s.changeWaiting(tx, l, addr, pending)
+		if err != nil {
+			return err
+		}
+		if waiting {
+			for i := range results {
+				if results[i].Outcome == outConfirm {
+					results[i].Outcome = outConfirmWaiting
+				}
+			}
+		} else {
+			tok, err := s.askChange(tx, l, addr, lang, pending, in)
+			if err != nil {
+				return err
+			}
+			confirm := s.Address(l, "confirm-"+tok)
+			data["Confirm"], data["Expires"] = confirm, s.date(lang, s.now().Add(s.cfg.ConfirmTTL))
+			env.Header = [][2]string{{"Reply-To", confirm}}
+		}
+	}
+	return s.reply(tx, l, addr, lang, "list-request", data, ref, env)
 }
 
 var dateRE = regexp.MustCompile(`(\d{4})-(\d{1,2})-(\d{1,2})|(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?`)
 
-// run carries out one request line.
-func (s *Service) run(tx *store.Tx, l List, addr, lang, line string, in Inbound, ref string) (requestLine, error) {
+// run carries out one request line. A change of the subscription is made
+// at once when the From is proven (it says how it went), else appended to
+// pending for the address to confirm (outConfirm).
+func (s *Service) run(tx *store.Tx, l List, addr, lang, line string, in Inbound, ref string, proven bool, pending *[]change) (requestLine, error) {
 	r := requestLine{Line: line}
 	words := strings.Fields(strings.ToLower(strings.Trim(line, " .!")))
 	if len(words) == 0 {
@@ -312,8 +431,17 @@ func (s *Service) run(tx *store.Tx, l List, addr, lang, line string, in Inbound,
 	if verb == "mode" && len(words) > 1 { // "mode on", "mode off"
 		verb = map[string]string{"on": "reprendre", "off": "pause"}[words[1]]
 	}
+	if !proven {
+		// Nothing a stranger may have written goes back to the From under
+		// the hub's signature: only the command word, from the list below.
+		r.Line = words[0]
+		if verb != words[0] {
+			r.Line += " " + words[1]
+		}
+	}
 	m, merr := member(tx, l.ID, addr)
 	isMember := merr == nil && m.State != "unsubscribed"
+	var action string
 	switch verb {
 	case "subscribe", "inscription", "abonnement", "join", "s'inscrire":
 		out, err := s.askConfirm(tx, l, addr, lang, in, ref)
@@ -333,92 +461,51 @@ func (s *Service) run(tx *store.Tx, l List, addr, lang, line string, in Inbound,
 		r.Outcome = outHelp
 		return r, nil
 	case "unsubscribe", "desinscription", "désinscription", "leave", "quitter", "signoff":
-		if !isMember {
-			r.Outcome = outNotMember
-			return r, nil
-		}
-		if _, err := leave(tx, m, "command in mail to "+s.Address(l, "request")+" (message "+in.MessageID+")", s.now()); err != nil {
-			return r, err
-		}
-		r.Outcome = outUnsubscribed
-		return r, nil
+		action = actLeave
 	case "digest", "resume", "résumé":
-		if !isMember {
-			r.Outcome = outNotMember
-			return r, nil
-		}
-		mode, out := "daily", outDaily
+		action = actMode + " daily"
 		for _, w := range words[1:] {
 			switch w {
 			case "weekly", "hebdo", "hebdomadaire", "semaine", "week":
-				mode, out = "weekly", outWeekly
+				action = actMode + " weekly"
 			}
 		}
-		// The first member in this mode starts the digests from now:
-		// posts made while nobody took them are not sent later.
-		others, err := recipients(tx, l.ID, mode, s.now())
-		if err != nil {
-			return r, err
-		}
-		if len(others) == 0 {
-			if err := startDigest(tx, l.ID, mode, s.now(), true); err != nil {
-				return r, err
-			}
-		}
-		if _, err := tx.Exec("member.set-mode", mode, m.ID); err != nil {
-			return r, err
-		}
-		r.Outcome = out
-		return r, nil
 	case "normal", "each", "chaque", "nodigest", "tous":
-		if !isMember {
-			r.Outcome = outNotMember
-			return r, nil
-		}
-		if _, err := tx.Exec("member.set-mode", "each", m.ID); err != nil {
-			return r, err
-		}
-		r.Outcome = outEach
-		return r, nil
+		action = actMode + " each"
 	case "pause", "vacances", "vacation", "off":
+		action = actPause
 		if !isMember {
-			r.Outcome = outNotMember
-			return r, nil
+			break
 		}
-		var until time.Time
-		if rest := strings.Join(words[1:], " "); rest != "" {
+		if rest := strings.Join(words[1:], " "); rest != "" && (words[0] != "mode" || len(words) > 2) {
 			t, ok := parseDate(rest, s.now())
 			if !ok {
 				r.Outcome = outBadDate
 				return r, nil
 			}
-			until = t
+			action += " " + strconv.FormatInt(t.Unix(), 10)
+			r.Date = s.date(m.Lang, t)
 		}
-		var at int64
-		if !until.IsZero() {
-			at = until.Unix()
-			r.Date = s.date(m.Lang, until)
-			r.Outcome = outPausedUntil
-		} else {
-			r.Outcome = outPaused
-		}
-		if _, err := tx.Exec("member.pause", at, m.ID); err != nil {
-			return r, err
-		}
-		return r, nil
 	case "reprendre", "unpause", "on", "continue", "reprise":
-		if !isMember {
-			r.Outcome = outNotMember
-			return r, nil
+		action = actResume
+	default:
+		if !proven {
+			r.Line = ""
 		}
-		if _, err := tx.Exec("member.resume", m.ID); err != nil {
-			return r, err
-		}
-		r.Outcome = outResumed
+		r.Outcome = outUnknown
 		return r, nil
 	}
-	r.Outcome = outUnknown
-	return r, nil
+	if !isMember {
+		r.Outcome = outNotMember
+		return r, nil
+	}
+	c := change{Action: action, Line: r.Line}
+	if !proven {
+		*pending = append(*pending, c)
+		r.Outcome = outConfirm
+		return r, nil
+	}
+	return s.apply(tx, l, m, c, "command in mail to "+s.Address(l, "request")+" (message "+in.MessageID+")")
 }
 
 // parseDate reads the end of a pause: 2026-12-24, 24/12/2026, 24/12/26 or

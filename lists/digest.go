@@ -19,7 +19,7 @@ var periods = map[string]time.Duration{"daily": 24 * time.Hour, "weekly": 7 * 24
 
 // Tick does what time brings: pauses whose end has come are lifted, held
 // posts past their time expire, digests that are due are sent, old tokens
-// are deleted. The hub calls it every minute.
+// and counts are deleted. The hub calls it every minute.
 func (s *Service) Tick(ctx context.Context) error {
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
 		now := s.now().Unix()
@@ -27,6 +27,9 @@ func (s *Service) Tick(ctx context.Context) error {
 			return err
 		}
 		if _, err := tx.Exec("subscribe.delete-old", s.now().Add(-24*time.Hour).Unix()); err != nil {
+			return err
+		}
+		if _, err := tx.Exec("answer.delete-old", s.now().Add(-24*time.Hour).Unix()); err != nil {
 			return err
 		}
 		_, err := tx.Exec("token.delete-old", s.now().Add(-30*24*time.Hour).Unix())

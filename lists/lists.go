@@ -205,6 +205,9 @@ type Config struct {
 	// cap).
 	SubscribePerAddress int
 	SubscribePerIP      int
+	// AnswersPerHour caps the answers to commands sent to one address in
+	// an hour, across all lists (0: no cap).
+	AnswersPerHour int
 	// IPExempt says whether a client address is a mail server in front
 	// of the hub (everyone's mail comes from it): no per-IP cap there.
 	IPExempt func(ip string) bool

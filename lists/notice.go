@@ -28,7 +28,7 @@ func (s *Service) data(l List, extra map[string]any) map[string]any {
 }
 
 // notice composes template name for one person and queues it inside tx.
-// Replies to commands come from LIST+request, so that answering one is
+// Replies to commands come from LIST+request, so that writing to it is
 // another command; references is the Message-ID answered, if any.
 func (s *Service) notice(tx *store.Tx, l List, to, lang, name string, extra map[string]any, references string, env templates.Envelope) error {
 	if lang == "" {

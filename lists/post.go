@@ -157,9 +157,11 @@ func (s *Service) rate(l List) int {
 	return s.cfg.RatePerHour
 }
 
-// refuse tells a member that an announce list takes no posts.
+// refuse tells a member that an announce list takes no posts; only a
+// proven From is told, since the notice echoes the subject under the
+// hub's signature.
 func (s *Service) refuse(tx *store.Tx, l List, in Inbound, poster *mail.Address, h textproto.Header) error {
-	if automatic(h, in.MailFrom) || s.forged(in) {
+	if automatic(h, in.MailFrom) || !s.proven(in.Body) {
 		return nil
 	}
 	return s.notify(tx, l, poster.Address, s.langFor(tx, l, poster.Address, h), "list-refused", map[string]any{
@@ -178,7 +180,9 @@ func (s *Service) langFor(tx queryer, l List, addr string, h textproto.Header) s
 
 // hold keeps a post for the moderators: they get a notice with the post
 // attached and two single-use addresses, approve and reject; the poster is
-// told it waits (unless it was sent by a program, or is a loop).
+// told it waits, unless it was sent by a program, is a loop, or its From
+// is not proven: the notice echoes the poster's subject, signed by the
+// hub, and must not go to an address someone merely typed.
 func (s *Service) hold(tx *store.Tx, l List, in Inbound, poster *mail.Address, reason, detail string) error {
 	who := in.MailFrom
 	if poster != nil {
@@ -219,7 +223,7 @@ func (s *Service) hold(tx *store.Tx, l List, in Inbound, poster *mail.Address, r
 			return err
 		}
 	}
-	if reason == HoldLoop || poster == nil || automatic(h, in.MailFrom) || s.forged(in) {
+	if reason == HoldLoop || poster == nil || automatic(h, in.MailFrom) || !s.proven(in.Body) {
 		return nil
 	}
 	return s.notify(tx, l, who, s.langFor(tx, l, who, h), "list-held-poster", data, strings.TrimSpace(h.Get("Message-Id")))
@@ -274,8 +278,8 @@ func (s *Service) decide(ctx context.Context, tx *store.Tx, l List, heldID int64
 		}
 		return s.distribute(ctx, tx, l, raw, p)
 	}
-	if automatic(ph, poster) || reason == HoldLoop {
-		return nil
+	if automatic(ph, poster) || reason == HoldLoop || !s.proven(raw) {
+		return nil // as for the held notice: no echo to a From not proven
 	}
 	return s.notify(tx, l, poster, s.langFor(tx, l, poster, ph), "list-rejected", map[string]any{
 		"Subject": decode(ph.Get("Subject")), "Why": firstLines(in.Body, 5),
@@ -327,7 +331,7 @@ func (s *Service) ExpireHeld(ctx context.Context) (int, error) {
 				return err
 			}
 			h, _ := header(raw)
-			if automatic(h, it.poster) || it.reason == HoldLoop {
+			if automatic(h, it.poster) || it.reason == HoldLoop || !s.proven(raw) {
 				continue
 			}
 			if err := s.notify(tx, l, it.poster, s.langFor(tx, l, it.poster, h), "list-expired", map[string]any{

@@ -32,6 +32,7 @@ func TestEveryTemplateInEveryLanguage(t *testing.T) {
 		"Email": "m@x", "Confirm": "c@x", "Token": "tok", "Expires": "lundi", "Poster": "p@x", "Reason": "size",
 		"Detail": "", "Approve": "a@x", "Reject": "r@x", "Held": 1, "State": "approved", "Score": 4.0, "Threshold": 5.0,
 		"Results": []map[string]string{{"Line": "pause", "Outcome": "paused", "Date": ""}}, "ShowHelp": true,
+		"Commands": "aide", "Confirmed": false, "Change": false,
 		"Posts": []map[string]any{{"N": 1, "Subject": "s", "From": "f", "Date": "d"}}, "Count": 1, "Mode": "daily",
 		// Support desk.
 		"Number": int64(12), "Queue": "support@hub.example", "QueueName": "Support", "Requester": "r@x", "Assignee": "",
@@ -48,7 +49,7 @@ func TestEveryTemplateInEveryLanguage(t *testing.T) {
 		"Near": []map[string]any{}, "Themes": []map[string]any{}, "Cancelled": []map[string]any{},
 		"Active": true, "Located": true, "Unproven": false,
 		"Event": map[string]any{"Title": "Réunion", "When": "samedi", "Place": "Nantes", "Groups": "4405.nantes-sud"}}
-	fragments := map[string]bool{"list-footer": true, "ticket-withheld-note": true} // pieces of messages: no Subject
+	fragments := map[string]bool{"list-footer": true, "list-commands": true, "ticket-withheld-note": true} // pieces of messages: no Subject
 	for name, n := range names {
 		if n != len(Languages) {
 			t.Errorf("%s exists in %d of %d languages", name, n, len(Languages))

@@ -105,7 +105,7 @@ UPDATE list_tokens SET used_at = ? WHERE held_id = ? AND used_at = 0;
 
 -- name: token.recent-confirm
 -- A confirmation already on its way to this address: not sent again.
-SELECT COUNT(*) FROM list_tokens WHERE kind = 'confirm' AND list_id = ? AND email = ? AND used_at = 0 AND created_at > ?;
+SELECT COUNT(*) FROM list_tokens WHERE kind = 'confirm' AND action = '' AND list_id = ? AND email = ? AND used_at = 0 AND created_at > ?;
 
 -- name: token.delete-old
 DELETE FROM list_tokens WHERE expires_at < ?;
@@ -176,3 +176,27 @@ DELETE FROM subscribe_requests WHERE at < ?;
 -- name: test.held-reason
 -- Tests: why the first held post was held.
 SELECT reason FROM held ORDER BY id LIMIT 1;
+
+-- name: answer.count
+-- Answers to commands sent to one address in the last hour: uses
+-- list_answers_email.
+SELECT COUNT(*) FROM list_answers WHERE email = ? AND at > ?;
+
+-- name: answer.record
+INSERT INTO list_answers (email, at) VALUES (?, ?);
+
+-- name: answer.delete-old
+DELETE FROM list_answers WHERE at < ?;
+
+-- name: token.insert-change
+INSERT INTO list_tokens (token, kind, list_id, email, lang, held_id, created_at, expires_at, request, action)
+VALUES (?, 'confirm', ?, ?, ?, 0, ?, ?, ?, ?);
+
+-- name: token.action
+-- What a confirmation token confirms: '' a subscription, else changes.
+SELECT action FROM list_tokens WHERE token = ?;
+
+-- name: token.recent-change
+-- The same changes already waiting for this address's confirmation: not
+-- asked again within the hour.
+SELECT COUNT(*) FROM list_tokens WHERE kind = 'confirm' AND list_id = ? AND email = ? AND action = ? AND used_at = 0 AND created_at > ?;
