@@ -346,11 +346,14 @@ func (h *Hub) tellSettings(tx *store.Tx, mem digest.Member, results []digest.Res
 	}, strings.TrimSpace(ref))
 }
 
-func (f feeds) Stop(ctx context.Context, token string, really bool) (web.Link, error) {
+// agendaLinks are the links of the agenda's mail the web server answers.
+type agendaLinks struct{ h *Hub }
+
+func (f agendaLinks) Stop(ctx context.Context, token string, really bool) (web.Link, error) {
 	return linkOf(f.h.Digest.Stop(ctx, token, really))
 }
 
-func (f feeds) Attend(ctx context.Context, token string, really bool) (web.Link, error) {
+func (f agendaLinks) Attend(ctx context.Context, token string, really bool) (web.Link, error) {
 	email, lang, e, err := f.h.Digest.Attend(ctx, token, really)
 	if errors.Is(err, digest.ErrBadToken) || errors.Is(err, events.ErrNotFound) {
 		return web.Link{}, web.ErrBadToken
@@ -442,7 +445,7 @@ func (h *Hub) tellAttendees(tx *store.Tx, e events.Event, outcome events.Outcome
 	return nil
 }
 
-func (f feeds) Start(ctx context.Context, token string, really bool) (web.Link, error) {
+func (f agendaLinks) Start(ctx context.Context, token string, really bool) (web.Link, error) {
 	return linkOf(f.h.Digest.Start(ctx, token, really))
 }
 

@@ -195,7 +195,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		return nil, err
 	}
 	h.Queue.Personalize(digest.Kind, h.Digest.Personalize)
-	h.Web = web.New(webLists{h.Lists}, feeds{h}, texts, log.With("part", "web"))
+	h.Web = web.New(webLists{h.Lists}, feeds{h}, agendaLinks{h}, texts, log.With("part", "web"))
 	h.disp = newDispatcher(h)
 	var tlsConfig *tls.Config
 	if cfg.SMTP.TLSCert != "" {
