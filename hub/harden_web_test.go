@@ -198,6 +198,67 @@ func TestHardenFeedNames(t *testing.T) {
 	}
 }
 
+// Every HTTP answer counts against the client's address: beyond
+// web.requests_per_ip_minute, 429 with Retry-After, until time gives a
+// request back. Behind a trusted proxy, the client is the address the
+// proxy appended to X-Forwarded-For; from anyone else, that field is
+// ignored.
+func TestHardenWebRateLimit(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) { c.Web.RequestsPerIPMinute = 5 })
+	tooMany := "HTTP/1.1 429 Too Many Requests\r\nCache-Control: no-store\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+		"Retry-After: 12\r\nX-Content-Type-Options: nosniff\r\nContent-Length: 18\r\nConnection: close\r\n\r\nToo Many Requests\n"
+	get := func(path string, header ...string) (string, int) {
+		raw, resp, _ := rawGet(t, e, path, header...)
+		return raw, resp.StatusCode
+	}
+	for i := 0; i < 5; i++ {
+		if _, code := get("/"); code != 200 {
+			t.Fatalf("request %d: %d", i+1, code)
+		}
+	}
+	for _, path := range []string{"/", "/agenda/zone/44.ics", "/u/whatever", "/agenda/stop/x"} {
+		if raw, _ := get(path); raw != tooMany {
+			t.Fatalf("%s over the limit:\n%q\nwant\n%q", path, raw, tooMany)
+		}
+	}
+	// Through the proxy (loopback is trusted by default), each client
+	// has its own count; what a client wrote before the proxy's entry
+	// does not matter.
+	for i := 0; i < 5; i++ {
+		if _, code := get("/", "X-Forwarded-For: 203.0.113.7"); code != 200 {
+			t.Fatalf("client behind the proxy, request %d: %d", i+1, code)
+		}
+	}
+	if raw, _ := get("/", "X-Forwarded-For: 198.51.100.1, 203.0.113.7"); raw != tooMany {
+		t.Fatalf("client behind the proxy, a forged first hop: %q", raw)
+	}
+	if _, code := get("/", "X-Forwarded-For: 203.0.113.8"); code != 200 {
+		t.Fatalf("another client behind the proxy: %d", code)
+	}
+	// One request comes back every 12 s (5 a minute).
+	e.clock.advance(12 * time.Second)
+	if _, code := get("/"); code != 200 {
+		t.Fatalf("after 12 s: %d", code)
+	}
+	if _, code := get("/"); code != 429 {
+		t.Fatalf("second request after 12 s: %d", code)
+	}
+	if !strings.Contains(e.logs.String(), "client=203.0.113.7") {
+		t.Errorf("no log line names the limited client:\n%s", e.logs)
+	}
+
+	// With no trusted proxy, X-Forwarded-For is anyone's word: ignored.
+	e2 := newEnv(t, func(c *config.Config) { c.Web.RequestsPerIPMinute = 5; c.Web.TrustedProxies = nil })
+	for i := 0; i < 5; i++ {
+		if _, resp, _ := rawGet(t, e2, "/", "X-Forwarded-For: 203.0.113."+string(rune('1'+i))); resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d", i+1, resp.StatusCode)
+		}
+	}
+	if _, resp, _ := rawGet(t, e2, "/", "X-Forwarded-For: 203.0.113.9"); resp.StatusCode != 429 {
+		t.Fatalf("a forged X-Forwarded-For escaped the limit: %d", resp.StatusCode)
+	}
+}
+
 // A form whose date does not exist is refused in the hub's language, in
 // words from the templates: French by default, English when configured.
 func TestHardenAgendaRefusalInFrenchAndEnglish(t *testing.T) {

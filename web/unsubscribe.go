@@ -48,7 +48,7 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 		// to the personal URL is the whole request, whatever its body.
 		r.Body = http.MaxBytesReader(w, r.Body, 4096)
 		r.ParseForm()
-		sub, err = s.lists.Unsubscribe(r.Context(), tok, "HTTP POST from "+clientIP(r))
+		sub, err = s.lists.Unsubscribe(r.Context(), tok, "HTTP POST from "+s.client(r).String())
 		state = "done"
 		if err == nil && sub.Already {
 			state = "already"

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 )
 
@@ -26,19 +27,41 @@ type Pages interface {
 	Page(lang, name string) (*template.Template, error)
 }
 
+// Config is how the server treats its clients.
+type Config struct {
+	// RequestsPerMinute is what one client may ask in a minute, given
+	// back evenly; beyond, 429 with Retry-After. A client is an IPv4
+	// address or an IPv6 /64. 0: no limit.
+	RequestsPerMinute int
+	// TrustedProxies are the reverse proxies in front of the server: for
+	// their requests the client is read from X-Forwarded-For (see
+	// Server.client); from anyone else that field is ignored.
+	TrustedProxies []netip.Prefix
+	// Now is the clock of the limit (default time.Now).
+	Now func() time.Time
+}
+
 // Server is the hub's HTTP server.
 type Server struct {
-	lists Lists
-	feeds Feeds
-	links AgendaLinks
-	pages Pages
-	log   *slog.Logger
-	srv   *http.Server
+	cfg     Config
+	lists   Lists
+	feeds   Feeds
+	links   AgendaLinks
+	pages   Pages
+	log     *slog.Logger
+	srv     *http.Server
+	limiter *limiter // nil: no limit
 }
 
 // New returns the server; Serve starts it.
-func New(lists Lists, feeds Feeds, links AgendaLinks, pages Pages, log *slog.Logger) *Server {
-	s := &Server{lists: lists, feeds: feeds, links: links, pages: pages, log: log}
+func New(cfg Config, lists Lists, feeds Feeds, links AgendaLinks, pages Pages, log *slog.Logger) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, lists: lists, feeds: feeds, links: links, pages: pages, log: log}
+	if cfg.RequestsPerMinute > 0 {
+		s.limiter = newLimiter(cfg.RequestsPerMinute, cfg.Now)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/u/{token}", s.unsubscribe)
 	mux.HandleFunc("GET /agenda/{kind}/{file}", s.feed)
@@ -52,7 +75,9 @@ func New(lists Lists, feeds Feeds, links AgendaLinks, pages Pages, log *slog.Log
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("relais\n"))
 	})
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	// Every answer counts against the client's rate, the 404s as much as
+	// the feeds: guessing costs the guesser.
+	s.srv = &http.Server{Handler: s.limit(mux), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return s
 }
@@ -71,11 +96,3 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown stops the server, letting requests under way finish within ctx.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
