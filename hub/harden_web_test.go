@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/events"
+	"codeberg.org/relais/relais/lists"
+	"codeberg.org/relais/relais/outbox"
 )
 
 // Issue 12, the web and the words of the agenda: what the HTTP server
@@ -338,5 +341,48 @@ func TestHardenEveryReasonTranslated(t *testing.T) {
 			!strings.HasPrefix(en, "invalid address (") || !strings.HasSuffix(en, ")") {
 			t.Errorf("%s (%s): %d %q", local, p, code, msg)
 		}
+	}
+}
+
+// The weekly digest still shows a members-only event to the group's
+// members, with its "je participe" link, but no "add to my calendar"
+// link: the web would answer it 404.
+func TestHardenDigestMembersOnlyNoPublicLink(t *testing.T) {
+	e := newEnv(t)
+	paris, _ := time.LoadLocation("Europe/Paris")
+	e.clock.advance(time.Date(2026, 11, 23, 9, 0, 0, 0, paris).Sub(e.clock.now())) // Monday, past the digest hour
+	rcpt := "4405.nantes-sud+agenda@hub.example"
+	e.mustSend("camille@exemple.fr", rcpt, post("camille@exemple.fr", rcpt, "Événement",
+		"Titre : Réunion publique\nDate : jeudi 3 décembre 2026 à 18h30\nLieu : 44000 Nantes\n"))
+	e.waitFor("public answer", countTo("camille@exemple.fr", 1))
+	e.mustSend("camille@exemple.fr", rcpt, post("camille@exemple.fr", rcpt, "Événement",
+		"Titre : Stratégie interne\nDate : vendredi 4 décembre 2026 à 18h30\nLieu : 44000 Nantes\nPublic : non\n"))
+	e.waitFor("members-only answer", countTo("camille@exemple.fr", 2))
+	uids := answerUIDs(t, e)
+	e.agendaMember("member@example.org", "code-postal 44000")
+	e.createList("4405.discussion", lists.Members, []string{"camille@exemple.fr"}, "member@example.org")
+	e.settle()
+	if _, err := e.h.Digest.Run(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	ms := e.waitFor("digest", func(ms []outbox.Mail) bool {
+		for _, m := range to(ms, "member@example.org") {
+			if m.Header().Get("X-Agenda-Week") != "" {
+				return true
+			}
+		}
+		return false
+	})
+	var digest outbox.Mail
+	for _, m := range to(ms, "member@example.org") {
+		if m.Header().Get("X-Agenda-Week") != "" {
+			digest = m
+		}
+	}
+	body := text(digest)
+	if !strings.Contains(body, "Stratégie interne (réservé aux membres)") || !strings.Contains(body, "/agenda/event/"+uids[0]+".ics") ||
+		strings.Contains(body, uids[1]) || strings.Count(body, "Ajouter à mon agenda") != 1 || strings.Count(body, "Je participe") != 2 ||
+		strings.Contains(string(digest.Data), uids[1]) {
+		t.Fatalf("digest:\n%s", body)
 	}
 }
