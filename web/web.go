@@ -6,9 +6,10 @@
 // acts at once, with no login and no second step.
 //
 // One file per audience and page: unsubscribe.go (list members),
-// agenda.go (the agenda's links), feeds.go (calendar clients). Handlers
-// parse the request, ask the domain through the interfaces below, and
-// render; they hold no rule of their own.
+// agenda.go (the agenda's links), feeds.go (calendar clients); limit.go
+// says who a client is (behind trusted proxies too) and how much it may
+// ask (RFC 6585 429). Handlers parse the request, ask the domain through
+// the interfaces below, and render; they hold no rule of their own.
 package web
 
 import (
