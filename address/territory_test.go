@@ -63,24 +63,30 @@ func TestEveryValidCodeAccepted(t *testing.T) {
 }
 
 func TestNearMissesRefusedWithReason(t *testing.T) {
-	cases := []struct{ in, reason string }{
-		{"4411", "Loire-Atlantique (44) has 10 circonscriptions, numbered 01 to 10; 11 does not exist"},
-		{"4400", "00 does not exist"},
-		{"2C01", "2C is not a département: Corsica is 2A or 2B"},
-		{"9912", "Français établis hors de France (99) has 11 circonscriptions"},
-		{"20", "20 is no longer a département: Corsica is 2A (Corse-du-Sud) and 2B (Haute-Corse)"},
-		{"2001", "20 is no longer a département"},
-		{"4405x", "a territory code is fr, a département"},
-		{"9741", "97 is not a département: overseas départements and collectivities have three digits"},
-		{"97408", "La Réunion (974) has 7 circonscriptions"},
-		{"96", "96 is not a département"},
-		{"978", "978 is not a département"},
-		{"00", "00 is not a département"},
-		{"440501", "too long"},
-		{"", "empty code"},
-		{"4", "a département has two characters"},
-		{"2a03", "Corse-du-Sud (2A) has 2 circonscriptions"},
-		{" 44", "a territory code is fr"},
+	cases := []struct {
+		in, reason string
+		problem    CodeProblem
+	}{
+		{"4411", "Loire-Atlantique (44) has 10 circonscriptions, numbered 01 to 10; 11 does not exist", CodeNoCirconscription},
+		{"4400", "00 does not exist", CodeNoCirconscription},
+		{"2C01", "2C is not a département: Corsica is 2A or 2B", CodeCorsicaLetter},
+		{"9912", "Français établis hors de France (99) has 11 circonscriptions", CodeNoCirconscription},
+		{"20", "20 is no longer a département: Corsica is 2A (Corse-du-Sud) and 2B (Haute-Corse)", CodeCorsica20},
+		{"2001", "20 is no longer a département", CodeCorsica20},
+		{"4405x", "a territory code is fr, a département", CodeSyntax},
+		{"9741", "97 is not a département: overseas départements and collectivities have three digits", CodeOverseasTwoDigits},
+		{"97408", "La Réunion (974) has 7 circonscriptions", CodeNoCirconscription},
+		{"96", "96 is not a département", CodeNoDepartement},
+		{"978", "978 is not a département", CodeNoDepartement},
+		{"00", "00 is not a département", CodeNoDepartement},
+		{"440501", "too long", CodeTooLong},
+		{"", "empty code", CodeEmpty},
+		{"4", "a département has two characters", CodeTooShort},
+		{"2a03", "Corse-du-Sud (2A) has 2 circonscriptions", CodeNoCirconscription},
+		{" 44", "a territory code is fr", CodeSyntax},
+		{"44\r\n", "a territory code is fr", CodeSyntax},
+		{"4405\r\n", "too long", CodeTooLong},
+		{"4\r\n", "a territory code is fr", CodeSyntax},
 	}
 	for _, tc := range cases {
 		c, err := ParseCode(tc.in)
@@ -89,9 +95,17 @@ func TestNearMissesRefusedWithReason(t *testing.T) {
 			t.Errorf("%q: accepted as %v (err %v), want refusal", tc.in, c, err)
 			continue
 		}
-		if !strings.Contains(ce.Reason, tc.reason) {
-			t.Errorf("%q: reason %q, want it to contain %q", tc.in, ce.Reason, tc.reason)
+		if !strings.Contains(ce.Reason, tc.reason) || ce.Problem != tc.problem {
+			t.Errorf("%q: %s %q, want %s and a reason containing %q", tc.in, ce.Problem, ce.Reason, tc.problem, tc.reason)
 		}
+		if unknown := tc.problem != CodeSyntax && tc.problem != CodeTooLong && tc.problem != CodeEmpty && tc.problem != CodeTooShort; ce.Unknown() != unknown {
+			t.Errorf("%q: Unknown() %v", tc.in, ce.Unknown())
+		}
+	}
+	// The facts the templates need to say it.
+	_, err := ParseCode("4411")
+	if ce := err.(*CodeError); ce.Departement != "44" || ce.Name != "Loire-Atlantique" || ce.Count != 10 || ce.Number != "11" {
+		t.Errorf("4411: %+v", ce)
 	}
 }
 

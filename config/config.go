@@ -112,13 +112,25 @@ type Tickets struct {
 	MaxAttachmentBytes int64 `toml:"max_attachment_bytes"`
 }
 
-// Web configures the HTTP server of the one-click unsubscribe links.
+// Web configures the HTTP server: one-click unsubscribe links, the
+// agenda's links and calendar feeds.
 type Web struct {
 	Listen string `toml:"listen"` // host:port
 	// BaseURL is how members reach it, in the links the hub writes
 	// ("https://listes.example.org", behind a TLS reverse proxy). Default:
 	// http:// and the listen address.
 	BaseURL string `toml:"base_url"`
+	// RequestsPerIPMinute: requests one client address may make in a
+	// minute, given back evenly (one every 60/N seconds); beyond, 429 Too
+	// Many Requests with Retry-After. IPv6 clients count by /64. 0: no
+	// limit.
+	RequestsPerIPMinute int `toml:"requests_per_ip_minute"`
+	// TrustedProxies lists networks (CIDR) of reverse proxies in front of
+	// the hub. For a request from one of them, the client is the last
+	// address in X-Forwarded-For that is not itself a trusted proxy (the
+	// one the proxy appended); from anyone else, X-Forwarded-For is
+	// ignored. Default: loopback, where a local nginx connects from.
+	TrustedProxies []string `toml:"trusted_proxies"`
 }
 
 // Lists configures the mailing lists.
@@ -296,7 +308,7 @@ func Default() Config {
 			GiveUpAfter: Duration(5 * 24 * time.Hour),
 			Keep:        Duration(7 * 24 * time.Hour),
 		},
-		Web: Web{Listen: "127.0.0.1:8025"},
+		Web: Web{Listen: "127.0.0.1:8025", RequestsPerIPMinute: 120, TrustedProxies: []string{"127.0.0.0/8", "::1/128"}},
 		Lists: Lists{
 			ConfirmExpiry:    Duration(72 * time.Hour),
 			HoldExpiry:       Duration(7 * 24 * time.Hour),
@@ -505,6 +517,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Web.BaseURL != "" && !strings.HasPrefix(c.Web.BaseURL, "https://") && !strings.HasPrefix(c.Web.BaseURL, "http://") {
 		errs = append(errs, fmt.Errorf("web.base_url %q: must start with https:// (or http://)", c.Web.BaseURL))
+	}
+	if c.Web.RequestsPerIPMinute < 0 {
+		errs = append(errs, errors.New("web.requests_per_ip_minute cannot be negative"))
+	}
+	for _, n := range c.Web.TrustedProxies {
+		if _, _, err := net.ParseCIDR(n); err != nil {
+			errs = append(errs, fmt.Errorf("web.trusted_proxies %q: %v", n, err))
+		}
 	}
 	if c.Lists.ConfirmExpiry <= 0 || c.Lists.HoldExpiry <= 0 || c.Lists.BounceStaleAfter <= 0 {
 		errs = append(errs, errors.New("lists: confirm_expiry, hold_expiry and bounce_stale_after must be positive"))

@@ -47,8 +47,12 @@ func (s *Service) render(m Member, d Digest, c *Catalogue, week string) ([]byte,
 			}
 			v := viewEvent{Title: e.Title, When: templates.When(lang, at, e.AllDay), Place: e.Place,
 				Organisers: organisers(lang, e), Themes: strings.Join(e.Themes, ", "), MembersOnly: !e.Public,
-				Calendar: s.cfg.WebURL + "/agenda/event/" + url.PathEscape(e.UID) + ".ics", Details: short(e.Details),
-				Attend: s.cfg.WebURL + "/agenda/attend/" + s.AttendToken(m.Email, e.ID)}
+				Details: short(e.Details), Attend: s.cfg.WebURL + "/agenda/attend/" + s.AttendToken(m.Email, e.ID)}
+			if e.Public {
+				// The web serves public events only: a members-only one
+				// has no "add to my calendar" link (it would be a 404).
+				v.Calendar = s.cfg.WebURL + "/agenda/event/" + url.PathEscape(e.UID) + ".ics"
+			}
 			if it.Km >= 0 && e.Located {
 				v.Distance = distance(lang, it.Km)
 			}

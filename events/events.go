@@ -7,8 +7,6 @@ package events
 //go:generate go run ./gen/windowszones -in /tmp/cldr/node_modules/cldr-core/supplemental/windowsZones.json -out windowszones.go
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 	"time"
 )
@@ -49,12 +47,13 @@ type Event struct {
 	Updated  time.Time
 }
 
-// Errors of reading an event, each a sentence for the person who sent it.
+// Errors of reading an event: each a *Problem, which the templates put
+// in words for the person who sent it.
 var (
-	ErrNoEvent  = errors.New("no event found (an iCalendar invitation, or the form described in the help)")
-	ErrNoStart  = errors.New("the event has no start date")
-	ErrNoTitle  = errors.New("the event has no title")
-	ErrBadTimes = errors.New("the event ends before it starts")
+	ErrNoEvent  error = &Problem{Code: ProblemNoEvent}
+	ErrNoStart  error = &Problem{Code: ProblemNoStart}
+	ErrNoTitle  error = &Problem{Code: ProblemNoTitle}
+	ErrBadTimes error = &Problem{Code: ProblemEndsBeforeStart}
 )
 
 // Location is the event's time zone, Europe/Paris when unknown.
@@ -92,7 +91,7 @@ func (e *Event) Check() error {
 		e.Zone = DefaultZone
 	}
 	if _, err := time.LoadLocation(e.Zone); err != nil {
-		return fmt.Errorf("unknown time zone %q", e.Zone)
+		return problem(ProblemZoneUnknown, e.Zone, err)
 	}
 	if e.Status == "" {
 		e.Status = Confirmed
@@ -100,8 +99,9 @@ func (e *Event) Check() error {
 	seen := map[string]bool{}
 	themes := e.Themes[:0:0]
 	for _, t := range e.Themes {
-		t = strings.ToLower(strings.TrimSpace(t))
-		if t != "" && !seen[t] {
+		// A theme is a feed's name: one that cannot be is not kept.
+		t, err := ParseTheme(t)
+		if err == nil && !seen[t] {
 			seen[t] = true
 			themes = append(themes, t)
 		}

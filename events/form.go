@@ -1,7 +1,6 @@
 package events
 
 import (
-	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -56,7 +55,7 @@ func ParseForm(text string, now time.Time, zone string) (Form, error) {
 	}
 	loc, err := time.LoadLocation(f.Zone)
 	if err != nil {
-		return f, err
+		return f, problem(ProblemZoneUnknown, f.Zone, err)
 	}
 	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
 	var date, end, duration string
@@ -141,7 +140,7 @@ func ParseForm(text string, now time.Time, zone string) (Form, error) {
 			// "Fin : 16h30": a time on the start's day.
 			h, m, ok := clock(end)
 			if !ok {
-				return f, fmt.Errorf("end %q: %w", end, err)
+				return f, problem(ProblemEndUnreadable, end, err)
 			}
 			e, endHasTime = time.Date(start.Year(), start.Month(), start.Day(), h, m, 0, 0, loc), true
 		}
@@ -211,10 +210,10 @@ func parseDate(s string, ref time.Time, loc *time.Location) (time.Time, bool, er
 		}
 		rest = strings.Replace(f, m[0], " ", 1)
 	} else {
-		return time.Time{}, false, fmt.Errorf("date %q not understood (write it as 12/10/2026 14h30)", s)
+		return time.Time{}, false, problem(ProblemDateUnreadable, s, nil)
 	}
 	if mo < 1 || mo > 12 || d < 1 || d > 31 {
-		return time.Time{}, false, fmt.Errorf("date %q not understood (write it as 12/10/2026 14h30)", s)
+		return time.Time{}, false, problem(ProblemDateUnreadable, s, nil)
 	}
 	h, mi, hasTime := clock(rest)
 	if y == 0 {
@@ -225,7 +224,7 @@ func parseDate(s string, ref time.Time, loc *time.Location) (time.Time, bool, er
 	}
 	t := time.Date(y, mo, d, h, mi, 0, 0, loc)
 	if t.Day() != d {
-		return time.Time{}, false, fmt.Errorf("date %q does not exist", s)
+		return time.Time{}, false, problem(ProblemDateNonexistent, s, nil)
 	}
 	return t, hasTime, nil
 }
@@ -260,7 +259,7 @@ func parseDuration(s string) (time.Duration, error) {
 			return time.Duration(n) * time.Hour, nil
 		}
 	}
-	return 0, fmt.Errorf("duration %q not understood (write it as 2h or 1h30)", s)
+	return 0, problem(ProblemDurationUnreadable, s, nil)
 }
 
 // fold lowers s and removes accents: "Thèmes" → "themes".

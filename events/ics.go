@@ -2,7 +2,6 @@ package events
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -45,12 +44,12 @@ func ParseICS(r io.Reader) (inv Invitation, err error) {
 	defer func() {
 		// go-ical's decoder panics on some malformed lines ("0;0=").
 		if p := recover(); p != nil {
-			inv, err = Invitation{}, fmt.Errorf("unreadable calendar: %v", p)
+			inv, err = Invitation{}, &Problem{Code: ProblemCalendarUnreadable, Err: fmt.Errorf("%v", p)}
 		}
 	}()
 	cal, err := ical.NewDecoder(r).Decode()
 	if err != nil {
-		return inv, fmt.Errorf("unreadable calendar: %w", err)
+		return inv, &Problem{Code: ProblemCalendarUnreadable, Err: err}
 	}
 	inv.Method = strings.ToUpper(strings.TrimSpace(propText(cal.Props.Get(ical.PropMethod))))
 	zones := map[string]string{} // TZID → IANA, from the VTIMEZONEs
@@ -123,7 +122,7 @@ func readEvent(c *ical.Component, zones map[string]string, inv *Invitation) (Eve
 	} else if d := c.Props.Get(ical.PropDuration); d != nil {
 		dur, err := d.Duration()
 		if err != nil {
-			return e, fmt.Errorf("DURATION %q: %w", d.Value, err)
+			return e, problem(ProblemDurationUnreadable, d.Value, err)
 		}
 		e.End = e.Start.Add(dur)
 	}
@@ -149,7 +148,10 @@ func readEvent(c *ical.Component, zones map[string]string, inv *Invitation) (Eve
 		}
 	}
 	if e.UID == "" {
-		return e, errors.New("the event has no UID")
+		return e, problem(ProblemNoUID, "", nil)
+	}
+	if !ValidUID(e.UID) {
+		return e, problem(ProblemBadUID, e.UID, nil)
 	}
 	return e, e.Check()
 }
@@ -169,7 +171,7 @@ func readTime(p *ical.Prop, zones map[string]string, territory string, inv *Invi
 	}
 	loc, err := time.LoadLocation(zone)
 	if err != nil {
-		return t, false, "", fmt.Errorf("time zone %q: %w", zone, err)
+		return t, false, "", problem(ProblemZoneUnknown, zone, err)
 	}
 	switch {
 	case strings.EqualFold(p.Params.Get(ical.ParamValue), "DATE") || len(v) == len("20060102"):
@@ -184,7 +186,7 @@ func readTime(p *ical.Prop, zones map[string]string, territory string, inv *Invi
 		t, err = time.ParseInLocation("20060102T150405", v, loc)
 	}
 	if err != nil {
-		return t, false, "", fmt.Errorf("date %q: %w", v, err)
+		return t, false, "", problem(ProblemDateUnreadable, v, err)
 	}
 	return t, allDay, zone, nil
 }
@@ -345,7 +347,7 @@ func parisZone() *ical.Component {
 func FromMessage(msg []byte, now time.Time) (Invitation, error) {
 	ent, err := message.Read(bytes.NewReader(msg))
 	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-		return Invitation{}, fmt.Errorf("unreadable message: %w", err)
+		return Invitation{}, &Problem{Code: ProblemMessageUnreadable, Err: err}
 	}
 	var cals [][]byte
 	var text string

@@ -243,3 +243,44 @@ func GetTx(tx *store.Tx, id int64) (Event, error) {
 	}
 	return e, err
 }
+
+// PublicByUID reads the public event uid names, with its organising
+// groups; ErrNotFound when there is none, members-only or not there: the
+// two are one answer.
+func PublicByUID(ctx context.Context, db *store.DB, uid string) (Event, error) {
+	var id int64
+	err := db.QueryRow(ctx, "event.public-by-uid", uid).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Event{}, ErrNotFound
+	} else if err != nil {
+		return Event{}, err
+	}
+	return Get(ctx, db, id)
+}
+
+// PublicTheme reports whether some public event has theme (as ParseTheme
+// returns it).
+func PublicTheme(ctx context.Context, db *store.DB, theme string) (bool, error) {
+	var one int
+	err := db.QueryRow(ctx, "event.public-theme", theme).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// FormUID is the UID of an event written as a form by group groupID: that
+// of the event the group already made from the same form (same title and
+// start), so that sending it twice changes nothing; otherwise a new one
+// (NewUID).
+func FormUID(tx *store.Tx, groupID int64, e Event, host string) (string, error) {
+	var uid string
+	err := tx.QueryRow("event.same-form", groupID, e.Start.Unix(), strings.TrimSpace(e.Title)).Scan(&uid)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return NewUID(host), nil
+	case err != nil:
+		return "", err
+	}
+	return uid, nil
+}

@@ -80,13 +80,16 @@ func (h *Hub) publishEvent(tx *store.Tx, in inbound) error {
 	inv, err := events.FromMessage(m.Body, h.now())
 	if err != nil {
 		log.Info("agenda: nothing understood", "err", err)
-		return reply("event-refused", map[string]any{"Reason": "unreadable", "Detail": err.Error()})
+		// The templates say what was wrong, in the writer's language.
+		var p *events.Problem
+		problem, value := "", ""
+		if errors.As(err, &p) {
+			problem, value = p.Code, p.Value
+		}
+		return reply("event-refused", map[string]any{"Reason": "unreadable", "Problem": problem, "Value": value})
 	}
 	var done []map[string]any
 	for _, e := range inv.Events {
-		if inv.Form && !inv.FormUID {
-			e.UID = formUID(g, e, h.Config.Hostname)
-		}
 		if inv.Form && inv.FormUID {
 			e.Sequence = int(h.now().Unix()) // a form replaces what it names
 		}
@@ -94,6 +97,11 @@ func (h *Hub) publishEvent(tx *store.Tx, in inbound) error {
 			// A form's times are the wall clock of its place (or of its
 			// group's commune): Pointe-à-Pitre's 14h30 is not Paris's.
 			h.formZone(&e, g)
+		}
+		if inv.Form && !inv.FormUID {
+			if e.UID, err = events.FormUID(tx, g.ID, e, h.Config.Hostname); err != nil {
+				return err
+			}
 		}
 		h.locate(&e, g)
 		outcome, err := events.Save(tx, &e, g.ID, h.now())
@@ -120,21 +128,6 @@ func isAnimator(g groups.Group, addr string) bool {
 		}
 	}
 	return false
-}
-
-// formUID makes the UID of an event written as a form: stable for the
-// same group, title and start, so sending the same form twice changes
-// nothing.
-func formUID(g groups.Group, e events.Event, host string) string {
-	return fmt.Sprintf("%s-%s-%s@%s", e.Start.UTC().Format("20060102T1504"), g.Local(), shortHash(e.Title), host)
-}
-
-func shortHash(s string) string {
-	var h uint32 = 2166136261
-	for i := 0; i < len(s); i++ {
-		h = (h ^ uint32(s[i])) * 16777619 // FNV-1a
-	}
-	return fmt.Sprintf("%08x", h)
 }
 
 // locate gives e coordinates from its postal code, else from its group's
@@ -211,31 +204,39 @@ func (h *Hub) tell(tx *store.Tx, to, lang, name string, data map[string]any, ref
 	return err
 }
 
-// feeds are the calendar feeds the web server serves.
+// feeds are the calendar feeds the web server serves: public events only,
+// named from public data only (the hub's own spelling of a group, a
+// territory or a theme; a public event's title). What a client sends is
+// read by the grammar of its kind (web.ErrBadFeedName when it does not
+// follow it) before anything is looked up; a name that follows it but
+// names nothing public is web.ErrNoFeed, the same for a members-only
+// event as for one that does not exist.
 type feeds struct{ h *Hub }
 
 func (f feeds) Feed(ctx context.Context, kind, key string) ([]byte, error) {
 	h := f.h
 	now := h.now()
 	var evs []events.Event
+	var name string
 	var err error
-	name := key
 	switch kind {
 	case "group":
 		code, gname, perr := address.GroupLocal(key)
 		if perr != nil {
-			return nil, web.ErrNoFeed
+			return nil, feedKeyError(perr)
 		}
 		id, lerr := groups.Lookup(ctx, h.DB, code, gname)
-		if lerr != nil {
+		if errors.Is(lerr, groups.ErrNotFound) {
 			return nil, web.ErrNoFeed
+		} else if lerr != nil {
+			return nil, lerr
 		}
 		evs, err = events.Of(ctx, h.DB, "event.of-group", id, now.Unix())
 		name = "Agenda " + code.Local() + "." + gname
 	case "zone":
 		code, perr := address.ParseCode(key)
 		if perr != nil {
-			return nil, web.ErrNoFeed
+			return nil, feedKeyError(perr)
 		}
 		pattern := code.String()
 		if code.String() == "fr" {
@@ -244,32 +245,58 @@ func (f feeds) Feed(ctx context.Context, kind, key string) ([]byte, error) {
 		evs, err = events.Of(ctx, h.DB, "event.of-zone", pattern, pattern, now.Unix())
 		name = "Agenda " + code.Local()
 	case "theme":
-		evs, err = events.Of(ctx, h.DB, "event.of-theme", strings.ToLower(key), now.Unix())
-		name = "Agenda #" + strings.ToLower(key)
-	case "event":
-		// "Add to my calendar": one event, by its UID.
-		var id int64
-		if err := h.DB.QueryRow(ctx, "event.by-uid", key).Scan(&id, new(int), new(string)); err != nil {
+		theme, perr := events.ParseTheme(key)
+		if perr != nil {
+			return nil, web.ErrBadFeedName
+		}
+		// A theme exists once a public event has it; a members-only
+		// event's themes are its own.
+		known, lerr := events.PublicTheme(ctx, h.DB, theme)
+		if lerr != nil {
+			return nil, lerr
+		} else if !known {
 			return nil, web.ErrNoFeed
 		}
-		e, err := events.Get(ctx, h.DB, id)
-		if err != nil {
-			return nil, err
+		evs, err = events.Of(ctx, h.DB, "event.of-theme", theme, now.Unix())
+		name = "Agenda #" + theme
+	case "event":
+		// "Add to my calendar": one public event, by its UID.
+		if !events.ValidUID(key) {
+			return nil, web.ErrBadFeedName
+		}
+		e, lerr := events.PublicByUID(ctx, h.DB, key)
+		if errors.Is(lerr, events.ErrNotFound) {
+			return nil, web.ErrNoFeed
+		} else if lerr != nil {
+			return nil, lerr
 		}
 		evs, name = []events.Event{e}, e.Title
+	default:
+		return nil, web.ErrNoFeed
 	}
 	if err != nil {
 		return nil, err
 	}
 	public := evs[:0]
 	for _, e := range evs {
-		if e.Public {
+		if e.Public { // the queries hold only public events; this says so again
 			public = append(public, e)
 		}
 	}
 	var b bytes.Buffer
 	err = events.WriteICS(&b, name+" ("+h.Config.Domains[0]+")", "-//relais//agenda//FR", public, now)
 	return b.Bytes(), err
+}
+
+// feedKeyError sorts a group address or territory code that was refused:
+// one that names no territory is no feed (404), anything else is not a
+// feed's name (400).
+func feedKeyError(err error) error {
+	var ce *address.CodeError
+	if errors.As(err, &ce) && ce.Unknown() {
+		return web.ErrNoFeed
+	}
+	return web.ErrBadFeedName
 }
 
 const routeAgendaCmd = "agendacmd" // agenda+request@: a member's place and preferences
@@ -346,11 +373,14 @@ func (h *Hub) tellSettings(tx *store.Tx, mem digest.Member, results []digest.Res
 	}, strings.TrimSpace(ref))
 }
 
-func (f feeds) Stop(ctx context.Context, token string, really bool) (web.Link, error) {
+// agendaLinks are the links of the agenda's mail the web server answers.
+type agendaLinks struct{ h *Hub }
+
+func (f agendaLinks) Stop(ctx context.Context, token string, really bool) (web.Link, error) {
 	return linkOf(f.h.Digest.Stop(ctx, token, really))
 }
 
-func (f feeds) Attend(ctx context.Context, token string, really bool) (web.Link, error) {
+func (f agendaLinks) Attend(ctx context.Context, token string, really bool) (web.Link, error) {
 	email, lang, e, err := f.h.Digest.Attend(ctx, token, really)
 	if errors.Is(err, digest.ErrBadToken) || errors.Is(err, events.ErrNotFound) {
 		return web.Link{}, web.ErrBadToken
@@ -442,7 +472,7 @@ func (h *Hub) tellAttendees(tx *store.Tx, e events.Event, outcome events.Outcome
 	return nil
 }
 
-func (f feeds) Start(ctx context.Context, token string, really bool) (web.Link, error) {
+func (f agendaLinks) Start(ctx context.Context, token string, really bool) (web.Link, error) {
 	return linkOf(f.h.Digest.Start(ctx, token, really))
 }
 

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -196,7 +197,17 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		return nil, err
 	}
 	h.Queue.Personalize(digest.Kind, h.Digest.Personalize)
-	h.Web = web.New(webLists{h.Lists}, feeds{h}, texts, log.With("part", "web"))
+	var proxies []netip.Prefix
+	for _, c := range cfg.Web.TrustedProxies {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("web.trusted_proxies: %w", err)
+		}
+		proxies = append(proxies, p)
+	}
+	h.Web = web.New(web.Config{RequestsPerMinute: cfg.Web.RequestsPerIPMinute, TrustedProxies: proxies, Now: now},
+		webLists{h.Lists}, feeds{h}, agendaLinks{h}, texts, log.With("part", "web"))
 	h.disp = newDispatcher(h)
 	var tlsConfig *tls.Config
 	if cfg.SMTP.TLSCert != "" {

@@ -34,7 +34,9 @@ func (r *router) Route(ctx context.Context, rcpt string) (smtpd.Route, error) {
 	case errors.Is(err, address.ErrNotOurDomain):
 		return smtpd.Route{}, smtpd.ErrRelayDenied
 	case errors.As(err, &ce):
-		return smtpd.Route{}, &smtpd.RecipientError{Reason: ce.Reason}
+		// Said by the reply bad-address, in French and in English.
+		return smtpd.Route{}, &smtpd.RecipientError{Reason: string(ce.Problem), Data: map[string]any{
+			"Departement": ce.Departement, "Name": ce.Name, "Count": ce.Count, "Number": ce.Number}}
 	case err != nil:
 		return smtpd.Route{}, smtpd.ErrUnknownRecipient
 	}

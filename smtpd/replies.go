@@ -24,8 +24,18 @@ func (s *Server) errUnknownUser(rcpt string) *smtp.SMTPError {
 	return s.reply(550, ec(5, 1, 1), "unknown-user", echo(rcpt))
 }
 
-func (s *Server) errBadAddress(rcpt, reason string) *smtp.SMTPError {
-	return s.reply(550, ec(5, 1, 1), "bad-address", map[string]string{"Addr": echo(rcpt), "Reason": echo(reason)})
+// errBadAddress refuses an address with its reason, which the template
+// says in French and in English from re.Reason and re.Data.
+func (s *Server) errBadAddress(rcpt string, re *RecipientError) *smtp.SMTPError {
+	data := make(map[string]any, len(re.Data)+2)
+	for k, v := range re.Data {
+		if str, ok := v.(string); ok {
+			v = echo(str)
+		}
+		data[k] = v
+	}
+	data["Addr"], data["Reason"] = echo(rcpt), echo(re.Reason)
+	return s.reply(550, ec(5, 1, 1), "bad-address", data)
 }
 
 func (s *Server) errRelayDenied(rcpt string) *smtp.SMTPError {

@@ -83,7 +83,7 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	case err == nil:
 	case errors.As(err, &re):
 		ss.log.Info("recipient refused", "rcpt", address.Redact(to), "reason", re.Reason)
-		return ss.s.errBadAddress(to, re.Reason)
+		return ss.s.errBadAddress(to, re)
 	case errors.Is(err, ErrUnknownRecipient):
 		ss.log.Info("recipient refused", "rcpt", address.Redact(to), "reason", "unknown")
 		return ss.s.errUnknownUser(to)

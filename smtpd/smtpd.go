@@ -52,9 +52,13 @@ var (
 	ErrRelayDenied      = errors.New("smtpd: relay denied")
 )
 
-// RecipientError is an unknown recipient with a reason the sender may read.
+// RecipientError is an unknown recipient with a reason the sender may
+// read: Reason names it, for the log and for the reply bad-address of
+// templates/replies.tmpl, which says it in French and in English; Data
+// holds what that sentence needs (a département's name, a number).
 type RecipientError struct {
 	Reason string
+	Data   map[string]any
 }
 
 func (e *RecipientError) Error() string { return "smtpd: unknown recipient: " + e.Reason }

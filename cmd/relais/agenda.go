@@ -109,7 +109,7 @@ func runEvent(args []string) error {
 			if err != nil {
 				return err
 			}
-			f.UID = fmt.Sprintf("%s-%s-%d@%s", f.Start.UTC().Format("20060102T1504"), *group, now.UnixNano()%1e6, c.Hostname)
+			f.UID = events.NewUID(c.Hostname) // 128 random bits: nobody guesses it
 			evs = []events.Event{f.Event}
 		}
 		gz, err := hub.OpenGazetteer(c.DataDir, newLogger(c))

@@ -394,6 +394,11 @@ func TestCLIEvents(t *testing.T) {
 	if !strings.HasPrefix(out, "created: ") || !strings.Contains(out, "Porte-à-porte") {
 		t.Fatalf("event add:\n%s", out)
 	}
+	// The UID carries 128 random bits (issue 12): nobody can name the
+	// event, members-only or not, without being told.
+	if !regexp.MustCompile(`\([0-9a-f]{32}@[^ )]+\)\n$`).MatchString(out) {
+		t.Fatalf("event add: UID not random:\n%s", out)
+	}
 	ics := filepath.Join(t.TempDir(), "agenda.ics")
 	start := time.Now().AddDate(0, 0, 5).UTC().Format("20060102T150405Z")
 	os.WriteFile(ics, []byte("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:imp1@test\r\nDTSTAMP:20261121T100000Z\r\n"+

@@ -47,18 +47,36 @@ SELECT eg.event_id, g.code, g.name, g.id, g.display_name FROM event_groups eg JO
 JOIN events e ON e.id = eg.event_id
 WHERE e.start_at < ? AND e.end_at > ? ORDER BY eg.event_id, g.code, g.name;
 
+-- The calendar feeds (package web) hold public events only: a members-only
+-- event is in none of them, and none of them says it exists.
+
 -- name: event.of-group
 SELECT e.id FROM event_groups eg JOIN events e ON e.id = eg.event_id
-WHERE eg.group_id = ? AND e.end_at > ? ORDER BY e.start_at, e.id;
+WHERE eg.group_id = ? AND e.end_at > ? AND e.public = 1 ORDER BY e.start_at, e.id;
 
 -- name: event.of-theme
 SELECT e.id FROM event_themes t JOIN events e ON e.id = t.event_id
-WHERE t.theme = ? AND e.end_at > ? ORDER BY e.start_at, e.id;
+WHERE t.theme = ? AND e.end_at > ? AND e.public = 1 ORDER BY e.start_at, e.id;
 
 -- name: event.of-zone
 -- Events organised by a group whose code starts with the territory's.
 SELECT DISTINCT e.id, e.start_at FROM event_groups eg JOIN groups g ON g.id = eg.group_id JOIN events e ON e.id = eg.event_id
-WHERE (g.code = ? OR g.code LIKE ? || '%') AND e.end_at > ? ORDER BY e.start_at, e.id;
+WHERE (g.code = ? OR g.code LIKE ? || '%') AND e.end_at > ? AND e.public = 1 ORDER BY e.start_at, e.id;
+
+-- name: event.public-by-uid
+-- "Add to my calendar": one public event. A members-only event and an
+-- unknown UID take the same path and find the same nothing.
+SELECT id FROM events WHERE uid = ? AND public = 1;
+
+-- name: event.public-theme
+-- Whether a public event (past or to come) has the theme: its feed exists.
+SELECT 1 FROM event_themes t JOIN events e ON e.id = t.event_id WHERE t.theme = ? AND e.public = 1 LIMIT 1;
+
+-- name: event.same-form
+-- The event a group already made from the same form (same title, same
+-- start): sending a form twice changes it, it does not make a second one.
+SELECT e.uid FROM event_groups eg JOIN events e ON e.id = eg.event_id
+WHERE eg.group_id = ? AND e.start_at = ? AND e.title = ? ORDER BY e.id LIMIT 1;
 
 -- name: attendee.add
 INSERT OR IGNORE INTO event_attendees (event_id, email, lang, created_at) VALUES (?, ?, ?, ?);
