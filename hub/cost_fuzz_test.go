@@ -64,6 +64,9 @@ func costChecker() *checker {
 // of the input where work does (a field rebuilt for each of its lines).
 func allocated(f func()) uint64 {
 	var a, b runtime.MemStats
+	// A collection first empties the sync.Pools, which would otherwise
+	// serve some runs and not others.
+	runtime.GC()
 	runtime.ReadMemStats(&a)
 	f()
 	runtime.ReadMemStats(&b)
@@ -77,22 +80,36 @@ func costRatios(chk *checker, head, frag, tail []byte) (alloc, elapsed float64, 
 	build := func(n int) []byte {
 		return append(append(append([]byte{}, head...), bytes.Repeat(frag, n)...), tail...)
 	}
-	inboundWork(chk, build(64)) // first calls initialise tables, once
+	inboundWork(chk, build(128)) // first calls initialise tables, once
 	var a [3]uint64
 	var d [3]time.Duration
 	var large []byte
-	for i, n := range []int{0, 64, 512} {
+	for i, n := range []int{0, 128, 1024} {
 		msg := build(n)
 		large = msg
-		a[i] = allocated(func() { t := time.Now(); inboundWork(chk, msg); d[i] = time.Since(t) })
-	}
-	part := func(x, base uint64) float64 {
-		if x < base {
-			return 0
+		// The least of five runs: other goroutines of the process (the
+		// race detector's, other tests') only ever add to the count.
+		for k := range 5 {
+			var took time.Duration
+			got := allocated(func() { t := time.Now(); inboundWork(chk, msg); took = time.Since(t) })
+			if k == 0 || got < a[i] {
+				a[i] = got
+			}
+			if k == 0 || took < d[i] {
+				d[i] = took
+			}
 		}
-		return float64(x - base)
 	}
-	alloc = part(a[2], a[0]) / (part(a[1], a[0]) + 4096)
+	// What the repeated part costs at 512 against what it costs at 64,
+	// less the noise of the runtime and of other goroutines (a few tens of
+	// kilobytes; more under the race detector): linear work gives about 8,
+	// work that grows with its square 64.
+	const noise = 128 << 10
+	inc128, inc1024 := float64(a[1])-float64(a[0]), float64(a[2])-float64(a[0])
+	alloc = (inc1024 - noise) / max(inc128+noise, float64(128*len(frag)))
+	if os.Getenv("COSTDEBUG") != "" {
+		fmt.Println(a, d)
+	}
 	elapsed = float64(max(d[2]-d[0], 0)) / float64(max(d[1]-d[0], 0)+time.Microsecond)
 	return alloc, elapsed, len(large)
 }
@@ -120,7 +137,7 @@ var costSeeds = [][3]string{
 // maxCostRatio is the ratio of allocations beyond which work is taken to
 // grow faster than the input: 8 for linear work, up to 16 with slices
 // that double as they grow; the square of the input gives 64.
-const maxCostRatio = 24
+const maxCostRatio = 16
 
 // TestInboundCostLinear runs the seeds of FuzzInboundCost: each must cost,
 // in allocations, no more than linearly in the size of its repeated part.
@@ -147,7 +164,7 @@ func FuzzInboundCost(f *testing.F) {
 	chk := costChecker()
 	logFile := os.Getenv("RELAIS_COST_LOG")
 	f.Fuzz(func(t *testing.T, head, frag, tail []byte) {
-		if len(head) > 4096 || len(frag) > 512 || len(tail) > 4096 || len(frag) == 0 {
+		if len(head) > 4096 || len(frag) > 256 || len(tail) > 4096 || len(frag) == 0 {
 			return
 		}
 		alloc, elapsed, size := costRatios(chk, head, frag, tail)
