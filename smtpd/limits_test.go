@@ -13,8 +13,9 @@ import (
 	"codeberg.org/relais/relais/templates"
 )
 
-// startWith runs a server with cfg over the defaults of start.
-func startWith(t *testing.T, sp Spool, tweak func(*Config)) string {
+// startWith runs a server on 127.0.0.1 with small limits, changed by
+// tweak.
+func startWith(t *testing.T, r Router, sp Spool, tweak func(*Config)) string {
 	t.Helper()
 	texts, err := templates.Load("")
 	if err != nil {
@@ -23,7 +24,7 @@ func startWith(t *testing.T, sp Spool, tweak func(*Config)) string {
 	cfg := Config{Hostname: "mx.test", MaxMessageBytes: 1 << 20, MaxRecipients: 3, MaxConnectionsPerIP: 10,
 		MaxConnections: 10, Timeout: time.Minute, NewID: func() string { return "ID1" }}
 	tweak(&cfg)
-	s := New(cfg, fakeRouter{}, sp, texts, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := New(cfg, r, sp, texts, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +122,7 @@ func TestSlowClientsCut(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			sp := &fakeSpool{}
-			addr := startWith(t, sp, c.tweak)
+			addr := startWith(t, fakeRouter{}, sp, c.tweak)
 			cl := dial(t, addr)
 			if c.data {
 				for _, s := range []string{"EHLO slow.example", "MAIL FROM:<a@example.org>", "RCPT TO:<g@hub.example>", "DATA"} {
@@ -157,7 +158,7 @@ func TestSlowClientsCut(t *testing.T) {
 // takes in all: time the server spends itself does not count.
 func TestMinRateSparesBriskClients(t *testing.T) {
 	sp := &fakeSpool{}
-	addr := startWith(t, sp, func(c *Config) { c.Limits.MinRate, c.Limits.MinRateGrace = 100, 300*time.Millisecond })
+	addr := startWith(t, fakeRouter{}, sp, func(c *Config) { c.Limits.MinRate, c.Limits.MinRateGrace = 100, 300*time.Millisecond })
 	cl := dial(t, addr)
 	cl.cmd("EHLO brisk.example")
 	for range 3 {

@@ -46,24 +46,7 @@ func (s *fakeSpool) Accept(_ context.Context, env *Envelope, body []byte) error 
 
 func start(t *testing.T, r Router, sp Spool) string {
 	t.Helper()
-	texts, err := templates.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := New(Config{Hostname: "mx.test", MaxMessageBytes: 1 << 20, MaxRecipients: 3, MaxConnectionsPerIP: 10,
-		MaxConnections: 10, Timeout: time.Minute, NewID: func() string { return "ID1" }},
-		r, sp, texts, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
-	return ln.Addr().String()
+	return startWith(t, r, sp, func(*Config) {})
 }
 
 func send(addr, rcpt string) error {
