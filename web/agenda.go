@@ -65,14 +65,5 @@ func (s *Server) agendaPage(w http.ResponseWriter, r *http.Request, page string,
 	if l.Lang == "" {
 		l.Lang = "fr"
 	}
-	t, terr := s.pages.Page(l.Lang, page)
-	if terr != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Referrer-Policy", "no-referrer")
-	w.WriteHeader(code)
-	t.Execute(w, map[string]string{"Email": l.Email, "Title": l.Title, "When": l.When, "State": state})
+	s.render(w, l.Lang, page, code, map[string]string{"Email": l.Email, "Title": l.Title, "When": l.When, "State": state})
 }

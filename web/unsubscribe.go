@@ -73,17 +73,5 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 			lang = "en"
 		}
 	}
-	t, terr := s.pages.Page(lang, "unsubscribe")
-	if terr != nil {
-		s.log.Error("page", "err", terr)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Referrer-Policy", "no-referrer")
-	w.WriteHeader(code)
-	if err := t.Execute(w, pageData{Sub: sub, State: state}); err != nil {
-		s.log.Error("page", "err", err)
-	}
+	s.render(w, lang, "unsubscribe", code, pageData{Sub: sub, State: state})
 }

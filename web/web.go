@@ -97,3 +97,21 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown stops the server, letting requests under way finish within ctx.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+// render writes a page in a language with status code: personal pages,
+// never cached nor referred.
+func (s *Server) render(w http.ResponseWriter, lang, page string, code int, data any) {
+	t, err := s.pages.Page(lang, page)
+	if err != nil {
+		s.log.Error("page", "page", page, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(code)
+	if err := t.Execute(w, data); err != nil {
+		s.log.Error("page", "page", page, "err", err)
+	}
+}
