@@ -40,6 +40,7 @@ const (
 // Member is someone who receives the digest.
 type Member struct {
 	Email    string
+	Link     string // the random id the member's links name (stop, start, attend), never the address
 	PostCode string
 	INSEE    string
 	Place    string // commune name

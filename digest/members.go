@@ -2,6 +2,8 @@ package digest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -23,7 +25,7 @@ func scanMember(row scanner) (Member, error) {
 	var themes string
 	var created, updated int64
 	err := row.Scan(&m.Email, &m.PostCode, &m.INSEE, &m.Place, &m.Point.Lat, &m.Point.Lon, &m.Radius, &m.Lang, &m.Zone,
-		&themes, &m.Active, &created, &updated)
+		&themes, &m.Active, &created, &updated, &m.Link)
 	if themes != "" {
 		m.Themes = strings.Split(themes, ",")
 	}
@@ -64,14 +66,31 @@ func GetTx(tx *store.Tx, email string) (Member, error) {
 	return m, err
 }
 
-// Save stores a member's place and preferences.
+// Save stores a member's place and preferences. A new member gets the
+// random id their links name (Member.Link); a known one keeps theirs.
 func Save(tx *store.Tx, m Member, now time.Time) error {
 	if m.Created.IsZero() {
 		m.Created = now
 	}
 	_, err := tx.Exec("agenda.upsert", strings.ToLower(m.Email), m.PostCode, m.INSEE, m.Place, m.Point.Lat, m.Point.Lon,
-		m.Radius, m.Lang, m.Zone, strings.Join(m.Themes, ","), m.Active, m.Created.Unix(), now.Unix())
+		m.Radius, m.Lang, m.Zone, strings.Join(m.Themes, ","), m.Active, m.Created.Unix(), now.Unix(), newLink())
 	return err
+}
+
+// newLink returns a fresh link id: 80 random bits in hex.
+func newLink() string {
+	var b [10]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ByLink reads the member a link id names, without their groups.
+func ByLink(ctx context.Context, db *store.DB, link string) (Member, error) {
+	m, err := scanMember(db.QueryRow(ctx, "agenda.member-by-link", link))
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, ErrNoMember
+	}
+	return m, err
 }
 
 // Result is what one command line did, for the answer.

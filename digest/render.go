@@ -47,7 +47,7 @@ func (s *Service) render(m Member, d Digest, c *Catalogue, week string) ([]byte,
 			}
 			v := viewEvent{Title: e.Title, When: templates.When(lang, at, e.AllDay), Place: e.Place,
 				Organisers: organisers(lang, e), Themes: strings.Join(e.Themes, ", "), MembersOnly: !e.Public,
-				Details: short(e.Details), Attend: s.cfg.WebURL + "/agenda/attend/" + s.AttendToken(m.Email, e.ID)}
+				Details: short(e.Details), Attend: s.cfg.WebURL + "/agenda/attend/" + s.AttendToken(m, e.ID)}
 			if e.Public {
 				// The web serves public events only: a members-only one
 				// has no "add to my calendar" link (it would be a 404).
@@ -62,7 +62,7 @@ func (s *Service) render(m Member, d Digest, c *Catalogue, week string) ([]byte,
 	}
 	v := view{Email: m.Email, Place: m.Place, PostCode: m.PostCode, Radius: m.Radius,
 		Own: conv(d.Own), Near: conv(d.Near), Themes: conv(d.Themes), Cancelled: conv(d.Cancelled),
-		Stop: s.cfg.WebURL + "/agenda/stop/" + s.Token(m.Email), Request: s.Request()}
+		Stop: s.cfg.WebURL + "/agenda/stop/" + s.Token(m), Request: s.Request()}
 	v.Count = len(v.Own) + len(v.Near) + len(v.Themes)
 	mailto := func(subject string) string {
 		return "mailto:" + s.Request() + "?subject=" + url.PathEscape(subject)

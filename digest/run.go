@@ -373,23 +373,23 @@ func (s *Service) Personalize(ctx context.Context, c queue.Copy) ([]byte, error)
 	return s.render(m, d, NewCatalogue(evs), c.Ref)
 }
 
-// Token is the member's personal stop link key: the address and a MAC
-// under the hub's secret.
-func (s *Service) Token(email string) string { return s.memberToken("agenda-stop", email) }
+// Token is the key of the member's personal stop link: the member's
+// random link id and a MAC under the hub's secret, never the address.
+func (s *Service) Token(m Member) string { return s.memberToken("agenda-stop", m.Link) }
 
 // StartToken is the key of the link that confirms an address for the
 // agenda, when its first message did not prove its From.
-func (s *Service) StartToken(email string) string { return s.memberToken("agenda-start", email) }
+func (s *Service) StartToken(m Member) string { return s.memberToken("agenda-start", m.Link) }
 
-// memberToken is an address and a MAC for purpose under the hub's secret.
-func (s *Service) memberToken(purpose, email string) string {
-	email = strings.ToLower(email)
-	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString([]byte(email)) + "." + s.macFor(purpose, email)
+// memberToken is a member's link id and a MAC for purpose under the hub's
+// secret.
+func (s *Service) memberToken(purpose, link string) string {
+	return link + "." + s.macFor(purpose, link)
 }
 
-func (s *Service) macFor(purpose, email string) string {
+func (s *Service) macFor(purpose, subject string) string {
 	h := hmac.New(sha256.New, s.secret)
-	h.Write([]byte(purpose + "\x00" + email))
+	h.Write([]byte(purpose + "\x00" + subject))
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h.Sum(nil)[:10]))
 }
 
@@ -408,15 +408,43 @@ func (s *Service) Start(ctx context.Context, token string, really bool) (Member,
 	return s.switchBy(ctx, token, "agenda-start", really, true)
 }
 
-// switchBy reads a member link made for purpose and, when really, turns
-// the member's digest on or off.
-func (s *Service) switchBy(ctx context.Context, token, purpose string, really, active bool) (Member, error) {
+// member returns the member a link made for purpose names.
+func (s *Service) member(ctx context.Context, token, purpose string) (Member, error) {
+	link, mac, ok := strings.Cut(token, ".")
+	if !ok || link == "" || !hmac.Equal([]byte(s.macFor(purpose, link)), []byte(mac)) {
+		if purpose == "agenda-stop" {
+			return s.legacyStop(ctx, token)
+		}
+		return Member{}, ErrBadToken
+	}
+	m, err := ByLink(ctx, s.db, link)
+	if errors.Is(err, ErrNoMember) {
+		return m, ErrBadToken
+	}
+	return m, err
+}
+
+// legacyStop reads a stop link of a digest sent before links named
+// members by an id (they carried the address in base32): the one-click
+// unsubscribe of mail already delivered keeps working (RFC 8058). No link
+// of this form is made any more.
+func (s *Service) legacyStop(ctx context.Context, token string) (Member, error) {
 	enc, mac, ok := strings.Cut(token, ".")
 	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(enc)
-	if !ok || err != nil || !hmac.Equal([]byte(s.macFor(purpose, string(raw))), []byte(mac)) {
+	if !ok || err != nil || !strings.Contains(string(raw), "@") || !hmac.Equal([]byte(s.macFor("agenda-stop", string(raw))), []byte(mac)) {
 		return Member{}, ErrBadToken
 	}
 	m, err := Get(ctx, s.db, string(raw))
+	if errors.Is(err, ErrNoMember) {
+		return m, ErrBadToken
+	}
+	return m, err
+}
+
+// switchBy reads a member link made for purpose and, when really, turns
+// the member's digest on or off.
+func (s *Service) switchBy(ctx context.Context, token, purpose string, really, active bool) (Member, error) {
+	m, err := s.member(ctx, token, purpose)
 	if err != nil || !really || m.Active == active {
 		return m, err
 	}
@@ -427,15 +455,13 @@ func (s *Service) switchBy(ctx context.Context, token, purpose string, really, a
 }
 
 // AttendToken is the key of a member's "je participe" link for an event:
-// address, event and a MAC under the hub's secret.
-func (s *Service) AttendToken(email string, eventID int64) string {
-	email = strings.ToLower(email)
-	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString([]byte(email)) + "." +
-		strconv.FormatInt(eventID, 36) + "." + s.attendMAC(email, eventID)
+// the member's link id, the event and a MAC under the hub's secret.
+func (s *Service) AttendToken(m Member, eventID int64) string {
+	return m.Link + "." + strconv.FormatInt(eventID, 36) + "." + s.attendMAC(m.Link, eventID)
 }
 
-func (s *Service) attendMAC(email string, eventID int64) string {
-	return s.macFor("agenda-attend", email+"\x00"+strconv.FormatInt(eventID, 10))
+func (s *Service) attendMAC(link string, eventID int64) string {
+	return s.macFor("agenda-attend", link+"\x00"+strconv.FormatInt(eventID, 10))
 }
 
 // Attend reads a "je participe" link and, when really (a POST), records
@@ -446,16 +472,17 @@ func (s *Service) Attend(ctx context.Context, token string, really bool) (string
 	if len(parts) != 3 {
 		return "", "", events.Event{}, ErrBadToken
 	}
-	raw, err1 := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(parts[0])
-	id, err2 := strconv.ParseInt(parts[1], 36, 64)
-	if err1 != nil || err2 != nil || !hmac.Equal([]byte(s.attendMAC(string(raw), id)), []byte(parts[2])) {
+	id, err := strconv.ParseInt(parts[1], 36, 64)
+	if err != nil || !hmac.Equal([]byte(s.attendMAC(parts[0], id)), []byte(parts[2])) {
 		return "", "", events.Event{}, ErrBadToken
 	}
-	email := string(raw)
-	lang := "fr"
-	if m, err := Get(ctx, s.db, email); err == nil {
-		lang = m.Lang
+	m, err := ByLink(ctx, s.db, parts[0])
+	if errors.Is(err, ErrNoMember) {
+		return "", "", events.Event{}, ErrBadToken
+	} else if err != nil {
+		return "", "", events.Event{}, err
 	}
+	email, lang := m.Email, m.Lang
 	e, err := events.Get(ctx, s.db, id)
 	if err != nil {
 		return email, lang, e, err

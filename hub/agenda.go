@@ -350,11 +350,15 @@ func (h *Hub) agendaCommand(tx *store.Tx, in inbound) error {
 	if mem.Active && !wasActive && !proven {
 		mem.Active = false // "reprendre" from an unproven From: by the link
 	}
-	if !mem.Active && !proven {
-		confirm = h.Digest.WebURL() + "/agenda/start/" + h.Digest.StartToken(from)
-	}
 	if err := digest.Save(tx, mem, h.now()); err != nil {
 		return err
+	}
+	if !mem.Active && !proven {
+		saved, err := digest.GetTx(tx, from) // with the link id drawn for a new member
+		if err != nil {
+			return err
+		}
+		confirm = h.Digest.WebURL() + "/agenda/start/" + h.Digest.StartToken(saved)
 	}
 	log.Info("agenda settings", "member", mem.String())
 	return h.tellSettings(tx, mem, results, confirm, false, hdr.Get("Message-Id"))

@@ -41,6 +41,8 @@ import (
 	"time"
 
 	"github.com/mattn/go-sqlite3"
+
+	"codeberg.org/relais/relais/internal/mention"
 )
 
 //go:embed migrations/*.sql queries/*.sql
@@ -125,9 +127,18 @@ func Open(dir string) (*DB, error) {
 		db.closeHandles()
 		return nil, err
 	}
-	if err := db.migrate(); err != nil {
+	from, err := db.migrate()
+	if err != nil {
 		db.closeHandles()
 		return nil, err
+	}
+	if from > 0 && from < 9 {
+		// Databases made before secure_delete was on may hold deleted
+		// content in free pages: rewritten once, they hold none.
+		if _, err := db.w.Exec("VACUUM"); err != nil {
+			db.closeHandles()
+			return nil, fmt.Errorf("store: vacuum: %w", err)
+		}
 	}
 	if err := db.prepare(); err != nil {
 		db.closeHandles()
@@ -156,15 +167,48 @@ var registerOnce sync.Once
 // registerDriver registers go-sqlite3 with a hook that turns off automatic
 // checkpoints: they would run inside a commit, making an SMTP client wait
 // for a large write to the database file. The checkpointer does them.
+//
+// Every connection also runs with secure_delete on: what is deleted is
+// overwritten with zeros, so an erased member or a message past its
+// retention does not linger in free pages of the file. And each has the
+// functions erasure uses in SQL: relais_mentions(x, email) is 1 when the
+// text or blob x holds the address, as written or base32/base64-encoded
+// (package mention); relais_scrub(x, email, repl) replaces it where it is
+// written as it is.
 func registerDriver() {
 	registerOnce.Do(func() {
 		sql.Register(driverName, &sqlite3.SQLiteDriver{
 			ConnectHook: func(c *sqlite3.SQLiteConn) error {
-				_, err := c.Exec("PRAGMA wal_autocheckpoint = 0", nil)
-				return err
+				if _, err := c.Exec("PRAGMA wal_autocheckpoint = 0; PRAGMA secure_delete = ON", nil); err != nil {
+					return err
+				}
+				if err := c.RegisterFunc("relais_mentions", sqlMentions, true); err != nil {
+					return err
+				}
+				return c.RegisterFunc("relais_scrub", sqlScrub, true)
 			},
 		})
 	})
+}
+
+func sqlMentions(x any, email string) bool {
+	switch v := x.(type) {
+	case []byte:
+		return mention.In(v, email)
+	case string:
+		return mention.In([]byte(v), email)
+	}
+	return false
+}
+
+func sqlScrub(x any, email, repl string) any {
+	switch v := x.(type) {
+	case []byte:
+		return mention.Replace(v, email, repl)
+	case string:
+		return string(mention.Replace([]byte(v), email, repl))
+	}
+	return x
 }
 
 // checkpointInterval is how often WAL content is copied into the database
@@ -236,48 +280,50 @@ func (db *DB) Close() error {
 }
 
 // migrate applies migrations/NNN_*.sql above PRAGMA user_version, each in
-// its own transaction with the version bump.
-func (db *DB) migrate() error {
+// its own transaction with the version bump. It returns the version the
+// database had.
+func (db *DB) migrate() (int, error) {
 	var version int
 	if err := db.w.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
-		return fmt.Errorf("store: read schema version: %w", err)
+		return 0, fmt.Errorf("store: read schema version: %w", err)
 	}
+	from := version
 	names, err := fs.Glob(sqlFiles, "migrations/*.sql")
 	if err != nil {
-		return err
+		return from, err
 	}
 	sort.Strings(names)
 	for _, name := range names {
 		base := filepath.Base(name)
 		n, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
 		if err != nil {
-			return fmt.Errorf("store: migration %s: name must start with its number", base)
+			return from, fmt.Errorf("store: migration %s: name must start with its number", base)
 		}
 		if n <= version {
 			continue
 		}
 		body, err := sqlFiles.ReadFile(name)
 		if err != nil {
-			return err
+			return from, err
 		}
 		tx, err := db.w.Begin()
 		if err != nil {
-			return fmt.Errorf("store: migration %s: %w", base, err)
+			return from, fmt.Errorf("store: migration %s: %w", base, err)
 		}
 		if _, err := tx.Exec(string(body)); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("store: migration %s: %w", base, err)
+			return from, fmt.Errorf("store: migration %s: %w", base, err)
 		}
 		if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", n)); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("store: migration %s: %w", base, err)
+			return from, fmt.Errorf("store: migration %s: %w", base, err)
 		}
 		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("store: migration %s: %w", base, err)
+			return from, fmt.Errorf("store: migration %s: %w", base, err)
 		}
 		version = n
 	}
-	return nil
+	return from, nil
 }
 
 // loadQueries reads every "-- name: x.y" block of queries/*.sql.

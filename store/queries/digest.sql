@@ -1,18 +1,24 @@
 -- The agenda's members and their weekly digests.
 
 -- name: agenda.member
-SELECT email, postcode, insee, place, lat, lon, radius_km, lang, zone, themes, active, created_at, updated_at
+SELECT email, postcode, insee, place, lat, lon, radius_km, lang, zone, themes, active, created_at, updated_at, link
 FROM agenda_members WHERE email = ?;
 
+-- name: agenda.member-by-link
+-- A stop, start or attend link: uses agenda_members_link.
+SELECT email, postcode, insee, place, lat, lon, radius_km, lang, zone, themes, active, created_at, updated_at, link
+FROM agenda_members WHERE link = ?;
+
 -- name: agenda.upsert
-INSERT INTO agenda_members (email, postcode, insee, place, lat, lon, radius_km, lang, zone, themes, active, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+-- The link id is drawn once, for a new member.
+INSERT INTO agenda_members (email, postcode, insee, place, lat, lon, radius_km, lang, zone, themes, active, created_at, updated_at, link)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (email) DO UPDATE SET postcode = excluded.postcode, insee = excluded.insee, place = excluded.place,
     lat = excluded.lat, lon = excluded.lon, radius_km = excluded.radius_km, lang = excluded.lang,
     zone = excluded.zone, themes = excluded.themes, active = excluded.active, updated_at = excluded.updated_at;
 
 -- name: agenda.active
-SELECT email, postcode, insee, place, lat, lon, radius_km, lang, zone, themes, active, created_at, updated_at
+SELECT email, postcode, insee, place, lat, lon, radius_km, lang, zone, themes, active, created_at, updated_at, link
 FROM agenda_members WHERE active = 1 AND insee != '' ORDER BY email;
 
 -- name: agenda.groups-of

@@ -1,0 +1,146 @@
+package store
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// ErasureSecret names the server secret under which erased addresses and
+// expired withdrawals are kept as keyed hashes.
+const ErasureSecret = "erasure"
+
+// PersonMAC is the keyed hash an address is kept as once it must no longer
+// be kept itself: HMAC-SHA256 of the lower-case address under secret, hex.
+func PersonMAC(secret []byte, email string) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(strings.ToLower(strings.TrimSpace(email))))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Checkpoint copies the whole write-ahead log into the database file and
+// truncates the log to nothing (PRAGMA wal_checkpoint(TRUNCATE)), so pages
+// as they were before a deletion are nowhere in the files. Readers of
+// other processes can hold it back: it tries for up to wait.
+func (db *DB) Checkpoint(ctx context.Context, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		var busy, logPages, done int
+		err := db.ckpt.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logPages, &done)
+		if err != nil {
+			return fmt.Errorf("store: checkpoint: %w", err)
+		}
+		if busy == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("store: checkpoint: readers kept the write-ahead log from being emptied; run the command again")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Snapshot writes a consistent copy of the database to path (VACUUM
+// INTO): one read transaction, so writers go on meanwhile and the copy is
+// the database as it was at one moment, compacted.
+func (db *DB) Snapshot(ctx context.Context, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("store: snapshot: %s exists", path)
+	}
+	if _, err := db.ckpt.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
+		return fmt.Errorf("store: snapshot: %w", err)
+	}
+	return nil
+}
+
+// Column is a column of a table that can hold text: where an address
+// could be.
+type Column struct{ Table, Name string }
+
+// TextColumns lists every TEXT or BLOB column of every table of the
+// schema, read from the schema itself: erasure sweeps them all, so a table
+// added later is not forgotten.
+func (db *DB) TextColumns(ctx context.Context) ([]Column, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("store: tables: %w", err)
+	}
+	var tables []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		tables = append(tables, t)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, err
+	}
+	var out []Column
+	for _, t := range tables {
+		rows, err := db.r.QueryContext(ctx, `SELECT name, type FROM pragma_table_info(?)`, t)
+		if err != nil {
+			return nil, fmt.Errorf("store: columns of %s: %w", t, err)
+		}
+		for rows.Next() {
+			var name, typ string
+			if err := rows.Scan(&name, &typ); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if typ = strings.ToUpper(typ); typ == "TEXT" || typ == "BLOB" || typ == "" {
+				out = append(out, Column{t, name})
+			}
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// quoteIdent quotes a table or column name read from the schema.
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// Mentions counts the rows of c holding email in any form (see
+// relais_mentions), inside tx. The SQL is made here from the schema's own
+// names: the one place queries are not named, since they run over every
+// column there is.
+func (t *Tx) Mentions(c Column, email string) (int, error) {
+	var n int
+	q := fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE relais_mentions(%s, ?)", quoteIdent(c.Table), quoteIdent(c.Name))
+	if err := t.tx.QueryRow(q, email).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: look for an address in %s.%s: %w", c.Table, c.Name, err)
+	}
+	return n, nil
+}
+
+// Scrub replaces email, where it is written as it is, by repl in every
+// row of c, inside tx; it returns how many rows changed.
+func (t *Tx) Scrub(c Column, email, repl string) (int64, error) {
+	q := fmt.Sprintf("UPDATE %s SET %s = relais_scrub(%[2]s, ?1, ?2) WHERE relais_mentions(%[2]s, ?1)", quoteIdent(c.Table), quoteIdent(c.Name))
+	res, err := t.tx.Exec(q, email, repl)
+	if err != nil {
+		return 0, fmt.Errorf("store: scrub %s.%s: %w", c.Table, c.Name, err)
+	}
+	return res.RowsAffected()
+}
+
+// Count returns the number of rows of table, for backups' manifests.
+func Count(ctx context.Context, db *sql.DB, table string) (int64, error) {
+	var n int64
+	err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+quoteIdent(table)).Scan(&n)
+	return n, err
+}
