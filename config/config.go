@@ -51,6 +51,47 @@ type Config struct {
 	DKIM    DKIM    `toml:"dkim"`
 	Auth    Auth    `toml:"auth"`
 	Log     Log     `toml:"log"`
+
+	Retention Retention `toml:"retention"`
+	Backup    Backup    `toml:"backup"`
+}
+
+// Retention says how long each kind of personal record is kept (package
+// privacy); the hourly clean-up deletes a record once its period has run.
+// Message bodies, with their delivery records and bounces, follow
+// queue.keep.
+type Retention struct {
+	// Tickets: a closed ticket (its messages and people) after closing.
+	Tickets Duration `toml:"tickets"`
+	// Held: a held post's record once approved, rejected or expired.
+	Held Duration `toml:"held"`
+	// Attendance: who said they would attend, after the event ends.
+	Attendance Duration `toml:"attendance"`
+	// Consent: the consent record of a member who left a list, after
+	// they left; then only a keyed hash stays, so an old import does not
+	// subscribe them again.
+	Consent Duration `toml:"consent"`
+	// Archive: a list's posts, after posting, unless the list says
+	// otherwise (relais retention set). 0 keeps them for the life of the
+	// list.
+	Archive Duration `toml:"archive"`
+	// Digests: the record of each weekly digest sent (which events it
+	// held), after sending.
+	Digests Duration `toml:"digests"`
+}
+
+// Backup configures the encrypted backups `serve` makes by itself
+// (package backup); `relais backup` makes one at any time.
+type Backup struct {
+	// Recipients are age public keys (age1…): each can decrypt the
+	// backups. Without any, serve makes no backup.
+	Recipients []string `toml:"recipients"`
+	// Every: how often serve makes a backup; 0 never.
+	Every Duration `toml:"every"`
+	// Keep: how many backups serve keeps in Dir (the oldest go).
+	Keep int `toml:"keep"`
+	// Dir: where serve writes them. Default: DATA_DIR/backups.
+	Dir string `toml:"dir"`
 }
 
 // Digest configures the weekly digest of nearby events.
@@ -245,6 +286,11 @@ type Queue struct {
 type Log struct {
 	Level  string `toml:"level"`  // debug, info, warn, error
 	Format string `toml:"format"` // text or json
+	// Pseudonymize replaces every address outside the hub's domains in
+	// log lines by a keyed hash ("person:…", the same for the same
+	// address, which `relais member show` prints). Reply keys and tokens
+	// are redacted always.
+	Pseudonymize bool `toml:"pseudonymize"`
 }
 
 // Duration is a time.Duration written as "90s", "5m", "120h" in the file.
@@ -330,7 +376,16 @@ func Default() Config {
 		Digest: Digest{Weekday: "monday", Hour: 8, Days: 14},
 		DKIM:   DKIM{Sign: true},
 		Auth:   Auth{RejectDMARC: true},
-		Log:    Log{Level: "info", Format: "text"},
+		Log:    Log{Level: "info", Format: "text", Pseudonymize: true},
+		Retention: Retention{
+			Tickets:    Duration(365 * 24 * time.Hour),
+			Held:       Duration(30 * 24 * time.Hour),
+			Attendance: Duration(30 * 24 * time.Hour),
+			Consent:    Duration(3 * 365 * 24 * time.Hour),
+			Archive:    Duration(3 * 365 * 24 * time.Hour),
+			Digests:    Duration(35 * 24 * time.Hour),
+		},
+		Backup: Backup{Every: Duration(24 * time.Hour), Keep: 7},
 	}
 }
 
@@ -555,6 +610,24 @@ func (c *Config) Validate() error {
 	}
 	if c.Auth.AuthservID == "" {
 		c.Auth.AuthservID = c.Hostname
+	}
+	r := c.Retention
+	if r.Tickets <= 0 || r.Held <= 0 || r.Attendance <= 0 || r.Consent <= 0 || r.Archive < 0 || r.Digests < 14*Duration(24*time.Hour) {
+		errs = append(errs, errors.New("retention: tickets, held, attendance and consent must be positive, archive not negative (0: for ever), digests at least 336h (next week's digest reads this week's)"))
+	}
+	if r.Archive > 0 && r.Archive < 8*Duration(24*time.Hour) {
+		errs = append(errs, errors.New("retention.archive: at least 192h, so weekly digests find their posts (0: for ever)"))
+	}
+	if c.Backup.Every < 0 || c.Backup.Keep < 1 {
+		errs = append(errs, errors.New("backup: every must not be negative, keep at least 1"))
+	}
+	for _, k := range c.Backup.Recipients {
+		if !strings.HasPrefix(k, "age1") {
+			errs = append(errs, fmt.Errorf("backup.recipients %q: an age public key (age1…, from age-keygen)", k))
+		}
+	}
+	if c.Backup.Dir == "" && c.DataDir != "" {
+		c.Backup.Dir = filepath.Join(c.DataDir, "backups")
 	}
 	switch c.Log.Format {
 	case "text", "json":

@@ -31,6 +31,7 @@ import (
 	"codeberg.org/relais/relais/geo"
 	"codeberg.org/relais/relais/lists"
 	"codeberg.org/relais/relais/mailauth"
+	"codeberg.org/relais/relais/privacy"
 	"codeberg.org/relais/relais/queue"
 	"codeberg.org/relais/relais/smtpd"
 	"codeberg.org/relais/relais/store"
@@ -96,6 +97,14 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 	db, err := store.Open(cfg.DataDir)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Log.Pseudonymize {
+		secret, err := db.Secret(ctx, privacy.LogSecret)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		log = slog.New(privacy.Pseudonymizer(log.Handler(), secret, cfg.Domains))
 	}
 	h := &Hub{Config: cfg, DB: db, Texts: texts, log: log, now: now}
 	var sign func([]byte) ([]byte, error)
@@ -444,15 +453,42 @@ func every(ctx context.Context, d time.Duration, fn func()) {
 	}
 }
 
-// collect deletes, every hour, messages finished longer ago than queue.keep.
+// collect deletes, every hour, every record past its retention period
+// (messages finished longer ago than queue.keep, and [retention]).
 func (h *Hub) collect(ctx context.Context) {
 	every(ctx, time.Hour, func() {
-		if n, err := h.collectOnce(ctx); err != nil {
+		items, err := h.Retain(ctx, false)
+		if err != nil {
 			h.log.Error("clean-up failed", "err", err)
-		} else if n > 0 {
-			h.log.Info("clean-up", "deleted_messages", n)
+			return
+		}
+		var attrs []any
+		for _, it := range items {
+			if it.Count > 0 {
+				k := it.Kind
+				if it.Scope != "" {
+					k += ":" + it.Scope
+				}
+				attrs = append(attrs, k, it.Count)
+			}
+		}
+		if len(attrs) > 0 {
+			h.log.Info("clean-up", attrs...)
 		}
 	})
+}
+
+// Policy is the retention policy of the configuration.
+func Policy(c config.Config) privacy.Policy {
+	r := c.Retention
+	return privacy.Policy{Messages: c.Queue.Keep.D(), Tickets: r.Tickets.D(), Held: r.Held.D(), Attendance: r.Attendance.D(),
+		Consent: r.Consent.D(), Archive: r.Archive.D(), Digests: r.Digests.D()}
+}
+
+// Retain deletes what is past its retention period now, or with dryRun
+// only says what would go.
+func (h *Hub) Retain(ctx context.Context, dryRun bool) ([]privacy.Item, error) {
+	return privacy.Retain(ctx, h.DB, Policy(h.Config), h.now(), dryRun)
 }
 
 // collectOnce deletes the messages finished before queue.keep ago, with

@@ -76,7 +76,9 @@ func MemberList(ctx context.Context, db *store.DB, listID int64) ([]Member, erro
 // list moved from Sympa or Google Groups): how is recorded with each as its
 // consent proof, and must say where that consent is. Nobody is sent
 // anything. Addresses already on the list, those who left it included,
-// are left as they are. It returns how many were added.
+// are left as they are; so are addresses erased from the hub, and those
+// whose withdrawal from the list outlived its record (both kept as a keyed
+// hash, see package privacy). It returns how many were added.
 func Subscribe(ctx context.Context, db *store.DB, listID int64, how string, emails []string, now time.Time) (int, error) {
 	how = strings.TrimSpace(how)
 	if how == "" {
@@ -95,9 +97,13 @@ func Subscribe(ctx context.Context, db *store.DB, listID int64, how string, emai
 	if err := errors.Join(bad...); err != nil {
 		return 0, err
 	}
+	secret, err := db.Secret(ctx, store.ErasureSecret)
+	if err != nil {
+		return 0, err
+	}
 	var l List
 	n := 0
-	err := db.Write(ctx, func(tx *store.Tx) error {
+	err = db.Write(ctx, func(tx *store.Tx) error {
 		var err error
 		if l, err = get(tx, listID); err != nil {
 			return err
@@ -107,6 +113,12 @@ func Subscribe(ctx context.Context, db *store.DB, listID int64, how string, emai
 			// Those who left are not brought back by an import: their
 			// withdrawal stands until they subscribe again themselves.
 			if _, err := member(tx, listID, e); err == nil {
+				continue
+			}
+			var erased bool
+			if err := tx.QueryRow("erasure.has", store.PersonMAC(secret, e), listID).Scan(&erased); err != nil {
+				return err
+			} else if erased {
 				continue
 			}
 			if _, err := tx.Exec("member.subscribe", listID, e, l.Lang, now.Unix(), "operator: "+how); err != nil {

@@ -100,6 +100,12 @@ func (s *Service) send(tx *store.Tx, q Queue, t Ticket, to, lang, name string, d
 // toRequester sends template name to the requester of t, from the queue,
 // replies going to the requester's key.
 func (s *Service) toRequester(tx *store.Tx, q Queue, t Ticket, name string, extra map[string]any, env templates.Envelope) error {
+	if !strings.Contains(t.Requester, "@") {
+		// An erased requester ("effacé-N", package privacy): the thread
+		// stays for the operators, nothing is sent.
+		s.log.Info("nothing sent to an erased requester", "ticket", t.ID, "template", name)
+		return nil
+	}
 	k, err := s.key(tx, t, t.Requester, Requester)
 	if err != nil {
 		return err

@@ -50,7 +50,6 @@ CREATE INDEX digests_sent_at ON digests_sent(sent_at);
 -- Erasure and export find a person's rows by address (deliveries, a week
 -- of them and written by the thousand, are scanned instead).
 CREATE INDEX event_attendees_email ON event_attendees(email);
-CREATE INDEX held_poster ON held(poster);
 CREATE INDEX tickets_requester ON tickets(requester);
 CREATE INDEX ticket_people_email ON ticket_people(email);
 CREATE INDEX members_email ON members(email);

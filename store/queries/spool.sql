@@ -34,8 +34,8 @@ SELECT id, rcpt, route, target, state, detail FROM inbound_rcpts WHERE message_i
 
 -- name: message.delete-old
 -- Bodies nothing refers to any more: every inbound recipient handled, every
--- delivery finished, and older than the retention time.
-DELETE FROM messages WHERE received_at < ?
+-- delivery finished, and received at or before the retention cut-off.
+DELETE FROM messages WHERE received_at <= ?
   AND NOT EXISTS (SELECT 1 FROM inbound_rcpts i WHERE i.message_id = messages.id AND i.state IN ('pending', 'kept'))
   AND NOT EXISTS (SELECT 1 FROM outbound o JOIN deliveries d ON d.outbound_id = o.id
                   WHERE o.message_id = messages.id AND d.state = 'queued')
