@@ -48,7 +48,9 @@ type pseudonymizer struct {
 	domains []string
 }
 
-func (p *pseudonymizer) Enabled(ctx context.Context, l slog.Level) bool { return p.next.Enabled(ctx, l) }
+func (p *pseudonymizer) Enabled(ctx context.Context, l slog.Level) bool {
+	return p.next.Enabled(ctx, l)
+}
 
 func (p *pseudonymizer) Handle(ctx context.Context, r slog.Record) error {
 	out := slog.NewRecord(r.Time, r.Level, p.text(r.Message), r.PC)
