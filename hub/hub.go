@@ -357,6 +357,9 @@ func (h *Hub) Start(extra ...net.Listener) {
 	h.run(func() error { return h.disp.run(ctx) })
 	h.run(func() error { h.collect(ctx); return nil })
 	h.run(func() error { h.tick(ctx); return nil })
+	if len(h.Config.Backup.Recipients) > 0 && h.Config.Backup.Every > 0 {
+		h.run(func() error { h.backups(ctx); return nil })
+	}
 	if h.webLn != nil {
 		h.log.Info("listening", "web", h.webLn.Addr().String())
 		h.run(func() error { return h.Web.Serve(h.webLn) })

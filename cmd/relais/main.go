@@ -37,6 +37,11 @@ func init() {
 		{"digest", "preview|run …", "the weekly digest of nearby events", runDigest},
 		{"geo", "find|import …", "the embedded gazetteer: find a place, refine positions with an official file", runGeo},
 		{"outbox", "[--data DIR] [--state S] [--limit N] | outbox show N", "show what the hub sent or is sending", runOutbox},
+		{"member", "show|export|erase EMAIL …", "what the hub holds about a person: access and erasure requests", runMember},
+		{"retention", "[--dry-run] | lists | set CODE.NAME …", "delete what is past its retention period (serve does it hourly)", runRetention},
+		{"backup", "[--out FILE] [--recipient age1…]", "an encrypted backup of the running hub", runBackup},
+		{"restore", "FILE --identity KEY --data DIR", "restore a backup into an empty directory", runRestore},
+		{"wipe", "--really [--data DIR]", "end of activity: destroy the data directory's contents", runWipe},
 	}
 }
 

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"codeberg.org/relais/relais/backup"
+)
+
+const backupDoc = `An encrypted backup of the hub while it runs: a consistent snapshot of the
+database, the DKIM keys, the configuration (with the operator's templates and
+positions file), in one file encrypted with age to the public keys of
+backup.recipients (or --recipient). Any one of the matching identities restores
+it; the age command-line tool decrypts it too: age -d -i KEY.txt FILE | tar t.
+serve makes them by itself every backup.every into backup.dir.
+
+  relais backup [--out FILE] [--recipient age1…]   (default FILE: backup.dir/relais-DATE.tar.age)`
+
+func runBackup(args []string) error {
+	fs := newFlags("backup", "[--out FILE] [--recipient age1…]", backupDoc)
+	var d dataFlags
+	d.add(fs)
+	out := fs.String("out", "", "where to write the backup (default: backup.dir/relais-DATE.tar.age)")
+	var rcpts list
+	fs.Var(&rcpts, "recipient", "age public key that can decrypt the backup (repeatable; default: backup.recipients)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("backup takes no argument (--out FILE)")
+	}
+	db, c, err := d.openExisting()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := c.Validate(); err != nil && len(c.Domains) > 0 {
+		return err
+	}
+	if c.DKIM.KeysDir == "" {
+		c.DKIM.KeysDir = filepath.Join(c.DataDir, "dkim")
+	}
+	if len(rcpts) > 0 {
+		c.Backup.Recipients = rcpts
+	}
+	recipients, err := backup.ParseRecipients(c.Backup.Recipients)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	file := *out
+	if file == "" {
+		dir := c.Backup.Dir
+		if dir == "" {
+			dir = filepath.Join(c.DataDir, "backups")
+		}
+		file = filepath.Join(dir, backup.Name(now))
+	}
+	m, err := backup.WriteFile(context.Background(), db, c, recipients, file, now)
+	if err != nil {
+		return err
+	}
+	st, _ := os.Stat(file)
+	fmt.Printf("backup: %s (%d bytes, %d files, encrypted to %d recipient(s))\n", file, st.Size(), len(m.Files), len(recipients))
+	printManifest(m)
+	return nil
+}
+
+func printManifest(m backup.Manifest) {
+	fmt.Printf("taken:  %s, schema %d, domains %v\n", m.Created.Local().Format("2006-01-02 15:04:05"), m.Schema, m.Domains)
+	names := make([]string, 0, len(m.Counts))
+	for t := range m.Counts {
+		names = append(names, t)
+	}
+	sort.Strings(names)
+	fmt.Print("rows:  ")
+	for _, t := range names {
+		if m.Counts[t] > 0 {
+			fmt.Printf(" %s=%d", t, m.Counts[t])
+		}
+	}
+	fmt.Println()
+}
+
+const restoreDoc = `Restore an encrypted backup into a new or empty data directory (never over
+an existing one), with an age identity matching one of its recipients. The
+database is checked (integrity, rows of each table against the backup's own
+count); DIR/relais.toml is the configuration the hub ran with, its paths moved
+into DIR: relais serve --config DIR/relais.toml.
+
+  relais restore FILE --identity KEY.txt --data DIR`
+
+func runRestore(args []string) error {
+	fs := newFlags("restore", "FILE --identity KEY.txt --data DIR", restoreDoc)
+	identity := fs.String("identity", "", "age identity file (AGE-SECRET-KEY-…, from age-keygen)")
+	data := fs.String("data", "", "the new data directory (must be empty or absent)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *identity == "" || *data == "" {
+		return usagef("restore takes FILE, --identity KEY.txt and --data DIR")
+	}
+	ids, err := backup.ReadIdentities(*identity)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(pos[0])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	m, err := backup.Restore(context.Background(), f, ids, *data)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("restored into %s, checked\n", *data)
+	printManifest(m)
+	fmt.Printf("run it: relais serve --config %s\n", filepath.Join(*data, "relais.toml"))
+	return nil
+}
+
+const wipeDoc = `End of activity: destroy the contents of the data directory (database, DKIM
+keys, backups kept there, everything), overwriting each file with zeros before
+removing it. Stop the hub first. Says what it cannot guarantee.
+
+  relais wipe --really [--data DIR]`
+
+func runWipe(args []string) error {
+	fs := newFlags("wipe", "--really [--data DIR]", wipeDoc)
+	var d dataFlags
+	d.add(fs)
+	really := fs.Bool("really", false, "yes, destroy everything in the data directory")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	c, err := d.load()
+	if err != nil {
+		return err
+	}
+	if !*really {
+		fmt.Println(backup.WipeCaveats)
+		return usagef("wipe destroys everything in %s and cannot be undone: add --really", c.DataDir)
+	}
+	rep, err := backup.Wipe(c.DataDir)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("wiped %s: %d files (%d bytes) overwritten with zeros and removed, %d directories removed\n\n%s\n",
+		c.DataDir, rep.Files, rep.Bytes, rep.Dirs, backup.WipeCaveats)
+	return nil
+}
