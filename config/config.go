@@ -63,7 +63,8 @@ type Config struct {
 type Retention struct {
 	// Tickets: a closed ticket (its messages and people) after closing.
 	Tickets Duration `toml:"tickets"`
-	// Held: a held post's record once approved, rejected or expired.
+	// Held: a held post (its record and its body) once approved,
+	// rejected or expired.
 	Held Duration `toml:"held"`
 	// Attendance: who said they would attend, after the event ends.
 	Attendance Duration `toml:"attendance"`
@@ -379,7 +380,7 @@ func Default() Config {
 		Log:    Log{Level: "info", Format: "text", Pseudonymize: true},
 		Retention: Retention{
 			Tickets:    Duration(365 * 24 * time.Hour),
-			Held:       Duration(30 * 24 * time.Hour),
+			Held:       Duration(7 * 24 * time.Hour),
 			Attendance: Duration(30 * 24 * time.Hour),
 			Consent:    Duration(3 * 365 * 24 * time.Hour),
 			Archive:    Duration(3 * 365 * 24 * time.Hour),

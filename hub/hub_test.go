@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -103,6 +104,7 @@ func newEnvTB(t testing.TB, tweak ...func(*config.Config)) *env {
 	}
 	e.start()
 	t.Cleanup(e.stop)
+	t.Cleanup(func() { auditLinks(t, e) }) // runs first: the hub still serves its pages
 	return e
 }
 
@@ -123,6 +125,9 @@ func testKeys(t testing.TB) string {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if testing.Verbose() {
+		fmt.Printf("links audited for addresses: %d\n", linksAudited.get())
+	}
 	if keysDir != "" {
 		os.RemoveAll(keysDir)
 	}

@@ -14,7 +14,7 @@ import (
 type Policy struct {
 	Messages   time.Duration // message bodies, with their delivery records and bounces (queue.keep)
 	Tickets    time.Duration // closed tickets, after closing
-	Held       time.Duration // held posts' records, after their decision or expiry
+	Held       time.Duration // held posts (record and body), after their decision or expiry
 	Attendance time.Duration // attendance, after the event ends
 	Consent    time.Duration // consent records of departed members, after leaving
 	Archive    time.Duration // list posts, unless the list says otherwise; 0 for ever
@@ -170,13 +170,14 @@ func Retain(ctx context.Context, db *store.DB, p Policy, now time.Time, dryRun b
 		}
 	}
 	err = db.Write(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec("message.delete-old", cut(p.Messages)); err != nil {
-			return err
-		}
 		for _, s := range simple {
 			if _, err := tx.Exec(s.del, cut(s.d)); err != nil {
 				return err
 			}
+		}
+		// After the held posts: a held post's body goes with its record.
+		if _, err := tx.Exec("message.delete-old", cut(p.Messages)); err != nil {
+			return err
 		}
 		for _, d := range gone {
 			// The withdrawal outlives the record as a keyed hash: an old

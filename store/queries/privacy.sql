@@ -193,7 +193,7 @@ WITH gone AS (SELECT id FROM messages WHERE received_at <= ?
   AND NOT EXISTS (SELECT 1 FROM inbound_rcpts i WHERE i.message_id = messages.id AND i.state IN ('pending', 'kept'))
   AND NOT EXISTS (SELECT 1 FROM outbound o JOIN deliveries d ON d.outbound_id = o.id
                   WHERE o.message_id = messages.id AND d.state = 'queued')
-  AND NOT EXISTS (SELECT 1 FROM held h WHERE h.message_id = messages.id AND h.state = 'held'))
+  AND NOT EXISTS (SELECT 1 FROM held h WHERE h.message_id = messages.id))
 SELECT (SELECT COUNT(*) FROM gone),
        (SELECT COUNT(*) FROM deliveries d JOIN outbound o ON o.id = d.outbound_id WHERE o.message_id IN gone),
        (SELECT COUNT(*) FROM bounces b JOIN deliveries d ON d.id = b.delivery_id JOIN outbound o ON o.id = d.outbound_id

@@ -39,7 +39,8 @@ DELETE FROM messages WHERE received_at <= ?
   AND NOT EXISTS (SELECT 1 FROM inbound_rcpts i WHERE i.message_id = messages.id AND i.state IN ('pending', 'kept'))
   AND NOT EXISTS (SELECT 1 FROM outbound o JOIN deliveries d ON d.outbound_id = o.id
                   WHERE o.message_id = messages.id AND d.state = 'queued')
-  AND NOT EXISTS (SELECT 1 FROM held h WHERE h.message_id = messages.id AND h.state = 'held');
+  AND NOT EXISTS (SELECT 1 FROM held h WHERE h.message_id = messages.id);
+-- (A held post's body stays as long as its record: retention.held.)
 
 -- name: message.count-kept
 -- Mail kept for an operator (postmaster@ with no postmaster configured).
