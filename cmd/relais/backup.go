@@ -16,7 +16,8 @@ database, the DKIM keys, the configuration (with the operator's templates and
 positions file), in one file encrypted with age to the public keys of
 backup.recipients (or --recipient). Any one of the matching identities restores
 it; the age command-line tool decrypts it too: age -d -i KEY.txt FILE | tar t.
-serve makes them by itself every backup.every into backup.dir.
+serve makes them by itself every backup.every into backup.dir. The configuration
+saved is the one this command reads: give it serve's --config.
 
   relais backup [--out FILE] [--recipient age1…]   (default FILE: backup.dir/relais-DATE.tar.age)`
 
