@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/emersion/go-smtp"
 
+	"codeberg.org/relais/relais/backup"
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/internal/mention"
 	"codeberg.org/relais/relais/lists"
@@ -383,3 +385,33 @@ func memberID(t *testing.T, e personEnv, listID int64) int64 {
 
 var _ = outbox.Mail{}
 var _ = store.FileName
+
+// serve makes a backup at start when none is recent, then every
+// backup.every, keeping backup.keep; each opens with the identity.
+func TestScheduledBackups(t *testing.T) {
+	id, _ := age.GenerateX25519Identity()
+	e := newEnv(t, func(c *configT) {
+		c.Backup.Recipients = []string{id.Recipient().String()}
+		c.Backup.Keep = 1
+		c.Backup.Dir = ""
+	})
+	dir := filepath.Join(e.dir, "backups")
+	deadline := time.Now().Add(10 * time.Second)
+	var files []string
+	for len(files) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no backup in %s\n%s", dir, e.logs)
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the file
+		files, _ = backup.Files(dir)
+	}
+	f, err := os.Open(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := backup.Restore(context.Background(), f, []age.Identity{id}, filepath.Join(t.TempDir(), "r"))
+	if err != nil || m.Schema < 9 || len(m.Counts) == 0 {
+		t.Fatalf("restore: %+v %v", m, err)
+	}
+}
