@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,6 +38,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 	gdkim "github.com/emersion/go-msgauth/dkim"
 
+	"codeberg.org/relais/relais/internal/mailbox"
 	"codeberg.org/relais/relais/internal/rawheader"
 )
 
@@ -496,7 +496,7 @@ func fromDomain(msg []byte) string {
 	if err != nil {
 		return ""
 	}
-	a, err := mail.ParseAddress(h.Get("From"))
+	a, err := mailbox.Parse(h.Get("From"), true)
 	if err != nil {
 		return ""
 	}

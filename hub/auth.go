@@ -2,11 +2,11 @@ package hub
 
 import (
 	"context"
-	"mime"
 	"net"
 	"strings"
 
 	"codeberg.org/relais/relais/address"
+	"codeberg.org/relais/relais/internal/mailbox"
 	"codeberg.org/relais/relais/internal/rawheader"
 	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/smtpd"
@@ -64,11 +64,10 @@ func (c *checker) claimsHub(msg []byte, res mailauth.Result) *smtpd.Refusal {
 			return &smtpd.Refusal{Why: smtpd.HubFrom, Detail: res.From}
 		}
 	}
-	raw := fromField(msg)
-	if dec, err := new(mime.WordDecoder).DecodeHeader(raw); err == nil {
-		raw += " " + dec
-	}
-	raw = strings.ToLower(raw)
+	// As a lax reader shows it: every encoded word decoded (one in a
+	// charset Go does not know made the whole decoding fail), fullwidth
+	// forms folded, invisible characters dropped.
+	raw := mailbox.Shown(fromField(msg))
 	for _, d := range c.h.Config.Domains {
 		if strings.Contains(raw, "@"+d) && !mailauth.SameOrganization(res.From, d) {
 			return &smtpd.Refusal{Why: smtpd.HubName, Detail: d}
