@@ -55,7 +55,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	ss.Reset()
 	if s := ss.s; !s.exempt(ss.remote) {
 		now := s.cfg.Now()
-		if !s.ipRate.allow(ss.remote, now) {
+		if !s.ipRate.allow(clientKey(ss.remote), now) {
 			ss.log.Warn("message refused", "from", address.Redact(from), "reason", "message rate per client address")
 			return s.errRate()
 		}
