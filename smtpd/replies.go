@@ -101,6 +101,12 @@ func (s *Server) errRate() *smtp.SMTPError {
 	return s.reply(450, ec(4, 7, 1), "message-rate", nil)
 }
 
+// errTooManyRefused ends a session that has had too many recipients
+// refused (RFC 5321 §3.8: 421, and the server closes).
+func (s *Server) errTooManyRefused() *smtp.SMTPError {
+	return s.reply(421, ec(4, 7, 0), "too-many-refused", nil)
+}
+
 func (s *Server) errNoRecipients() *smtp.SMTPError {
 	return s.reply(554, ec(5, 5, 1), "no-recipients", nil)
 }

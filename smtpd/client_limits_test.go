@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"bufio"
+	"fmt"
 	"context"
 	"io"
 	"log/slog"
@@ -72,5 +73,43 @@ func TestPerAddressLimitsCountIPv6By64(t *testing.T) {
 	}
 	if !strings.HasPrefix(greetings[2], "421 4.7.0") {
 		t.Fatalf("third connection from the same /64 greeted %q", greetings[2])
+	}
+}
+
+// A client whose recipients keep being refused (guessing group names or
+// tokens, or keeping a connection busy with lookups) has its session
+// ended after maxRefused of them, as Postfix's smtpd_hard_error_limit
+// does; before, it could ask for ever.
+func TestRefusedRecipientsEndTheSession(t *testing.T) {
+	texts, err := templates.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{Hostname: "mx.test", MaxMessageBytes: 1 << 20, MaxRecipients: 3, MaxConnectionsPerIP: 10,
+		MaxConnections: 10, Timeout: time.Minute, NewID: func() string { return "ID1" }},
+		fakeRouter{err: ErrUnknownRecipient}, &fakeSpool{}, texts, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	c := dial(t, ln.Addr().String())
+	c.cmd("EHLO client.test")
+	c.cmd("MAIL FROM:<x@example.org>")
+	for i := range maxRefused {
+		if r := c.cmd(fmt.Sprintf("RCPT TO:<guess%d@hub.test>", i)); !strings.HasPrefix(r, "550") {
+			t.Fatalf("recipient %d: %q", i, r)
+		}
+	}
+	if r := c.cmd("RCPT TO:<guess@hub.test>"); !strings.HasPrefix(r, "421 4.7.0") {
+		t.Fatalf("after %d refusals: %q", maxRefused, r)
+	}
+	if r := c.cmd("RCPT TO:<again@hub.test>"); r != "" {
+		t.Fatalf("the session goes on: %q", r)
 	}
 }
