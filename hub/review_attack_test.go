@@ -142,3 +142,44 @@ func TestReviewFromCharsetReadDownstream(t *testing.T) {
 		t.Fatalf("confirmation sent to %v, want jerome@example.org\n%s", all, e.logs)
 	}
 }
+
+// The hub's address elsewhere in what readers show as the author: a
+// display name with a subdomain of the hub's, and a Sender field (Outlook
+// shows "support@hub.example on behalf of …"), which the hub never writes.
+func TestReviewHubAddressShownElsewhere(t *testing.T) {
+	e := newEnv(t)
+	e.dns.Set("evil.example", "v=spf1 ip4:127.0.0.1 -all")
+	e.dns.Set("_dmarc.evil.example", "v=DMARC1; p=none")
+	for _, h := range []string{
+		"From: =?utf-8?Q?support=40mail.hub.example?= <attacker@evil.example>\r\n",
+		"From: Attacker <attacker@evil.example>\r\nSender: Support <support@hub.example>\r\n",
+		"Sender: support@mail.hub.example\r\nFrom: attacker@evil.example\r\n",
+		"From: attacker@evil.example\r\nSender: Attacker <attacker@evil.example>\r\nSender:" + strings.Repeat("\r\n"+strings.Repeat(" ", 70), 40) + "support@hub.example\r\n",
+	} {
+		err := e.send("attacker@evil.example", []string{"4405.nantes-sud@hub.example"},
+			h+"To: 4405.nantes-sud@hub.example\r\nSubject: Mot de passe\r\n\r\nhttp://evil.example/login\r\n")
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) || se.Code != 550 {
+			t.Errorf("%q: %v, want 550", h, err)
+		}
+	}
+}
+
+// Members whose domain merely starts like the hub's are not the hub:
+// "@hub.examples.org" does not show "@hub.example".
+func TestReviewLookalikeMemberDomainAccepted(t *testing.T) {
+	e := newEnv(t)
+	e.dns.Set("hub.examples.org", "v=spf1 ip4:127.0.0.1 -all")
+	e.dns.Set("hub.example-asso.org", "v=spf1 ip4:127.0.0.1 -all")
+	for _, from := range []string{"Marie <marie@hub.examples.org>", "paul@hub.example-asso.org"} {
+		_, mailFrom, _ := strings.Cut(from, "<")
+		mailFrom = strings.TrimSuffix(mailFrom, ">")
+		if mailFrom == "" {
+			mailFrom = from
+		}
+		if err := e.send(mailFrom, []string{"4405.nantes-sud@hub.example"},
+			"From: "+from+"\r\nTo: 4405.nantes-sud@hub.example\r\nSubject: RDV\r\n\r\nbonjour\r\n"); err != nil {
+			t.Errorf("From %q: %v", from, err)
+		}
+	}
+}

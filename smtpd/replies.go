@@ -91,6 +91,8 @@ func (s *Server) errRefused(r *Refusal) *smtp.SMTPError {
 		return s.reply(550, ec(5, 7, 26), "hub-from", echo(r.Detail))
 	case HubName:
 		return s.reply(550, ec(5, 7, 1), "hub-name", echo(r.Detail))
+	case HubSender:
+		return s.reply(550, ec(5, 7, 1), "hub-sender", echo(r.Detail))
 	}
 	return s.reply(550, ec(5, 7, 26), "auth-refused", echo(r.Detail))
 }

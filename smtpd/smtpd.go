@@ -122,6 +122,10 @@ const (
 	// HubName: the From's display name or local part shows an address of
 	// the hub's own domain.
 	HubName
+	// HubSender: a Sender field shows an address of the hub's own domain
+	// (mail clients show it as the one who sent "on behalf of" the From),
+	// and the From is not the hub's, proven.
+	HubSender
 )
 
 // Config is the listener's limits and identity.

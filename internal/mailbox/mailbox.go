@@ -219,9 +219,6 @@ func outside(v, chars string) bool {
 // dots, and lower case. The decoded text follows value, so that both may
 // be searched.
 func Shown(value string) string {
-	if len(value) > maxField {
-		value = value[:maxField]
-	}
 	dec := encodedWord.ReplaceAllStringFunc(value, decodeWord)
 	s := norm.NFKC.String(strings.ToValidUTF8(value+" "+dec, ""))
 	s = strings.Map(func(r rune) rune {
