@@ -2,6 +2,9 @@ package hub
 
 import (
 	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -35,5 +38,58 @@ func TestReviewUsedTokenReflects(t *testing.T) {
 	e.settle()
 	for _, m := range e.box.Mails()[before:] {
 		t.Errorf("the hub wrote to %s (%s) for a used token named by a stranger", m.To, subject(m))
+	}
+}
+
+// Every secret the lists hand out (confirmation, moderation, VERP and
+// one-click tokens) stays out of the logs, along a subscription, a held
+// post approved, a bounce and a one-click unsubscribe.
+func TestReviewListSecretsNotLogged(t *testing.T) {
+	e := newEnv(t)
+	e.createList("4405.discussion", "members", []string{"anim@exemple.fr"}, "alice@example.org")
+	const list = "4405.discussion@hub.example"
+	e.mustSend("bob@example.org", "4405.discussion+subscribe@hub.example", post("bob@example.org", "4405.discussion+subscribe@hub.example", "inscription", ""))
+	ms := e.waitFor("confirmation", countTo("bob@example.org", 1))
+	confirm := replyAddress(t, to(ms, "bob@example.org")[0])
+	e.mustSend("bob@example.org", confirm, post("bob@example.org", confirm, "Re: confirmer", "oui"))
+	e.waitFor("welcome", countTo("bob@example.org", 2))
+	e.mustSend("zoe@example.net", list, post("zoe@example.net", list, "Bonjour", "Je voudrais participer."))
+	ms = e.waitFor("held notice", countTo("anim@exemple.fr", 1))
+	approve := regexp.MustCompile(`4405\.discussion\+approve-[a-z2-7]{20}@hub\.example`).FindString(text(to(ms, "anim@exemple.fr")[0]))
+	e.mustSend("anim@exemple.fr", approve, post("anim@exemple.fr", approve, "ok", ""))
+	ms = e.waitFor("approved post", countTo("alice@example.org", 1))
+	copy := to(ms, "alice@example.org")[0]
+	if err := e.send("", []string{copy.From}, dsn("alice@example.org", "failed", "5.1.1", "550 5.1.1 no such user")); err != nil {
+		t.Fatal(err)
+	}
+	unsub := regexp.MustCompile(`<(http://[^>]+/u/[^>]+)>`).FindStringSubmatch(copy.Header().Get("List-Unsubscribe"))
+	if unsub == nil {
+		t.Fatalf("List-Unsubscribe %q", copy.Header().Get("List-Unsubscribe"))
+	}
+	resp, err := http.Post(unsub[1], "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	e.settle()
+	secret := regexp.MustCompile(`(?:confirm|approve|reject)-([a-z2-7]{20})|bounces\+([0-9]+-[a-z2-7]{8})|/u/([^>\s]+)`)
+	var found []string
+	for _, m := range e.box.Mails() {
+		for _, s := range secret.FindAllStringSubmatch(string(m.Data)+" "+m.From, -1) {
+			for _, g := range s[1:] {
+				if g != "" {
+					found = append(found, g)
+				}
+			}
+		}
+	}
+	if len(found) < 4 {
+		t.Fatalf("only %d secrets found in the mail: %v", len(found), found)
+	}
+	logs := e.logs.String()
+	for _, s := range found {
+		if strings.Contains(logs, s) {
+			t.Errorf("secret %q in the logs", s)
+		}
 	}
 }
