@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"codeberg.org/relais/relais/lists"
 )
 
 // A used confirmation token is a reflector: mail to LIST+confirm-TOKEN
@@ -91,5 +93,29 @@ func TestReviewListSecretsNotLogged(t *testing.T) {
 		if strings.Contains(logs, s) {
 			t.Errorf("secret %q in the logs", s)
 		}
+	}
+}
+
+// A list post of many tiny text parts in a multipart/alternative got a
+// footer in each: every member's copy was 27 times the post (200 KB
+// posted, 5.4 MB sent to each member, built in memory at send time; a
+// 25 MB post, 670 MB a copy). A copy is now at most the post and a few
+// footers.
+func TestReviewListFootersDoNotMultiply(t *testing.T) {
+	e := newEnv(t)
+	e.createList("4405.discussion", lists.Members, []string{"anim@exemple.fr"}, "alice@example.org", "bob@example.org")
+	const list = "4405.discussion@hub.example"
+	msg := crlf("From: alice@example.org\nTo: " + list + "\nSubject: x\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=b\n\n" +
+		strings.Repeat("--b\n\nx\n", 20000) + "--b--\n")
+	if err := e.send("alice@example.org", []string{list}, msg); err != nil {
+		t.Fatal(err)
+	}
+	copy := to(e.waitFor("copies", countTo("bob@example.org", 1)), "bob@example.org")[0]
+	if len(copy.Data) > len(msg)+16<<10 {
+		t.Fatalf("posted %d bytes, each member's copy %d bytes (×%.1f)", len(msg), len(copy.Data), float64(len(copy.Data))/float64(len(msg)))
+	}
+	// The post wrapped whole, the footer in a part of its own.
+	if tail := string(copy.Data[max(0, len(copy.Data)-4096):]); !strings.Contains(tail, "Content-Disposition: inline") {
+		t.Errorf("the copy has no footer part:\n%s", tail)
 	}
 }
