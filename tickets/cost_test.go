@@ -56,3 +56,20 @@ func TestReadCostLinear(t *testing.T) {
 		}
 	}
 }
+
+// TestReadBounded: the text read of a huge message is bounded, so that
+// what follows (Trim's patterns, line by line) is too; the beginning is
+// kept, cut at a line end.
+func TestReadBounded(t *testing.T) {
+	for name, msg := range map[string]string{
+		"text": "From: a@exemple.fr\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBonjour,\r\n" +
+			strings.Repeat("Le x\r\n", 1<<20),
+		"html": "From: a@exemple.fr\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Bonjour,</p>" +
+			strings.Repeat("<p>a </p>", 1<<20),
+	} {
+		c := Read([]byte(msg))
+		if len(c.Text) > maxText+16 || !strings.HasPrefix(c.Text, "Bonjour,") || !strings.HasSuffix(c.Text, "\n[…]\n") {
+			t.Errorf("%s: %d bytes of text, %q…%q", name, len(c.Text), c.Text[:min(20, len(c.Text))], c.Text[max(0, len(c.Text)-20):])
+		}
+	}
+}

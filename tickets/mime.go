@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // windows-1252, ISO-8859-*: what French clients send
@@ -92,9 +93,36 @@ func Read(raw []byte) Content {
 	case plain != nil:
 		c.Text = strings.Join(plain, "\n")
 	case htm != nil:
-		c.Text, c.HTML = HTMLText(strings.Join(htm, "")), true
+		c.Text, c.HTML = HTMLText(bounded(strings.Join(htm, ""), maxHTML)), true
 	}
+	c.Text = bounded(c.Text, maxText)
 	return c
+}
+
+// What the desk reads of a message's words: the text shown in the ticket
+// and to the operators, trimmed of quotes and signatures, goes no further
+// than maxText (a long mail is a few thousand lines), rendered from no more
+// than maxHTML of HTML. The desk reads inside the intake transaction, the
+// hub's one writer: trimming 24 MB of short lines took 32 s there. The
+// message itself is kept whole, attachments included.
+const (
+	maxText = 256 << 10
+	maxHTML = 2 << 20
+)
+
+// bounded is s cut at a line end (or a rune) before max bytes, marked.
+func bounded(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := strings.LastIndexByte(s[:max], '\n')
+	if cut < max/2 {
+		cut = max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+	}
+	return s[:cut] + "\n[…]\n"
 }
 
 func bodyOf(raw []byte) []byte {
