@@ -93,6 +93,9 @@ func TestReviewFromDisplayNameEncoded(t *testing.T) {
 		`"=?windows-1252?Q?support=40hub.example?=" <attacker@evil.example>`,
 		// A fullwidth commercial at: what a person reads as the hub's.
 		"support\uff20hub.example <attacker@evil.example>",
+		// A right-to-left override: shown reversed, "support@hub.example".
+		"=?utf-8?Q?=E2=80=AEelpmaxe.buh=40troppus?= <attacker@evil.example>",
+		"\"\u202eelpmaxe.buh@troppus\" <attacker@evil.example>",
 	} {
 		err := e.sendOpts("attacker@evil.example", &smtp.MailOptions{UTF8: true}, []string{"4405.nantes-sud@hub.example"},
 			"From: "+from+"\r\nTo: 4405.nantes-sud@hub.example\r\nSubject: Mot de passe\r\n\r\nhttp://evil.example/login\r\n")

@@ -15,6 +15,7 @@ import (
 	"mime"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -216,11 +217,17 @@ func outside(v, chars string) bool {
 // compatibility forms folded (NFKC: a fullwidth "＠" is "@"), invisible
 // characters dropped (format characters such as a soft hyphen or a
 // zero-width space), the ideographic full stops IDNA reads as dots made
-// dots, and lower case. The decoded text follows value, so that both may
-// be searched.
+// dots, and lower case; with a bidirectional override, backwards too.
+// The decoded text follows value, so that both may be searched.
 func Shown(value string) string {
 	dec := encodedWord.ReplaceAllStringFunc(value, decodeWord)
-	s := norm.NFKC.String(strings.ToValidUTF8(value+" "+dec, ""))
+	s := strings.ToValidUTF8(value+" "+dec, "")
+	if strings.ContainsFunc(s, bidiControl) {
+		// Text between a right-to-left override and its end is shown
+		// backwards: "\u202eelpmaxe.buh@troppus" reads support@hub.example.
+		s += " " + reversed(s)
+	}
+	s = norm.NFKC.String(s)
 	s = strings.Map(func(r rune) rune {
 		switch {
 		case r == '\u3002' || r == '\uff61': // UTS #46 maps them to "."
@@ -231,6 +238,19 @@ func Shown(value string) string {
 		return r
 	}, s)
 	return strings.ToLower(s)
+}
+
+// bidiControl: the characters that change the direction text is shown in
+// (Unicode's bidirectional formatting characters).
+func bidiControl(r rune) bool {
+	return r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069' || r == '\u200e' || r == '\u200f' || r == '\u061c'
+}
+
+// reversed is s with its characters in the opposite order.
+func reversed(s string) string {
+	r := []rune(s)
+	slices.Reverse(r)
+	return string(r)
 }
 
 // encodedWord is an RFC 2047 encoded word, loosely: a charset (with an RFC

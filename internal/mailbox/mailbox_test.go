@@ -100,6 +100,7 @@ func TestShown(t *testing.T) {
 		`"=?utf-16be?B?AHMAdQBwAHAAbwByAHQAQABoAHUAYgAuAGUAeABhAG0AcABsAGU=?=" <a@evil.example>`: "support@hub.example",
 		"SUPPORT\uff20ＨＵＢ.example <a@evil.example>":                                              "support@hub.example",
 		"support@hu\u00adb\u3002example <a@evil.example>":                                        "support@hub.example",
+		"\"\u202eelpmaxe.buh@troppus\" <a@evil.example>":                                         "support@hub.example", // right-to-left override
 	} {
 		if got := Shown(in); !strings.Contains(got, want) {
 			t.Errorf("%q shown as %q, without %q", in, got, want)
