@@ -7,6 +7,8 @@ import (
 	"time"
 
 	gdkim "github.com/emersion/go-msgauth/dkim"
+
+	"codeberg.org/relais/relais/internal/dkimcheck"
 )
 
 // TestSignManyFields: the signer named in h= each occurrence of a signed
@@ -48,6 +50,7 @@ func TestSignManyFields(t *testing.T) {
 			t.Errorf("go-msgauth: %v", v.Err)
 		}
 	}
+	dkimcheck.Require(t, signed, recs, "hub.example", "rsa-sha256", "ed25519-sha256") // dkimpy agrees
 	// The last Cc, the one readers show, is signed.
 	for _, v := range verify(bytes.Replace(signed, []byte("last@"), []byte("lost@"), 1)) {
 		if v.Err == nil {
