@@ -59,24 +59,40 @@ func (c *checker) Check(ctx context.Context, env *smtpd.Envelope, msg []byte) ([
 // reader sees of a From: the field is read as written, not only as a
 // strict parser reads it.
 func (c *checker) claimsHub(msg []byte, res mailauth.Result) *smtpd.Refusal {
+	// The hub's domains as written in its configuration and in A-labels,
+	// as res.From is (a domain configured in Unicode is the same domain
+	// written xn--).
+	var domains []string
 	for _, d := range c.h.Config.Domains {
-		if res.From != "" && mailauth.SameOrganization(res.From, d) && !res.Proven() {
-			return &smtpd.Refusal{Why: smtpd.HubFrom, Detail: res.From}
+		domains = append(domains, d)
+		if a := mailbox.ASCIIDomain("@" + d); a != "" && a != d {
+			domains = append(domains, a)
 		}
+	}
+	ours := func(from string) bool {
+		for _, d := range domains {
+			if mailauth.SameOrganization(from, d) {
+				return true
+			}
+		}
+		return false
+	}
+	if res.From != "" && ours(res.From) && !res.Proven() {
+		return &smtpd.Refusal{Why: smtpd.HubFrom, Detail: res.From}
 	}
 	// As a lax reader shows it: every encoded word decoded (one in a
 	// charset Go does not know made the whole decoding fail), fullwidth
 	// forms folded, invisible characters dropped.
 	raw := mailbox.Shown(field(msg, "From"))
 	sender := mailbox.Shown(field(msg, "Sender"))
-	for _, d := range c.h.Config.Domains {
-		if showsAddressIn(raw, d) && !mailauth.SameOrganization(res.From, d) {
+	for _, d := range domains {
+		if showsAddressIn(raw, d) && !ours(res.From) {
 			return &smtpd.Refusal{Why: smtpd.HubName, Detail: d}
 		}
 		// The hub writes no Sender: one in its domains is someone's who
 		// wants the hub's name shown beside theirs, unless the From is
 		// the hub's own and proven (checked above).
-		if showsAddressIn(sender, d) && !mailauth.SameOrganization(res.From, d) {
+		if showsAddressIn(sender, d) && !ours(res.From) {
 			return &smtpd.Refusal{Why: smtpd.HubSender, Detail: d}
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/emersion/go-smtp"
+
+	"codeberg.org/relais/relais/config"
 )
 
 // sendOpts is e.send with MAIL FROM parameters (SMTPUTF8, 8BITMIME).
@@ -183,6 +185,21 @@ func TestReviewLookalikeMemberDomainAccepted(t *testing.T) {
 		if err := e.send(mailFrom, []string{"4405.nantes-sud@hub.example"},
 			"From: "+from+"\r\nTo: 4405.nantes-sud@hub.example\r\nSubject: RDV\r\n\r\nbonjour\r\n"); err != nil {
 			t.Errorf("From %q: %v", from, err)
+		}
+	}
+}
+
+// A hub whose domain is configured in Unicode: its own address in From,
+// written in Unicode or in A-labels, is the hub's all the same.
+func TestReviewUnicodeHubDomain(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) { c.Domains = append(c.Domains, "réseau.example") })
+	e.dns.Set("evil.example", "v=spf1 ip4:127.0.0.1 -all")
+	for _, from := range []string{"support@réseau.example", "support@xn--rseau-bsa.example", "Support <support@mail.xn--rseau-bsa.example>"} {
+		err := e.sendOpts("attacker@evil.example", &smtp.MailOptions{UTF8: true}, []string{"4405.nantes-sud@hub.example"},
+			"From: "+from+"\r\nTo: 4405.nantes-sud@hub.example\r\nSubject: Mot de passe\r\n\r\nhttp://evil.example/login\r\n")
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) || se.Code != 550 {
+			t.Errorf("From %q: %v, want 550", from, err)
 		}
 	}
 }
