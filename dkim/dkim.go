@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,6 +38,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 	gdkim "github.com/emersion/go-msgauth/dkim"
 
+	"codeberg.org/relais/relais/internal/mailbox"
 	"codeberg.org/relais/relais/internal/rawheader"
 )
 
@@ -433,30 +433,50 @@ func sign(msg []byte, k Key, fields []string) (string, error) {
 	return sgn.Signature(), nil
 }
 
+// maxSignedEach bounds the occurrences of one field a signature covers:
+// the last ones, those readers show. go-msgauth finds each name of h= by
+// scanning the header from its end, so that signing every one of n
+// fields of a name (17,000 "Cc:" fit in a 100 KB header) costs n² at each
+// signature, and a list signs once per member. RFC 5322 §3.6 allows one
+// of each of these fields; a few more are tolerated as written.
+const maxSignedEach = 8
+
 // signedPart returns what a signature covers, in one pass over the
 // header: the signed fields, each unfolded, and the body; and the h= list,
-// each signed field named as many times as it occurs, plus once. With
-// relaxed header canonicalization (RFC 6376 §3.4.2) the unfolded fields
-// hash as the folded ones do, and go-msgauth, which rebuilds a field for
-// each continuation line, never sees a field folded over many lines nor a
+// each signed field named as many times as it occurs, plus once (so that
+// none can be added), up to its last maxSignedEach occurrences (then none
+// is added: an added one would not be among the last). With relaxed
+// header canonicalization (RFC 6376 §3.4.2) the unfolded fields hash as
+// the folded ones do, and go-msgauth, which rebuilds a field for each
+// continuation line, never sees a field folded over many lines nor a
 // field it does not sign.
 func signedPart(msg []byte) ([]byte, []string) {
+	fields := rawheader.Fields(msg)
 	count := make(map[string]int, len(signedFields))
-	part := make([]byte, 0, len(msg))
-	for _, f := range rawheader.Fields(msg) {
+	for _, f := range fields {
 		name := strings.ToLower(f.Name)
 		if _, signed := signedSet[name]; signed {
 			count[name]++
+		}
+	}
+	seen := make(map[string]int, len(count))
+	part := make([]byte, 0, len(msg))
+	for _, f := range fields {
+		name := strings.ToLower(f.Name)
+		if _, signed := signedSet[name]; !signed {
+			continue
+		}
+		// Only the last maxSignedEach of a name: an RFC 6376 §5.4.2
+		// signer picks them from the bottom, and so does the verifier.
+		if seen[name]++; count[name]-seen[name] < maxSignedEach {
 			part = append(part, rawheader.Unfold(f.Raw)...)
 		}
 	}
 	part = append(part, msg[rawheader.End(msg):]...)
 	keys := make([]string, 0, 2*len(signedFields))
 	for _, f := range signedFields {
-		for range count[strings.ToLower(f)] {
-			keys = append(keys, f)
-		}
-		keys = append(keys, f)
+		n := count[strings.ToLower(f)] + 1
+		keys = append(keys, slices.Repeat([]string{f}, min(n, maxSignedEach))...)
 	}
 	return part, keys
 }
@@ -476,7 +496,7 @@ func fromDomain(msg []byte) string {
 	if err != nil {
 		return ""
 	}
-	a, err := mail.ParseAddress(h.Get("From"))
+	a, err := mailbox.Parse(h.Get("From"), true)
 	if err != nil {
 		return ""
 	}

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"mime"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"codeberg.org/relais/relais/geo"
 	"codeberg.org/relais/relais/groups"
 	"codeberg.org/relais/relais/internal/automail"
+	"codeberg.org/relais/relais/internal/mailbox"
 	"codeberg.org/relais/relais/internal/mimetext"
 	"codeberg.org/relais/relais/queue"
 	"codeberg.org/relais/relais/store"
@@ -51,7 +51,7 @@ func (h *Hub) publishEvent(tx *store.Tx, in inbound) error {
 	}
 	hdr, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(m.Body)))
 	from := ""
-	if a, err := mail.ParseAddress(hdr.Get("From")); err == nil {
+	if a, err := mailbox.Parse(hdr.Get("From"), true); err == nil {
 		from = strings.ToLower(a.Address)
 	}
 	log := h.log.With("qid", in.messageID, "group", g.Local(), "from", from)
@@ -311,7 +311,7 @@ func (h *Hub) agendaCommand(tx *store.Tx, in inbound) error {
 	}
 	hdr, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(m.Body)))
 	from := ""
-	if a, err := mail.ParseAddress(hdr.Get("From")); err == nil {
+	if a, err := mailbox.Parse(hdr.Get("From"), true); err == nil {
 		from = strings.ToLower(a.Address)
 	}
 	log := h.log.With("qid", in.messageID, "from", from)

@@ -2,11 +2,11 @@ package hub
 
 import (
 	"context"
-	"mime"
 	"net"
 	"strings"
 
 	"codeberg.org/relais/relais/address"
+	"codeberg.org/relais/relais/internal/mailbox"
 	"codeberg.org/relais/relais/internal/rawheader"
 	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/smtpd"
@@ -59,32 +59,88 @@ func (c *checker) Check(ctx context.Context, env *smtpd.Envelope, msg []byte) ([
 // reader sees of a From: the field is read as written, not only as a
 // strict parser reads it.
 func (c *checker) claimsHub(msg []byte, res mailauth.Result) *smtpd.Refusal {
+	// The hub's domains as written in its configuration and in A-labels,
+	// as res.From is (a domain configured in Unicode is the same domain
+	// written xn--).
+	var domains []string
 	for _, d := range c.h.Config.Domains {
-		if res.From != "" && mailauth.SameOrganization(res.From, d) && !res.Proven() {
-			return &smtpd.Refusal{Why: smtpd.HubFrom, Detail: res.From}
+		domains = append(domains, d)
+		if a := mailbox.ASCIIDomain("@" + d); a != "" && a != d {
+			domains = append(domains, a)
 		}
 	}
-	raw := fromField(msg)
-	if dec, err := new(mime.WordDecoder).DecodeHeader(raw); err == nil {
-		raw += " " + dec
+	ours := func(from string) bool {
+		for _, d := range domains {
+			if mailauth.SameOrganization(from, d) {
+				return true
+			}
+		}
+		return false
 	}
-	raw = strings.ToLower(raw)
-	for _, d := range c.h.Config.Domains {
-		if strings.Contains(raw, "@"+d) && !mailauth.SameOrganization(res.From, d) {
+	if res.From != "" && ours(res.From) && !res.Proven() {
+		return &smtpd.Refusal{Why: smtpd.HubFrom, Detail: res.From}
+	}
+	// As a lax reader shows it: every encoded word decoded (one in a
+	// charset Go does not know made the whole decoding fail), fullwidth
+	// forms folded, invisible characters dropped.
+	raw := mailbox.Shown(field(msg, "From"))
+	sender := mailbox.Shown(field(msg, "Sender"))
+	for _, d := range domains {
+		if showsAddressIn(raw, d) && !ours(res.From) {
 			return &smtpd.Refusal{Why: smtpd.HubName, Detail: d}
+		}
+		// The hub writes no Sender: one in its domains is someone's who
+		// wants the hub's name shown beside theirs, unless the From is
+		// the hub's own and proven (checked above).
+		if showsAddressIn(sender, d) && !ours(res.From) {
+			return &smtpd.Refusal{Why: smtpd.HubSender, Detail: d}
 		}
 	}
 	return nil
 }
 
-// fromField is the From field of msg as written, unfolded.
-func fromField(msg []byte) string {
-	for _, f := range rawheader.Fields(msg) {
-		if strings.EqualFold(f.Name, "From") {
-			return string(rawheader.Unfold(f.Value()))
+// showsAddressIn says whether s (lower case) shows an address in domain d
+// or one of its subdomains: "@" then d, or "@" then labels and "." then d,
+// and no more of a host name right after (so "@hub.example" is not found
+// in "marie@hub.examples.org", but is in "x@hub.example.evil.example",
+// whose reader sees the hub's name first).
+func showsAddressIn(s, d string) bool {
+	for i := 0; ; {
+		j := strings.Index(s[i:], d)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(d)
+		i = start + 1
+		if end < len(s) && hostByte(s[end]) {
+			continue
+		}
+		k := start
+		for k > 0 && (hostByte(s[k-1]) || s[k-1] == '.') {
+			k--
+		}
+		if k > 0 && s[k-1] == '@' && (k == start || s[start-1] == '.') {
+			return true
 		}
 	}
-	return ""
+}
+
+// hostByte: a letter, digit or hyphen of a host name, or a byte of a
+// non-ASCII one.
+func hostByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c >= 0x80
+}
+
+// field is every field called name of msg as written, unfolded, one after
+// the other.
+func field(msg []byte, name string) string {
+	var b strings.Builder
+	for _, f := range rawheader.Fields(msg) {
+		if strings.EqualFold(f.Name, name) {
+			b.Write(rawheader.Unfold(f.Value()))
+		}
+	}
+	return b.String()
 }
 
 // verdict is what the hub recorded about a stored message.

@@ -132,6 +132,11 @@ var costSeeds = [][3]string{
 	{"From: nadia@exemple.fr\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n", "> > > quoted line\r\n", "-- \r\nsig\r\n"},
 	{"From: nadia@exemple.fr\r\nMIME-Version: 1.0\r\nContent-Type: text/calendar; method=REQUEST\r\n\r\nBEGIN:VCALENDAR\r\nVERSION:2.0\r\n", "BEGIN:VEVENT\r\nUID:x\r\nDTSTART:20261205T180000Z\r\nSUMMARY:R\r\nEND:VEVENT\r\n", "END:VCALENDAR\r\n"},
 	{"From: nadia@exemple.fr\r\nAuthentication-Results: mx.hub.example; dkim=pass\r\n", "Authentication-Results: mx.hub.example;\r\n dkim=pass\r\n", "\r\nbody\r\n"},
+	// Review of issue 12: the desk joined text parts, and rendered HTML,
+	// by copying all it had for each part or line break (tickets'
+	// TestReadCostLinear measures them at sizes where it shows).
+	{"From: nadia@exemple.fr\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n", "--b\r\n\r\nx\r\n", "--b--\r\n"},
+	{"From: nadia@exemple.fr\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body>", "a <br>", "</body></html>\r\n"},
 }
 
 // maxCostRatio is the ratio of allocations beyond which work is taken to

@@ -230,10 +230,17 @@ func (s *Service) Token(ctx context.Context, tx *store.Tx, listID int64, kind, t
 	}
 	if tk.used != 0 || now.Unix() > tk.expires {
 		if kind == "confirm" {
-			// Used or expired: it does nothing more. The answer counts as
-			// one to a command: a robot replying to it again and again
-			// gets no more than the hourly cap.
-			return s.answer(tx, l, replyTo, tk.lang, "list-token-expired", map[string]any{"Change": action != ""}, ref)
+			// Used or expired: it does nothing more. It is said only to
+			// the address the token was sent to, when the mail comes from
+			// it: anyone who once had a token of their own could
+			// otherwise make the hub write to whomever they name in From.
+			// The answer counts as one to a command: a robot replying to
+			// it again and again gets no more than the hourly cap.
+			if !strings.EqualFold(replyTo, tk.email) {
+				s.log.Info("used or expired confirmation from another address, not answered", "list", l.Local(), "qid", in.MessageID)
+				return nil
+			}
+			return s.answer(tx, l, tk.email, tk.lang, "list-token-expired", map[string]any{"Change": action != ""}, ref)
 		}
 		if tk.used == 0 {
 			// Expired before ExpireHeld came by: the post is not sent.

@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"codeberg.org/relais/relais/internal/automail"
+	"codeberg.org/relais/relais/internal/mailbox"
 	"codeberg.org/relais/relais/store"
 )
 
@@ -76,9 +77,9 @@ func TokenExists(ctx context.Context, db *store.DB, listID int64, kind, token st
 // sender is who wrote a message: the From address, else the envelope
 // sender.
 func sender(h textproto.Header, mailFrom string) (*mail.Address, bool) {
-	if list, err := (&mail.Header{"From": []string{h.Get("From")}}).AddressList("From"); err == nil && len(list) == 1 {
-		list[0].Address = strings.ToLower(list[0].Address)
-		return list[0], true
+	if a, err := mailbox.Parse(h.Get("From"), true); err == nil {
+		a.Address = strings.ToLower(a.Address)
+		return a, true
 	}
 	if mailFrom != "" {
 		return &mail.Address{Address: strings.ToLower(mailFrom)}, false

@@ -65,13 +65,23 @@ func toCRLF(s string) string {
 //
 // US-ASCII 7bit text parts are relabelled UTF-8 8bit, which they already
 // are, so that the footer may carry accents.
+//
+// A message with more than maxInsertions places for a footer (a
+// multipart/alternative of thousands of tiny text parts) is wrapped too:
+// each member's copy carries each footer, and a footer in each of 20,000
+// parts made every copy 27 times the post.
 func layout(msg []byte) ([]byte, []insertion) {
 	out, ins, ok := walk(msg, 0)
-	if ok {
+	if ok && len(ins) <= maxInsertions {
 		return out, ins
 	}
 	return wrap(msg)
 }
+
+// maxInsertions: places for a footer in one message. Mail clients write
+// two alternatives (text and HTML), three with a calendar or a watch
+// version; nested alternatives in a related or mixed body a few more.
+const maxInsertions = 8
 
 const maxDepth = 8
 

@@ -204,3 +204,20 @@ func TestLargeMessages(t *testing.T) {
 		t.Fatal("headerLen")
 	}
 }
+
+// A body with more places for a footer than maxInsertions is wrapped: one
+// footer, whatever the number of its text parts.
+func TestLayoutManyAlternativesWrapped(t *testing.T) {
+	msg := []byte("From: a@exemple.fr\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n" +
+		strings.Repeat("--b\r\n\r\nx\r\n", 1000) + "--b--\r\n")
+	out, ins := layout(msg)
+	if len(ins) != 1 || ins[0].Boundary == "" || !bytes.Contains(out, msg[bytes.Index(msg, []byte("--b\r\n")):]) {
+		t.Fatalf("%d insertions %+v", len(ins), ins[:min(len(ins), 3)])
+	}
+	// Two alternatives, as clients write them, each still get theirs.
+	two := []byte("From: a@exemple.fr\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>x</p>\r\n--b--\r\n")
+	if _, ins := layout(two); len(ins) != 2 {
+		t.Fatalf("two alternatives: %+v", ins)
+	}
+}

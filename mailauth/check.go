@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/mail"
 	"strings"
 
 	"blitiri.com.ar/go/spf"
@@ -15,6 +14,7 @@ import (
 	gdkim "github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-msgauth/dmarc"
 
+	"codeberg.org/relais/relais/internal/mailbox"
 	"codeberg.org/relais/relais/internal/rawheader"
 )
 
@@ -356,18 +356,20 @@ func validDomain(d string) bool {
 	return true
 }
 
-// fromDomain is the domain of the one address in the one From field.
+// fromDomain is the domain of the one address in the one From field, in
+// A-labels (RFC 7489 §3.1: DMARC looks up and aligns domains as the DNS
+// knows them), read as smtpd read it at DATA (internal/mailbox: charsets
+// of display names, IDNA forms).
 func fromDomain(msg []byte) string {
 	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(msg)))
 	if err != nil || len(h.Values("From")) != 1 {
 		return ""
 	}
-	list, err := mail.ParseAddressList(h.Get("From"))
-	if err != nil || len(list) != 1 {
+	a, err := mailbox.Parse(h.Get("From"), true)
+	if err != nil {
 		return ""
 	}
-	_, d, _ := strings.Cut(list[0].Address, "@")
-	return canon(d)
+	return canon(mailbox.ASCIIDomain(a.Address))
 }
 
 // spfResolver gives blitiri's SPF library our Resolver, with the errors it

@@ -46,6 +46,7 @@ type guardConn struct {
 	once    sync.Once
 	release func()
 	eof     atomic.Bool // the client closed its side
+	hungUp  atomic.Bool // the server is done with the client: reads end
 
 	mu        sync.Mutex
 	start     time.Time
@@ -116,7 +117,14 @@ func (c *guardConn) deadline(now time.Time) (time.Time, string) {
 	return dl, why
 }
 
+// hangUp ends the session after the answer being written: the next read
+// finds the end of the connection, and go-smtp closes it.
+func (c *guardConn) hangUp() { c.hungUp.Store(true) }
+
 func (c *guardConn) Read(b []byte) (int, error) {
+	if c.hungUp.Load() {
+		return 0, io.EOF
+	}
 	now := time.Now()
 	dl, why := c.deadline(now)
 	if why == "expired" {

@@ -91,6 +91,8 @@ func (s *Server) errRefused(r *Refusal) *smtp.SMTPError {
 		return s.reply(550, ec(5, 7, 26), "hub-from", echo(r.Detail))
 	case HubName:
 		return s.reply(550, ec(5, 7, 1), "hub-name", echo(r.Detail))
+	case HubSender:
+		return s.reply(550, ec(5, 7, 1), "hub-sender", echo(r.Detail))
 	}
 	return s.reply(550, ec(5, 7, 26), "auth-refused", echo(r.Detail))
 }
@@ -99,6 +101,12 @@ func (s *Server) errRefused(r *Refusal) *smtp.SMTPError {
 // 5321 §4.2.5: 450, the client retries later).
 func (s *Server) errRate() *smtp.SMTPError {
 	return s.reply(450, ec(4, 7, 1), "message-rate", nil)
+}
+
+// errTooManyRefused ends a session that has had too many recipients
+// refused (RFC 5321 §3.8: 421, and the server closes).
+func (s *Server) errTooManyRefused() *smtp.SMTPError {
+	return s.reply(421, ec(4, 7, 0), "too-many-refused", nil)
 }
 
 func (s *Server) errNoRecipients() *smtp.SMTPError {

@@ -25,11 +25,20 @@ type session struct {
 	tls    bool
 	conn   *guardConn // nil if not ours (tests)
 
-	from  string
-	opts  smtp.MailOptions
-	rcpts []Rcpt
-	seen  map[string]bool
+	from    string
+	opts    smtp.MailOptions
+	rcpts   []Rcpt
+	seen    map[string]bool
+	refused int // recipients refused in the whole session
 }
+
+// maxRefused is how many recipients a session may have refused before it
+// is ended (Postfix's smtpd_hard_error_limit): each costs a lookup, and a
+// client guessing addresses (group names, tokens) or keeping a
+// connection busy with them is not sending mail. Clients in
+// smtp.limit_exempt (a front MTA, whose sessions carry everyone's mail)
+// are not counted.
+const maxRefused = 20
 
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	cid := s.cid.Add(1)
@@ -55,7 +64,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	ss.Reset()
 	if s := ss.s; !s.exempt(ss.remote) {
 		now := s.cfg.Now()
-		if !s.ipRate.allow(ss.remote, now) {
+		if !s.ipRate.allow(clientKey(ss.remote), now) {
 			ss.log.Warn("message refused", "from", address.Redact(from), "reason", "message rate per client address")
 			return s.errRate()
 		}
@@ -75,9 +84,24 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 }
 
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if ss.refused >= maxRefused {
+		// No lookup: the session ends after this answer (and answers the
+		// same to what the client pipelined behind it).
+		if ss.refused == maxRefused {
+			ss.refused++
+			ss.log.Warn("too many recipients refused, closing", "refused", maxRefused)
+		}
+		if ss.conn != nil {
+			ss.conn.hangUp()
+		}
+		return ss.s.errTooManyRefused()
+	}
 	ctx, cancel := context.WithTimeout(ss.s.ctx, 30*time.Second)
 	defer cancel()
 	route, err := ss.s.router.Route(ctx, to)
+	if (errors.Is(err, ErrUnknownRecipient) || errors.Is(err, ErrRelayDenied)) && !ss.s.exempt(ss.remote) {
+		ss.refused++
+	}
 	var re *RecipientError
 	switch {
 	case err == nil:

@@ -122,6 +122,10 @@ const (
 	// HubName: the From's display name or local part shows an address of
 	// the hub's own domain.
 	HubName
+	// HubSender: a Sender field shows an address of the hub's own domain
+	// (mail clients show it as the one who sent "on behalf of" the From),
+	// and the From is not the hub's, proven.
+	HubSender
 )
 
 // Config is the listener's limits and identity.
@@ -261,19 +265,20 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		ip := remoteIP(c.RemoteAddr())
+		key := clientKey(ip)
 		s := l.s
 		exempt := s.exempt(ip)
-		if !exempt && !s.connRate.allow(ip, s.cfg.Now()) {
+		if !exempt && !s.connRate.allow(key, s.cfg.Now()) {
 			reply := s.reply(421, ec(4, 7, 0), "connection-rate", nil)
 			s.log.Warn("connection refused", "remote", ip, "reason", "connection rate")
 			go refuse(c, reply)
 			continue
 		}
 		s.mu.Lock()
-		over := !exempt && s.perIP[ip] >= s.cfg.MaxConnectionsPerIP
+		over := !exempt && s.perIP[key] >= s.cfg.MaxConnectionsPerIP
 		all := s.open >= s.cfg.MaxConnections
 		if !over && !all {
-			s.perIP[ip]++
+			s.perIP[key]++
 			s.open++
 		}
 		s.mu.Unlock()
@@ -286,7 +291,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			go refuse(c, reply)
 			continue
 		}
-		return newGuardConn(c, s.cfg.Limits, s.log.With("remote", ip), func() { s.release(ip) }), nil
+		return newGuardConn(c, s.cfg.Limits, s.log.With("remote", ip), func() { s.release(key) }), nil
 	}
 }
 
@@ -300,13 +305,26 @@ func (s *Server) exempt(ip string) bool {
 	return false
 }
 
-func (s *Server) release(ip string) {
+func (s *Server) release(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.open--
-	if s.perIP[ip]--; s.perIP[ip] <= 0 {
-		delete(s.perIP, ip)
+	if s.perIP[key]--; s.perIP[key] <= 0 {
+		delete(s.perIP, key)
 	}
+}
+
+// clientKey is what the limits per client address count by: an IPv4
+// address, or the /64 of an IPv6 one. A provider gives each subscriber a
+// /64 (RFC 6177), and a client that counted as each of its addresses
+// would fill max_connections alone and go round every rate. The web's
+// limit counts the same way.
+func clientKey(ip string) string {
+	p := net.ParseIP(ip)
+	if p == nil || p.To4() != nil {
+		return ip
+	}
+	return (&net.IPNet{IP: p.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
 }
 
 func refuse(c net.Conn, reply *smtp.SMTPError) {

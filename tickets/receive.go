@@ -17,6 +17,7 @@ import (
 
 	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/internal/automail"
+	"codeberg.org/relais/relais/internal/mailbox"
 	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/store"
 )
@@ -134,8 +135,8 @@ func (s *Service) read(m store.Received) (incoming, error) {
 		h = textproto.Header{}
 	}
 	in.h = h
-	if list, err := (&mail.Header{"From": []string{h.Get("From")}}).AddressList("From"); err == nil && len(list) == 1 {
-		in.from = list[0]
+	if a, err := mailbox.Parse(h.Get("From"), true); err == nil {
+		in.from = a
 	} else if m.MailFrom != "" {
 		in.from = &mail.Address{Address: m.MailFrom}
 	}
