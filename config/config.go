@@ -247,6 +247,17 @@ type SMTP struct {
 	// connection slot for ever. 0: no minimum.
 	MinRate      int      `toml:"min_rate"`
 	MinRateGrace Duration `toml:"min_rate_grace"`
+	// JunkCommandLimit: commands beyond those a message needs (one per
+	// recipient and four) a client may send between two messages it
+	// delivers (421 and closed beyond), as Postfix's
+	// smtpd_junk_command_limit: NOOP for ever keeps above min_rate. 0: no
+	// limit.
+	JunkCommandLimit int `toml:"junk_command_limit"`
+	// BusySessionTimeout: once three quarters of max_connections are
+	// open, a connection that has lasted this long is closed at its next
+	// read (Postfix's stress mode), so that clients holding connections
+	// without delivering make room. 0: never.
+	BusySessionTimeout Duration `toml:"busy_session_timeout"`
 	// TLSCert and TLSKey, PEM files, enable STARTTLS (files renewed by an
 	// ACME client are reloaded at each handshake).
 	TLSCert string `toml:"tls_cert"`
@@ -342,6 +353,8 @@ func Default() Config {
 			SessionTimeout:         Duration(30 * time.Minute),
 			MinRate:                32,
 			MinRateGrace:           Duration(30 * time.Second),
+			JunkCommandLimit:       100,
+			BusySessionTimeout:     Duration(time.Minute),
 		},
 		Relay: Relay{
 			Address:  "127.0.0.1:25",
@@ -526,6 +539,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SMTP.MaxRecipients < 1 || c.SMTP.MaxConnectionsPerIP < 1 || c.SMTP.MaxConnections < 1 {
 		errs = append(errs, errors.New("smtp.max_recipients, max_connections_per_ip and max_connections must be at least 1"))
+	}
+	if c.SMTP.JunkCommandLimit < 0 || c.SMTP.BusySessionTimeout < 0 {
+		errs = append(errs, errors.New("smtp: junk_command_limit and busy_session_timeout must not be negative"))
 	}
 	if c.SMTP.MaxHeaderBytes < 0 || c.SMTP.MinRate < 0 || c.SMTP.Timeout <= 0 || c.SMTP.DataBlockTimeout < 0 ||
 		c.SMTP.DataTimeout < 0 || c.SMTP.SessionTimeout < 0 || c.SMTP.MinRateGrace < 0 {

@@ -262,6 +262,8 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 			Session:      cfg.SMTP.SessionTimeout.D(),
 			MinRate:      cfg.SMTP.MinRate,
 			MinRateGrace: cfg.SMTP.MinRateGrace.D(),
+			JunkCommands: cfg.SMTP.JunkCommandLimit,
+			Busy:         cfg.SMTP.BusySessionTimeout.D(),
 		},
 		MaxHeaderBytes: cfg.SMTP.MaxHeaderBytes,
 		TLS:            tlsConfig,

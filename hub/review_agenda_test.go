@@ -67,21 +67,20 @@ func TestReviewMembersOnlyEventToAnySubscriber(t *testing.T) {
 	}
 }
 
-// Finding (not fixed): the agenda's links (start, stop, "je participe")
+// Finding (fixed by the privacy work: a member id under a MAC): the agenda's links (start, stop, "je participe")
 // carry the member's address, base32-encoded, in their path: every proxy,
 // access log and browser history that sees a link learns who follows the
 // movement's agenda (political opinion, GDPR Art. 9). design.md: "no
 // address in any link or log line that can avoid it"; the lists' one-click
 // links carry a member id and a MAC.
 func TestReviewAgendaLinksHoldNoAddress(t *testing.T) {
-	t.Skip("finding: /agenda/start|stop|attend/TOKEN carry the member's address in base32; needs tokens by member id (and the old ones honoured for a while)")
 	e := newEnv(t)
 	a := e.agendaMember("bob@nospf.example", "code-postal 44000")
-	link := regexp.MustCompile(`/agenda/start/([A-Z2-7]+)\.`).FindStringSubmatch(text(a))
+	link := regexp.MustCompile(`/agenda/start/([A-Za-z0-9]+)\.`).FindStringSubmatch(text(a))
 	if link == nil {
 		t.Fatalf("no start link:\n%s", text(a))
 	}
-	if raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(link[1]); err == nil && strings.Contains(string(raw), "@") {
+	if raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ToUpper(link[1])); err == nil && strings.Contains(string(raw), "@") {
 		t.Fatalf("the link /agenda/start/%s… reads %q", link[1], raw)
 	}
 }

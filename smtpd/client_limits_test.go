@@ -114,19 +114,19 @@ func TestRefusedRecipientsEndTheSession(t *testing.T) {
 	}
 }
 
-// Finding (not fixed): clients that send junk commands fast enough for
-// min_rate (NOOP, RSET, EHLO) hold their connections until
-// session_timeout (30 minutes by default); max_connections_per_ip (20)
-// times 50 addresses fills max_connections (1,000) for 32 KB/s in all, and
-// every other client gets 421 "busy" for as long as they like. Here: two
-// slots, two junk clients from two addresses, a third client refused for
-// the whole test although the junk clients send nothing but NOOP.
+// Clients that send junk commands fast enough for min_rate (NOOP, RSET,
+// EHLO) once held their connections until session_timeout (30 minutes by
+// default): max_connections_per_ip (20) times 50 addresses filled
+// max_connections (1,000) for 32 KB/s in all. Here: two slots, two junk
+// clients from two addresses; once the server is busy, their connections
+// end after Busy, and a third client gets in.
 func TestReviewFastJunkHoldsSlots(t *testing.T) {
-	t.Skip("finding: junk commands at min_rate hold every slot until session_timeout; needs a limit on commands outside transactions, or shorter limits when the server is nearly full (Postfix's stress mode)")
-	addr := startWith(t, &fakeSpool{}, func(c *Config) {
+	addr := startWith(t, fakeRouter{}, &fakeSpool{}, func(c *Config) {
 		c.MaxConnections, c.MaxConnectionsPerIP = 2, 1
 		c.Limits.MinRate, c.Limits.MinRateGrace = 32, 300*time.Millisecond
 		c.Limits.Session = 30 * time.Minute
+		c.Limits.Busy = time.Second
+		c.LimitExempt = nil
 	})
 	stop := make(chan struct{})
 	defer close(stop)
@@ -151,15 +151,71 @@ func TestReviewFastJunkHoldsSlots(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(3 * time.Second) // the junk clients' grace and more: the limit under test is a rate
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.4")}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.4")}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		g, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if strings.HasPrefix(g, "220") {
+			return
+		}
+		if !strings.HasPrefix(g, "421 4.3.2") || time.Now().After(deadline) {
+			t.Fatalf("an honest client is refused while junk holds the slots: %q", g)
+		}
+		time.Sleep(100 * time.Millisecond) // retrying after 421 busy, as a client would
 	}
-	defer c.Close()
-	cl := &client{t: t, conn: c, r: bufio.NewReader(c)}
-	if g := cl.reply(); !strings.HasPrefix(g, "220") {
-		t.Fatalf("an honest client is refused while junk holds the slots: %q", g)
+}
+
+// A client outside limit_exempt that sends commands without delivering
+// (NOOP, RSET, MAIL) is closed after JunkCommands beyond what a message
+// needs; one that delivers starts afresh with each message; an exempt one
+// is not counted.
+func TestJunkCommandsEndTheSession(t *testing.T) {
+	sp := &fakeSpool{}
+	tweak := func(c *Config) { c.Limits.JunkCommands = 10 } // and MaxRecipients 3: 17 commands
+	addr := startWith(t, fakeRouter{}, sp, tweak)
+	// Exempt (127.0.0.1 is not by default in startWith: nothing is).
+	cl := dial(t, addr)
+	cl.cmd("EHLO junk.example")
+	for i := range 16 {
+		if r := cl.cmd("NOOP"); !strings.HasPrefix(r, "250") {
+			t.Fatalf("NOOP %d: %q", i+2, r)
+		}
+	}
+	if r := cl.cmd("NOOP"); !strings.HasPrefix(r, "421") {
+		t.Fatalf("command 18: %q", r)
+	}
+	// A client that delivers is not cut, however many messages it sends.
+	cl = dial(t, addr)
+	cl.cmd("EHLO busy.example")
+	for m := range 5 {
+		for _, c := range []string{"RSET", "NOOP", "MAIL FROM:<a@example.org>", "RCPT TO:<g@hub.example>", "DATA"} {
+			cl.cmd(c)
+		}
+		if r := cl.cmd("From: a@example.org\r\nSubject: m\r\n\r\nhello\r\n."); !strings.HasPrefix(r, "250") {
+			t.Fatalf("message %d: %q", m, r)
+		}
+	}
+	sp.mu.Lock()
+	n := len(sp.envs)
+	sp.mu.Unlock()
+	if n != 5 {
+		t.Fatalf("%d messages stored, want 5", n)
+	}
+	// Exempt clients are not counted.
+	exempt := startWith(t, fakeRouter{}, &fakeSpool{}, func(c *Config) {
+		tweak(c)
+		c.LimitExempt = []*net.IPNet{{IP: net.IPv4(127, 0, 0, 1), Mask: net.CIDRMask(32, 32)}}
+	})
+	cl = dial(t, exempt)
+	for i := range 30 {
+		if r := cl.cmd("NOOP"); !strings.HasPrefix(r, "250") {
+			t.Fatalf("exempt NOOP %d: %q", i+1, r)
+		}
 	}
 }

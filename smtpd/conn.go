@@ -33,6 +33,17 @@ type Limits struct {
 	// spends itself (checking, storing, answering) does not count.
 	MinRate      int
 	MinRateGrace time.Duration
+	// JunkCommands: commands beyond those a message needs (one per
+	// recipient and four) that a client outside limit_exempt may send
+	// between two messages it delivers (as Postfix's
+	// smtpd_junk_command_limit); beyond, 421 and the end. A client sending
+	// NOOP, RSET or MAIL for ever keeps above any minimum rate.
+	JunkCommands int
+	// Busy: once three quarters of max_connections are open, a connection
+	// from outside limit_exempt that has lasted this long is ended at its
+	// next read (as Postfix's stress mode shortens its timeouts), so that
+	// clients holding slots without delivering make room.
+	Busy time.Duration
 }
 
 // guardConn is a client connection as the server sees it: counted against
@@ -56,10 +67,47 @@ type guardConn struct {
 	waited    time.Duration // time spent waiting in Read
 	got       int64         // bytes read
 	expired   bool          // a limit was reached: every read fails
+
+	// Only for clients outside limit_exempt (strict):
+	strict  bool
+	busy    func() bool // the server is nearly full
+	maxCmds int         // commands allowed between two messages
+	line    []byte      // the start of the command being read
+	cmds    int         // commands since the last message accepted
+	bdat    bool        // a BDAT transfer started: its chunks are not commands
 }
 
 func newGuardConn(c net.Conn, lim Limits, log *slog.Logger, release func()) *guardConn {
 	return &guardConn{Conn: c, lim: lim, log: log, release: release, start: time.Now()}
+}
+
+// commands counts the command lines in b, read outside a message's
+// transfer, and says whether the client is over its allowance. After a
+// BDAT command, what follows may be the chunk itself: nothing more is
+// counted until the message is accepted.
+func (c *guardConn) commands(b []byte) bool {
+	for _, ch := range b {
+		if c.bdat {
+			return false
+		}
+		if ch != '\n' {
+			if len(c.line) < 4 {
+				c.line = append(c.line, ch&^0x20) // letters in upper case
+			}
+			continue
+		}
+		c.cmds++
+		c.bdat = string(c.line) == "BDAT"
+		c.line = c.line[:0]
+	}
+	return c.maxCmds > 0 && c.cmds > c.maxCmds
+}
+
+// delivered starts the allowance afresh: a message was accepted.
+func (c *guardConn) delivered() {
+	c.mu.Lock()
+	c.cmds, c.bdat = 0, false
+	c.mu.Unlock()
 }
 
 // SetReadDeadline records go-smtp's deadline; Read applies it.
@@ -114,6 +162,9 @@ func (c *guardConn) deadline(now time.Time) (time.Time, string) {
 		allowed := c.lim.MinRateGrace + time.Duration(c.got)*time.Second/time.Duration(c.lim.MinRate)
 		earliest(now.Add(allowed-c.waited), "below the minimum rate")
 	}
+	if c.strict && c.lim.Busy > 0 && c.busy != nil && c.busy() {
+		earliest(c.start.Add(c.lim.Busy), "server busy")
+	}
 	return dl, why
 }
 
@@ -137,7 +188,16 @@ func (c *guardConn) Read(b []byte) (int, error) {
 	c.mu.Lock()
 	c.waited += time.Since(now)
 	c.got += int64(n)
+	junk := c.strict && !c.data && c.commands(b[:n])
+	if junk {
+		c.expired = true
+	}
 	c.mu.Unlock()
+	if junk {
+		// Answered like a timeout: go-smtp says 421 and closes.
+		c.log.Warn("client sends commands without delivering, closing", "reason", "junk commands", "count", c.cmds)
+		return 0, os.ErrDeadlineExceeded
+	}
 	switch {
 	case errors.Is(err, io.EOF):
 		c.eof.Store(true)

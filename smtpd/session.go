@@ -203,6 +203,9 @@ func (ss *session) Data(r io.Reader) error {
 	if env.From != "" && !s.exempt(ss.remote) {
 		s.senderRate.add(strings.ToLower(env.From), s.cfg.Now())
 	}
+	if ss.conn != nil {
+		ss.conn.delivered()
+	}
 	rcpts := make([]string, len(env.Rcpts))
 	for i, r := range env.Rcpts {
 		rcpts[i] = address.Redact(r.Addr)

@@ -291,8 +291,22 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			go refuse(c, reply)
 			continue
 		}
-		return newGuardConn(c, s.cfg.Limits, s.log.With("remote", ip), func() { s.release(key) }), nil
+		gc := newGuardConn(c, s.cfg.Limits, s.log.With("remote", ip), func() { s.release(key) })
+		if !exempt {
+			gc.strict, gc.busy = true, s.busy
+			if s.cfg.Limits.JunkCommands > 0 {
+				gc.maxCmds = s.cfg.Limits.JunkCommands + s.cfg.MaxRecipients + 4
+			}
+		}
+		return gc, nil
 	}
+}
+
+// busy says whether three quarters of max_connections are open.
+func (s *Server) busy() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.open*4 >= s.cfg.MaxConnections*3
 }
 
 func (s *Server) exempt(ip string) bool {
