@@ -33,7 +33,19 @@ var ErrNotFound = errors.New("events: no such event")
 // same, from a form) replaces it; a lower one is an old copy; the same UID
 // from another group adds that group (a joint event). A cancellation marks
 // the event cancelled; it is kept so that feeds and digests can say so.
+//
+// Save is for the operator (imports, the demo); SaveAs for a group's
+// animator publishing by mail.
 func Save(tx *store.Tx, e *Event, groupID int64, now time.Time) (Outcome, error) {
+	return SaveAs(tx, e, groupID, "", now)
+}
+
+// SaveAs is Save for an event published by publisher, an animator of
+// groupID. Joining an existing event takes an animator of a group that
+// already organises it (the organiser sends the invitation to both groups'
+// +agenda addresses): UIDs are public in the feeds, and whoever joins an
+// event may then change or cancel it.
+func SaveAs(tx *store.Tx, e *Event, groupID int64, publisher string, now time.Time) (Outcome, error) {
 	var id int64
 	var seq int
 	var status string
@@ -73,6 +85,15 @@ func Save(tx *store.Tx, e *Event, groupID int64, now time.Time) (Outcome, error)
 		// Another group may join the same invitation, not change or
 		// cancel someone else's event (its UID is public in the feeds).
 		return Refused, nil
+	}
+	if organiser == 0 && publisher != "" {
+		var animates int
+		if err := tx.QueryRow("event.organiser-animator", id, publisher).Scan(&animates); err != nil {
+			return "", err
+		}
+		if animates == 0 {
+			return Refused, nil
+		}
 	}
 	res, err := tx.Exec("event.add-group", id, groupID)
 	if err != nil {

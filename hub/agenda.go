@@ -104,7 +104,7 @@ func (h *Hub) publishEvent(tx *store.Tx, in inbound) error {
 			}
 		}
 		h.locate(&e, g)
-		outcome, err := events.Save(tx, &e, g.ID, h.now())
+		outcome, err := events.SaveAs(tx, &e, g.ID, from, h.now())
 		if err != nil {
 			return err
 		}

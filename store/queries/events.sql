@@ -99,3 +99,9 @@ SELECT COUNT(*) FROM event_attendees;
 
 -- name: event.has-group
 SELECT COUNT(*) FROM event_groups WHERE event_id = ? AND group_id = ?;
+
+-- name: event.organiser-animator
+-- Whether an address animates one of the groups organising an event: who
+-- may bring another group into it.
+SELECT COUNT(*) FROM event_groups eg JOIN animators a ON a.group_id = eg.group_id
+WHERE eg.event_id = ? AND a.email = ?;
