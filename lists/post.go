@@ -200,6 +200,9 @@ func (s *Service) hold(tx *store.Tx, l List, in Inbound, poster *mail.Address, r
 	if err != nil {
 		return err
 	}
+	if s.cfg.OnHold != nil {
+		s.cfg.OnHold(reason)
+	}
 	s.log.Info("post held", "list", l.Local(), "held", heldID, "qid", in.MessageID, "reason", reason, "from", address.Redact(who))
 	approve, reject := newToken(), newToken()
 	for _, t := range [][2]string{{"approve", approve}, {"reject", reject}} {

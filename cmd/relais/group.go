@@ -66,7 +66,7 @@ func groupSave(verb string, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%sd: %s (%s), animators: %s\n", strings.TrimSuffix(verb, "e"), g.Local(), g.DisplayName, strings.Join(g.Animators, ", "))
+	fmt.Fprintf(stdout, "%s: %s (%s), animators: %s\n", map[string]string{"add": "added", "update": "updated"}[verb], g.Local(), g.DisplayName, strings.Join(g.Animators, ", "))
 	return nil
 }
 

@@ -34,7 +34,7 @@ func init() {
 		{"held", "list|show|approve|reject …", "posts held for moderation", heldFamily.run},
 		{"queue", "add|remove|list …", "the support desk's queues and operators", queueFamily.run},
 		{"ticket", "list|show|close|reopen|assign …", "the support desk's tickets", ticketFamily.run},
-		{"outbox", "[list]|show|retry|hold|release|delete …", "the outbound queue (and the demo's captured mail)", outboxFamily.run},
+		{"outbox", "[list]|show|retry|hold|release|delete …", "the outbound queue (and the demo's captured mail)", runOutbox},
 		{"dkim", "keygen|list|activate …", "the DKIM keys that sign what the hub sends", dkimFamily.run},
 		{"dns", "[--domain D] [--mx HOST] [--spf MECHANISMS] [--policy P]", "print the DNS records to publish (MX, SPF, DKIM, DMARC, TLS-RPT)", runDNS},
 		{"event", "list|import|add …", "the groups' events (they publish by mail to CODE.NAME+agenda@)", eventFamily.run},
