@@ -36,15 +36,15 @@ type Config struct {
 
 // Service runs the digests of one hub.
 type Service struct {
-	db     *store.DB
-	q      *queue.Queue
-	texts  *templates.Set
-	geo    *geo.Gazetteer
-	cfg    Config
-	log    *slog.Logger
+	db    *store.DB
+	q     *queue.Queue
+	texts *templates.Set
+	geo   *geo.Gazetteer
+	cfg   Config
+	log   *slog.Logger
 	// progress, if set, is told how far Run is (OnProgress).
 	progress func(done, total int)
-	secret []byte
+	secret   []byte
 }
 
 // New returns the service.

@@ -187,7 +187,9 @@ func notFound(err error) bool {
 // sameRecord compares a published TXT record with the one expected: DKIM
 // by key (p=), the others by their words.
 func sameRecord(kind, got, want string) bool {
-	norm := func(s string) string { return strings.ToLower(strings.Join(strings.Fields(strings.ReplaceAll(s, ";", "; ")), " ")) }
+	norm := func(s string) string {
+		return strings.ToLower(strings.Join(strings.Fields(strings.ReplaceAll(s, ";", "; ")), " "))
+	}
 	if kind == zone.KindDKIM {
 		return tag(got, "p") == tag(want, "p") && tag(want, "p") != ""
 	}

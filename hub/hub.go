@@ -14,9 +14,9 @@ package hub
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"encoding/json"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"

@@ -38,13 +38,13 @@ type Mail struct {
 	// Seq is the hub's delivery id when the sender gave it (ENVID
 	// relais-ID), else a number of the outbox's own.
 	Seq      int
-	Delivery bool // Seq is the hub's delivery id
-	From string // envelope sender, "" for the null sender
-	To   string // envelope recipient
-	Data []byte // as received, without the Return-Path and Delivered-To lines
-	At   time.Time
-	File string // where it was written, if anywhere
-	TLS  bool   // received over STARTTLS
+	Delivery bool   // Seq is the hub's delivery id
+	From     string // envelope sender, "" for the null sender
+	To       string // envelope recipient
+	Data     []byte // as received, without the Return-Path and Delivered-To lines
+	At       time.Time
+	File     string // where it was written, if anywhere
+	TLS      bool   // received over STARTTLS
 }
 
 // Header returns the parsed header of the captured message.
