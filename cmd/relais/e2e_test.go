@@ -88,7 +88,7 @@ func serveHub(t *testing.T, data, relay string) *hubProc {
 	// The DNS is a port where nothing answers: tests never touch the
 	// network, and verdicts come out as temperror.
 	cmd.Env = append(os.Environ(), "RELAIS_RELAY_STARTTLS=off", "RELAIS_QUEUE_RETRY_MIN=1s", "RELAIS_HOSTNAME=mx.hub.example",
-		"RELAIS_AUTH_DNS_SERVER="+deadDNS, "RELAIS_WEB_LISTEN=127.0.0.1:0")
+		"RELAIS_AUTH_DNS_SERVER="+deadDNS, "RELAIS_WEB_LISTEN=127.0.0.1:0", "RELAIS_METRICS_LISTEN=127.0.0.1:0")
 	p := &hubProc{cmd: cmd, addr: addr, logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
 	cmd.Stderr = lockedWriter{p.mu, p.logs}
 	cmd.Stdout = cmd.Stderr

@@ -192,7 +192,7 @@ func ago(d time.Duration) string {
 	return d.String()
 }
 
-// subjectOf is the decoded Subject of a message, shortened for a table.
+// subjectOf is the decoded Subject of a message, on one line.
 func subjectOf(raw []byte) string {
 	m, err := readHeader(raw)
 	if err != nil {
@@ -202,11 +202,7 @@ func subjectOf(raw []byte) string {
 	if d, err := new(mime.WordDecoder).DecodeHeader(s); err == nil {
 		s = d
 	}
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > 60 {
-		s = string(r[:59]) + "…"
-	}
-	return s
+	return strings.Join(strings.Fields(s), " ")
 }
 
 func deliveryID(s string) (int64, error) {
