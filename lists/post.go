@@ -272,6 +272,15 @@ var ErrDecided = errors.New("lists: already decided")
 // approve|reject): the same as a moderator's answer by mail, by names who
 // decided and why, if given, is the reason the poster is told.
 func (s *Service) Decide(ctx context.Context, heldID int64, approve bool, by, why string) error {
+	// As the dispatcher does for an answer by mail: the author's DMARC
+	// policy is looked up before the transaction.
+	var msgID string
+	if err := s.db.QueryRow(ctx, "held.get", heldID).Scan(new(int64), new(int64), &msgID, new(string), new(string),
+		new(int64), new(int64), new(string)); err == nil {
+		if err := s.Prefetch(ctx, msgID); err != nil {
+			return err
+		}
+	}
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
 		var listID int64
 		if err := tx.QueryRow("held.get", heldID).Scan(new(int64), &listID, new(string), new(string), new(string), new(int64), new(int64), new(string)); err != nil {

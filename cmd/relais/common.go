@@ -143,6 +143,7 @@ func newFlags(name, args, doc string) *flag.FlagSet {
 // arguments ("group add 4405.x --name X"), and returns the positionals,
 // which must number between min and max (max < 0: any).
 func parseArgs(fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
+	fs.SetOutput(io.Discard) // a mistake is said once, by main
 	for _, a := range args {
 		if a == "-h" || a == "-help" || a == "--help" {
 			fs.SetOutput(stdout)
@@ -156,7 +157,7 @@ func parseArgs(fs *flag.FlagSet, args []string, min, max int) ([]string, error) 
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			return nil, usageError{err.Error()}
+			return nil, usageError{err.Error() + " (--help)"}
 		}
 		args = fs.Args()
 		if len(args) == 0 {

@@ -162,6 +162,6 @@ func heldDecide(verb string, args []string) error {
 	if err := h.Lists.Decide(context.Background(), n, verb == "approve", who, why); err != nil {
 		return heldErr(n, err)
 	}
-	fmt.Fprintf(stdout, "held post %d: %sd\n", n, map[string]string{"approve": "approve", "reject": "reject"}[verb])
+	fmt.Fprintf(stdout, "held post %d: %s\n", n, map[string]string{"approve": "approved", "reject": "rejected"}[verb])
 	return nil
 }

@@ -119,14 +119,8 @@ func openHub(c config.Config, _ bool) (*hub.Hub, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	log := newLogger(c)
-	if c.Log.Level == "info" {
-		log = newLogger(withLevel(c, "warn")) // the hub's start-up notes are for `serve`
+	if c.Log.Level != "debug" {
+		c.Log.Level = "error" // the hub's start-up notes are for `serve`
 	}
-	return hub.Open(context.Background(), c, hub.Options{Logger: log})
-}
-
-func withLevel(c config.Config, level string) config.Config {
-	c.Log.Level = level
-	return c
+	return hub.Open(context.Background(), c, hub.Options{Logger: newLogger(c)})
 }

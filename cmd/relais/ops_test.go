@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+
+	"codeberg.org/relais/relais/outbox"
+	"codeberg.org/relais/relais/store"
+)
+
+// runCmd runs the binary and returns its standard output, standard error
+// and exit status.
+func runCmd(t *testing.T, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(relaisBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// expect runs the binary and checks its exact output and status.
+func expect(t *testing.T, wantOut, wantErr string, wantCode int, args ...string) {
+	t.Helper()
+	out, errs, code := runCmd(t, nil, args...)
+	if out != wantOut || errs != wantErr || code != wantCode {
+		t.Fatalf("relais %s:\nstdout %q\nwant   %q\nstderr %q\nwant   %q\nstatus %d, want %d", strings.Join(args, " "), out, wantOut, errs, wantErr, code, wantCode)
+	}
+}
+
+// sqlExec changes the database behind the hub's back, as time would.
+func sqlExec(t *testing.T, data, query string, args ...any) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(data, store.FileName)+"?_busy_timeout=10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(query, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Read-only commands on a data directory that does not exist say so and
+// create nothing, whether it came from --data or a configuration file.
+func TestCLIReadOnlyCreatesNothing(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "typo-dir")
+	for _, args := range [][]string{{"group", "list"}, {"list", "list"}, {"list", "members", "4405.x"}, {"ticket", "list"}, {"queue", "list"},
+		{"outbox"}, {"outbox", "show", "1"}, {"held", "list"}, {"status"}, {"event", "list"}, {"group", "remove", "4405.x"},
+		{"outbox", "retry", "--all"}, {"digest", "preview", "--member", "a@b.example", "--domain", "hub.example"}} {
+		name := strings.Join(args[:1], " ")
+		if len(args) > 1 && !strings.HasPrefix(args[1], "-") {
+			name = strings.Join(args[:2], " ")
+		}
+		if args[0] == "outbox" && len(args) == 1 {
+			name = "outbox list"
+		}
+		expect(t, "", "relais "+name+": no relais data in "+missing+": give --data DIR or --config FILE (nothing was created; "+
+			"`relais serve` and the commands that add something create it)\n", 1, append(args, "--data", missing)...)
+		if _, err := os.Stat(missing); err == nil {
+			t.Fatalf("relais %v created %s", args, missing)
+		}
+	}
+	// The example configuration names /var/lib/relais: nothing there is
+	// made either (its data_dir comes from the environment here).
+	out, errs, code := runCmd(t, []string{"RELAIS_DATA_DIR=" + missing}, "group", "list", "--config", "../../deploy/relais.toml")
+	if out != "" || code != 1 || !strings.Contains(errs, "no relais data in "+missing) {
+		t.Fatalf("%q %q %d", out, errs, code)
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Fatal("created")
+	}
+}
+
+// --help of a subcommand shows its own flags; errors have one prefix;
+// mistakes in the command line exit 2.
+func TestCLIHelpErrorsVersion(t *testing.T) {
+	out, errs, code := runCmd(t, nil, "list", "members", "--help")
+	if code != 0 || errs != "" || !strings.HasPrefix(out, "Usage: relais list members CODE.NAME [--json]\n\n") ||
+		!strings.Contains(out, "  -json\n") || strings.Contains(out, "-policy") || strings.Contains(out, "-owner") {
+		t.Fatalf("list members --help: %d %q\n%s", code, errs, out)
+	}
+	out, _, code = runCmd(t, nil, "outbox", "--help")
+	if code != 0 || !strings.HasPrefix(out, "Usage: relais outbox COMMAND [flags]\n") || !strings.Contains(out, "relais outbox retry ID | --all") {
+		t.Fatalf("outbox --help: %d\n%s", code, out)
+	}
+	out, _, code = runCmd(t, nil, "serve", "--help")
+	if code != 0 || !strings.Contains(out, "  -web string\n") || !strings.Contains(out, "  -metrics string\n") {
+		t.Fatalf("serve --help: %d\n%s", code, out)
+	}
+	data := t.TempDir()
+	relais(t, "group", "add", "4405.nantes-sud", "--name", "Nantes Sud", "--animator", "a@exemple.fr", "--data", data)
+	expect(t, "", "relais queue remove: no queue nope\n", 1, "queue", "remove", "nope", "--data", data)
+	expect(t, "", "relais queue: unknown command \"frob\": add, remove, list\n", 2, "queue", "frob")
+	expect(t, "", "relais ticket show: \"x\" is not a ticket number\n", 2, "ticket", "show", "x", "--data", data)
+	expect(t, "", "relais group add: takes 1 argument (--help)\n", 2, "group", "add", "--data", data)
+	expect(t, "", "relais group list: flag provided but not defined: -nope (--help)\n", 2, "group", "list", "--nope", "--data", data)
+	expect(t, "", "relais: unknown command \"frob\" (relais --help lists them)\n", 2, "frob")
+	out, _, code = runCmd(t, nil, "version")
+	if code != 0 || !regexp.MustCompile(`^relais \S+( commit [0-9a-f]{12}(\+changes)?)? go1\.\d+(\.\d+)? [a-z0-9]+/[a-z0-9]+\n$`).MatchString(out) {
+		t.Fatalf("version: %q", out)
+	}
+	out, _, _ = runCmd(t, nil, "version", "--json")
+	var v struct{ Version, Go, Platform string }
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Go == "" || v.Platform == "" || v.Version == "" {
+		t.Fatalf("version --json: %v %q", err, out)
+	}
+	if o, _, _ := runCmd(t, nil, "--version"); o != strings.SplitN(out, "\n", 2)[0]+"\n" && !strings.HasPrefix(o, "relais ") {
+		t.Fatalf("--version: %q", o)
+	}
+	expect(t, `[
+  {
+    "address": "4405.nantes-sud",
+    "name": "Nantes Sud",
+    "commune": "",
+    "animators": [
+      "a@exemple.fr"
+    ]
+  }
+]
+`, "", 0, "group", "list", "--json", "--data", data)
+}
+
+// Members: bounce score and last bounce shown; an operator removes a
+// member and sends mail again to one set to bouncing; settings change;
+// a list is deleted with its archive kept in a file.
+func TestCLIListOperations(t *testing.T) {
+	data := t.TempDir()
+	relais(t, "list", "create", "4405.discussion", "--policy", "members", "--owner", "o@exemple.fr", "--data", data)
+	relais(t, "list", "subscribe", "4405.discussion", "--consent", "Sympa export", "a@exemple.fr", "b@exemple.fr", "c@exemple.fr", "--data", data)
+	bounced := time.Date(2026, 11, 30, 10, 0, 0, 0, time.Local)
+	sqlExec(t, data, "UPDATE members SET state = 'bouncing', bounce_score = 5, bounce_at = ? WHERE email = 'b@exemple.fr'", bounced.Unix())
+	sqlExec(t, data, "UPDATE members SET consent_at = ?", time.Date(2026, 11, 1, 9, 0, 0, 0, time.Local).Unix())
+	expect(t, `EMAIL         STATE     MODE  PAUSED  BOUNCES  LAST BOUNCE  SINCE       CONSENT
+a@exemple.fr  active    each  -       0        -            2026-11-01  operator: Sympa export
+b@exemple.fr  bouncing  each  -       5        2026-11-30   2026-11-01  operator: Sympa export
+c@exemple.fr  active    each  -       0        -            2026-11-01  operator: Sympa export
+`, "", 0, "list", "members", "4405.discussion", "--data", data)
+	expect(t, "", "relais list enable: a@exemple.fr: lists: member is not bouncing: a@exemple.fr is active\n", 1, "list", "enable", "4405.discussion", "a@exemple.fr", "--data", data)
+	expect(t, "enabled: b@exemple.fr from 4405.discussion\n", "", 0, "list", "enable", "4405.discussion", "b@exemple.fr", "--data", data)
+	expect(t, "removed: c@exemple.fr from 4405.discussion\n", "", 0, "list", "remove", "4405.discussion", "c@exemple.fr", "--reason", "asked by phone", "--data", data)
+	out, _, _ := runCmd(t, nil, "list", "members", "4405.discussion", "--json", "--data", data)
+	var ms []memberJSON
+	if err := json.Unmarshal([]byte(out), &ms); err != nil || len(ms) != 3 {
+		t.Fatalf("%v %s", err, out)
+	}
+	if ms[1].State != "active" || ms[1].Bounces != 0 || ms[2].State != "unsubscribed" || ms[2].LeftHow != "operator: asked by phone" || ms[2].Subscribed {
+		t.Fatalf("members after: %+v", ms)
+	}
+	expect(t, "", "relais list remove: c@exemple.fr: lists: not a member: c@exemple.fr left on "+time.Now().Format("2006-01-02")+"\n", 1,
+		"list", "remove", "4405.discussion", "c@exemple.fr", "--data", data)
+	expect(t, "updated: 4405.discussion (Discussion), policy moderated, replies to list, auth strict, owners: o@exemple.fr (owner), m@exemple.fr (moderator)\n", "", 0,
+		"list", "update", "4405.discussion", "--policy", "moderated", "--name", "Discussion", "--moderator", "m@exemple.fr", "--data", data)
+	// An archive: one post.
+	sqlExec(t, data, "INSERT INTO posts (list_id, poster, subject, posted_at, body) VALUES (1, 'a@exemple.fr', 'Un', 1764000000, ?)",
+		[]byte("From: a@exemple.fr\r\nSubject: Un\r\n\r\nPremier.\r\n"))
+	expect(t, "", "relais list delete: 4405.discussion has 1 archived post(s): give --keep-archive or --delete-archive\n", 2,
+		"list", "delete", "4405.discussion", "--data", data)
+	out, errs, code := runCmd(t, nil, "list", "delete", "4405.discussion", "--keep-archive", "--data", data)
+	m := regexp.MustCompile(`^deleted: 4405\.discussion; its archive \(1 posts\) is in (.+/archives/4405\.discussion-\d{8}-\d{6}\.mbox)\n$`).FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("%d %q %q", code, out, errs)
+	}
+	if b, err := os.ReadFile(m[1]); err != nil || !strings.Contains(string(b), "Premier.") {
+		t.Fatalf("archive: %v %q", err, b)
+	}
+	expect(t, "", "relais list members: lists: no such list: 4405.discussion\n", 1, "list", "members", "4405.discussion", "--data", data)
+}
+
+// Held posts from the command line: listed with their reason, shown
+// decoded, approved (the running hub sends the post to the members) and
+// rejected (the poster is not told: their From is not proven).
+func TestCLIHeld(t *testing.T) {
+	data := t.TempDir()
+	relais(t, "list", "create", "4405.discussion", "--policy", "members", "--owner", "o@exemple.fr", "--data", data)
+	relais(t, "list", "subscribe", "4405.discussion", "--consent", "test", "a@exemple.fr", "--data", data)
+	box, err := outbox.Start("127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer box.Close()
+	dns := startDNS(t)
+	p := serveHub(t, data, box.Addr(), "RELAIS_AUTH_DNS_SERVER="+dns.addr)
+	for i, subject := range []string{"=?utf-8?q?R=C3=A9union?=", "Spam"} {
+		msg := "From: Stranger <s@example.org>\r\nTo: 4405.discussion@hub.example\r\nSubject: " + subject + "\r\nMessage-ID: <h" + string(rune('0'+i)) +
+			"@example.org>\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nBonjour =C3=A0 tous.\r\n"
+		if err := sendOne(p.addr, "s@example.org", "4405.discussion@hub.example", msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := box.Wait(ctx, 2); err != nil { // the owner's two notices
+		t.Fatalf("%v\n%s", err, p.log())
+	}
+	env := []string{"RELAIS_DOMAINS=hub.example", "RELAIS_AUTH_DNS_SERVER=" + dns.addr}
+	out, _, _ := runCmd(t, env, "held", "list", "--json", "--data", data)
+	var hs []struct {
+		ID                                   int64
+		List, Poster, Reason, Subject, State string
+		HeldAt                               time.Time `json:"held_at"`
+	}
+	if err := json.Unmarshal([]byte(out), &hs); err != nil || len(hs) != 2 {
+		t.Fatalf("%v %s", err, out)
+	}
+	if hs[0].ID != 1 || hs[0].List != "4405.discussion" || hs[0].Poster != "s@example.org" || hs[0].Reason != "non-member" ||
+		hs[0].Subject != "Réunion" || hs[0].State != "held" {
+		t.Fatalf("held list: %+v", hs[0])
+	}
+	out, _, code := runCmd(t, env, "held", "list", "--data", data)
+	if code != 0 || !regexp.MustCompile(`^N  LIST +STATE  HELD +EXPIRES +REASON +POSTER +SUBJECT\n1  4405\.discussion  held   [0-9: -]+  [0-9-]+  non-member  s@example\.org  Réunion\n2  .*  Spam\n$`).MatchString(out) {
+		t.Fatalf("held list:\n%s", out)
+	}
+	out, _, code = runCmd(t, env, "held", "show", "1", "--data", data)
+	if code != 0 || !regexp.MustCompile(`^Held post 1 · 4405\.discussion · held\nReason:  non-member\nPoster:  s@example\.org\nHeld:    .*\n\n(?s:.*)From: Stranger <s@example\.org>\nTo: 4405\.discussion@hub\.example\nSubject: Réunion\n\nBonjour à tous\.\n$`).MatchString(out) {
+		t.Fatalf("held show:\n%s", out)
+	}
+	expectEnv := func(wantOut, wantErr string, wantCode int, args ...string) {
+		t.Helper()
+		out, errs, code := runCmd(t, env, args...)
+		if out != wantOut || errs != wantErr || code != wantCode {
+			t.Fatalf("relais %v: %q %q %d", args, out, errs, code)
+		}
+	}
+	expectEnv("held post 1: approved\n", "", 0, "held", "approve", "1", "--data", data)
+	// The running hub sends it to the member (it looks again every 10 s).
+	mails, err := box.Wait(ctx, 3)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, p.log())
+	}
+	if m := mails[2]; m.To != "a@exemple.fr" || m.Header().Get("List-Id") == "" {
+		t.Fatalf("approved post: %s %s", m.To, m.Data)
+	}
+	expectEnv("held post 2: rejected\n", "", 0, "held", "reject", "2", "--reason", "hors sujet", "--data", data)
+	expectEnv("", "relais held approve: lists: already decided: post 2 is rejected\n", 1, "held", "approve", "2", "--data", data)
+	expectEnv("", "relais held show: no held post 9\n", 1, "held", "show", "9", "--data", data)
+	expectEnv("N  LIST  STATE  HELD  EXPIRES  REASON  POSTER  SUBJECT\n", "", 0, "held", "list", "--data", data)
+	out, _, _ = runCmd(t, env, "held", "list", "--all", "--json", "--data", data)
+	if err := json.Unmarshal([]byte(out), &hs); err != nil || len(hs) != 2 || hs[0].State != "approved" || hs[1].State != "rejected" {
+		t.Fatalf("%v %s", err, out)
+	}
+	if !strings.Contains(p.log(), `msg="post held" part=lists list=4405.discussion held=1`) || !strings.Contains(p.log(), "reason=non-member") {
+		t.Fatalf("holds are not logged with their reason:\n%s", p.log())
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := len(box.Mails()); n != 3 {
+		t.Fatalf("%d mails: the unproven poster was told", n)
+	}
+}
