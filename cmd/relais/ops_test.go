@@ -16,6 +16,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 
+	"codeberg.org/relais/relais/internal/testcert"
 	"codeberg.org/relais/relais/outbox"
 	"codeberg.org/relais/relais/store"
 )
@@ -265,5 +266,210 @@ func TestCLIHeld(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if n := len(box.Mails()); n != 3 {
 		t.Fatalf("%d mails: the unproven poster was told", n)
+	}
+}
+
+// The outbound queue as postqueue/postsuper handle it: hold, release,
+// delete, retry; the age of the oldest; one numbering from the table to
+// show.
+func TestCLIOutboxOperations(t *testing.T) {
+	data := t.TempDir()
+	relais(t, "group", "add", "4405.nantes-sud", "--name", "Nantes Sud", "--animator", "a@exemple.fr,b@exemple.fr", "--data", data)
+	dead := freePort(t)
+	p := serveHub(t, data, dead)
+	msg := "From: w@example.org\r\nTo: 4405.nantes-sud@hub.example\r\nSubject: =?utf-8?q?Caf=C3=A9?=\r\nMessage-ID: <q1@example.org>\r\n\r\nbody\r\n"
+	if err := sendOne(p.addr, "w@example.org", "4405.nantes-sud@hub.example", msg); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.log(), "dlv=2") || !strings.Contains(p.log(), "result=deferred") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no attempt:\n%s", p.log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.kill()
+	sqlExec(t, data, "UPDATE deliveries SET created_at = created_at - 7200")
+	out := relais(t, "outbox", "--data", data)
+	if !regexp.MustCompile(`^Queue \(` + regexp.QuoteMeta(data) + `\): queued 2\nOldest waiting: queued 2h0[01]m ago \([0-9: -]+\)\n\n` +
+		`ID +STATE +KIND +TO +TRIES +UPDATED +SUBJECT +LAST REPLY\n2 +queued +forward +b@exemple\.fr +1 +[0-9: -]+ +Café +relay 127\.0\.0\.1:\d+: .*\(next [0-9:]+\)\n1 +queued +forward +a@exemple\.fr +1 .* Café .*\n$`).MatchString(out) {
+		t.Fatalf("outbox:\n%s", out)
+	}
+	expect(t, "delivery 1: held\n", "", 0, "outbox", "hold", "1", "--data", data)
+	expect(t, "", "relais outbox hold: delivery 1 is held\n", 1, "outbox", "hold", "1", "--data", data)
+	expect(t, "", "relais outbox release: no delivery 9\n", 1, "outbox", "release", "9", "--data", data)
+	expect(t, "delivery 2: deleted\n", "", 0, "outbox", "delete", "2", "--data", data)
+	out, _, _ = runCmd(t, nil, "outbox", "--json", "--data", data)
+	var o outboxJSON
+	if err := json.Unmarshal([]byte(out), &o); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	if o.Counts["held"] != 1 || o.Counts["queued"] != 0 || len(o.Deliveries) != 1 || o.Deliveries[0].ID != 1 || o.Deliveries[0].State != "held" ||
+		o.Deliveries[0].Subject != "Café" || o.OldestAge != 0 {
+		t.Fatalf("outbox --json: %+v", o)
+	}
+	expect(t, "retry: 0 delivery(ies) due now\n", "", 0, "outbox", "retry", "--all", "--data", data)
+	expect(t, "delivery 1: released\n", "", 0, "outbox", "release", "1", "--data", data)
+	expect(t, "retry: 1 delivery(ies) due now\n", "", 0, "outbox", "retry", "1", "--data", data)
+	expect(t, "", "relais outbox retry: give a delivery ID or --all\n", 2, "outbox", "retry", "--data", data)
+	out = relais(t, "outbox", "show", "1", "--data", data)
+	if !regexp.MustCompile(`^Delivery 1 · queued · forward → a@exemple\.fr · 1 attempt\(s\) · relay .*\n\n(?s:.*)From: w@example\.org\nTo: 4405\.nantes-sud@hub\.example\nSubject: Café\n\nbody\n$`).MatchString(out) {
+		t.Fatalf("outbox show 1:\n%s", out)
+	}
+	// Released and retried: the next start sends it.
+	box, err := outbox.Start(dead, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer box.Close()
+	p = serveHub(t, data, dead)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if m, err := box.Wait(ctx, 1); err != nil || m[0].To != "a@exemple.fr" {
+		t.Fatalf("%v %v\n%s", err, m, p.log())
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(box.Mails()); n != 1 {
+		t.Fatalf("%d sent: the deleted delivery went too", n)
+	}
+}
+
+// The desk: a queue with tickets is removed only when told; tickets are
+// closed, reopened and assigned from the command line.
+func TestCLIDeskOperations(t *testing.T) {
+	data := t.TempDir()
+	relais(t, "queue", "add", "support", "--operator", "nadia@ops.example,paul@ops.example", "--data", data)
+	relais(t, "queue", "add", "vide", "--operator", "x@ops.example", "--data", data)
+	box, err := outbox.Start("127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer box.Close()
+	dns := startDNS(t)
+	p := serveHub(t, data, box.Addr(), "RELAIS_AUTH_DNS_SERVER="+dns.addr)
+	if err := sendOne(p.addr, "c@example.org", "support@hub.example", "From: c@example.org\r\nSubject: Salle\r\nMessage-ID: <t1@example.org>\r\n\r\nUne salle.\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if _, err := box.Wait(ctx, 3); err != nil {
+		t.Fatalf("%v\n%s", err, p.log())
+	}
+	p.kill()
+	expect(t, "ticket #1: assigned to paul@ops.example\n", "", 0, "ticket", "assign", "1", "Paul@ops.example", "--data", data)
+	expect(t, "", "relais ticket assign: zoe@ops.example is not an operator of support (nadia@ops.example, paul@ops.example)\n", 1,
+		"ticket", "assign", "1", "zoe@ops.example", "--data", data)
+	expect(t, "ticket #1: closed\n", "", 0, "ticket", "close", "#1", "--data", data)
+	expect(t, "", "relais ticket close: ticket 1 is already closed\n", 1, "ticket", "close", "1", "--data", data)
+	expect(t, "ticket #1: open\n", "", 0, "ticket", "reopen", "1", "--data", data)
+	expect(t, "ticket #1: assigned to -\n", "", 0, "ticket", "assign", "1", "--none", "--data", data)
+	expect(t, "", "relais ticket reopen: no ticket 7\n", 1, "ticket", "reopen", "7", "--data", data)
+	out, _, _ := runCmd(t, nil, "ticket", "list", "--json", "--data", data)
+	var ts []ticketJSON
+	if err := json.Unmarshal([]byte(out), &ts); err != nil || len(ts) != 1 || ts[0].State != "open" || ts[0].Assignee != "" || ts[0].Queue != "support" || ts[0].Subject != "Salle" {
+		t.Fatalf("%v %s", err, out)
+	}
+	expect(t, "", "relais queue remove: tickets: queue has tickets: support has 1 ticket(s); give --delete-tickets to delete them with it\n", 1,
+		"queue", "remove", "support", "--data", data)
+	expect(t, "removed: queue vide, with 0 ticket(s)\n", "", 0, "queue", "remove", "vide", "--data", data)
+	expect(t, "removed: queue support, with 1 ticket(s)\n", "", 0, "queue", "remove", "support", "--delete-tickets", "--data", data)
+	expect(t, "[]\n", "", 0, "queue", "list", "--json", "--data", data)
+	expect(t, "[]\n", "", 0, "ticket", "list", "--json", "--data", data)
+}
+
+// zoneTXT reads the TXT records of `relais dns` output into the DNS
+// server, and the MX.
+func zoneTXT(t *testing.T, dns *dnsServer, zone string) {
+	t.Helper()
+	for _, line := range strings.Split(zone, "\n") {
+		f := strings.SplitN(line, "\t", 5)
+		if len(f) != 5 {
+			continue
+		}
+		switch f[3] {
+		case "MX":
+			dns.MX(f[0], strings.Fields(f[4])[1])
+		case "TXT":
+			var v string
+			for _, q := range regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`).FindAllStringSubmatch(f[4], -1) {
+				v += q[1]
+			}
+			dns.TXT(f[0], v)
+		}
+	}
+}
+
+// relais doctor against a DNS server publishing what relais dns prints,
+// a relay that answers, a certificate for the host and an https base
+// URL: nothing found. Without a DKIM record: the finding and its fix.
+// relais status: the listeners, the queue, the keys, the certificate.
+func TestCLIDoctorAndStatus(t *testing.T) {
+	data := t.TempDir()
+	relais(t, "dkim", "keygen", "--domain", "hub.example", "--data", data)
+	relais(t, "group", "add", "4405.nantes-sud", "--name", "Nantes Sud", "--animator", "a@exemple.fr", "--data", data)
+	zone := relais(t, "dns", "--domain", "hub.example", "--mx", "localhost", "--spf", "ip4:127.0.0.1", "--data", data)
+	dns := startDNS(t)
+	zoneTXT(t, dns, zone)
+	box, err := outbox.Start("127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer box.Close()
+	cert, key, err := testcert.Files(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"RELAIS_AUTH_DNS_SERVER=" + dns.addr, "RELAIS_HOSTNAME=localhost", "RELAIS_RELAY_ADDRESS=" + box.Addr(),
+		"RELAIS_SMTP_TLS_CERT=" + cert, "RELAIS_SMTP_TLS_KEY=" + key, "RELAIS_WEB_BASE_URL=https://listes.hub.example", "RELAIS_SMTP_LISTEN=127.0.0.1:2525"}
+	args := []string{"doctor", "--domain", "hub.example", "--mx", "localhost", "--spf", "ip4:127.0.0.1", "--data", data}
+	// All right but the test certificate, which lives a day: a warning,
+	// exit status 0.
+	renew := "  fix: renew it (certbot renew) and check the renewal timer runs; the hub reads the new files at the next connection\n"
+	tlsWarning := "warning tls: the certificate expires on " + time.Now().UTC().Add(24*time.Hour).Format("2006-01-02") + ", in 0 days\n" + renew
+	out, errs, code := runCmd(t, env, args...)
+	if out != tlsWarning || errs != "" || code != 0 {
+		t.Fatalf("doctor, all right: %q %q %d", out, errs, code)
+	}
+	var sel string
+	for _, line := range strings.Split(zone, "\n") {
+		if strings.HasPrefix(line, "ed-") {
+			sel = strings.SplitN(line, "\t", 2)[0]
+		}
+	}
+	dns.TXT(sel) // the Ed25519 key's record removed
+	out, errs, code = runCmd(t, env, append(args, "--json")...)
+	var fs []struct{ Check, Severity, Problem, Fix string }
+	if err := json.Unmarshal([]byte(out), &fs); err != nil || code != 1 || errs != "relais doctor: 2 problem(s) found, errors among them\n" {
+		t.Fatalf("%v %q %q %d", err, out, errs, code)
+	}
+	name := strings.TrimSuffix(sel, ".")
+	if len(fs) != 2 || fs[1].Check != "tls" || fs[0].Check != "dkim" || fs[0].Severity != "error" ||
+		fs[0].Problem != "no DKIM record at "+name+": mail the hub signs with this key fails DKIM, and DMARC with it" ||
+		!strings.HasPrefix(fs[0].Fix, "publish "+sel+"\t3600\tIN\tTXT\t\"v=DKIM1; k=ed25519; p=") {
+		t.Fatalf("doctor: %+v", fs)
+	}
+	out, _, code = runCmd(t, env, args...)
+	if code != 1 || !strings.HasPrefix(out, "error dkim: no DKIM record at "+name+": mail the hub signs with this key fails DKIM, and DMARC with it\n  fix: publish "+sel+"\t3600\tIN\tTXT\t\"v=DKIM1; k=ed25519; p=") ||
+		!strings.HasSuffix(out, "\"\n"+tlsWarning) {
+		t.Fatalf("doctor:\n%s", out)
+	}
+
+	// status, with the relay's port standing in for a listener that answers.
+	senv := append(env, "RELAIS_SMTP_LISTEN="+box.Addr(), "RELAIS_METRICS_LISTEN=", "RELAIS_WEB_LISTEN="+freePort(t))
+	out, _, code = runCmd(t, senv, "status", "--json", "--data", data)
+	var st statusJSON
+	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 0 {
+		t.Fatalf("%v %s", err, out)
+	}
+	if len(st.Listeners) != 2 || !st.Listeners[0].Up || st.Listeners[0].Name != "smtp" || st.Listeners[1].Up || st.Queue.Depth != 0 ||
+		st.Held.Waiting != 0 || st.Digest != nil || len(st.DKIM) != 2 || !st.DKIM[0].Active || st.Cert == nil ||
+		st.Cert.Names[0] != "localhost" || st.Cert.DaysLeft != 0 {
+		t.Fatalf("status --json: %s", out)
+	}
+	out, _, code = runCmd(t, senv, "status", "--data", data)
+	if code != 0 || !regexp.MustCompile(`(?s)^relais status · .* · domains \[\]\n\nListeners\n  smtp     127\.0\.0\.1:\d+ +answers\n  web      127\.0\.0\.1:\d+ +NOT ANSWERING\n\n`+
+		`Queue     0 waiting \(sent 0, failed 0, bounced 0, held 0\)\nHeld      0 post\(s\) waiting for a moderator\nDigests   no run recorded yet\n`+
+		`DKIM      hub\.example rsa-\d+ active; hub\.example ed-\d+ active;\nTLS       \[localhost\], expires [0-9-]+ \(0 days\)\n$`).MatchString(out) {
+		t.Fatalf("status:\n%s", out)
 	}
 }
