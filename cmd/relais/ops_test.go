@@ -473,3 +473,23 @@ func TestCLIDoctorAndStatus(t *testing.T) {
 		t.Fatalf("status:\n%s", out)
 	}
 }
+
+// digest preview shows the digest decoded, as a mail client would; --raw
+// gives the MIME.
+func TestCLIDigestPreviewDecoded(t *testing.T) {
+	data := t.TempDir()
+	relais(t, "group", "add", "4405.nantes-sud", "--name", "Nantes Sud", "--commune", "44200", "--animator", "a@exemple.fr", "--data", data)
+	when := time.Now().AddDate(0, 0, 3).Format("02/01/2006")
+	relais(t, "event", "add", "--group", "4405.nantes-sud", "--title", "Réunion publique", "--date", when+" 18h30", "--duration", "2h",
+		"--place", "Salle des fêtes, 44000 Nantes", "--data", data)
+	sqlExec(t, data, "INSERT INTO agenda_members (email, postcode, insee, place, lat, lon, created_at, updated_at) VALUES ('m@example.org', '44000', '44109', 'Nantes', 47.2184, -1.5536, 0, 0)")
+	out := relais(t, "digest", "preview", "--member", "m@example.org", "--domain", "hub.example", "--data", data)
+	if !regexp.MustCompile(`(?s)^Date: .*\nFrom: "Agenda" <agenda@hub\.example>\nTo: <m@example\.org>\nSubject: Agenda de la semaine autour de Nantes : 1 événement\nList-Id: .*\nList-Unsubscribe: .*\n\nBonjour,\n.*: Réunion publique\n.*`).MatchString(out) ||
+		strings.Contains(out, "=C3=") || strings.Contains(out, "Content-Transfer-Encoding") || strings.Contains(out, "DKIM-Signature") {
+		t.Fatalf("digest preview:\n%s", out)
+	}
+	raw := relais(t, "digest", "preview", "--member", "m@example.org", "--domain", "hub.example", "--raw", "--data", data)
+	if !strings.Contains(raw, "Content-Type: multipart/alternative") {
+		t.Fatalf("digest preview --raw:\n%s", raw)
+	}
+}
