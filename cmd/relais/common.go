@@ -1,26 +1,35 @@
 package main
 
-// What every command shares: how a command family dispatches to its
-// subcommands, flags and --help, the data directory, errors and exit codes,
-// JSON output and progress on long jobs. A new command follows the pattern
-// of group.go (see the README's "Writing a command" in this file's doc
-// below):
+// What every command shares: how a family dispatches to its subcommands,
+// flags and --help, the data directory, errors and exit codes, JSON output.
+// A new command is written this way (group.go is the model):
 //
-//  1. One function per subcommand, `func groupList(args []string) error`,
-//     that makes its own FlagSet with newFlags("group list", ARGS, DOC):
-//     `relais group list --help` then shows that subcommand's flags only.
-//  2. data := addData(fs) for any command that touches the data directory;
-//     then data.openRead() (read-only: a missing data directory is an error,
-//     nothing is created) or data.openWrite() (creates it on first use).
-//  3. pos, err := parseArgs(fs, args, min, max) for the positional
-//     arguments; mistakes in the command line are usagef(...) (exit 2).
-//  4. Errors are returned, never printed: main prints
-//     "relais group list: <error>" once, and exits 1 (2 for usage).
-//     Do not repeat the command's name in the error.
-//  5. --json (addJSON(fs)) where a script would read the output;
-//     printJSON writes it. Tables go through newTable.
-//  6. The family is a table (var groupFamily = family{…}) listed in the
-//     command table of main.go.
+//  1. A family is a table: var memberFamily = family{name: "member", doc: …,
+//     subs: []sub{{"export", "EMAIL [--out FILE]", "one line", memberExport}}},
+//     listed in main.go's command table as {"member", "export|erase …",
+//     "summary", memberFamily.run}. A command without subcommands is a plain
+//     func(args []string) error in that table (runStatus).
+//  2. One function per subcommand makes its own FlagSet:
+//     fs := newFlags("member export", ARGS, DOC); `relais member export
+//     --help` prints ARGS, DOC and that subcommand's flags only, on stdout.
+//  3. data := addData(fs) adds --config and --data. Then data.openRead()
+//     for anything that reads or changes existing data (a missing data
+//     directory is an error and nothing is created), data.openWrite() only
+//     for what may be the first thing done on a new hub (group add, list
+//     create); data.load() when no database is needed. Both refuse root on
+//     a data directory that belongs to the service user.
+//  4. pos, err := parseArgs(fs, args, min, max) parses flags anywhere among
+//     the positional arguments and checks their number; mistakes in the
+//     command line are usagef(...) (exit status 2).
+//  5. Return errors, never print them: main prints one line, "relais member
+//     export: <error>", and exits 1. Do not repeat the command's name.
+//  6. Output goes to stdout (the variable), tables through newTable, and
+//     --json (addJSON(fs)) through printJSON wherever a script would read
+//     the output. Long jobs: progressReader, progressWriter or newBar (a bar
+//     on a terminal only) and one summary line.
+//  7. The work is a package's (lists, tickets, queue…): the command parses,
+//     calls, prints. openHub(c, …) gives a hub that neither listens nor
+//     delivers, for work that needs the services (sending a notice).
 
 import (
 	"encoding/json"
