@@ -78,7 +78,15 @@ func writeBody(w *bufio.Writer, e *message.Entity, indent string, depth int) {
 				break
 			}
 			b, _ := io.ReadAll(io.LimitReader(p.Body, 4<<20))
-			if pe, err := message.New(p.Header, bytes.NewReader(b)); pe != nil {
+			// p.Body is decoded already (transfer encoding, charset): the
+			// copy's header must not ask for it again.
+			h := p.Header.Copy()
+			h.Del("Content-Transfer-Encoding")
+			if pt, params, err := h.ContentType(); err == nil && params["charset"] != "" {
+				params["charset"] = "utf-8"
+				h.SetContentType(pt, params)
+			}
+			if pe, err := message.New(h, bytes.NewReader(b)); pe != nil {
 				parts = append(parts, pe)
 			} else {
 				fmt.Fprintf(w, "%s(unreadable part: %v)\n", indent, err)
@@ -149,9 +157,8 @@ func htmlText(b []byte) string {
 				out.WriteByte(' ')
 			}
 		case html.StartTagToken, html.EndTagToken, html.SelfClosingTagToken:
-			name, _ := z.TagName()
 			tok := z.Token()
-			switch string(name) {
+			switch tok.Data {
 			case "script", "style", "head":
 				if tok.Type == html.StartTagToken {
 					skip++
