@@ -263,7 +263,7 @@ func digestHub(data *dataFlags, domains []string) (*hub.Hub, error) {
 	if web == "" {
 		web = "http://" + c.Web.Listen
 	}
-	h, err := openHub(c, false)
+	h, err := openHub(c)
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,7 @@ package main
 //     the output. Long jobs: progressReader, progressWriter or newBar (a bar
 //     on a terminal only) and one summary line.
 //  7. The work is a package's (lists, tickets, queue…): the command parses,
-//     calls, prints. openHub(c, …) gives a hub that neither listens nor
+//     calls, prints. openHub(c) gives a hub that neither listens nor
 //     delivers, for work that needs the services (sending a notice).
 
 import (

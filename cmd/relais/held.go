@@ -143,7 +143,7 @@ func heldDecide(verb string, args []string) error {
 	if err := requireData(c); err != nil {
 		return err
 	}
-	h, err := openHub(c, false)
+	h, err := openHub(c)
 	if err != nil {
 		return err
 	}

@@ -110,7 +110,7 @@ func serveOn(c config.Config, opts hub.Options, lns *listeners, ready func(*hub.
 // would (approving a held post, running the digests) without running it:
 // nothing listens, nothing is delivered here (the running hub delivers what
 // is queued), and no DKIM key is made.
-func openHub(c config.Config, _ bool) (*hub.Hub, error) {
+func openHub(c config.Config) (*hub.Hub, error) {
 	if len(c.Domains) == 0 {
 		return nil, errors.New("no domain configured: give --config FILE (or RELAIS_DOMAINS, or --domain where the command has it)")
 	}
