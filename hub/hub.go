@@ -521,7 +521,7 @@ func (h *Hub) tick(ctx context.Context) {
 			if err != nil && ctx.Err() == nil {
 				h.log.Error("digest run failed", "err", err)
 			} else if err == nil {
-				h.recordDigestRun(ctx, rep)
+				h.RecordDigestRun(ctx, rep)
 			}
 		}
 	})
@@ -577,7 +577,8 @@ type DigestRun struct {
 // digestRunKey is the setting where the last run is kept.
 const digestRunKey = "digest:last-run"
 
-func (h *Hub) recordDigestRun(ctx context.Context, rep digest.Report) {
+// RecordDigestRun keeps rep as the last run of the digests (relais status).
+func (h *Hub) RecordDigestRun(ctx context.Context, rep digest.Report) {
 	b, _ := json.Marshal(DigestRun{At: h.now().UTC().Truncate(time.Second), Due: rep.Due, Queued: rep.Queued})
 	if err := h.DB.Write(ctx, func(tx *store.Tx) error {
 		_, err := tx.Exec("setting.put", digestRunKey, b)

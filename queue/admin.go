@@ -92,3 +92,14 @@ func Body(ctx context.Context, db *store.DB, id int64) ([]byte, error) {
 	}
 	return append(prefix, body...), err
 }
+
+// Head returns the start of delivery id's message as queued: its header,
+// for a listing, without reading a large body whole.
+func Head(ctx context.Context, db *store.DB, id int64) ([]byte, error) {
+	var prefix, body []byte
+	err := db.QueryRow(ctx, "delivery.head", id).Scan(&prefix, &body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %d", ErrNoDelivery, id)
+	}
+	return append(prefix, body...), err
+}

@@ -20,15 +20,28 @@ import (
 )
 
 var eventFamily = family{name: "event", doc: "Events of the groups' agendas (groups publish by mail to CODE.NAME+agenda@).", subs: []sub{
-	{"list", "[--days N]", "upcoming events", eventList},
+	{"list", "[--days N] [--json]", "upcoming events", eventList},
 	{"import", "FILE.ics --group CODE.NAME", "every event of an iCalendar file", eventImport},
 	{"add", "--group CODE.NAME --title T --date \"12/12/2026 14h30\" [--end 16h30 | --duration 2h] [--place …] [--themes a,b] [--members-only]", "one event", eventAdd},
 }}
 
+type eventJSON struct {
+	UID    string    `json:"uid"`
+	Title  string    `json:"title"`
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+	Place  string    `json:"place"`
+	Groups []string  `json:"groups"`
+	Status string    `json:"status"`
+	Public bool      `json:"public"`
+	Themes []string  `json:"themes"`
+}
+
 func eventList(args []string) error {
-	fs := newFlags("event list", "[--days N]", "Upcoming events of every group, for the next N days.")
+	fs := newFlags("event list", "[--days N] [--json]", "Upcoming events of every group, for the next N days.")
 	data := addData(fs)
 	days := fs.Int("days", 30, "how many days ahead")
+	asJSON := addJSON(fs)
 	if _, err := parseArgs(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -41,6 +54,13 @@ func eventList(args []string) error {
 	evs, err := events.Window(context.Background(), db, now, now.AddDate(0, 0, *days))
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		out := []eventJSON{}
+		for _, e := range evs {
+			out = append(out, eventJSON{e.UID, e.Title, e.Start.In(e.Location()), e.End.In(e.Location()), e.Place, e.Groups, e.Status, e.Public, e.Themes})
+		}
+		return printJSON(out)
 	}
 	w := newTable("START\tTITLE\tPLACE\tGROUPS\tSTATUS\tUID")
 	for _, e := range evs {
@@ -236,6 +256,9 @@ func digestRun(args []string) error {
 	barDone(bar)
 	if err != nil {
 		return err
+	}
+	if !*dry {
+		h.RecordDigestRun(context.Background(), rep)
 	}
 	verb := "queued"
 	if *dry {

@@ -492,4 +492,17 @@ func TestCLIDigestPreviewDecoded(t *testing.T) {
 	if !strings.Contains(raw, "Content-Type: multipart/alternative") {
 		t.Fatalf("digest preview --raw:\n%s", raw)
 	}
+	var evs []eventJSON
+	if out := relais(t, "event", "list", "--json", "--data", data); json.Unmarshal([]byte(out), &evs) != nil || len(evs) != 1 ||
+		evs[0].Title != "Réunion publique" || evs[0].Groups[0] != "4405.nantes-sud" || evs[0].End.Sub(evs[0].Start) != 2*time.Hour {
+		t.Fatalf("event list --json: %s", out)
+	}
+	// A run from the command line is the last run relais status shows.
+	if out := relais(t, "digest", "run", "--domain", "hub.example", "--data", data); !strings.HasPrefix(out, "1 members with a place, ") {
+		t.Fatalf("digest run: %s", out)
+	}
+	var st statusJSON
+	if out := relais(t, "status", "--json", "--data", data); json.Unmarshal([]byte(out), &st) != nil || st.Digest == nil || time.Since(st.Digest.At) > time.Minute {
+		t.Fatalf("status after digest run: %s", out)
+	}
 }

@@ -134,7 +134,7 @@ func outboxList(args []string) error {
 		}
 		if m, ok := captured[int(d.ID)]; ok {
 			j.Captured, j.Subject = true, subjectOf(m.Data)
-		} else if b, err := queue.Body(ctx, db, d.ID); err == nil {
+		} else if b, err := queue.Head(ctx, db, d.ID); err == nil {
 			j.Subject = subjectOf(b)
 		}
 		out.Deliveries = append(out.Deliveries, j)

@@ -93,3 +93,9 @@ SELECT COUNT(*), COALESCE(MIN(created_at), 0) FROM deliveries WHERE state = 'que
 -- name: delivery.body
 SELECT o.prefix, m.body FROM deliveries d JOIN outbound o ON o.id = d.outbound_id JOIN messages m ON m.id = o.message_id
 WHERE d.id = ?;
+
+-- name: delivery.head
+-- The start of a delivery's message, enough for its Subject: a table of
+-- deliveries never reads whole bodies.
+SELECT o.prefix, substr(m.body, 1, 32768) FROM deliveries d JOIN outbound o ON o.id = d.outbound_id JOIN messages m ON m.id = o.message_id
+WHERE d.id = ?;
