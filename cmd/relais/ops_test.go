@@ -506,3 +506,44 @@ func TestCLIDigestPreviewDecoded(t *testing.T) {
 		t.Fatalf("status after digest run: %s", out)
 	}
 }
+
+// On a terminal, list delete asks whether to keep the archive, and the
+// export shows its progress bar; without one it asks nothing (tested in
+// TestCLIListOperations). script(1) gives the command a terminal.
+func TestCLIListDeleteAsksOnATerminal(t *testing.T) {
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("SKIP: script(1) not found: install the Debian package bsdutils")
+	}
+	data := t.TempDir()
+	relais(t, "list", "create", "4405.discussion", "--policy", "members", "--owner", "o@exemple.fr", "--data", data)
+	sqlExec(t, data, "INSERT INTO posts (list_id, poster, subject, posted_at, body) VALUES (1, 'a@exemple.fr', 'Un', 1764000000, ?)",
+		[]byte("From: a@exemple.fr\r\nSubject: Un\r\n\r\nPremier.\r\n"))
+	cmd := exec.Command(script, "-qec", relaisBin+" list delete 4405.discussion --data "+data, "/dev/null")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out lockedBuf
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "Keep them in an mbox file? [y/n] ") {
+		if time.Now().After(deadline) {
+			t.Fatalf("not asked:\n%q", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stdin.Write([]byte("oui\n"))
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%v\n%q", err, out.String())
+	}
+	got := out.String()
+	if !strings.Contains(got, "4405.discussion has 1 archived post(s). Keep them in an mbox file? [y/n] ") ||
+		!strings.Contains(got, "exporting 4405.discussion (") || !regexp.MustCompile(`deleted: 4405\.discussion; its archive \(1 posts\) is in \S+\.mbox`).MatchString(got) {
+		t.Fatalf("%q", got)
+	}
+}
