@@ -138,6 +138,9 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // Close stops the server.
 func (s *Server) Close() error {
 	err := s.srv.Close()
+	// Closed before its goroutine reached Serve, go-smtp's server does not
+	// know the listener yet: closing it here ends that Serve at once.
+	s.ln.Close()
 	<-s.done
 	return err
 }
