@@ -91,7 +91,7 @@ postfix_drained() {
 start_relais() {
   rm -rf "$W/data"
   "$W/relais" group add 4405.bench --name Bench --animator member@sink.example --data "$W/data" >/dev/null
-  RELAIS_RELAY_STARTTLS=off RELAIS_SMTP_MAX_CONNECTIONS_PER_IP=1000 \
+  RELAIS_RELAY_STARTTLS=off RELAIS_METRICS_LISTEN= RELAIS_SMTP_MAX_CONNECTIONS_PER_IP=1000 \
     "$W/relais" serve --domain hub.example --listen "127.0.0.1:$RL" --relay "127.0.0.1:$SINK" --data "$W/data" 2>"$W/relais.log" &
   RPID=$!
   wait_port "$RL"

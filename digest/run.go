@@ -36,13 +36,15 @@ type Config struct {
 
 // Service runs the digests of one hub.
 type Service struct {
-	db     *store.DB
-	q      *queue.Queue
-	texts  *templates.Set
-	geo    *geo.Gazetteer
-	cfg    Config
-	log    *slog.Logger
-	secret []byte
+	db    *store.DB
+	q     *queue.Queue
+	texts *templates.Set
+	geo   *geo.Gazetteer
+	cfg   Config
+	log   *slog.Logger
+	// progress, if set, is told how far Run is (OnProgress).
+	progress func(done, total int)
+	secret   []byte
 }
 
 // New returns the service.
@@ -70,6 +72,10 @@ func (s *Service) WebURL() string { return s.cfg.WebURL }
 func (s *Service) Request() string { return "agenda+request@" + s.cfg.Domain }
 
 // Report is what a run did.
+// OnProgress sets a function told, for each member Run looks at, how many
+// it has looked at and of how many (relais digest run shows a bar).
+func (s *Service) OnProgress(f func(done, total int)) { s.progress = f }
+
 type Report struct {
 	Members int // active members with a place
 	Due     int // whose digest of the week was due and not yet recorded
@@ -157,7 +163,10 @@ func (s *Service) Run(ctx context.Context, dry bool) (Report, error) {
 		}
 		return nil
 	}
-	for _, m := range members {
+	for i, m := range members {
+		if s.progress != nil {
+			s.progress(i+1, len(members))
+		}
 		if !s.cfg.Schedule.Due(m, now) {
 			continue
 		}

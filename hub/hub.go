@@ -15,10 +15,13 @@ package hub
 import (
 	"context"
 	"crypto/tls"
+	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"slices"
@@ -31,6 +34,7 @@ import (
 	"codeberg.org/relais/relais/geo"
 	"codeberg.org/relais/relais/lists"
 	"codeberg.org/relais/relais/mailauth"
+	"codeberg.org/relais/relais/metrics"
 	"codeberg.org/relais/relais/privacy"
 	"codeberg.org/relais/relais/queue"
 	"codeberg.org/relais/relais/smtpd"
@@ -63,20 +67,24 @@ type Hub struct {
 	Tickets *tickets.Service
 	Digest  *digest.Service
 	Web     *web.Server
+	// Metrics counts what the hub does; served on metrics.listen.
+	Metrics *metrics.Metrics
 
 	log        *slog.Logger
 	now        func() time.Time
 	lastDigest time.Time
 	// Geo is the gazetteer: the embedded one, refined by the file
 	// `relais geo import` saved, if any.
-	Geo   *geo.Gazetteer
-	disp  *dispatcher
-	lns   []net.Listener
-	webLn net.Listener
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
-	errMu sync.Mutex
-	errs  []error
+	Geo        *geo.Gazetteer
+	disp       *dispatcher
+	lns        []net.Listener
+	webLn      net.Listener
+	metricsLn  net.Listener
+	metricsSrv *http.Server
+	stop       context.CancelFunc
+	wg         sync.WaitGroup
+	errMu      sync.Mutex
+	errs       []error
 }
 
 // Open prepares a hub from a validated configuration: database, templates,
@@ -107,6 +115,8 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		log = slog.New(privacy.Pseudonymizer(log.Handler(), secret, cfg.Domains))
 	}
 	h := &Hub{Config: cfg, DB: db, Texts: texts, log: log, now: now}
+	h.Metrics = metrics.New(h.state)
+	db.OnCommit(h.Metrics.Committed)
 	var sign func([]byte) ([]byte, error)
 	if cfg.DKIM.Sign {
 		signer, err := openSigner(cfg, now, log)
@@ -134,6 +144,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		Domain:      cfg.Domains[0],
 		Now:         now,
 		Sign:        sign,
+		Observer:    queueMetrics{h.Metrics},
 	}, log.With("part", "queue"))
 	if err != nil {
 		db.Close()
@@ -168,6 +179,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		SubscribePerIP:      cfg.Lists.SubscribePerIPHour,
 		AnswersPerHour:      cfg.Lists.AnswersPerHour,
 		IPExempt:            h.frontMTA,
+		OnHold:              h.Metrics.Held,
 	}, log.With("part", "lists"))
 	if err != nil {
 		db.Close()
@@ -269,6 +281,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		TLS:            tlsConfig,
 		Checker:        chk,
 		NewID:          store.NewID,
+		Observer:       h.Metrics,
 	}, &router{h: h}, &spool{h: h}, texts, log.With("part", "smtpd"))
 	if cfg.Web.BaseURL == "" {
 		log.Warn("web.base_url is not set: list unsubscribe links point to http:// and web.listen; set it to the https address members reach (RFC 8058 §3.1)")
@@ -298,8 +311,21 @@ func openSigner(cfg config.Config, now func() time.Time, log *slog.Logger) (*dki
 	return dkim.NewSigner(cfg.DKIM.KeysDir, cfg.Domains[0], now)
 }
 
-// Listen opens the configured SMTP listeners and the web listener.
+// Listen opens the configured SMTP listeners, the web listener and the
+// metrics listener. It refuses a relay that is one of the SMTP listeners.
 func (h *Hub) Listen() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := queue.CheckRelay(ctx, h.Config.Relay.Address, h.Config.SMTP.Listen, nil, nil); err != nil {
+		return err
+	}
+	if h.Config.Metrics.Listen != "" {
+		ln, err := net.Listen("tcp", h.Config.Metrics.Listen)
+		if err != nil {
+			return fmt.Errorf("listen %s (metrics): %w", h.Config.Metrics.Listen, err)
+		}
+		h.ListenMetrics(ln)
+	}
 	ln, err := net.Listen("tcp", h.Config.Web.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s (web): %w", h.Config.Web.Listen, err)
@@ -314,6 +340,10 @@ func (h *Hub) Listen() error {
 			h.lns = nil
 			h.webLn.Close()
 			h.webLn = nil
+			if h.metricsLn != nil {
+				h.metricsLn.Close()
+				h.metricsLn = nil
+			}
 			return fmt.Errorf("listen %s: %w", addr, err)
 		}
 		h.lns = append(h.lns, ln)
@@ -331,6 +361,55 @@ func (h *Hub) ListenWeb(ln net.Listener) {
 		h.Digest.SetWebURL("http://" + ln.Addr().String())
 	}
 }
+
+// ListenMetrics sets the listener of /metrics, /healthz and /readyz
+// (Listen opens the configured one).
+func (h *Hub) ListenMetrics(ln net.Listener) { h.metricsLn = ln }
+
+// MetricsAddr returns where the metrics server listens, nil if it does not.
+func (h *Hub) MetricsAddr() net.Addr {
+	if h.metricsLn == nil {
+		return nil
+	}
+	return h.metricsLn.Addr()
+}
+
+// Ready reports why the hub cannot do its work, nil when it can: the
+// database takes a write, and the queue is delivering.
+func (h *Hub) Ready(ctx context.Context) error {
+	err := h.DB.Write(ctx, func(tx *store.Tx) error {
+		_, err := tx.Exec("setting.put", "health:ready", []byte(h.now().UTC().Format(time.RFC3339)))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("database not writable: %w", err)
+	}
+	if !h.Queue.Running() {
+		return errors.New("queue not running")
+	}
+	return nil
+}
+
+// state is what the metrics read from the database at each scrape.
+func (h *Hub) state(ctx context.Context) (metrics.State, error) {
+	var s metrics.State
+	var err error
+	if s.QueueDepth, s.OldestQueued, err = queue.Depth(ctx, h.DB); err != nil {
+		return s, err
+	}
+	if s.HeldPosts, _, err = lists.Waiting(ctx, h.DB); err != nil {
+		return s, err
+	}
+	s.TicketsOpened, err = tickets.OpenedTotal(ctx, h.DB)
+	return s, err
+}
+
+// queueMetrics gives the queue's observations to the metrics.
+type queueMetrics struct{ m *metrics.Metrics }
+
+func (q queueMetrics) Delivered(kind, outcome string) { q.m.Delivered(outcome, kind == digest.Kind) }
+func (q queueMetrics) Bounced(action string)          { q.m.Bounced(action) }
+func (q queueMetrics) Signed(d time.Duration)         { q.m.Signed(d) }
 
 // WebAddr returns where the web server listens, nil if it does not.
 func (h *Hub) WebAddr() net.Addr {
@@ -365,6 +444,18 @@ func (h *Hub) Start(extra ...net.Listener) {
 	if h.webLn != nil {
 		h.log.Info("listening", "web", h.webLn.Addr().String())
 		h.run(func() error { return h.Web.Serve(h.webLn) })
+	}
+	if h.metricsLn != nil {
+		h.log.Info("listening", "metrics", h.metricsLn.Addr().String())
+		h.metricsSrv = &http.Server{Handler: h.Metrics.Handler(h.Ready), ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(h.log.Handler(), slog.LevelWarn)}
+		srv, ln := h.metricsSrv, h.metricsLn
+		h.run(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
 	}
 	for _, l := range h.lns {
 		h.log.Info("listening", "smtp", l.Addr().String(), "domains", h.Config.Domains)
@@ -401,6 +492,9 @@ func (h *Hub) Close(ctx context.Context) error {
 	go func() { smtpDone <- h.SMTP.Shutdown(ctx) }()
 	webDone := make(chan error, 1)
 	go func() { webDone <- h.Web.Shutdown(ctx) }()
+	if h.metricsSrv != nil {
+		go h.metricsSrv.Shutdown(ctx)
+	}
 	parts := make(chan struct{})
 	go func() {
 		h.wg.Wait()
@@ -437,8 +531,11 @@ func (h *Hub) tick(ctx context.Context) {
 		// run finds the others recorded.
 		if h.now().Sub(h.lastDigest) >= 10*time.Minute {
 			h.lastDigest = h.now()
-			if _, err := h.Digest.Run(ctx, false); err != nil && ctx.Err() == nil {
+			rep, err := h.Digest.Run(ctx, false)
+			if err != nil && ctx.Err() == nil {
 				h.log.Error("digest run failed", "err", err)
+			} else if err == nil {
+				h.RecordDigestRun(ctx, rep)
 			}
 		}
 	})
@@ -509,4 +606,39 @@ func (h *Hub) collectOnce(ctx context.Context) (int64, error) {
 		return err
 	})
 	return n, err
+}
+
+// DigestRun is the last run of the weekly digests, as relais status shows.
+type DigestRun struct {
+	At     time.Time `json:"at"`
+	Due    int       `json:"due"`
+	Queued int       `json:"queued"`
+}
+
+// digestRunKey is the setting where the last run is kept.
+const digestRunKey = "digest:last-run"
+
+// RecordDigestRun keeps rep as the last run of the digests (relais status).
+func (h *Hub) RecordDigestRun(ctx context.Context, rep digest.Report) {
+	b, _ := json.Marshal(DigestRun{At: h.now().UTC().Truncate(time.Second), Due: rep.Due, Queued: rep.Queued})
+	if err := h.DB.Write(ctx, func(tx *store.Tx) error {
+		_, err := tx.Exec("setting.put", digestRunKey, b)
+		return err
+	}); err != nil && ctx.Err() == nil {
+		h.log.Warn("digest run not recorded", "err", err)
+	}
+}
+
+// LastDigestRun returns the last run the hub made of the digests (zero At:
+// none yet).
+func LastDigestRun(ctx context.Context, db *store.DB) (DigestRun, error) {
+	var r DigestRun
+	var b []byte
+	err := db.QueryRow(ctx, "setting.get", digestRunKey).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, nil
+	} else if err != nil {
+		return r, err
+	}
+	return r, json.Unmarshal(b, &r)
 }

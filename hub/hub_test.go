@@ -88,6 +88,7 @@ func newEnvTB(t testing.TB, tweak ...func(*config.Config)) *env {
 	c.Relay.StartTLS = "off"
 	c.Queue.Workers = 2
 	c.Web.Listen = "127.0.0.1:0"
+	c.Metrics.Listen = "127.0.0.1:0"
 	c.DKIM.KeysDir = testKeys(t)
 	for _, f := range tweak {
 		f(&c)

@@ -96,7 +96,11 @@ func (h *Hub) listCommand(tx *store.Tx, in inbound) error {
 	if err != nil {
 		return err
 	}
-	return h.Lists.Command(context.Background(), tx, id, cmd, li)
+	err = h.Lists.Command(context.Background(), tx, id, cmd, li)
+	if err == nil {
+		h.Metrics.Command(cmd)
+	}
+	return err
 }
 
 func (h *Hub) listToken(tx *store.Tx, in inbound) error {
@@ -113,8 +117,12 @@ func (h *Hub) listToken(tx *store.Tx, in inbound) error {
 		return err
 	}
 	if err := h.Lists.Token(context.Background(), tx, id, parts[1], parts[2], li); err != nil || parts[1] != "confirm" {
+		if err == nil {
+			h.Metrics.Command(parts[1])
+		}
 		return err
 	}
+	h.Metrics.Command("confirm")
 	return h.placeOnJoining(tx, parts[2], li.Body)
 }
 

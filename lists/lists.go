@@ -211,6 +211,8 @@ type Config struct {
 	// IPExempt says whether a client address is a mail server in front
 	// of the hub (everyone's mail comes from it): no per-IP cap there.
 	IPExempt func(ip string) bool
+	// OnHold, if set, is told the reason of each post held (metrics).
+	OnHold func(reason string)
 
 	Now func() time.Time
 }

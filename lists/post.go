@@ -2,13 +2,16 @@ package lists
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"net/mail"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-message/textproto"
 
+	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/store"
 	"codeberg.org/relais/relais/templates"
@@ -197,6 +200,10 @@ func (s *Service) hold(tx *store.Tx, l List, in Inbound, poster *mail.Address, r
 	if err != nil {
 		return err
 	}
+	if s.cfg.OnHold != nil {
+		s.cfg.OnHold(reason)
+	}
+	s.log.Info("post held", "list", l.Local(), "held", heldID, "qid", in.MessageID, "reason", reason, "from", address.Redact(who))
 	approve, reject := newToken(), newToken()
 	for _, t := range [][2]string{{"approve", approve}, {"reject", reject}} {
 		if _, err := tx.Exec("token.insert", t[1], t[0], l.ID, who, l.Lang, heldID, now.Unix(), now.Add(s.cfg.HoldTTL).Unix(), ""); err != nil {
@@ -239,36 +246,92 @@ func (s *Service) moderators(l List) []string {
 	return out
 }
 
-// decide carries out a moderator's answer to a held post.
+// decide carries out a moderator's answer to a held post, sent by mail.
 func (s *Service) decide(ctx context.Context, tx *store.Tx, l List, heldID int64, approve bool, in Inbound, h textproto.Header) error {
-	var id, listID, heldAt, expires int64
-	var msgID, poster, reason, state string
-	err := tx.QueryRow("held.get", heldID).Scan(&id, &listID, &msgID, &poster, &reason, &heldAt, &expires, &state)
-	if err != nil {
-		return err
-	}
 	by, _ := sender(h, in.MailFrom)
 	byAddr := in.MailFrom
 	if by != nil {
 		byAddr = by.Address
 	}
-	now := s.now()
-	if _, err := tx.Exec("token.use-held", now.Unix(), heldID); err != nil {
+	state, err := s.decideHeld(ctx, tx, l, heldID, approve, byAddr, firstLines(in.Body, 5))
+	if err != nil || state == "" {
 		return err
 	}
+	var poster string
+	if err := tx.QueryRow("held.get", heldID).Scan(new(int64), new(int64), new(string), &poster, new(string), new(int64), new(int64), new(string)); err != nil {
+		return err
+	}
+	return s.notify(tx, l, byAddr, l.Lang, "list-decided", map[string]any{"State": state, "Poster": poster}, strings.TrimSpace(h.Get("Message-Id")))
+}
+
+// ErrDecided is returned by Decide for a post already approved, rejected
+// or expired.
+var ErrDecided = errors.New("lists: already decided")
+
+// Decide approves or rejects held post heldID for an operator (relais held
+// approve|reject): the same as a moderator's answer by mail, by names who
+// decided and why, if given, is the reason the poster is told.
+func (s *Service) Decide(ctx context.Context, heldID int64, approve bool, by, why string) error {
+	// As the dispatcher does for an answer by mail: the author's DMARC
+	// policy is looked up before the transaction.
+	var msgID string
+	if err := s.db.QueryRow(ctx, "held.get", heldID).Scan(new(int64), new(int64), &msgID, new(string), new(string),
+		new(int64), new(int64), new(string)); err == nil {
+		if err := s.Prefetch(ctx, msgID); err != nil {
+			return err
+		}
+	}
+	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		var listID int64
+		if err := tx.QueryRow("held.get", heldID).Scan(new(int64), &listID, new(string), new(string), new(string), new(int64), new(int64), new(string)); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("%w: no held post %d", ErrNotFound, heldID)
+			}
+			return err
+		}
+		l, err := get(tx, listID)
+		if err != nil {
+			return err
+		}
+		state, err := s.decideHeld(ctx, tx, l, heldID, approve, by, why)
+		if err == nil && state != "" {
+			return fmt.Errorf("%w: post %d is %s", ErrDecided, heldID, state)
+		}
+		return err
+	})
+	if err == nil {
+		s.q.Kick()
+	}
+	return err
+}
+
+// decideHeld approves or rejects a held post; when it was already decided
+// it changes nothing and returns its state.
+func (s *Service) decideHeld(ctx context.Context, tx *store.Tx, l List, heldID int64, approve bool, byAddr, why string) (string, error) {
+	var id, listID, heldAt, expires int64
+	var msgID, poster, reason, state string
+	err := tx.QueryRow("held.get", heldID).Scan(&id, &listID, &msgID, &poster, &reason, &heldAt, &expires, &state)
+	if err != nil {
+		return "", err
+	}
+	now := s.now()
+	if _, err := tx.Exec("token.use-held", now.Unix(), heldID); err != nil {
+		return "", err
+	}
 	if state != "held" {
-		return s.notify(tx, l, byAddr, l.Lang, "list-decided", map[string]any{"State": state, "Poster": poster}, strings.TrimSpace(h.Get("Message-Id")))
+		return state, nil
 	}
 	decision := "rejected"
 	if approve {
 		decision = "approved"
 	}
 	if _, err := tx.Exec("held.decide", decision, now.Unix(), byAddr, heldID); err != nil {
-		return err
+		return "", err
 	}
+	s.log.Info("held post decided", "list", l.Local(), "held", heldID, "decision", decision, "by", address.Redact(byAddr))
 	var raw []byte
 	if err := tx.QueryRow("message.body", msgID).Scan(&raw); err != nil {
-		return err
+		return "", err
 	}
 	ph, _ := header(raw)
 	if approve {
@@ -276,13 +339,13 @@ func (s *Service) decide(ctx context.Context, tx *store.Tx, l List, heldID int64
 		if !ok {
 			p = &mail.Address{Address: poster}
 		}
-		return s.distribute(ctx, tx, l, raw, p)
+		return "", s.distribute(ctx, tx, l, raw, p)
 	}
 	if automatic(ph, poster) || reason == HoldLoop || !s.proven(raw) {
-		return nil // as for the held notice: no echo to a From not proven
+		return "", nil // as for the held notice: no echo to a From not proven
 	}
-	return s.notify(tx, l, poster, s.langFor(tx, l, poster, ph), "list-rejected", map[string]any{
-		"Subject": decode(ph.Get("Subject")), "Why": firstLines(in.Body, 5),
+	return "", s.notify(tx, l, poster, s.langFor(tx, l, poster, ph), "list-rejected", map[string]any{
+		"Subject": decode(ph.Get("Subject")), "Why": why,
 	}, strings.TrimSpace(ph.Get("Message-Id")))
 }
 

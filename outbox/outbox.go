@@ -6,6 +6,11 @@
 // Return-Path and Delivered-To prepended (RFC 5321 §4.4), kept in memory
 // and, when a directory is given, written there as NNNNNN.eml (write,
 // fsync, rename, fsync the directory, then 250).
+//
+// It offers DSN (RFC 3461) so that the hub's queue gives each copy its
+// envelope id, relais-ID: the copy is then numbered by the hub's delivery
+// ID, the number `relais outbox` shows. Mail without one is numbered on
+// its own, nNNNNNN.eml.
 package outbox
 
 import (
@@ -20,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -29,13 +35,16 @@ import (
 
 // Mail is one captured copy.
 type Mail struct {
-	Seq  int
-	From string // envelope sender, "" for the null sender
-	To   string // envelope recipient
-	Data []byte // as received, without the Return-Path and Delivered-To lines
-	At   time.Time
-	File string // where it was written, if anywhere
-	TLS  bool   // received over STARTTLS
+	// Seq is the hub's delivery id when the sender gave it (ENVID
+	// relais-ID), else a number of the outbox's own.
+	Seq      int
+	Delivery bool   // Seq is the hub's delivery id
+	From     string // envelope sender, "" for the null sender
+	To       string // envelope recipient
+	Data     []byte // as received, without the Return-Path and Delivered-To lines
+	At       time.Time
+	File     string // where it was written, if anywhere
+	TLS      bool   // received over STARTTLS
 }
 
 // Header returns the parsed header of the captured message.
@@ -88,8 +97,10 @@ func Start(addr, dir string, opts ...Option) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		if n := len(existing); n > 0 {
-			s.seq = existing[n-1].Seq
+		for _, m := range existing {
+			if !m.Delivery {
+				s.seq = max(s.seq, m.Seq)
+			}
 		}
 	}
 	ln, err := net.Listen("tcp", addr)
@@ -103,6 +114,7 @@ func Start(addr, dir string, opts ...Option) (*Server, error) {
 	}))
 	s.srv.Domain = "outbox.relais"
 	s.srv.EnableSMTPUTF8 = true
+	s.srv.EnableDSN = true
 	s.srv.MaxMessageBytes = 64 << 20
 	s.srv.ErrorLog = nopLog{}
 	for _, o := range opts {
@@ -126,6 +138,9 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // Close stops the server.
 func (s *Server) Close() error {
 	err := s.srv.Close()
+	// Closed before its goroutine reached Serve, go-smtp's server does not
+	// know the listener yet: closing it here ends that Serve at once.
+	s.ln.Close()
 	<-s.done
 	return err
 }
@@ -156,16 +171,25 @@ func (s *Server) Wait(ctx context.Context, n int) ([]Mail, error) {
 	}
 }
 
-func (s *Server) store(from string, to []string, data []byte, tls bool) error {
+func (s *Server) store(from, envid string, to []string, data []byte, tls bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	dlv, err := strconv.Atoi(strings.TrimPrefix(envid, "relais-"))
+	if !strings.HasPrefix(envid, "relais-") || err != nil || dlv <= 0 || len(to) != 1 {
+		dlv = 0 // one delivery is one recipient
+	}
 	for _, rcpt := range to {
-		s.seq++
-		m := Mail{Seq: s.seq, From: from, To: rcpt, Data: data, At: time.Now(), TLS: tls}
+		m := Mail{Seq: dlv, Delivery: dlv > 0, From: from, To: rcpt, Data: data, At: time.Now(), TLS: tls}
+		if dlv == 0 {
+			s.seq++
+			m.Seq = s.seq
+		}
 		if s.dir != "" {
 			f, err := write(s.dir, m)
 			if err != nil {
-				s.seq--
+				if dlv == 0 {
+					s.seq--
+				}
 				return err
 			}
 			m.File = f
@@ -177,8 +201,16 @@ func (s *Server) store(from string, to []string, data []byte, tls bool) error {
 	return nil
 }
 
+// fileName is where m is written in dir.
+func fileName(m Mail) string {
+	if m.Delivery {
+		return fmt.Sprintf("%06d.eml", m.Seq)
+	}
+	return fmt.Sprintf("n%06d.eml", m.Seq)
+}
+
 func write(dir string, m Mail) (string, error) {
-	name := filepath.Join(dir, fmt.Sprintf("%06d.eml", m.Seq))
+	name := filepath.Join(dir, fileName(m))
 	tmp := name + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
 	if err != nil {
@@ -225,12 +257,15 @@ func Read(dir string) ([]Mail, error) {
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(names)
 	var out []Mail
 	for _, n := range names {
 		var m Mail
-		if _, err := fmt.Sscanf(filepath.Base(n), "%06d.eml", &m.Seq); err != nil {
-			continue
+		base := filepath.Base(n)
+		if _, err := fmt.Sscanf(base, "n%06d.eml", &m.Seq); err != nil {
+			if _, err := fmt.Sscanf(base, "%06d.eml", &m.Seq); err != nil {
+				continue
+			}
+			m.Delivery = true
 		}
 		raw, err := os.ReadFile(n)
 		if err != nil {
@@ -251,21 +286,31 @@ func Read(dir string) ([]Mail, error) {
 		m.Data = raw
 		out = append(out, m)
 	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].At.Equal(out[j].At) {
+			return out[i].Seq < out[j].Seq
+		}
+		return out[i].At.Before(out[j].At)
+	})
 	return out, nil
 }
 
 type session struct {
-	s    *Server
-	tls  bool
-	from string
-	to   []string
+	s     *Server
+	tls   bool
+	from  string
+	envid string
+	to    []string
 }
 
-func (ss *session) Reset()        { ss.from, ss.to = "", nil }
+func (ss *session) Reset()        { ss.from, ss.envid, ss.to = "", "", nil }
 func (ss *session) Logout() error { return nil }
 
-func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	ss.from = from
+	if opts != nil {
+		ss.envid = opts.EnvelopeID
+	}
 	return nil
 }
 
@@ -284,7 +329,7 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if err := ss.s.store(ss.from, ss.to, data, ss.tls); err != nil {
+	if err := ss.s.store(ss.from, ss.envid, ss.to, data, ss.tls); err != nil {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "outbox: cannot write"}
 	}
 	return nil

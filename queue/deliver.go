@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -106,9 +107,11 @@ func (q *Queue) load(ctx context.Context, outboundID int64, b *body) error {
 func (q *Queue) attempt(ctx context.Context, c *smtp.Client, j job, cache *body) *smtp.Client {
 	log := q.log.With("dlv", j.id, "rcpt", j.rcpt, "attempt", j.attempt)
 	var res result
+	kind := ""
 	if err := q.load(ctx, j.outboundID, cache); err != nil {
 		res = result{reply: "internal error: " + err.Error()}
 	} else {
+		kind = cache.kind
 		log = log.With("qid", cache.messageID)
 		from := q.ReturnPath(j.id)
 		if cache.nullSender {
@@ -140,7 +143,9 @@ func (q *Queue) attempt(ctx context.Context, c *smtp.Client, j job, cache *body)
 			// Signed at send time, once the relay answers, the last change
 			// to the copy: one signature per stored message, or per
 			// personalized copy.
+			start := time.Now()
 			data, err := q.cfg.Sign(out.data)
+			q.cfg.Observer.Signed(time.Since(start))
 			if err != nil {
 				res = result{reply: "dkim: " + err.Error()}
 				out = nil
@@ -150,7 +155,7 @@ func (q *Queue) attempt(ctx context.Context, c *smtp.Client, j job, cache *body)
 			}
 		}
 		if c != nil && out != nil {
-			res = q.send(c, from, j.rcpt, out)
+			res = q.send(c, from, j.rcpt, j.id, out)
 			if !res.sent {
 				// Keep the connection only if it still speaks SMTP.
 				if res.network || c.Reset() != nil {
@@ -160,7 +165,7 @@ func (q *Queue) attempt(ctx context.Context, c *smtp.Client, j job, cache *body)
 			}
 		}
 	}
-	q.outcomes <- outcome{j: j, res: res, log: log}
+	q.outcomes <- outcome{j: j, res: res, log: log, kind: kind}
 	return c
 }
 
@@ -224,8 +229,13 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func (q *Queue) send(c *smtp.Client, from, rcpt string, b *body) result {
+func (q *Queue) send(c *smtp.Client, from, rcpt string, id int64, b *body) result {
 	opts := b.opts
+	// RFC 3461 §4.4: the envelope id names the delivery, so a relay's
+	// report (and the demo's outbox, which files each copy under it) says
+	// which one it is about, even for a null sender. Sent only to a relay
+	// that offers DSN.
+	opts.EnvelopeID = "relais-" + strconv.FormatInt(id, 10)
 	if err := c.Mail(from, &opts); err != nil {
 		return classify(err)
 	}
@@ -269,6 +279,7 @@ type outcome struct {
 	res   result
 	log   *slog.Logger
 	state string
+	kind  string
 }
 
 // recordLinger is how long the recorder waits for more outcomes to share a
@@ -370,6 +381,9 @@ func (q *Queue) record(batch []outcome) {
 		case err != nil || errs[i] != nil:
 			o.log.Error("delivery attempt not recorded", append(attrs, "err", errors.Join(err, errs[i]))...)
 			continue
+		}
+		q.cfg.Observer.Delivered(o.kind, o.state)
+		switch {
 		case o.state == "sent":
 			o.log.Info("delivery", attrs...)
 		default:

@@ -49,6 +49,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"codeberg.org/relais/relais/store"
@@ -69,7 +70,28 @@ type Config struct {
 	// Sign adds the hub's DKIM signatures to a copy about to be sent
 	// (package dkim); nil sends unsigned.
 	Sign func(msg []byte) ([]byte, error)
+	// Observer is told of each outcome, for metrics; nil: nobody.
+	Observer Observer
 }
+
+// Observer is told what the queue does, as it happens (package metrics
+// counts it). Its methods must not block.
+type Observer interface {
+	// Delivered: one attempt's outcome was recorded: sent, deferred or
+	// failed; kind is the message's (forward, list, …).
+	Delivered(kind, outcome string)
+	// Bounced: a bounce was recorded for a delivery, with its action
+	// (failed, delayed, auto-reply, unknown…).
+	Bounced(action string)
+	// Signed: DKIM signing of one copy took d.
+	Signed(d time.Duration)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Delivered(string, string) {}
+func (nopObserver) Bounced(string)           {}
+func (nopObserver) Signed(time.Duration)     {}
 
 // Relay is the smarthost.
 type Relay struct {
@@ -160,6 +182,8 @@ type Queue struct {
 	personalizers map[string]Personalizer
 	outcomes      chan outcome // attempts made, to the recorder
 
+	running atomic.Bool // Run is scheduling
+
 	mu       sync.Mutex
 	inflight map[int64]bool
 	// freshAfter is the last never-tried delivery handed out; only the
@@ -225,6 +249,9 @@ func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Queu
 	}
 	if cfg.Relay.Timeout <= 0 {
 		cfg.Relay.Timeout = 2 * time.Minute
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	if cfg.Relay.Helo == "" {
 		cfg.Relay.Helo = "localhost"
@@ -350,6 +377,8 @@ type job struct {
 // Run delivers until ctx ends, then waits for attempts under way to be
 // recorded.
 func (q *Queue) Run(ctx context.Context) error {
+	q.running.Store(true)
+	defer q.running.Store(false)
 	jobs := make(chan job)
 	q.outcomes = make(chan outcome, 1024)
 	recorded := make(chan struct{})
@@ -375,6 +404,12 @@ func (q *Queue) Run(ctx context.Context) error {
 
 const scanLimit = 512
 
+// rescan is the longest the scheduler sleeps.
+const rescan = 10 * time.Second
+
+// Running reports whether Run is delivering (the hub's /readyz).
+func (q *Queue) Running() bool { return q.running.Load() }
+
 func (q *Queue) schedule(ctx context.Context, jobs chan<- job) error {
 	for {
 		due, err := q.claimDue(ctx)
@@ -399,10 +434,13 @@ func (q *Queue) schedule(ctx context.Context, jobs chan<- job) error {
 		if len(due) > 0 {
 			continue // there may be more
 		}
-		wait := time.Minute
+		// Looked at again at least every rescan: what another process
+		// changed (relais outbox retry|release, a list post approved from
+		// the command line) goes out without waiting for a kick.
+		wait := rescan
 		if next, ok := q.nextDue(ctx); ok {
 			wait = max(next.Sub(q.cfg.Now()), 50*time.Millisecond)
-			wait = min(wait, time.Minute)
+			wait = min(wait, rescan)
 		}
 		t := time.NewTimer(wait)
 		select {

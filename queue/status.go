@@ -119,6 +119,7 @@ func (q *Queue) RecordBounce(tx *store.Tx, id int64, b Bounce) error {
 	if _, err := tx.Exec("bounce.insert", id, b.MessageID, q.cfg.Now().Unix(), b.Action, b.Status, b.Diagnostic); err != nil {
 		return err
 	}
+	q.cfg.Observer.Bounced(b.Action)
 	if q.onBounce != nil {
 		// As for failures: the handler's own trouble does not undo the record.
 		if err := tx.Savepoint(func() error { return q.onBounce(tx, d, b) }); err != nil {

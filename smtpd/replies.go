@@ -15,6 +15,9 @@ import (
 func ec(a, b, c int) smtp.EnhancedCode { return smtp.EnhancedCode{a, b, c} }
 
 func (s *Server) reply(code int, enh smtp.EnhancedCode, name string, data any) *smtp.SMTPError {
+	if code >= 400 {
+		s.cfg.Observer.Refused(name)
+	}
 	return &smtp.SMTPError{Code: code, EnhancedCode: enh, Message: s.texts.Reply(name, data)}
 }
 

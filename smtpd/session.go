@@ -42,6 +42,7 @@ const maxRefused = 20
 
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	cid := s.cid.Add(1)
+	s.cfg.Observer.Session()
 	remote := remoteIP(c.Conn().RemoteAddr())
 	_, isTLS := c.TLSConnectionState()
 	return &session{
@@ -210,6 +211,7 @@ func (ss *session) Data(r io.Reader) error {
 	for i, r := range env.Rcpts {
 		rcpts[i] = address.Redact(r.Addr)
 	}
+	s.cfg.Observer.Accepted()
 	ss.log.Info("accepted", "qid", env.ID, "from", address.Redact(env.From), "rcpts", strings.Join(rcpts, ","), "size", len(msg))
 	ss.Reset()
 	return nil

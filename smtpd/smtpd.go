@@ -154,7 +154,24 @@ type Config struct {
 	NewID func() string
 	// Now is the clock of the rate limits (default time.Now).
 	Now func() time.Time
+	// Observer is told of sessions, acceptances and refusals (metrics);
+	// nil: nobody.
+	Observer Observer
 }
+
+// Observer is told what the server does, as it happens. Its methods must
+// not block.
+type Observer interface {
+	Session()              // a connection is served
+	Accepted()             // a message was stored and answered 250
+	Refused(reason string) // a refusal (4xx or 5xx), named after its reply
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Session()       {}
+func (nopObserver) Accepted()      {}
+func (nopObserver) Refused(string) {}
 
 // Server receives mail on one or more listeners.
 type Server struct {
@@ -183,6 +200,9 @@ func New(cfg Config, router Router, spool Spool, texts *templates.Set, log *slog
 	ctx, cancel := context.WithCancel(context.Background())
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	s := &Server{cfg: cfg, router: router, spool: spool, texts: texts, log: log,
 		perIP: make(map[string]int), ctx: ctx, cancel: cancel,

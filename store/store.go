@@ -72,6 +72,9 @@ type DB struct {
 	done     chan struct{}
 	wg       sync.WaitGroup
 
+	// onCommit, if set, is told of each commit (metrics).
+	onCommit func(n int, took time.Duration)
+
 	closeOnce sync.Once
 	mu        sync.RWMutex // held for reading by senders on reqs, for writing by Close
 	closed    bool
@@ -256,6 +259,21 @@ func (db *DB) closeHandles() {
 	if db.ckpt != nil {
 		db.ckpt.Close()
 	}
+}
+
+// OnCommit sets a function told, after each commit, how many writes it
+// carried and how long it took (its fsync included). Set it before the
+// first Write; it must not block.
+func (db *DB) OnCommit(f func(n int, took time.Duration)) { db.onCommit = f }
+
+// timedCommit commits tx, telling onCommit.
+func (db *DB) timedCommit(tx *sql.Tx, n int) error {
+	start := time.Now()
+	err := tx.Commit()
+	if db.onCommit != nil && err == nil {
+		db.onCommit(n, time.Since(start))
+	}
+	return err
 }
 
 // Close waits for pending writes and closes the database.
@@ -574,7 +592,7 @@ func (db *DB) commit(batch []*writeReq) {
 			r.done <- err
 			return
 		}
-		if err := sqlTx.Commit(); err != nil {
+		if err := db.timedCommit(sqlTx, 1); err != nil {
 			r.done <- fmt.Errorf("store: commit: %w", err)
 			return
 		}
@@ -604,7 +622,7 @@ func (db *DB) commit(batch []*writeReq) {
 			return
 		}
 	}
-	if err := sqlTx.Commit(); err != nil {
+	if err := db.timedCommit(sqlTx, len(batch)); err != nil {
 		fail(fmt.Errorf("store: commit: %w", err))
 		return
 	}

@@ -52,7 +52,12 @@ type Server struct {
 	log     *slog.Logger
 	srv     *http.Server
 	limiter *limiter // nil: no limit
+	routes  []string // the patterns served, for Routes
 }
+
+// Routes returns the patterns the server answers ("GET /agenda/stop/{token}"):
+// what a reverse proxy in front must forward.
+func (s *Server) Routes() []string { return s.routes }
 
 // New returns the server; Serve starts it.
 func New(cfg Config, lists Lists, feeds Feeds, links AgendaLinks, pages Pages, log *slog.Logger) *Server {
@@ -64,15 +69,19 @@ func New(cfg Config, lists Lists, feeds Feeds, links AgendaLinks, pages Pages, l
 		s.limiter = newLimiter(cfg.RequestsPerMinute, cfg.Now)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/u/{token}", s.unsubscribe)
-	mux.HandleFunc("GET /agenda/{kind}/{file}", s.feed)
-	mux.HandleFunc("GET /agenda/stop/{token}", s.stop)
-	mux.HandleFunc("POST /agenda/stop/{token}", s.stop)
-	mux.HandleFunc("GET /agenda/start/{token}", s.start)
-	mux.HandleFunc("POST /agenda/start/{token}", s.start)
-	mux.HandleFunc("GET /agenda/attend/{token}", s.attend)
-	mux.HandleFunc("POST /agenda/attend/{token}", s.attend)
-	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+	handle := func(pattern string, h http.HandlerFunc) {
+		s.routes = append(s.routes, pattern)
+		mux.HandleFunc(pattern, h)
+	}
+	handle("/u/{token}", s.unsubscribe)
+	handle("GET /agenda/{kind}/{file}", s.feed)
+	handle("GET /agenda/stop/{token}", s.stop)
+	handle("POST /agenda/stop/{token}", s.stop)
+	handle("GET /agenda/start/{token}", s.start)
+	handle("POST /agenda/start/{token}", s.start)
+	handle("GET /agenda/attend/{token}", s.attend)
+	handle("POST /agenda/attend/{token}", s.attend)
+	handle("/{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("relais\n"))
 	})

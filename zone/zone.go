@@ -29,11 +29,51 @@ type Plan struct {
 	TTL    int
 }
 
-// Write prints the domain's records.
-func Write(w io.Writer, p Plan) error {
-	if p.TTL == 0 {
-		p.TTL = 3600
+// Record is one DNS record of a Plan.
+type Record struct {
+	Name    string // absolute, with the final dot
+	Type    string // MX, TXT
+	Value   string // MX: "10 host."; TXT: the text, unquoted
+	Comment string
+	// Waiting: a DKIM key not yet signing (publish it before activating).
+	Waiting bool
+}
+
+// Kinds of records, for Record.Kind.
+const (
+	KindMX     = "mx"
+	KindSPF    = "spf"
+	KindDKIM   = "dkim"
+	KindDMARC  = "dmarc"
+	KindTLSRPT = "tlsrpt"
+)
+
+// Kind says what a record is for: mx, spf, dkim, dmarc, tlsrpt.
+func (r Record) Kind() string {
+	switch {
+	case r.Type == "MX":
+		return KindMX
+	case strings.HasPrefix(r.Value, "v=spf1"):
+		return KindSPF
+	case strings.HasPrefix(r.Value, "v=DKIM1"):
+		return KindDKIM
+	case strings.HasPrefix(r.Value, "v=DMARC1"):
+		return KindDMARC
 	}
+	return KindTLSRPT
+}
+
+// Line is the record in zone-file form.
+func (r Record) Line(ttl int) string {
+	v := r.Value
+	if r.Type == "TXT" {
+		v = txt(v)
+	}
+	return fmt.Sprintf("%s\t%d\tIN\t%s\t%s", r.Name, ttl, r.Type, v)
+}
+
+// Records returns the records of p, in the order Write prints them.
+func Records(p Plan) []Record {
 	if p.SPF == "" {
 		p.SPF = "mx"
 	}
@@ -44,28 +84,36 @@ func Write(w io.Writer, p Plan) error {
 		p.Reports = "postmaster@" + p.Domain
 	}
 	d := fqdn(p.Domain)
-	var b strings.Builder
-	rec := func(comment, name, typ, data string) {
-		if comment != "" {
-			fmt.Fprintf(&b, "; %s\n", comment)
-		}
-		fmt.Fprintf(&b, "%s\t%d\tIN\t%s\t%s\n", name, p.TTL, typ, data)
+	out := []Record{
+		{Name: d, Type: "MX", Value: "10 " + fqdn(p.MX), Comment: "Where mail for the domain goes."},
+		{Name: d, Type: "TXT", Value: "v=spf1 " + p.SPF + " -all", Comment: "Who may send mail for the domain (SPF, RFC 7208): the relay the hub sends through."},
 	}
-	fmt.Fprintf(&b, ";; %s: records for the hub's mail (zone-file form, absolute names)\n", p.Domain)
-	rec("Where mail for the domain goes.", d, "MX", "10 "+fqdn(p.MX))
-	rec("Who may send mail for the domain (SPF, RFC 7208): the relay the hub sends through.",
-		d, "TXT", txt("v=spf1 "+p.SPF+" -all"))
 	for _, k := range p.Keys {
 		state := "waiting: publish it, then `relais dkim activate`"
 		if k.Active {
 			state = "active: signs the hub's mail"
 		}
-		rec(fmt.Sprintf("DKIM key %s (%s, %s).", k.Selector, k.Algo, state), fqdn(k.Name()), "TXT", txt(k.Record()))
+		out = append(out, Record{Name: fqdn(k.Name()), Type: "TXT", Value: k.Record(), Waiting: !k.Active,
+			Comment: fmt.Sprintf("DKIM key %s (%s, %s).", k.Selector, k.Algo, state)})
 	}
-	rec("What receivers do with mail that fails DKIM and SPF (DMARC, RFC 7489); aggregate reports to "+p.Reports+".",
-		fqdn("_dmarc."+p.Domain), "TXT", txt(fmt.Sprintf("v=DMARC1; p=%s; rua=mailto:%s; adkim=r; aspf=r", p.Policy, p.Reports)))
-	rec("Where senders report TLS failures when they deliver to the domain (SMTP TLS reporting, RFC 8460).",
-		fqdn("_smtp._tls."+p.Domain), "TXT", txt("v=TLSRPTv1; rua=mailto:"+p.Reports))
+	out = append(out,
+		Record{Name: fqdn("_dmarc." + p.Domain), Type: "TXT", Value: fmt.Sprintf("v=DMARC1; p=%s; rua=mailto:%s; adkim=r; aspf=r", p.Policy, p.Reports),
+			Comment: "What receivers do with mail that fails DKIM and SPF (DMARC, RFC 7489); aggregate reports to " + p.Reports + "."},
+		Record{Name: fqdn("_smtp._tls." + p.Domain), Type: "TXT", Value: "v=TLSRPTv1; rua=mailto:" + p.Reports,
+			Comment: "Where senders report TLS failures when they deliver to the domain (SMTP TLS reporting, RFC 8460)."})
+	return out
+}
+
+// Write prints the domain's records.
+func Write(w io.Writer, p Plan) error {
+	if p.TTL == 0 {
+		p.TTL = 3600
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, ";; %s: records for the hub's mail (zone-file form, absolute names)\n", p.Domain)
+	for _, r := range Records(p) {
+		fmt.Fprintf(&b, "; %s\n%s\n", r.Comment, r.Line(p.TTL))
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

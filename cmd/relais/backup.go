@@ -23,19 +23,18 @@ saved is the one this command reads: give it serve's --config.
 
 func runBackup(args []string) error {
 	fs := newFlags("backup", "[--out FILE] [--recipient age1…]", backupDoc)
-	var d dataFlags
-	d.add(fs)
+	d := addData(fs)
 	out := fs.String("out", "", "where to write the backup (default: backup.dir/relais-DATE.tar.age)")
-	var rcpts list
+	var rcpts multi
 	fs.Var(&rcpts, "recipient", "age public key that can decrypt the backup (repeatable; default: backup.recipients)")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args, 0, -1)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 0 {
 		return usagef("backup takes no argument (--out FILE)")
 	}
-	db, c, err := d.openExisting()
+	db, c, err := d.openRead()
 	if err != nil {
 		return err
 	}
@@ -67,13 +66,13 @@ func runBackup(args []string) error {
 		return err
 	}
 	st, _ := os.Stat(file)
-	fmt.Printf("backup: %s (%d bytes, %d files, encrypted to %d recipient(s))\n", file, st.Size(), len(m.Files), len(recipients))
+	fmt.Fprintf(stdout, "backup: %s (%d bytes, %d files, encrypted to %d recipient(s))\n", file, st.Size(), len(m.Files), len(recipients))
 	printManifest(m)
 	return nil
 }
 
 func printManifest(m backup.Manifest) {
-	fmt.Printf("taken:  %s, schema %d, domains %v\n", m.Created.Local().Format("2006-01-02 15:04:05"), m.Schema, m.Domains)
+	fmt.Fprintf(stdout, "taken:  %s, schema %d, domains %v\n", m.Created.Local().Format("2006-01-02 15:04:05"), m.Schema, m.Domains)
 	names := make([]string, 0, len(m.Counts))
 	for t := range m.Counts {
 		names = append(names, t)
@@ -82,10 +81,10 @@ func printManifest(m backup.Manifest) {
 	fmt.Print("rows:  ")
 	for _, t := range names {
 		if m.Counts[t] > 0 {
-			fmt.Printf(" %s=%d", t, m.Counts[t])
+			fmt.Fprintf(stdout, " %s=%d", t, m.Counts[t])
 		}
 	}
-	fmt.Println()
+	fmt.Fprintln(stdout)
 }
 
 const restoreDoc = `Restore an encrypted backup into a new or empty data directory (never over
@@ -100,7 +99,7 @@ func runRestore(args []string) error {
 	fs := newFlags("restore", "FILE --identity KEY.txt --data DIR", restoreDoc)
 	identity := fs.String("identity", "", "age identity file (AGE-SECRET-KEY-…, from age-keygen)")
 	data := fs.String("data", "", "the new data directory (must be empty or absent)")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args, 0, -1)
 	if err != nil {
 		return err
 	}
@@ -120,9 +119,9 @@ func runRestore(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("restored into %s, checked\n", *data)
+	fmt.Fprintf(stdout, "restored into %s, checked\n", *data)
 	printManifest(m)
-	fmt.Printf("run it: relais serve --config %s\n", filepath.Join(*data, "relais.toml"))
+	fmt.Fprintf(stdout, "run it: relais serve --config %s\n", filepath.Join(*data, "relais.toml"))
 	return nil
 }
 
@@ -134,10 +133,9 @@ removing it. Stop the hub first. Says what it cannot guarantee.
 
 func runWipe(args []string) error {
 	fs := newFlags("wipe", "--really [--data DIR]", wipeDoc)
-	var d dataFlags
-	d.add(fs)
+	d := addData(fs)
 	really := fs.Bool("really", false, "yes, destroy everything in the data directory")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := parseArgs(fs, args, 0, 0); err != nil {
 		return err
 	}
 	c, err := d.load()
@@ -145,14 +143,14 @@ func runWipe(args []string) error {
 		return err
 	}
 	if !*really {
-		fmt.Println(backup.WipeCaveats)
+		fmt.Fprintln(stdout, backup.WipeCaveats)
 		return usagef("wipe destroys everything in %s and cannot be undone: add --really", c.DataDir)
 	}
 	rep, err := backup.Wipe(c.DataDir)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("wiped %s: %d files (%d bytes) overwritten with zeros and removed, %d directories removed\n\n%s\n",
+	fmt.Fprintf(stdout, "wiped %s: %d files (%d bytes) overwritten with zeros and removed, %d directories removed\n\n%s\n",
 		c.DataDir, rep.Files, rep.Bytes, rep.Dirs, backup.WipeCaveats)
 	return nil
 }

@@ -35,17 +35,13 @@ fr.jeunes,Jeunes (national),,equipe-jeunes@exemple.fr
 `
 
 func runDemo(args []string) error {
-	fs := newFlags("demo", "[flags]", "Run a working hub on 127.0.0.1 for a first look: an SQLite database in --data with sample\n"+
+	fs := newFlags("demo", "[--data DIR] [--smtp ADDR] [--web ADDR]", "Run a working hub on 127.0.0.1 for a first look: an SQLite database in --data with sample\n"+
 		"groups, SMTP on --smtp (a free port if it is taken), and a local outbox that captures\neverything the hub sends instead of delivering it. Stop with Ctrl-C; data is kept.")
 	data := fs.String("data", "./relais-demo", "data directory of the demo")
 	smtpAddr := fs.String("smtp", "127.0.0.1:2525", "SMTP listen address")
 	webAddr := fs.String("web", "127.0.0.1:8025", "HTTP listen address (one-click unsubscribe links)")
-	pos, err := parse(fs, args)
-	if err != nil {
+	if _, err := parseArgs(fs, args, 0, 0); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	c := config.Default()
 	c.Domains = []string{demoDomain}
@@ -69,6 +65,13 @@ func runDemo(args []string) error {
 		}
 	}
 	c.Web.Listen = webLn.Addr().String()
+	metricsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		ln.Close()
+		webLn.Close()
+		return err
+	}
+	c.Metrics.Listen = metricsLn.Addr().String()
 	box, err := outbox.Start("127.0.0.1:0", outboxDir(*data))
 	if err != nil {
 		ln.Close()
@@ -91,14 +94,15 @@ func runDemo(args []string) error {
 		dns.Set(d, "v=spf1 ip4:127.0.0.1 ip6:::1 -all")
 	}
 	opts := hub.Options{Logger: log, Resolver: dns}
-	return serveOn(c, opts, ln, webLn, func(h *hub.Hub) {
+	return serveOn(c, opts, &listeners{smtp: ln, web: webLn, metrics: metricsLn}, func(h *hub.Hub) {
 		smtp := ln.Addr().String()
 		host, port, _ := net.SplitHostPort(smtp)
 		abs, _ := filepath.Abs(*data)
 		fmt.Printf(`
 relais demo is running (Ctrl-C to stop).
   SMTP     %[1]s   mail for *@%[2]s
-  web      http://%[3]s   one-click unsubscribe links
+  web      http://%[3]s   one-click unsubscribe links, calendar feeds
+  metrics  http://%[10]s/metrics   Prometheus metrics, /healthz, /readyz
   outbox   %[4]s   everything the hub sends is captured in %[5]s
   data     %[6]s
 
@@ -119,7 +123,7 @@ Give a place for the weekly agenda, then see what you would get:
 Ask the support desk (an acknowledgement and two operator notifications land in the outbox):
   swaks --server %[7]s --port %[8]s --from you@example.org --to support@%[2]s --header "Subject: Salle pour le 12"
   go run ./cmd/relais ticket list --data %[9]s
-`, smtp, demoDomain, c.Web.Listen, box.Addr(), filepath.Join(abs, "outbox"), abs, host, port, *data)
+`, smtp, demoDomain, c.Web.Listen, box.Addr(), filepath.Join(abs, "outbox"), abs, host, port, *data, c.Metrics.Listen)
 	})
 }
 

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"text/tabwriter"
 	"time"
 
 	"codeberg.org/relais/relais/config"
@@ -12,87 +11,112 @@ import (
 	"codeberg.org/relais/relais/zone"
 )
 
-const dkimDoc = `Manage the DKIM keys that sign what the hub sends (RSA-2048 and Ed25519:
-every message carries both signatures). Keys are files DOMAIN/SELECTOR.pem
-(mode 0600) under dkim.keys_dir (default DATA_DIR/dkim).
+var dkimFamily = family{name: "dkim", doc: `The DKIM keys that sign what the hub sends (RSA-2048 and Ed25519: every message
+carries both signatures). Keys are files DOMAIN/SELECTOR.pem (mode 0600) under
+dkim.keys_dir (default DATA_DIR/dkim).
 
-  relais dkim keygen [--domain D]   a new pair of keys for each domain (or D).
-                                    The first pair of a domain signs at once;
-                                    a later one waits for activate.
-  relais dkim list                  every key, active or waiting
-  relais dkim activate --domain D SELECTOR…
-                                    sign D's mail with these keys from now on
+Rotation: keygen, publish the new records (relais dns), wait for the DNS (a day),
+activate, and remove the old .pem files a week later.`, subs: []sub{
+	{"keygen", "[--domain D]", "a new pair of keys for each domain (the first signs at once, a later one waits for activate)", dkimKeygen},
+	{"list", "", "every key, active or waiting", dkimList},
+	{"activate", "--domain D SELECTOR…", "sign D's mail with these keys from now on (a running hub notices within 10 s)", dkimActivate},
+}}
 
-Rotation: keygen, publish the new records (relais dns), wait for the DNS
-(a day), activate, and remove the old .pem files a week later.`
-
-func runDKIM(args []string) error {
-	sub, args, ok := subcommand(args, "dkim keygen|list|activate …", dkimDoc)
-	if !ok {
-		return nil
-	}
-	fs := newFlags("dkim "+sub, "…", dkimDoc)
-	var d dataFlags
-	d.add(fs)
-	var domains list
+func dkimKeygen(args []string) error {
+	fs := newFlags("dkim keygen", "[--domain D]", "Make a new pair of keys (RSA-2048 and Ed25519) for each domain, or D. The first pair of\na domain signs at once; a later one waits for `relais dkim activate`.")
+	data := addData(fs)
+	var domains multi
 	fs.Var(&domains, "domain", "domain (repeatable; default: the configured domains)")
-	pos, err := parse(fs, args)
+	if _, err := parseArgs(fs, args, 0, 0); err != nil {
+		return err
+	}
+	c, err := data.load()
 	if err != nil {
 		return err
 	}
-	c, err := d.load()
-	if err != nil {
-		return err
-	}
-	dir := keysDir(c)
 	if len(domains) == 0 {
 		domains = c.Domains
 	}
-	switch sub {
-	case "keygen":
-		if len(domains) == 0 {
-			return usagef("dkim keygen: no domain configured; give --domain")
-		}
-		for _, dom := range domains {
-			keys, err := dkim.Generate(dir, dom, time.Now())
-			if err != nil {
-				return err
-			}
-			for _, k := range keys {
-				state := "waiting (relais dkim activate --domain " + k.Domain + " " + keys[0].Selector + " " + keys[1].Selector + ")"
-				if k.Active {
-					state = "active"
-				}
-				fmt.Printf("%s %s %s: %s\n", k.Domain, k.Selector, k.Algo, state)
-			}
-		}
-		fmt.Println("Publish the records printed by `relais dns`.")
-	case "list":
-		keys, err := dkim.Keys(dir)
+	if len(domains) == 0 {
+		return usagef("no domain configured; give --domain")
+	}
+	for _, dom := range domains {
+		keys, err := dkim.Generate(keysDir(c), dom, time.Now())
 		if err != nil {
 			return err
 		}
-		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "DOMAIN\tSELECTOR\tALGORITHM\tSTATE\tCREATED")
 		for _, k := range keys {
-			state := "waiting"
+			state := "waiting (relais dkim activate --domain " + k.Domain + " " + keys[0].Selector + " " + keys[1].Selector + ")"
 			if k.Active {
 				state = "active"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", k.Domain, k.Selector, k.Algo, state, k.Created.Format("2006-01-02 15:04"))
+			fmt.Fprintf(stdout, "%s %s %s: %s\n", k.Domain, k.Selector, k.Algo, state)
 		}
-		return w.Flush()
-	case "activate":
-		if len(domains) != 1 || len(pos) == 0 {
-			return usagef("dkim activate takes --domain D and the selectors to sign with")
-		}
-		if err := dkim.Activate(dir, domains[0], pos...); err != nil {
-			return err
-		}
-		fmt.Printf("%s: signing with %v (a running hub notices within 10 s)\n", domains[0], pos)
-	default:
-		return usagef("dkim: unknown subcommand %q (keygen, list, activate)", sub)
 	}
+	fmt.Fprintln(stdout, "Publish the records printed by `relais dns`.")
+	return nil
+}
+
+type keyJSON struct {
+	Domain    string    `json:"domain"`
+	Selector  string    `json:"selector"`
+	Algorithm string    `json:"algorithm"`
+	Active    bool      `json:"active"`
+	Created   time.Time `json:"created"`
+}
+
+func dkimList(args []string) error {
+	fs := newFlags("dkim list", "[--json]", "Every DKIM key, active (signing) or waiting.")
+	data := addData(fs)
+	asJSON := addJSON(fs)
+	if _, err := parseArgs(fs, args, 0, 0); err != nil {
+		return err
+	}
+	c, err := data.load()
+	if err != nil {
+		return err
+	}
+	keys, err := dkim.Keys(keysDir(c))
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		out := []keyJSON{}
+		for _, k := range keys {
+			out = append(out, keyJSON{k.Domain, k.Selector, k.Algo, k.Active, k.Created})
+		}
+		return printJSON(out)
+	}
+	w := newTable("DOMAIN\tSELECTOR\tALGORITHM\tSTATE\tCREATED")
+	for _, k := range keys {
+		state := "waiting"
+		if k.Active {
+			state = "active"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", k.Domain, k.Selector, k.Algo, state, k.Created.Format("2006-01-02 15:04"))
+	}
+	return w.Flush()
+}
+
+func dkimActivate(args []string) error {
+	fs := newFlags("dkim activate", "--domain D SELECTOR…", "Sign D's mail with these keys from now on (a running hub notices within 10 s).\nPublish their records first (relais dns).")
+	data := addData(fs)
+	domain := fs.String("domain", "", "the domain")
+	pos, err := parseArgs(fs, args, 1, -1)
+	if err != nil {
+		return err
+	}
+	if *domain == "" {
+		return usagef("--domain D is needed")
+	}
+	c, err := data.load()
+	if err != nil {
+		return err
+	}
+	if err := dkim.Activate(keysDir(c), *domain, pos...); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: signing with %v (a running hub notices within 10 s)\n", *domain, pos)
 	return nil
 }
 
@@ -109,14 +133,13 @@ zone-file form: MX, SPF, the DKIM keys (active and waiting), DMARC
 
 func runDNS(args []string) error {
 	fs := newFlags("dns", "[--domain D] [--mx HOST] [--spf MECHANISMS] [--policy P]", dnsDoc)
-	var d dataFlags
-	d.add(fs)
-	var domains list
+	d := addData(fs)
+	var domains multi
 	fs.Var(&domains, "domain", "domain (repeatable; default: the configured domains)")
 	mx := fs.String("mx", "", "host receiving the domains' mail (default: the hostname)")
 	spf := fs.String("spf", "mx", `SPF mechanisms naming the relay that sends for the hub, e.g. "ip4:203.0.113.7 include:_spf.relay.example"`)
 	policy := fs.String("policy", "quarantine", "DMARC policy: none, quarantine or reject")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := parseArgs(fs, args, 0, 0); err != nil {
 		return err
 	}
 	c, err := d.load()
@@ -127,12 +150,12 @@ func runDNS(args []string) error {
 		domains = c.Domains
 	}
 	if len(domains) == 0 {
-		return usagef("dns: no domain configured; give --domain")
+		return usagef("no domain configured; give --domain")
 	}
 	switch *policy {
 	case "none", "quarantine", "reject":
 	default:
-		return usagef("dns: --policy none, quarantine or reject")
+		return usagef("--policy none, quarantine or reject")
 	}
 	if *mx == "" {
 		*mx = c.Hostname
@@ -152,9 +175,9 @@ func runDNS(args []string) error {
 			fmt.Fprintf(os.Stderr, "relais dns: %s has no DKIM key yet: run relais dkim keygen\n", dom)
 		}
 		if i > 0 {
-			fmt.Println()
+			fmt.Fprintln(stdout)
 		}
-		if err := zone.Write(os.Stdout, zone.Plan{Domain: dom, MX: *mx, SPF: *spf, Policy: *policy, Keys: keys}); err != nil {
+		if err := zone.Write(stdout, zone.Plan{Domain: dom, MX: *mx, SPF: *spf, Policy: *policy, Keys: keys}); err != nil {
 			return err
 		}
 	}

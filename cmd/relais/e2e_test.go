@@ -81,14 +81,15 @@ type hubProc struct {
 	mu   *sync.Mutex
 }
 
-func serveHub(t *testing.T, data, relay string) *hubProc {
+func serveHub(t *testing.T, data, relay string, env ...string) *hubProc {
 	t.Helper()
 	addr := freePort(t)
 	cmd := exec.Command(relaisBin, "serve", "--domain", "hub.example", "--listen", addr, "--data", data, "--relay", relay)
 	// The DNS is a port where nothing answers: tests never touch the
 	// network, and verdicts come out as temperror.
 	cmd.Env = append(os.Environ(), "RELAIS_RELAY_STARTTLS=off", "RELAIS_QUEUE_RETRY_MIN=1s", "RELAIS_HOSTNAME=mx.hub.example",
-		"RELAIS_AUTH_DNS_SERVER="+deadDNS, "RELAIS_WEB_LISTEN=127.0.0.1:0")
+		"RELAIS_AUTH_DNS_SERVER="+deadDNS, "RELAIS_WEB_LISTEN=127.0.0.1:0", "RELAIS_METRICS_LISTEN=127.0.0.1:0")
+	cmd.Env = append(cmd.Env, env...)
 	p := &hubProc{cmd: cmd, addr: addr, logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
 	cmd.Stderr = lockedWriter{p.mu, p.logs}
 	cmd.Stdout = cmd.Stderr

@@ -2,101 +2,153 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
-	"os"
 	"strings"
-	"text/tabwriter"
 
 	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/groups"
 )
 
-const groupDoc = `Manage groups: each has a coded address CODE.NAME on the hub's domains
+var groupFamily = family{name: "group", doc: `Groups: each has a coded address CODE.NAME on the hub's domains
 (4405.nantes-sud: département 44, circonscription 05) and its mail goes to its
-current animators.
+current animators.`, subs: []sub{
+	{"add", "CODE.NAME --name NAME [--commune CP] --animator EMAIL…", "add a group", groupAdd},
+	{"update", "CODE.NAME --name NAME [--commune CP] --animator EMAIL…", "replace a group's name, commune and animators", groupUpdate},
+	{"remove", "CODE.NAME", "remove a group", groupRemove},
+	{"list", "[--json]", "every group", groupList},
+	{"import", "FILE.csv", "create or update groups from CSV (address,name,commune,animators); all lines or none", groupImport},
+}}
 
-  relais group add CODE.NAME --name "Display name" [--commune 44200] --animator EMAIL [--animator EMAIL…]
-  relais group update CODE.NAME --name … [--commune …] --animator EMAIL…   (replaces the animators)
-  relais group remove CODE.NAME
-  relais group list
-  relais group import FILE.csv    (columns: ` + "address,name,commune,animators" + `; creates or updates)`
+// groupFlags are the settings of group add and update.
+type groupFlags struct {
+	name, commune *string
+	animators     multi
+}
 
-func runGroup(args []string) error {
-	sub, args, ok := subcommand(args, "group add|update|remove|list|import …", groupDoc)
-	if !ok {
-		return nil
+func addGroupFlags(fs *flag.FlagSet) *groupFlags {
+	g := &groupFlags{}
+	g.name = fs.String("name", "", "display name of the group")
+	g.commune = fs.String("commune", "", "postal code or INSEE code of the group's commune")
+	fs.StringVar(g.commune, "postcode", "", "same as --commune")
+	fs.Var(&g.animators, "animator", "animator's email address (repeatable, or comma-separated)")
+	return g
+}
+
+func groupAdd(args []string) error    { return groupSave("add", args) }
+func groupUpdate(args []string) error { return groupSave("update", args) }
+
+func groupSave(verb string, args []string) error {
+	fs := newFlags("group "+verb, "CODE.NAME --name NAME [--commune CP] --animator EMAIL…",
+		"Add a group (update: replace its name, commune and animators). Its mail goes to its animators.")
+	data := addData(fs)
+	gf := addGroupFlags(fs)
+	pos, err := parseArgs(fs, args, 1, 1)
+	if err != nil {
+		return err
 	}
-	fs := newFlags("group "+sub, "…", groupDoc)
-	var d dataFlags
-	d.add(fs)
-	name := fs.String("name", "", "display name of the group")
-	commune := fs.String("commune", "", "postal code or INSEE code of the group's commune")
-	fs.StringVar(commune, "postcode", "", "same as --commune")
-	var animators list
-	fs.Var(&animators, "animator", "animator's email address (repeatable, or comma-separated)")
-	pos, db, _, err := d.parseOpen(fs, args)
+	code, name, err := address.GroupLocal(pos[0])
+	if err != nil {
+		return err
+	}
+	db, _, err := data.openWrite()
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	g := groups.Group{Code: code, Name: name, DisplayName: *gf.name, Commune: *gf.commune, Animators: gf.animators}
 	ctx := context.Background()
-	switch sub {
-	case "add", "update":
-		if len(pos) != 1 {
-			return usagef("group %s takes one CODE.NAME", sub)
-		}
-		code, gname, err := address.GroupLocal(pos[0])
-		if err != nil {
-			return err
-		}
-		g := groups.Group{Code: code, Name: gname, DisplayName: *name, Commune: *commune, Animators: animators}
-		if sub == "add" {
-			g, err = groups.Add(ctx, db, g)
-		} else {
-			g, err = groups.Update(ctx, db, g)
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Printf("%s: %s (%s), animators: %s\n", map[string]string{"add": "added", "update": "updated"}[sub],
-			g.Local(), g.DisplayName, strings.Join(g.Animators, ", "))
-	case "remove":
-		if len(pos) != 1 {
-			return usagef("group remove takes one CODE.NAME")
-		}
-		if err := groups.Remove(ctx, db, pos[0]); err != nil {
-			return err
-		}
-		fmt.Printf("removed: %s\n", pos[0])
-	case "list":
-		gs, err := groups.List(ctx, db)
-		if err != nil {
-			return err
-		}
-		w := tabwriter.NewWriter(os.Stdout, 0, 2, 2, ' ', 0)
-		fmt.Fprintln(w, "ADDRESS\tNAME\tCOMMUNE\tANIMATORS")
-		for _, g := range gs {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", g.Local(), g.DisplayName, g.Commune, strings.Join(g.Animators, " "))
-		}
-		if err := w.Flush(); err != nil {
-			return err
-		}
-	case "import":
-		if len(pos) != 1 {
-			return usagef("group import takes one FILE.csv (- for standard input)")
-		}
-		f, err := openInput(pos[0])
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		res, err := groups.ImportCSV(ctx, db, f)
-		if err != nil {
-			return err
-		}
-		fmt.Printf("imported: %d created, %d updated\n", res.Created, res.Updated)
-	default:
-		return usagef("unknown group command %q: add, update, remove, list or import", sub)
+	if verb == "add" {
+		g, err = groups.Add(ctx, db, g)
+	} else {
+		g, err = groups.Update(ctx, db, g)
 	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %s (%s), animators: %s\n", map[string]string{"add": "added", "update": "updated"}[verb], g.Local(), g.DisplayName, strings.Join(g.Animators, ", "))
+	return nil
+}
+
+func groupRemove(args []string) error {
+	fs := newFlags("group remove", "CODE.NAME", "Remove a group: its address stops receiving mail (550 5.1.1).")
+	data := addData(fs)
+	pos, err := parseArgs(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	db, _, err := data.openRead()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := groups.Remove(context.Background(), db, pos[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "removed: %s\n", pos[0])
+	return nil
+}
+
+// groupJSON is a group as `group list --json` prints it.
+type groupJSON struct {
+	Address   string   `json:"address"`
+	Name      string   `json:"name"`
+	Commune   string   `json:"commune"`
+	Animators []string `json:"animators"`
+}
+
+func groupList(args []string) error {
+	fs := newFlags("group list", "[--json]", "Every group, with its commune and animators.")
+	data := addData(fs)
+	asJSON := addJSON(fs)
+	if _, err := parseArgs(fs, args, 0, 0); err != nil {
+		return err
+	}
+	db, _, err := data.openRead()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	gs, err := groups.List(context.Background(), db)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		out := []groupJSON{}
+		for _, g := range gs {
+			out = append(out, groupJSON{g.Local(), g.DisplayName, g.Commune, g.Animators})
+		}
+		return printJSON(out)
+	}
+	w := newTable("ADDRESS\tNAME\tCOMMUNE\tANIMATORS")
+	for _, g := range gs {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", g.Local(), g.DisplayName, g.Commune, strings.Join(g.Animators, " "))
+	}
+	return w.Flush()
+}
+
+func groupImport(args []string) error {
+	fs := newFlags("group import", "FILE.csv", "Create or update groups from a CSV file (UTF-8, comma or semicolon separated):\n"+
+		"columns address,name,commune,animators (animators space-separated). Every line is\nchecked first: all lines are imported, or none. - reads standard input.")
+	data := addData(fs)
+	pos, err := parseArgs(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	f, err := openInput(pos[0])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	db, _, err := data.openWrite()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	res, err := groups.ImportCSV(context.Background(), db, progressReader(f, "importing groups"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "imported: %d created, %d updated\n", res.Created, res.Updated)
 	return nil
 }

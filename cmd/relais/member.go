@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,7 +17,6 @@ import (
 	"codeberg.org/relais/relais/hub"
 	"codeberg.org/relais/relais/lists"
 	"codeberg.org/relais/relais/privacy"
-	"codeberg.org/relais/relais/store"
 )
 
 const memberDoc = `What the hub holds about one address, for a request of access or erasure
@@ -32,17 +32,18 @@ const memberDoc = `What the hub holds about one address, for a request of access
          stay for the operators under "effacé-N"; only a keyed hash of the address
          is kept, so an import does not bring it back)`
 
-func runMember(args []string) error {
-	sub, args, ok := subcommand(args, "member show|export|erase EMAIL …", memberDoc)
-	if !ok {
-		return nil
-	}
+var memberFamily = family{name: "member", doc: memberDoc, subs: []sub{
+	{"show", "EMAIL", "a summary of what the hub holds about the address", func(a []string) error { return runMember("show", a) }},
+	{"export", "EMAIL [--out FILE.json]", "everything, as one JSON document (posts to FILE.mbox)", func(a []string) error { return runMember("export", a) }},
+	{"erase", "EMAIL --really", "erase the address (cannot be undone)", func(a []string) error { return runMember("erase", a) }},
+}}
+
+func runMember(sub string, args []string) error {
 	fs := newFlags("member "+sub, "EMAIL …", memberDoc)
-	var d dataFlags
-	d.add(fs)
+	d := addData(fs)
 	out := fs.String("out", "", "member export: write the JSON document to this file (the posts to the same name in .mbox)")
 	really := fs.Bool("really", false, "member erase: yes, erase")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args, 0, -1)
 	if err != nil {
 		return err
 	}
@@ -50,7 +51,7 @@ func runMember(args []string) error {
 		return usagef("member %s takes one EMAIL", sub)
 	}
 	email := strings.ToLower(strings.TrimSpace(pos[0]))
-	db, c, err := d.openExisting()
+	db, c, err := d.openRead()
 	if err != nil {
 		return err
 	}
@@ -64,20 +65,22 @@ func runMember(args []string) error {
 	case "show":
 		x, err := privacy.ExportOf(ctx, db, domain, email, time.Now(), nil)
 		if errors.Is(err, privacy.ErrUnknown) {
-			fmt.Printf("%s: the hub holds nothing about this address\n", email)
+			fmt.Fprintf(stdout, "%s: the hub holds nothing about this address\n", email)
 			return nil
 		} else if err != nil {
 			return err
 		}
 		return showMember(x)
 	case "export":
-		w := os.Stdout
+		var w io.Writer = stdout
 		var mbox *privacy.MboxWriter
 		var mf *os.File
+		var file *os.File
 		if *out != "" {
-			if w, err = os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
+			if file, err = os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
 				return err
 			}
+			w = file
 		}
 		posts := func(p privacy.PostBody) error {
 			if *out == "" {
@@ -100,7 +103,7 @@ func runMember(args []string) error {
 		}
 		err = x.WriteJSON(w)
 		if *out != "" {
-			err = errors.Join(err, w.Close())
+			err = errors.Join(err, file.Close())
 			fmt.Fprintf(os.Stderr, "written: %s\n", *out)
 		}
 		if mbox != nil {
@@ -118,14 +121,14 @@ func runMember(args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("erased: %s, now %s where a thread stays for others\n", email, x.Pseudonym)
+		fmt.Fprintf(stdout, "erased: %s, now %s where a thread stays for others\n", email, x.Pseudonym)
 		printCounts("deleted", x.Deleted)
 		printCounts("pseudonymised", x.Pseudonymised)
 		for _, o := range x.Orphans {
-			fmt.Printf("warning: %s has nobody left in that role: name someone\n", o)
+			fmt.Fprintf(stdout, "warning: %s has nobody left in that role: name someone\n", o)
 		}
 		if in := inConfig(c, email); in != "" {
-			fmt.Printf("warning: the configuration still names the address (%s): edit it\n", in)
+			fmt.Fprintf(stdout, "warning: the configuration still names the address (%s): edit it\n", in)
 		}
 		if len(x.Left) > 0 {
 			return fmt.Errorf("the address is still in %s", strings.Join(x.Left, ", "))
@@ -143,7 +146,7 @@ func printCounts(what string, m map[string]int64) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Printf("  %s %d %s\n", what, m[k], k)
+		fmt.Fprintf(stdout, "  %s %d %s\n", what, m[k], k)
 	}
 }
 
@@ -164,7 +167,7 @@ func inConfig(c config.Config, email string) string {
 }
 
 func showMember(x privacy.Export) error {
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "address\t%s\nin logs\t%s\n", x.Address, x.LogPseudonym)
 	for _, g := range x.GroupsAnimated {
 		fmt.Fprintf(w, "animates\t%s (%s)\n", g.Address, g.Name)
@@ -207,16 +210,15 @@ func runRetention(args []string) error {
 		sub, args = args[0], args[1:]
 	}
 	fs := newFlags("retention", "[--dry-run] | lists | set CODE.NAME …", retentionDoc)
-	var d dataFlags
-	d.add(fs)
+	d := addData(fs)
 	dry := fs.Bool("dry-run", false, "only say what would be deleted")
 	archive := fs.String("archive", "", "retention set: how long the list's posts stay (720h, …), default (retention.archive) or forever")
 	erased := fs.String("erased-posts", "", "retention set: what erasing a member does to their posts: delete or keep (under a pseudonym)")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args, 0, -1)
 	if err != nil {
 		return err
 	}
-	db, c, err := d.openExisting()
+	db, c, err := d.openRead()
 	if err != nil {
 		return err
 	}
@@ -231,7 +233,7 @@ func runRetention(args []string) error {
 		if err != nil {
 			return err
 		}
-		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "LIST\tARCHIVE KEPT\tERASED MEMBERS' POSTS")
 		for _, l := range ls {
 			keep := "default (" + keepText(c.Retention.Archive.D()) + ")"
@@ -289,14 +291,14 @@ func runRetention(args []string) error {
 		} else if r.Keep < 0 {
 			keep = "forever"
 		}
-		fmt.Printf("%s: archive kept %s, erased members' posts: %s\n", local, keep, r.Erase)
+		fmt.Fprintf(stdout, "%s: archive kept %s, erased members' posts: %s\n", local, keep, r.Erase)
 		return nil
 	}
 	items, err := privacy.Retain(ctx, db, hub.Policy(c), time.Now(), *dry)
 	if err != nil {
 		return err
 	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	verb := "DELETED"
 	if *dry {
 		verb = "WOULD GO"
@@ -316,19 +318,4 @@ func keepText(d time.Duration) string {
 		return fmt.Sprintf("%d days", d/(24*time.Hour))
 	}
 	return d.String()
-}
-
-// openExisting opens the database of the configured data directory only
-// if there is one: commands that read or erase a person's data never make
-// an empty hub.
-func (d *dataFlags) openExisting() (*store.DB, config.Config, error) {
-	c, err := d.load()
-	if err != nil {
-		return nil, c, err
-	}
-	if _, err := os.Stat(filepath.Join(c.DataDir, store.FileName)); err != nil {
-		return nil, c, fmt.Errorf("no hub data in %s (--data DIR or --config FILE)", c.DataDir)
-	}
-	db, err := store.Open(c.DataDir)
-	return db, c, err
 }

@@ -65,7 +65,7 @@ func TestMemberCommands(t *testing.T) {
 	}
 	// Commands about a person never make an empty hub.
 	empty := filepath.Join(t.TempDir(), "none")
-	if out, err := exec.Command(relaisBin, "member", "show", "x@example.org", "--data", empty).CombinedOutput(); err == nil || !strings.Contains(string(out), "no hub data") {
+	if out, err := exec.Command(relaisBin, "member", "show", "x@example.org", "--data", empty).CombinedOutput(); err == nil || !strings.Contains(string(out), "no relais data in") {
 		t.Fatalf("show on nothing: %v\n%s", err, out)
 	}
 	if _, err := os.Stat(empty); !os.IsNotExist(err) {

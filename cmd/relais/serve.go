@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -15,23 +16,23 @@ import (
 )
 
 func runServe(args []string) error {
-	fs := newFlags("serve", "[flags]", "Run the hub: receive mail for the configured domains and deliver through the relay.\n"+
-		"Configuration: the --config file, then RELAIS_* variables, then these flags.\nEnvironment variables: "+
-		strings.Join(config.EnvNames(), " "))
-	var d dataFlags
-	d.add(fs)
-	var domains, listen list
+	fs := newFlags("serve", "[--config FILE] [--domain D]… [--listen ADDR]… [--web ADDR] [--metrics ADDR] [--data DIR] [--relay HOST:PORT]",
+		"Run the hub: receive mail for the configured domains, deliver through the relay, serve\n"+
+			"the web pages (web.listen) and the metrics (metrics.listen). It refuses to start when\n"+
+			"the relay is one of its own SMTP listeners.\n"+
+			"Configuration: the --config file, then RELAIS_* variables, then these flags.\nEnvironment variables: "+
+			strings.Join(config.EnvNames(), " "))
+	data := addData(fs)
+	var domains, listen multi
 	fs.Var(&domains, "domain", "domain to receive mail for (repeatable); overrides the config's domains")
 	fs.Var(&listen, "listen", "SMTP listen address host:port (repeatable); default 127.0.0.1:2525")
+	web := fs.String("web", "", "HTTP listen address of the web pages (web.listen); default 127.0.0.1:8025")
+	metricsAddr := fs.String("metrics", "", "HTTP listen address of /metrics, /healthz, /readyz (metrics.listen); default 127.0.0.1:9425, \"off\" for none")
 	relay := fs.String("relay", "", "relay (smarthost) host:port; default 127.0.0.1:25")
-	pos, err := parse(fs, args)
-	if err != nil {
+	if _, err := parseArgs(fs, args, 0, 0); err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
-	}
-	c, err := d.load()
+	c, err := data.load()
 	if err != nil {
 		return err
 	}
@@ -41,29 +42,50 @@ func runServe(args []string) error {
 	if len(listen) > 0 {
 		c.SMTP.Listen = listen
 	}
+	if *web != "" {
+		c.Web.Listen = *web
+	}
+	if *metricsAddr == "off" {
+		c.Metrics.Listen = ""
+	} else if *metricsAddr != "" {
+		c.Metrics.Listen = *metricsAddr
+	}
 	if *relay != "" {
 		c.Relay.Address = *relay
 	}
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	return serveOn(c, hub.Options{Logger: newLogger(c)}, nil, nil, nil)
+	if fi, err := os.Stat(c.DataDir); err == nil {
+		if err := checkOwner(c.DataDir, fi); err != nil {
+			return err
+		}
+	}
+	return serveOn(c, hub.Options{Logger: newLogger(c)}, nil, nil)
 }
 
-// serveOn runs a hub until SIGINT or SIGTERM, on ln if given, else on the
+// listeners are those a caller opened itself (the demo: free ports).
+type listeners struct {
+	smtp, web, metrics net.Listener
+}
+
+// serveOn runs a hub until SIGINT or SIGTERM, on lns if given, else on the
 // configured listeners; ready, if set, is called once it listens.
-func serveOn(c config.Config, opts hub.Options, ln, webLn net.Listener, ready func(*hub.Hub)) error {
+func serveOn(c config.Config, opts hub.Options, lns *listeners, ready func(*hub.Hub)) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	h, err := hub.Open(ctx, c, opts)
 	if err != nil {
 		return err
 	}
-	if ln != nil {
-		if webLn != nil {
-			h.ListenWeb(webLn)
+	if lns != nil {
+		if lns.web != nil {
+			h.ListenWeb(lns.web)
 		}
-		h.Start(ln)
+		if lns.metrics != nil {
+			h.ListenMetrics(lns.metrics)
+		}
+		h.Start(lns.smtp)
 	} else {
 		if err := h.Listen(); err != nil {
 			h.Close(context.Background())
@@ -82,4 +104,23 @@ func serveOn(c config.Config, opts hub.Options, ln, webLn net.Listener, ready fu
 		return fmt.Errorf("stop: %w", err)
 	}
 	return nil
+}
+
+// openHub opens the hub of configuration c for a command that acts as it
+// would (approving a held post, running the digests) without running it:
+// nothing listens, nothing is delivered here (the running hub delivers what
+// is queued), and no DKIM key is made.
+func openHub(c config.Config) (*hub.Hub, error) {
+	if len(c.Domains) == 0 {
+		return nil, errors.New("no domain configured: give --config FILE (or RELAIS_DOMAINS, or --domain where the command has it)")
+	}
+	c.SMTP.Listen, c.Web.Listen, c.Metrics.Listen = []string{"127.0.0.1:0"}, "127.0.0.1:0", ""
+	c.DKIM.Sign = false
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if c.Log.Level != "debug" {
+		c.Log.Level = "error" // the hub's start-up notes are for `serve`
+	}
+	return hub.Open(context.Background(), c, hub.Options{Logger: newLogger(c)})
 }

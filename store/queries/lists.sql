@@ -200,3 +200,27 @@ SELECT action FROM list_tokens WHERE token = ?;
 -- The same changes already waiting for this address's confirmation: not
 -- asked again within the hour.
 SELECT COUNT(*) FROM list_tokens WHERE kind = 'confirm' AND list_id = ? AND email = ? AND action = ? AND used_at = 0 AND created_at > ?;
+
+-- name: held.all
+-- Operators' view (relais held list): every post still waiting, or those
+-- of one list (?1 = 0: all lists), oldest first.
+SELECT h.id, h.list_id, l.code, l.name, h.message_id, h.poster, h.reason, h.held_at, h.expires_at, h.state, h.decided_by,
+  m.body
+FROM held h JOIN lists l ON l.id = h.list_id JOIN messages m ON m.id = h.message_id
+WHERE (?1 = 0 OR h.list_id = ?1) AND (?2 = '' OR h.state = ?2) ORDER BY h.id;
+
+-- name: held.one
+SELECT h.id, h.list_id, l.code, l.name, h.message_id, h.poster, h.reason, h.held_at, h.expires_at, h.state, h.decided_by,
+  m.body
+FROM held h JOIN lists l ON l.id = h.list_id JOIN messages m ON m.id = h.message_id WHERE h.id = ?;
+
+-- name: held.count-waiting
+-- For metrics and relais status: uses held_waiting.
+SELECT COUNT(*), COALESCE(MIN(held_at), 0) FROM held WHERE state = 'held' AND expires_at > 0;
+
+-- name: member.enable
+-- An operator sends a bouncing member mail again, score cleared.
+UPDATE members SET state = 'active', bounce_score = 0, bounce_at = 0 WHERE id = ? AND state = 'bouncing';
+
+-- name: post.count
+SELECT COUNT(*) FROM posts WHERE list_id = ?;

@@ -67,3 +67,35 @@ SELECT action, status, diagnostic, message_id FROM bounces WHERE delivery_id = ?
 
 -- name: delivery.replies-of-outbound
 SELECT last_reply FROM deliveries WHERE outbound_id = ? ORDER BY id;
+
+-- name: delivery.retry
+-- relais outbox retry: due now (a failed one is queued again). ?2 = 0: every
+-- queued delivery.
+UPDATE deliveries SET state = 'queued', next_attempt = ?1, updated_at = ?1
+WHERE (?2 = 0 AND state = 'queued') OR (id = ?2 AND state IN ('queued', 'failed'));
+
+-- name: delivery.hold
+-- relais outbox hold: the scheduler reads queued rows only, so a held
+-- delivery waits, whatever its time, until released.
+UPDATE deliveries SET state = 'held', updated_at = ? WHERE id = ? AND state = 'queued';
+
+-- name: delivery.release
+UPDATE deliveries SET state = 'queued', next_attempt = ?1, updated_at = ?1 WHERE id = ?2 AND state = 'held';
+
+-- name: delivery.delete
+DELETE FROM deliveries WHERE id = ? AND state IN ('queued', 'held', 'failed');
+
+-- name: delivery.depth
+-- Queue depth and the age of the oldest waiting delivery: uses
+-- deliveries_due for the queued rows.
+SELECT COUNT(*), COALESCE(MIN(created_at), 0) FROM deliveries WHERE state = 'queued';
+
+-- name: delivery.body
+SELECT o.prefix, m.body FROM deliveries d JOIN outbound o ON o.id = d.outbound_id JOIN messages m ON m.id = o.message_id
+WHERE d.id = ?;
+
+-- name: delivery.head
+-- The start of a delivery's message, enough for its Subject: a table of
+-- deliveries never reads whole bodies.
+SELECT o.prefix, substr(m.body, 1, 32768) FROM deliveries d JOIN outbound o ON o.id = d.outbound_id JOIN messages m ON m.id = o.message_id
+WHERE d.id = ?;

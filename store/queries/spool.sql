@@ -38,7 +38,7 @@ SELECT id, rcpt, route, target, state, detail FROM inbound_rcpts WHERE message_i
 DELETE FROM messages WHERE received_at <= ?
   AND NOT EXISTS (SELECT 1 FROM inbound_rcpts i WHERE i.message_id = messages.id AND i.state IN ('pending', 'kept'))
   AND NOT EXISTS (SELECT 1 FROM outbound o JOIN deliveries d ON d.outbound_id = o.id
-                  WHERE o.message_id = messages.id AND d.state = 'queued')
+                  WHERE o.message_id = messages.id AND d.state IN ('queued', 'held'))
   AND NOT EXISTS (SELECT 1 FROM held h WHERE h.message_id = messages.id);
 -- (A held post's body stays as long as its record: retention.held.)
 

@@ -100,3 +100,19 @@ DELETE FROM ticket_acks WHERE at < ?;
 -- Tests.
 SELECT COUNT(*) FROM tickets;
 
+
+-- name: queue.delete
+DELETE FROM queues WHERE id = ?;
+
+-- name: queue.ticket-count
+SELECT COUNT(*) FROM tickets WHERE queue_id = ?;
+
+-- name: queue.delete-tickets
+-- relais queue remove --delete-tickets: their messages and people go with
+-- them (ON DELETE CASCADE).
+DELETE FROM tickets WHERE queue_id = ?;
+
+-- name: ticket.opened-total
+-- Every ticket ever opened: ids are AUTOINCREMENT, never reused, so the
+-- sequence counts them even after tickets are deleted (metrics).
+SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'tickets'), 0);
