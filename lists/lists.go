@@ -211,6 +211,8 @@ type Config struct {
 	// IPExempt says whether a client address is a mail server in front
 	// of the hub (everyone's mail comes from it): no per-IP cap there.
 	IPExempt func(ip string) bool
+	// Manage, if set, makes the link of a member's footer to their page.
+	Manage ManageURL
 
 	Now func() time.Time
 }
