@@ -111,9 +111,9 @@ func Retain(ctx context.Context, db *store.DB, p Policy, now time.Time, dryRun b
 		{"held", "retain.held-count", "retain.held", p.Held},
 		{"attendance", "retain.attendance-count", "retain.attendance", p.Attendance},
 		{"digests", "retain.digests-count", "retain.digests", p.Digests},
-		// Web links, spent links and sessions at their expiry; link
-		// requests after a day (the counts of the hourly caps).
-		{"web links and sessions", "retain.web-count", "retain.web-links", 0},
+		// "sessions": the web's links, spent links and sessions at their
+		// expiry; link requests after a day (the hourly caps' counts).
+		{"sessions", "retain.web-count", "retain.web-links", 0},
 	}
 	for _, s := range simple {
 		var n int64

@@ -68,10 +68,12 @@ func (s *Server) agendaError(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case err == nil:
 		return false
+	// As the feeds answer: the status line's reason phrase only, nothing
+	// the client sent echoed.
 	case errors.Is(err, ErrBadFeedName):
-		s.page(w, r, http.StatusBadRequest, "web/error", errorPage{Reason: "badrequest"})
+		status(w, http.StatusBadRequest)
 	case errors.Is(err, ErrNoFeed):
-		s.page(w, r, http.StatusNotFound, "web/error", errorPage{Reason: "notfound"})
+		status(w, http.StatusNotFound)
 	default:
 		s.fail(w, r, "agenda", err)
 	}

@@ -57,7 +57,10 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, code int, name str
 		status(w, http.StatusInternalServerError)
 		return
 	}
-	v := view{Lang: lang, CSRF: s.csrf(w, r), Path: r.URL.Path, Data: data}
+	v := view{Lang: lang, CSRF: s.csrf(w, r), Path: "/", Data: data}
+	if code < 400 {
+		v.Path = r.URL.Path // the language switch comes back here; an error page echoes nothing
+	}
 	if sess := session(r); sess != nil {
 		v.Signed, v.Email = true, sess.Email
 	}

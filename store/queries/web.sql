@@ -112,3 +112,7 @@ WHERE a.email = ? AND e.end_at > ? ORDER BY e.start_at;
 
 -- name: attendee.remove
 DELETE FROM event_attendees WHERE event_id = ? AND email = ?;
+
+-- name: test.sessions
+-- Tests: how many sessions are open.
+SELECT COUNT(*) FROM web_sessions;
