@@ -57,7 +57,9 @@ func (w webSignIn) Session(ctx context.Context, cookie string) (web.Session, err
 	return webSession(s), err
 }
 
-func (w webSignIn) SignOut(ctx context.Context, cookie string) error { return w.h.SignIn.Close(ctx, cookie) }
+func (w webSignIn) SignOut(ctx context.Context, cookie string) error {
+	return w.h.SignIn.Close(ctx, cookie)
+}
 
 func (w webSignIn) SignOutEverywhere(ctx context.Context, email string) error {
 	return w.h.SignIn.CloseAll(ctx, email)

@@ -8,8 +8,8 @@ import (
 // memberPageData is a member's page with what the last action did.
 type memberPageData struct {
 	MemberPage
-	Strong  bool   // may download and erase
-	Done    string // what the last form did, for the notice at the top
+	Strong  bool          // may download and erase
+	Done    string        // what the last form did, for the notice at the top
 	Outcome AgendaOutcome // of the agenda's form
 }
 
