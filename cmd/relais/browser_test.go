@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
-		"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp"
 
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/digest"
@@ -237,7 +237,7 @@ func TestBrowserMemberScenario(t *testing.T) {
 		t.Helper()
 		n++
 		c, cancel := context.WithTimeout(bctx, 30*time.Second)
-		png, err := chromedp.Run(c, chromedp.FullScreenshot(90))
+		png, err := chromedp.Run(c, chromedp.FullScreenshot(100))
 		cancel()
 		if err != nil {
 			t.Fatal(err)
