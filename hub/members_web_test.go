@@ -235,6 +235,21 @@ func TestMemberPagesSecurity(t *testing.T) {
 		t.Fatalf("a quoted footer link still signs in: %d", code)
 	}
 
+	// The same in a reply written as most clients write one: HTML, in
+	// quoted-printable, the link cut by a soft line break.
+	camilleFooter := "http://" + e.h.WebAddr().String() + "/signin/" + linkIn(t, e.box.Mails(), "camille@exemple.fr", footerLinkRE)
+	cut := len(camilleFooter) - 10
+	htmlReply := crlf("From: camille@exemple.fr\nTo: 4405.discussion@hub.example\nSubject: Re: Réunion\nDate: Sat, 21 Nov 2026 10:00:00 +0100\n" +
+		"Message-ID: <qp-reply@exemple.fr>\nMIME-Version: 1.0\nContent-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n" +
+		"<p>Oui.</p><blockquote><a href=3D\"" + camilleFooter[:cut] + "=\n" + camilleFooter[cut:] + "\">G=C3=A9rer</a></blockquote>\n")
+	if err := e.send("camille@exemple.fr", []string{"4405.discussion@hub.example"}, htmlReply); err != nil {
+		t.Fatal(err)
+	}
+	e.settle() // held or sent, the link was spent on the way in
+	if code, _, _ := newBrowser(t, e).do("GET", camilleFooter[len("http://"+e.h.WebAddr().String()):], nil); code != 404 {
+		t.Fatalf("a footer link quoted in quoted-printable HTML still signs in: %d", code)
+	}
+
 	// Forms without their token, and GETs that try to change: refused,
 	// Marie still on the list in every-message mode.
 	for _, f := range []struct {
