@@ -231,6 +231,25 @@ func TestBrowserMemberScenario(t *testing.T) {
 		}
 		return v
 	}
+	// violations runs axe-core on the page: its serious and critical
+	// violations.
+	violations := func(t *testing.T) []map[string]any {
+		t.Helper()
+		run(t, chromedp.Evaluate[chromedp.Void](axe))
+		res := get(t, chromedp.Evaluate[string](`axe.run(document, {resultTypes: ['violations']}).then(r => JSON.stringify(
+			r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => ({id: v.id, impact: v.impact, help: v.help,
+			nodes: v.nodes.map(n => n.target.join(' '))}))))`, chromedp.EvalAwaitPromise))
+		var bad []map[string]any
+		if err := json.Unmarshal([]byte(res), &bad); err != nil {
+			t.Fatalf("axe-core: %v: %s", err, res)
+		}
+		return bad
+	}
+	// The check finds what it must: an image without a text alternative.
+	run(t, chromedp.Navigate(`data:text/html,<!doctype html><html lang="fr"><title>t</title><img src="x.png"></html>`))
+	if v := violations(t); len(v) == 0 || v[0]["id"] != "image-alt" {
+		t.Fatalf("axe-core found %v on a page with an image without alt", v)
+	}
 	n := 0
 	// check screenshots the page and runs axe-core on it.
 	check := func(t *testing.T, name string) {
@@ -245,13 +264,7 @@ func TestBrowserMemberScenario(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(shots, fmt.Sprintf("%02d-%s.png", n, name)), png, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		run(t, chromedp.Evaluate[chromedp.Void](axe))
-		res := get(t, chromedp.Evaluate[string](`axe.run(document, {resultTypes: ['violations']}).then(r => JSON.stringify(
-			r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => ({id: v.id, impact: v.impact, help: v.help,
-			nodes: v.nodes.map(n => n.target.join(' '))}))))`, chromedp.EvalAwaitPromise))
-		var bad []map[string]any
-		json.Unmarshal([]byte(res), &bad)
-		for _, v := range bad {
+		for _, v := range violations(t) {
 			t.Errorf("%s: accessibility (axe-core) %v %v: %v on %v", name, v["impact"], v["id"], v["help"], v["nodes"])
 		}
 	}
@@ -356,6 +369,30 @@ func TestBrowserMemberScenario(t *testing.T) {
 		x, err := privacy.ExportOf(ctx, h.DB, demoDomain, visitor, time.Now(), nil)
 		if err != nil || len(x.Attendance) != 1 || !strings.HasPrefix(x.Attendance[0].Title, "Réunion publique") && !strings.HasPrefix(x.Attendance[0].Title, "Porte") {
 			t.Fatalf("attendance of the visitor: %+v %v", x.Attendance, err)
+		}
+	})
+	t.Run("the other pages", func(t *testing.T) {
+		m, err := digest.Get(ctx, h.DB, marie)
+		if err != nil {
+			t.Fatal(err)
+		}
+		karim := lists.Member{}
+		ms, _ := lists.MemberList(ctx, h.DB, discussion.ID)
+		for _, x := range ms {
+			if x.Email == "karim@exemple.fr" {
+				karim = x
+			}
+		}
+		for name, path := range map[string]string{
+			"home": "/", "group": "/agenda/group/4405.nantes-sud", "zone": "/agenda/zone/44.html",
+			"embed": "/agenda/group/4405.nantes-sud/embed", "unsubscribe": "/u/" + h.Lists.UnsubscribeToken(discussion.ID, karim.ID, karim.Email),
+			"agenda-stop": "/agenda/stop/" + h.Digest.Token(m), "unknown-link": "/signin/aaaaaaaaaaaaaaaaaaaaaaaaaa",
+		} {
+			run(t, chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS("h1, p")))
+			check(t, name)
+		}
+		if s := text(t); s == "" {
+			t.Fatal("empty page")
 		}
 	})
 	t.Run("export and erase", func(t *testing.T) {
