@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/lists"
 	"codeberg.org/relais/relais/outbox"
 )
@@ -318,3 +319,50 @@ func noAddressInURLs(t *testing.T, text, addr string) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// Only a group's embeddable agenda may be framed by another site; every
+// page goes out under the strict policy, loads nothing from elsewhere and
+// tells no referrer.
+func TestPagesFramingAndPolicy(t *testing.T) {
+	e := newEnv(t)
+	b := newBrowser(t, e)
+	for _, path := range []string{"/", "/agenda", "/agenda?place=44000", "/signin", "/agenda/group/4405.nantes-sud", "/me",
+		"/agenda/group/4405.nantes-sud/embed"} {
+		code, body, hdr := b.do("GET", path, nil)
+		embed := strings.HasSuffix(path, "/embed")
+		csp := hdr.Get("Content-Security-Policy")
+		switch {
+		case code != 200 && code != 303:
+			t.Errorf("%s: %d", path, code)
+		case embed && (!strings.Contains(csp, "frame-ancestors *") || hdr.Get("X-Frame-Options") != "" || strings.Contains(body, "<form")):
+			t.Errorf("%s: the embeddable page: CSP %q, X-Frame-Options %q", path, csp, hdr.Get("X-Frame-Options"))
+		case !embed && (!strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") ||
+			hdr.Get("X-Frame-Options") != "DENY"):
+			t.Errorf("%s: may be framed: CSP %q, X-Frame-Options %q", path, csp, hdr.Get("X-Frame-Options"))
+		}
+		if hdr.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s: Referrer-Policy %q", path, hdr.Get("Referrer-Policy"))
+		}
+		for _, m := range regexp.MustCompile(`(?i)<(?:link|script|img|iframe)[^>]*(?:src|href)="([^"]+)"`).FindAllStringSubmatch(body, -1) {
+			if !strings.HasPrefix(m[1], "/") {
+				t.Errorf("%s loads %s from elsewhere", path, m[1])
+			}
+		}
+		if strings.Contains(body, "<script") || strings.Contains(body, " style=") {
+			t.Errorf("%s: a script or an inline style", path)
+		}
+	}
+}
+
+// Under https (web.base_url), every cookie the pages set is Secure.
+func TestCookiesSecureUnderHTTPS(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) { c.Web.BaseURL = "https://listes.hub.example" })
+	_, _, hdr := newBrowser(t, e).do("GET", "/signin", nil)
+	c := hdr.Get("Set-Cookie")
+	if !strings.Contains(c, "relais_form=") || !strings.Contains(c, "; Secure") || !strings.Contains(c, "HttpOnly") {
+		t.Fatalf("cookie under https: %q", c)
+	}
+	if hdr.Get("Strict-Transport-Security") == "" {
+		t.Error("no Strict-Transport-Security under https")
+	}
+}
