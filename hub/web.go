@@ -391,10 +391,11 @@ func (w webMembers) Erase(ctx context.Context, email string) error {
 type webAgenda struct{ h *Hub }
 
 // agendaHorizon is how far ahead the public agenda's search looks, and
-// agendaMax how many events a page lists.
+// agendaMax how many events a page lists (the feed has them all): a page
+// people read, and the cost of a page is mostly its rendering.
 const (
 	agendaHorizon = 90 * 24 * time.Hour
-	agendaMax     = 100
+	agendaMax     = 50
 )
 
 // publicEvents is the public events to come, in date order, with a grid
@@ -465,8 +466,7 @@ func (a webAgenda) Search(ctx context.Context, q web.AgendaQuery, lang string) (
 			return p, nil
 		}
 	}
-	km := map[int32]float64{}
-	var picked []int32
+	var picked []geo.Hit
 	if pl := strings.TrimSpace(q.Place); pl != "" {
 		c, err := h.Geo.Place(pl)
 		if err != nil {
@@ -477,24 +477,21 @@ func (a webAgenda) Search(ctx context.Context, q web.AgendaQuery, lang string) (
 		if len(c.PostCodes) > 0 {
 			p.Place = c.PostCodes[0] + " " + c.Name
 		}
-		ix.Within(c.Point, float64(p.Radius), func(i int32, d float64) {
-			km[i] = d
-			picked = append(picked, i)
-		})
-		slices.Sort(picked) // the events are in date order
+		ix.Within(c.Point, float64(p.Radius), func(id int32, km float64) { picked = append(picked, geo.Hit{ID: id, Km: km}) })
+		slices.SortFunc(picked, func(a, b geo.Hit) int { return int(a.ID - b.ID) }) // the events are in date order
 	} else {
 		for i := range evs {
-			picked = append(picked, int32(i))
+			picked = append(picked, geo.Hit{ID: int32(i), Km: -1})
 		}
 	}
-	for _, i := range picked {
-		e := &evs[i]
+	for _, hit := range picked {
+		e := &evs[hit.ID]
 		if theme != "" && !slices.Contains(e.Themes, theme) {
 			continue
 		}
 		r := eventRow(*e, lang)
-		if d, ok := km[i]; ok {
-			r.Distance = distanceWords(lang, d)
+		if hit.Km >= 0 {
+			r.Distance = distanceWords(lang, hit.Km)
 		}
 		p.Events = append(p.Events, r)
 		if len(p.Events) == agendaMax {

@@ -142,3 +142,28 @@ func TestCompose(t *testing.T) {
 		}
 	}
 }
+
+// Every web page exists in every language, and is parsed with its layout.
+func TestEveryWebPageInEveryLanguage(t *testing.T) {
+	s, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr, _ := fs.Glob(builtin, "fr/web/*.html")
+	en, _ := fs.Glob(builtin, "en/web/*.html")
+	if len(fr) < 10 || len(fr) != len(en) {
+		t.Fatalf("web pages: %d in French, %d in English", len(fr), len(en))
+	}
+	for _, f := range fr {
+		name := strings.TrimSuffix(filepath.Base(f), ".html")
+		if name == "layout" {
+			continue
+		}
+		for _, lang := range Languages {
+			p, err := s.Page(lang, "web/"+name)
+			if err != nil || p.Lookup("main") == nil || p.Lookup("title") == nil {
+				t.Errorf("%s/web/%s: %v, or no main or title block", lang, name, err)
+			}
+		}
+	}
+}

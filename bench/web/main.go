@@ -27,6 +27,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -50,8 +51,17 @@ func main() {
 	nGroups := flag.Int("groups", 2000, "groups organising them")
 	clients := flag.Int("clients", 50, "concurrent clients")
 	duration := flag.Duration("duration", 15*time.Second, "how long each page is asked for")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the runs (server and clients) to this file")
 	flag.Parse()
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err == nil {
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	if err := run(*members, *nEvents, *nGroups, *clients, *duration); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench/web:", err)
 		os.Exit(1)
 	}
