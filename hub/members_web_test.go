@@ -366,3 +366,47 @@ func TestCookiesSecureUnderHTTPS(t *testing.T) {
 		t.Error("no Strict-Transport-Security under https")
 	}
 }
+
+// Links are capped per address and per client address and hour: the page
+// says the same beyond, and nothing more is mailed. A digest carries its
+// member's link to their page.
+func TestSignInLinksCappedAndInDigests(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) { c.Web.SigninPerAddressHour, c.Web.SigninPerIPHour = 3, 5 })
+	const marie = "marie@example.org"
+	e.createList("4405.discussion", "members", []string{"camille@exemple.fr"}, marie, "paul@example.org")
+	b := newBrowser(t, e)
+	tok := b.csrf("/signin")
+	var first string
+	for i := 0; i < 5; i++ {
+		_, page, _ := b.do("POST", "/signin", url.Values{"csrf": {tok}, "email": {marie}})
+		if i == 0 {
+			first = page
+		} else if page != first {
+			t.Fatalf("request %d: the page differs beyond the cap", i+1)
+		}
+	}
+	e.settle()
+	if n := len(to(e.box.Mails(), marie)); n != 3 {
+		t.Fatalf("%d links mailed to one address, cap 3", n)
+	}
+	// The client has asked 5 times: Paul, from the same client, gets none.
+	b.do("POST", "/signin", url.Values{"csrf": {tok}, "email": {"paul@example.org"}})
+	e.settle()
+	if n := len(to(e.box.Mails(), "paul@example.org")); n != 0 {
+		t.Fatalf("%d links mailed beyond the client's cap", n)
+	}
+	// An hour later, the address may ask again.
+	e.clock.advance(time.Hour + time.Minute)
+	b.do("POST", "/signin", url.Values{"csrf": {b.csrf("/signin")}, "email": {marie}})
+	e.waitFor("a link an hour later", countTo(marie, 4))
+
+	e.agendaMember(marie, "code-postal 44000")
+	rcpt := "4405.nantes-sud+agenda@hub.example"
+	e.mustSend("camille@exemple.fr", rcpt, post("camille@exemple.fr", rcpt, "Événement",
+		"Titre : Réunion publique\nDate : "+e.clock.now().AddDate(0, 0, 3).Format("02/01/2006")+" 18h\nLieu : 44000 Nantes\n"))
+	e.waitFor("answer", countTo("camille@exemple.fr", 1))
+	_, msg, err := e.h.Digest.Preview(context.Background(), marie)
+	if err != nil || !regexp.MustCompile(`/signin/a\.[0-9a-f]+\.[0-9a-z]+\.[a-z2-7]{26}`).Match(msg) {
+		t.Fatalf("the digest has no link to the member's page: %v\n%s", err, msg)
+	}
+}
