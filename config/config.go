@@ -182,6 +182,19 @@ type Web struct {
 	// one the proxy appended); from anyone else, X-Forwarded-For is
 	// ignored. Default: loopback, where a local nginx connects from.
 	TrustedProxies []string `toml:"trusted_proxies"`
+	// SigninTTL: how long a sign-in link mailed on request stays valid
+	// (single use).
+	SigninTTL Duration `toml:"signin_ttl"`
+	// LinkTTL: how long the link to a member's page in a list footer or a
+	// digest stays valid (single use).
+	LinkTTL Duration `toml:"link_ttl"`
+	// SessionTTL: how long a session lasts once signed in.
+	SessionTTL Duration `toml:"session_ttl"`
+	// SigninPerAddressHour and SigninPerIPHour cap the links (sign-in,
+	// attendance) asked for in an hour per address and per client
+	// address; beyond, none is mailed (the page says the same). 0: no cap.
+	SigninPerAddressHour int `toml:"signin_per_address_hour"`
+	SigninPerIPHour      int `toml:"signin_per_ip_hour"`
 }
 
 // Lists configures the mailing lists.
@@ -377,7 +390,9 @@ func Default() Config {
 			GiveUpAfter: Duration(5 * 24 * time.Hour),
 			Keep:        Duration(7 * 24 * time.Hour),
 		},
-		Web: Web{Listen: "127.0.0.1:8025", RequestsPerIPMinute: 120, TrustedProxies: []string{"127.0.0.0/8", "::1/128"}},
+		Web: Web{Listen: "127.0.0.1:8025", RequestsPerIPMinute: 120, TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
+			SigninTTL: Duration(15 * time.Minute), LinkTTL: Duration(7 * 24 * time.Hour), SessionTTL: Duration(7 * 24 * time.Hour),
+			SigninPerAddressHour: 5, SigninPerIPHour: 30},
 		Lists: Lists{
 			ConfirmExpiry:    Duration(72 * time.Hour),
 			HoldExpiry:       Duration(7 * 24 * time.Hour),
@@ -599,6 +614,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Web.BaseURL != "" && !strings.HasPrefix(c.Web.BaseURL, "https://") && !strings.HasPrefix(c.Web.BaseURL, "http://") {
 		errs = append(errs, fmt.Errorf("web.base_url %q: must start with https:// (or http://)", c.Web.BaseURL))
+	}
+	if c.Web.SigninTTL <= 0 || c.Web.LinkTTL <= 0 || c.Web.SessionTTL <= 0 {
+		errs = append(errs, errors.New("web.signin_ttl, web.link_ttl and web.session_ttl must be positive"))
+	}
+	if c.Web.SigninPerAddressHour < 0 || c.Web.SigninPerIPHour < 0 {
+		errs = append(errs, errors.New("web.signin_per_address_hour and web.signin_per_ip_hour cannot be negative"))
 	}
 	if c.Web.RequestsPerIPMinute < 0 {
 		errs = append(errs, errors.New("web.requests_per_ip_minute cannot be negative"))

@@ -10,20 +10,24 @@ import (
 )
 
 // view is what the agenda-digest templates (text and HTML) are given.
-type view struct {
+// View is a member's digest as its templates (and the member's page, for
+// its preview) show it.
+type View struct {
 	Email, Place, PostCode string
 	Radius                 int
 	Count                  int
-	Own, Near, Themes      []viewEvent
-	Cancelled              []viewEvent
+	Own, Near, Themes      []ViewEvent
+	Cancelled              []ViewEvent
 	Stop                   string // one-click link
 	Request                string // agenda+request@
 	ChangeRadius           string // mailto: links with the command ready
 	ChangePlace            string
 	StopMail               string
+	Manage                 string // link to the member's page, "" for none
 }
 
-type viewEvent struct {
+// ViewEvent is one event of a View.
+type ViewEvent struct {
 	Title, When, Place, Distance, Organisers, Calendar, Themes, Details, Attend string
 	MembersOnly                                                                 bool
 }
@@ -32,47 +36,11 @@ type viewEvent struct {
 // with the headers of bulk mail done right (RFC 8058 one-click, List-Id,
 // Auto-Submitted).
 func (s *Service) render(m Member, d Digest, c *Catalogue, week string) ([]byte, error) {
-	loc := m.Location()
-	lang := m.Lang
-	conv := func(items []Item) []viewEvent {
-		var out []viewEvent
-		for _, it := range items {
-			e, ok := c.ByID(it.ID)
-			if !ok {
-				continue
-			}
-			at := e.Start.In(loc)
-			if e.AllDay {
-				at = e.Start.In(e.Location()) // a whole day is the day where it happens
-			}
-			v := viewEvent{Title: e.Title, When: templates.When(lang, at, e.AllDay), Place: e.Place,
-				Organisers: organisers(lang, e), Themes: strings.Join(e.Themes, ", "), MembersOnly: !e.Public,
-				Details: short(e.Details), Attend: s.cfg.WebURL + "/agenda/attend/" + s.AttendToken(m, e.ID)}
-			if e.Public {
-				// The web serves public events only: a members-only one
-				// has no "add to my calendar" link (it would be a 404).
-				v.Calendar = s.cfg.WebURL + "/agenda/event/" + url.PathEscape(e.UID) + ".ics"
-			}
-			if it.Km >= 0 && e.Located {
-				v.Distance = distance(lang, it.Km)
-			}
-			out = append(out, v)
-		}
-		return out
+	v := s.view(m, d, c)
+	if s.cfg.Manage != nil {
+		v.Manage = s.cfg.Manage(m.Link, m.Email)
 	}
-	v := view{Email: m.Email, Place: m.Place, PostCode: m.PostCode, Radius: m.Radius,
-		Own: conv(d.Own), Near: conv(d.Near), Themes: conv(d.Themes), Cancelled: conv(d.Cancelled),
-		Stop: s.cfg.WebURL + "/agenda/stop/" + s.Token(m), Request: s.Request()}
-	v.Count = len(v.Own) + len(v.Near) + len(v.Themes)
-	mailto := func(subject string) string {
-		return "mailto:" + s.Request() + "?subject=" + url.PathEscape(subject)
-	}
-	if lang == "en" {
-		v.ChangeRadius, v.ChangePlace, v.StopMail = mailto("radius 40"), mailto("postcode "+m.PostCode), mailto("stop")
-	} else {
-		v.ChangeRadius, v.ChangePlace, v.StopMail = mailto("rayon 40"), mailto("code-postal "+m.PostCode), mailto("stop")
-	}
-	return s.texts.Compose(lang, "agenda-digest", v, templates.Envelope{
+	return s.texts.Compose(m.Lang, "agenda-digest", v, templates.Envelope{
 		From:          "Agenda <agenda@" + s.cfg.Domain + ">",
 		To:            m.Email,
 		Hostname:      s.cfg.Hostname,
@@ -88,6 +56,51 @@ func (s *Service) render(m Member, d Digest, c *Catalogue, week string) ([]byte,
 			{"X-Agenda-Week", week},
 		},
 	})
+}
+
+// view is what the templates of m's digest d show.
+func (s *Service) view(m Member, d Digest, c *Catalogue) View {
+	loc := m.Location()
+	lang := m.Lang
+	conv := func(items []Item) []ViewEvent {
+		var out []ViewEvent
+		for _, it := range items {
+			e, ok := c.ByID(it.ID)
+			if !ok {
+				continue
+			}
+			at := e.Start.In(loc)
+			if e.AllDay {
+				at = e.Start.In(e.Location()) // a whole day is the day where it happens
+			}
+			v := ViewEvent{Title: e.Title, When: templates.When(lang, at, e.AllDay), Place: e.Place,
+				Organisers: organisers(lang, e), Themes: strings.Join(e.Themes, ", "), MembersOnly: !e.Public,
+				Details: short(e.Details), Attend: s.cfg.WebURL + "/agenda/attend/" + s.AttendToken(m, e.ID)}
+			if e.Public {
+				// The web serves public events only: a members-only one
+				// has no "add to my calendar" link (it would be a 404).
+				v.Calendar = s.cfg.WebURL + "/agenda/event/" + url.PathEscape(e.UID) + ".ics"
+			}
+			if it.Km >= 0 && e.Located {
+				v.Distance = distance(lang, it.Km)
+			}
+			out = append(out, v)
+		}
+		return out
+	}
+	v := View{Email: m.Email, Place: m.Place, PostCode: m.PostCode, Radius: m.Radius,
+		Own: conv(d.Own), Near: conv(d.Near), Themes: conv(d.Themes), Cancelled: conv(d.Cancelled),
+		Stop: s.cfg.WebURL + "/agenda/stop/" + s.Token(m), Request: s.Request()}
+	v.Count = len(v.Own) + len(v.Near) + len(v.Themes)
+	mailto := func(subject string) string {
+		return "mailto:" + s.Request() + "?subject=" + url.PathEscape(subject)
+	}
+	if lang == "en" {
+		v.ChangeRadius, v.ChangePlace, v.StopMail = mailto("radius 40"), mailto("postcode "+m.PostCode), mailto("stop")
+	} else {
+		v.ChangeRadius, v.ChangePlace, v.StopMail = mailto("rayon 40"), mailto("code-postal "+m.PostCode), mailto("stop")
+	}
+	return v
 }
 
 // organisers says who organises an event: "organisé par Nantes Sud et

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"codeberg.org/relais/relais/events"
@@ -31,7 +32,10 @@ type Config struct {
 	WebURL   string // base of the links
 	Schedule Schedule
 	Days     int // how far ahead a digest looks
-	Now      func() time.Time
+	// Manage, if set, makes the link of a digest to the member's page from
+	// their link id and address.
+	Manage func(link, email string) string
+	Now    func() time.Time
 }
 
 // Service runs the digests of one hub.
@@ -45,6 +49,10 @@ type Service struct {
 	// progress, if set, is told how far Run is (OnProgress).
 	progress func(done, total int)
 	secret   []byte
+
+	catMu sync.Mutex
+	cat   *Catalogue // the previews' window of events, read at catAt
+	catAt time.Time
 }
 
 // New returns the service.

@@ -8,6 +8,7 @@ package events
 
 import (
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -58,15 +59,29 @@ var (
 
 // Location is the event's time zone, Europe/Paris when unknown.
 func (e Event) Location() *time.Location {
-	if loc, err := time.LoadLocation(e.Zone); err == nil && e.Zone != "" {
-		return loc
+	if e.Zone != "" {
+		if loc, ok := zones.Load(e.Zone); ok {
+			return loc.(*time.Location)
+		}
+		if loc, err := time.LoadLocation(e.Zone); err == nil {
+			zones.Store(e.Zone, loc)
+			return loc
+		}
+	}
+	if loc, ok := zones.Load(DefaultZone); ok {
+		return loc.(*time.Location)
 	}
 	loc, err := time.LoadLocation(DefaultZone)
 	if err != nil {
 		return time.UTC
 	}
+	zones.Store(DefaultZone, loc)
 	return loc
 }
+
+// zones caches the time zones of events: loading one reads and parses a
+// file, and a page of the agenda shows a hundred events.
+var zones sync.Map
 
 // Check completes and checks an event before it is stored.
 func (e *Event) Check() error {

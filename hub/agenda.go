@@ -214,7 +214,18 @@ func (h *Hub) tell(tx *store.Tx, to, lang, name string, data map[string]any, ref
 type feeds struct{ h *Hub }
 
 func (f feeds) Feed(ctx context.Context, kind, key string) ([]byte, error) {
-	h := f.h
+	evs, name, err := f.h.feedEvents(ctx, kind, key)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	err = events.WriteICS(&b, name+" ("+f.h.Config.Domains[0]+")", "-//relais//agenda//FR", evs, f.h.now())
+	return b.Bytes(), err
+}
+
+// feedEvents reads the public events of a feed (also the agenda's page of
+// the same name) and the feed's name, with the errors Feed documents.
+func (h *Hub) feedEvents(ctx context.Context, kind, key string) ([]events.Event, string, error) {
 	now := h.now()
 	var evs []events.Event
 	var name string
@@ -223,20 +234,20 @@ func (f feeds) Feed(ctx context.Context, kind, key string) ([]byte, error) {
 	case "group":
 		code, gname, perr := address.GroupLocal(key)
 		if perr != nil {
-			return nil, feedKeyError(perr)
+			return nil, "", feedKeyError(perr)
 		}
 		id, lerr := groups.Lookup(ctx, h.DB, code, gname)
 		if errors.Is(lerr, groups.ErrNotFound) {
-			return nil, web.ErrNoFeed
+			return nil, "", web.ErrNoFeed
 		} else if lerr != nil {
-			return nil, lerr
+			return nil, "", lerr
 		}
 		evs, err = events.Of(ctx, h.DB, "event.of-group", id, now.Unix())
 		name = "Agenda " + code.Local() + "." + gname
 	case "zone":
 		code, perr := address.ParseCode(key)
 		if perr != nil {
-			return nil, feedKeyError(perr)
+			return nil, "", feedKeyError(perr)
 		}
 		pattern := code.String()
 		if code.String() == "fr" {
@@ -247,35 +258,35 @@ func (f feeds) Feed(ctx context.Context, kind, key string) ([]byte, error) {
 	case "theme":
 		theme, perr := events.ParseTheme(key)
 		if perr != nil {
-			return nil, web.ErrBadFeedName
+			return nil, "", web.ErrBadFeedName
 		}
 		// A theme exists once a public event has it; a members-only
 		// event's themes are its own.
 		known, lerr := events.PublicTheme(ctx, h.DB, theme)
 		if lerr != nil {
-			return nil, lerr
+			return nil, "", lerr
 		} else if !known {
-			return nil, web.ErrNoFeed
+			return nil, "", web.ErrNoFeed
 		}
 		evs, err = events.Of(ctx, h.DB, "event.of-theme", theme, now.Unix())
 		name = "Agenda #" + theme
 	case "event":
 		// "Add to my calendar": one public event, by its UID.
 		if !events.ValidUID(key) {
-			return nil, web.ErrBadFeedName
+			return nil, "", web.ErrBadFeedName
 		}
 		e, lerr := events.PublicByUID(ctx, h.DB, key)
 		if errors.Is(lerr, events.ErrNotFound) {
-			return nil, web.ErrNoFeed
+			return nil, "", web.ErrNoFeed
 		} else if lerr != nil {
-			return nil, lerr
+			return nil, "", lerr
 		}
 		evs, name = []events.Event{e}, e.Title
 	default:
-		return nil, web.ErrNoFeed
+		return nil, "", web.ErrNoFeed
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	public := evs[:0]
 	for _, e := range evs {
@@ -283,9 +294,7 @@ func (f feeds) Feed(ctx context.Context, kind, key string) ([]byte, error) {
 			public = append(public, e)
 		}
 	}
-	var b bytes.Buffer
-	err = events.WriteICS(&b, name+" ("+h.Config.Domains[0]+")", "-//relais//agenda//FR", public, now)
-	return b.Bytes(), err
+	return public, name, nil
 }
 
 // feedKeyError sorts a group address or territory code that was refused:

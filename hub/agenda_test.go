@@ -145,7 +145,7 @@ func TestAgendaFeeds(t *testing.T) {
 			t.Errorf("%s: %d, %d events", path, code, len(evs))
 		}
 	}
-	for _, path := range []string{"/agenda/group/4405.inconnu.ics", "/agenda/zone/4499.ics", "/agenda/x/y.ics", "/agenda/group/4405.nantes-sud.txt",
+	for _, path := range []string{"/agenda/group/4405.inconnu.ics", "/agenda/zone/4499.ics", "/agenda/x/y.ics", "/agenda/group/4405.inconnu",
 		"/agenda/theme/sport.ics"} {
 		if code, _ := get(path); code != 404 {
 			t.Errorf("%s: %d, want 404", path, code)

@@ -70,11 +70,16 @@ func answerUIDs(t *testing.T, e *env) []string {
 
 // The answer of a feed that does not exist, whatever the reason: the same
 // bytes for an unknown UID and a members-only one.
-const notFound = "HTTP/1.1 404 Not Found\r\nCache-Control: no-store\r\nContent-Type: text/plain; charset=utf-8\r\n" +
-	"X-Content-Type-Options: nosniff\r\nContent-Length: 10\r\nConnection: close\r\n\r\nNot Found\n"
+// Every answer carries the pages' security policy (issue 15).
+const notFound = "HTTP/1.1 404 Not Found\r\nCache-Control: no-store\r\n" + securityHeaders + "Content-Type: text/plain; charset=utf-8\r\n" +
+	"Cross-Origin-Opener-Policy: same-origin\r\nReferrer-Policy: no-referrer\r\nX-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\n" +
+	"Content-Length: 10\r\nConnection: close\r\n\r\nNot Found\n"
 
-const badRequest = "HTTP/1.1 400 Bad Request\r\nCache-Control: no-store\r\nContent-Type: text/plain; charset=utf-8\r\n" +
-	"X-Content-Type-Options: nosniff\r\nContent-Length: 12\r\nConnection: close\r\n\r\nBad Request\n"
+const badRequest = "HTTP/1.1 400 Bad Request\r\nCache-Control: no-store\r\n" + securityHeaders + "Content-Type: text/plain; charset=utf-8\r\n" +
+	"Cross-Origin-Opener-Policy: same-origin\r\nReferrer-Policy: no-referrer\r\nX-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\n" +
+	"Content-Length: 12\r\nConnection: close\r\n\r\nBad Request\n"
+
+const securityHeaders = "Content-Security-Policy: default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'\r\n"
 
 // A members-only event answers over HTTP exactly as an event that does
 // not exist, its title is in no feed's name, and the UIDs the hub makes
@@ -160,6 +165,7 @@ func TestHardenFeedNames(t *testing.T) {
 		"/agenda/zone/4x.ics",
 		"/agenda/event/" + long + ".ics",
 		"/agenda/event/a%0D%0Ab@hub.example.ics",
+		"/agenda/group/4405.nantes-sud.txt", // the page of a group named so, which cannot be a group's (issue 15: pages beside the feeds)
 	} {
 		raw, resp, _ := rawGet(t, e, path)
 		if raw != badRequest {
@@ -173,7 +179,6 @@ func TestHardenFeedNames(t *testing.T) {
 		"/agenda/zone/4499.ics",              // no such circonscription
 		"/agenda/zone/96.ics",                // no such département
 		"/agenda/x/y.ics",                    // no such kind of feed
-		"/agenda/group/4405.nantes-sud.txt",  // not a calendar
 		"/agenda/event/nope@hub.example.ics", // no such event
 	} {
 		raw, resp, _ := rawGet(t, e, path)

@@ -25,6 +25,8 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,6 +39,7 @@ import (
 	"codeberg.org/relais/relais/metrics"
 	"codeberg.org/relais/relais/privacy"
 	"codeberg.org/relais/relais/queue"
+	"codeberg.org/relais/relais/signin"
 	"codeberg.org/relais/relais/smtpd"
 	"codeberg.org/relais/relais/store"
 	"codeberg.org/relais/relais/templates"
@@ -66,6 +69,7 @@ type Hub struct {
 	Lists   *lists.Service
 	Tickets *tickets.Service
 	Digest  *digest.Service
+	SignIn  *signin.Service
 	Web     *web.Server
 	// Metrics counts what the hub does; served on metrics.listen.
 	Metrics *metrics.Metrics
@@ -85,6 +89,8 @@ type Hub struct {
 	wg         sync.WaitGroup
 	errMu      sync.Mutex
 	errs       []error
+	// public is the public agenda's events to come, for its pages.
+	public publicEvents
 }
 
 // Open prepares a hub from a validated configuration: database, templates,
@@ -151,6 +157,15 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		return nil, err
 	}
 	h.Queue.OnFailure(h.deliveryFailed)
+	h.SignIn, err = signin.New(ctx, db, h.Queue, texts, signin.Config{
+		Domain: cfg.Domains[0], Hostname: cfg.Hostname, WebURL: cfg.Web.BaseURL, Lang: cfg.Language,
+		LinkTTL: cfg.Web.SigninTTL.D(), FooterTTL: cfg.Web.LinkTTL.D(), SessionTTL: cfg.Web.SessionTTL.D(),
+		PerAddressHour: cfg.Web.SigninPerAddressHour, PerIPHour: cfg.Web.SigninPerIPHour, Now: now,
+	}, log.With("part", "signin"))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	resolver := opts.Resolver
 	if resolver == nil {
 		resolver = mailauth.NewNetResolver(cfg.Auth.DNSServer)
@@ -180,6 +195,9 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		AnswersPerHour:      cfg.Lists.AnswersPerHour,
 		IPExempt:            h.frontMTA,
 		OnHold:              h.Metrics.Held,
+		Manage: func(memberID int64, email string) string {
+			return h.SignIn.FooterURL(signin.KindList, strconv.FormatInt(memberID, 10), email)
+		},
 	}, log.With("part", "lists"))
 	if err != nil {
 		db.Close()
@@ -212,6 +230,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 	h.Digest, err = digest.New(ctx, db, h.Queue, texts, h.Geo, digest.Config{
 		Domain: cfg.Domains[0], Hostname: cfg.Hostname, WebURL: cfg.Web.BaseURL,
 		Schedule: digest.Schedule{Weekday: wd, Hour: cfg.Digest.Hour}, Days: cfg.Digest.Days, Now: now,
+		Manage: func(link, email string) string { return h.SignIn.FooterURL(signin.KindAgenda, link, email) },
 	}, log.With("part", "digest"))
 	if err != nil {
 		db.Close()
@@ -227,8 +246,15 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		}
 		proxies = append(proxies, p)
 	}
-	h.Web = web.New(web.Config{RequestsPerMinute: cfg.Web.RequestsPerIPMinute, TrustedProxies: proxies, Now: now},
-		webLists{h.Lists}, feeds{h}, agendaLinks{h}, texts, log.With("part", "web"))
+	webSecret, err := db.Secret(ctx, "web")
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	h.Web = web.New(web.Config{RequestsPerMinute: cfg.Web.RequestsPerIPMinute, TrustedProxies: proxies, Now: now,
+		Secure: strings.HasPrefix(cfg.Web.BaseURL, "https://"), Secret: webSecret},
+		web.Domain{Lists: webLists{h.Lists}, Feeds: feeds{h}, Links: agendaLinks{h}, SignIn: webSignIn{h}, Members: webMembers{h},
+			Agenda: webAgenda{h}}, texts, log.With("part", "web"))
 	h.disp = newDispatcher(h)
 	var tlsConfig *tls.Config
 	if cfg.SMTP.TLSCert != "" {
@@ -359,6 +385,7 @@ func (h *Hub) ListenWeb(ln net.Listener) {
 	if h.Config.Web.BaseURL == "" {
 		h.Lists.SetWebURL("http://" + ln.Addr().String())
 		h.Digest.SetWebURL("http://" + ln.Addr().String())
+		h.SignIn.SetWebURL("http://" + ln.Addr().String())
 	}
 }
 

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bytes"
+	"html"
 	"io"
 	"mime"
 	"net/http"
@@ -104,22 +105,41 @@ func auditLinks(t testing.TB, e *env) {
 			people[a] = true
 		}
 	}
-	pages := map[string]bool{}
+	// The pages: those the mail's links lead to, the public pages (the
+	// agenda, sign-in), and the pages their own links lead to on the hub,
+	// breadth first, GET only (which changes nothing), at most 40.
+	base := "http://" + e.h.WebAddr().String()
+	queue := []string{base + "/", base + "/agenda", base + "/signin"}
 	for _, l := range links {
-		if strings.HasPrefix(l, "http") && strings.Contains(l, e.h.WebAddr().String()) && !pages[l] && len(pages) < 20 {
-			pages[l] = true
+		if strings.HasPrefix(l, base) {
+			queue = append(queue, l)
 		}
 	}
-	for p := range pages {
-		resp, err := http.Get(p)
+	pages := map[string]bool{}
+	client := &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		links = append(links, req.URL.String()) // a redirect is a link too
+		return nil
+	}}
+	hrefRE := regexp.MustCompile(`(?i)(?:action|href|src)="([^"]+)"`)
+	for len(queue) > 0 && len(pages) < 40 {
+		p := queue[0]
+		queue = queue[1:]
+		if pages[p] {
+			continue
+		}
+		pages[p] = true
+		resp, err := client.Get(p)
 		if err != nil {
 			continue
 		}
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()
 		links = append(links, urlRE.FindAllString(string(b), -1)...)
-		for _, a := range regexp.MustCompile(`(?i)(?:action|href|src)="([^"]+)"`).FindAllStringSubmatch(string(b), -1) {
+		for _, a := range hrefRE.FindAllStringSubmatch(string(b), -1) {
 			links = append(links, a[1])
+			if u := html.UnescapeString(a[1]); strings.HasPrefix(u, "/") && !strings.HasPrefix(u, "//") && !strings.HasSuffix(u, ".css") {
+				queue = append(queue, base+u)
+			}
 		}
 	}
 	linksAudited.add(len(links))

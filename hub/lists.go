@@ -83,6 +83,11 @@ func (h *Hub) listPost(tx *store.Tx, in inbound) error {
 	if err != nil {
 		return err
 	}
+	// A reply quoting a member's footer would hand their page to the
+	// list: the link is spent before the post goes out or is held.
+	if _, err := h.SignIn.SpendQuoted(tx, li.Body); err != nil {
+		return err
+	}
 	return h.Lists.Post(context.Background(), tx, id, li)
 }
 
@@ -166,6 +171,9 @@ func (h *Hub) zonePost(tx *store.Tx, in inbound) error {
 	}
 	li, err := h.listInbound(tx, in)
 	if err != nil {
+		return err
+	}
+	if _, err := h.SignIn.SpendQuoted(tx, li.Body); err != nil {
 		return err
 	}
 	return h.Lists.Post(context.Background(), tx, l.ID, li)

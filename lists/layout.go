@@ -25,7 +25,7 @@ type insertion struct {
 }
 
 // render is the bytes inserted for one member.
-func (in insertion) render(foot, unsub string, atEnd bool) string {
+func (in insertion) render(foot, unsub, manage string, atEnd bool) string {
 	if in.Boundary != "" {
 		return "--" + in.Boundary + "\r\nContent-Type: text/plain; charset=utf-8\r\n" +
 			"Content-Transfer-Encoding: quoted-printable\r\nContent-Disposition: inline\r\n\r\n" +
@@ -33,7 +33,7 @@ func (in insertion) render(foot, unsub string, atEnd bool) string {
 	}
 	var s string
 	if in.HTML {
-		s = htmlFooter(foot, unsub)
+		s = htmlFooter(foot, unsub, manage)
 	} else {
 		// RFC 3676 §4.3 signature separator: clients grey it out.
 		s = "\r\n-- \r\n" + toCRLF(strings.TrimRight(foot, "\n"))

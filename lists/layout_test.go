@@ -20,7 +20,7 @@ func personal(msg []byte, ins []insertion) string {
 	last := 0
 	for _, in := range ins {
 		b.Write(msg[last:in.At])
-		b.WriteString(in.render("Liste x@hub — désinscription : x+unsubscribe@hub\n", "x+unsubscribe@hub", in.At == len(msg)))
+		b.WriteString(in.render("Liste x@hub — désinscription : x+unsubscribe@hub\n", "x+unsubscribe@hub", "", in.At == len(msg)))
 		last = in.At
 	}
 	b.Write(msg[last:])

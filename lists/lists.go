@@ -213,6 +213,8 @@ type Config struct {
 	IPExempt func(ip string) bool
 	// OnHold, if set, is told the reason of each post held (metrics).
 	OnHold func(reason string)
+	// Manage, if set, makes the link of a member's footer to their page.
+	Manage ManageURL
 
 	Now func() time.Time
 }

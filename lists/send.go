@@ -271,10 +271,18 @@ func (s *Service) Personalize(ctx context.Context, c queue.Copy) ([]byte, error)
 	}
 	// The footer names the member but holds no link that acts alone: a
 	// reply quoting it would hand the link to the whole list. The one-click
-	// link is in List-Unsubscribe, which replies do not quote.
+	// link is in List-Unsubscribe, which replies do not quote. Its link to
+	// the member's page ("gérer mes abonnements") only shows a button,
+	// signs in once, expires, and is spent by the hub when a post to a
+	// list quotes it (package signin).
 	unsub := s.unsubscribeAddress(l)
+	manage := ""
+	if s.cfg.Manage != nil {
+		manage = s.cfg.Manage(id, c.Rcpt)
+	}
 	foot, err := s.texts.Text(l.Lang, "list-footer", map[string]string{
 		"List": s.Address(l, ""), "Name": l.DisplayName, "Unsubscribe": unsub, "Help": s.Address(l, "help"), "Email": c.Rcpt,
+		"Manage": manage,
 	})
 	if err != nil {
 		return nil, err
@@ -288,7 +296,7 @@ func (s *Service) Personalize(ctx context.Context, c queue.Copy) ([]byte, error)
 			break
 		}
 		out = append(out, c.Data[last:in.At]...)
-		out = append(out, in.render(foot, unsub, in.At == len(c.Data))...)
+		out = append(out, in.render(foot, unsub, manage, in.At == len(c.Data))...)
 		last = in.At
 	}
 	return append(out, c.Data[last:]...), nil
@@ -296,10 +304,13 @@ func (s *Service) Personalize(ctx context.Context, c queue.Copy) ([]byte, error)
 
 // htmlFooter turns the footer text into a small HTML block, the
 // unsubscribe address made a mailto link.
-func htmlFooter(foot, unsub string) string {
+func htmlFooter(foot, unsub, manage string) string {
 	esc := html.EscapeString(strings.TrimSpace(foot))
 	a := html.EscapeString(unsub)
 	esc = strings.ReplaceAll(esc, a, `<a href="mailto:`+a+`?subject=unsubscribe">`+a+`</a>`)
+	if m := html.EscapeString(manage); m != "" {
+		esc = strings.ReplaceAll(esc, m, `<a href="`+m+`">`+m+`</a>`)
+	}
 	esc = strings.ReplaceAll(esc, "\n", "<br>\r\n")
 	return "<div style=\"margin-top:1em;border-top:1px solid #ccc;font-size:small;color:#555\">\r\n" + esc + "\r\n</div>\r\n"
 }

@@ -143,6 +143,8 @@ func Erase(ctx context.Context, db *store.DB, email string, now time.Time) (Eras
 			{x.Deleted, "digests sent", "erase.digests", []any{email}},
 			{x.Deleted, "attendance", "erase.attendance", []any{email}},
 			{x.Deleted, "confirmations", "erase.tokens", []any{email}},
+			{x.Deleted, "web links", "erase.web-links", []any{email}},
+			{x.Deleted, "web sessions", "erase.web-sessions", []any{email}},
 			{x.Deleted, "held posts", "erase.held", []any{email}},
 			{x.Deleted, "rate-limit records", "erase.counters", []any{email}},
 			{x.Deleted, "rate-limit records", "erase.answers", []any{email}},

@@ -41,6 +41,14 @@ type Export struct {
 	Confirmations  []Confirmation  `json:"confirmations"`
 	MessagesKept   []MessageKept   `json:"messages_kept"`
 	Counters       RateLimitCounts `json:"rate_limit_records"`
+	Web            Web             `json:"web"`
+}
+
+// Web is what the members' pages hold: links mailed to the address (to
+// sign in, to confirm an attendance), and its open sessions.
+type Web struct {
+	Links    int `json:"links_mailed"`
+	Sessions int `json:"sessions"`
 }
 
 // Group is a group the address animates.
@@ -379,6 +387,9 @@ func ExportOf(ctx context.Context, db *store.DB, domain, email string, now time.
 	if err := r.QueryRow("person.counters", email).Scan(&c.SubscriptionRequests, &c.CommandAnswers, &c.DeskAcknowledgements); err != nil {
 		return x, err
 	}
+	if err := r.QueryRow("person.web", email).Scan(&x.Web.Links, &x.Web.Sessions); err != nil {
+		return x, err
+	}
 	if x.empty() {
 		return x, ErrUnknown
 	}
@@ -389,7 +400,7 @@ func (x Export) empty() bool {
 	return len(x.GroupsAnimated)+len(x.ListRoles)+len(x.QueuesOperated)+len(x.Subscriptions)+len(x.Attendance)+
 		len(x.Tickets)+len(x.Bounces)+len(x.HeldPosts)+len(x.QueuedMail)+len(x.DeliveredMail)+len(x.Posts)+
 		len(x.Confirmations)+len(x.MessagesKept)+x.Counters.SubscriptionRequests+x.Counters.CommandAnswers+
-		x.Counters.DeskAcknowledgements == 0 && x.Digest == nil
+		x.Counters.DeskAcknowledgements+x.Web.Links+x.Web.Sessions == 0 && x.Digest == nil
 }
 
 // WriteJSON writes x indented, lists never null.

@@ -111,6 +111,9 @@ func Retain(ctx context.Context, db *store.DB, p Policy, now time.Time, dryRun b
 		{"held", "retain.held-count", "retain.held", p.Held},
 		{"attendance", "retain.attendance-count", "retain.attendance", p.Attendance},
 		{"digests", "retain.digests-count", "retain.digests", p.Digests},
+		// "sessions": the web's links, spent links and sessions at their
+		// expiry; link requests after a day (the hourly caps' counts).
+		{"sessions", "retain.web-count", "retain.web-links", 0},
 	}
 	for _, s := range simple {
 		var n int64
@@ -172,6 +175,11 @@ func Retain(ctx context.Context, db *store.DB, p Policy, now time.Time, dryRun b
 	err = db.Write(ctx, func(tx *store.Tx) error {
 		for _, s := range simple {
 			if _, err := tx.Exec(s.del, cut(s.d)); err != nil {
+				return err
+			}
+		}
+		for _, q := range []string{"retain.web-spent", "retain.web-sessions", "retain.web-requests"} {
+			if _, err := tx.Exec(q, now.Unix()); err != nil {
 				return err
 			}
 		}

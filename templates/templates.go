@@ -25,7 +25,7 @@ import (
 	"github.com/jordan-wright/email"
 )
 
-//go:embed fr/*.tmpl en/*.tmpl fr/*.html en/*.html replies.tmpl
+//go:embed fr/*.tmpl en/*.tmpl fr/*.html en/*.html fr/web/*.html en/web/*.html replies.tmpl
 var builtin embed.FS
 
 // Languages the hub writes in, default first.
@@ -67,6 +67,9 @@ func Load(dir string) (*Set, error) {
 			return err
 		})
 	}
+	if err == nil {
+		err = s.loadWeb(read)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +102,49 @@ func eachFile(read func(string) ([]byte, error), ext string, add func(name, src 
 		}
 	}
 	return nil
+}
+
+// loadWeb parses the web pages, LANG/web/NAME.html: each is made of the
+// blocks it defines ("title", "main") inside LANG/web/layout.html, and is
+// named "web/NAME" for Page.
+func (s *Set) loadWeb(read func(string) ([]byte, error)) error {
+	for _, lang := range Languages {
+		b, err := read(lang + "/web/layout.html")
+		if err != nil {
+			return fmt.Errorf("templates: %w", err)
+		}
+		layout, err := htmltemplate.New(lang + "/web/layout.html").Option("missingkey=error").Funcs(webFuncs).Parse(string(b))
+		if err != nil {
+			return fmt.Errorf("templates: %w", err)
+		}
+		names, err := fs.Glob(builtin, lang+"/web/*.html")
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			if strings.HasSuffix(n, "/layout.html") {
+				continue
+			}
+			src, err := read(n)
+			if err != nil {
+				return fmt.Errorf("templates: %w", err)
+			}
+			t, err := layout.Clone()
+			if err == nil {
+				_, err = t.Parse(string(src))
+			}
+			if err != nil {
+				return fmt.Errorf("templates: %s: %w", n, err)
+			}
+			s.pages[strings.TrimSuffix(n, ".html")] = t
+		}
+	}
+	return nil
+}
+
+// webFuncs are the functions the web pages may call.
+var webFuncs = htmltemplate.FuncMap{
+	"eq1": func(n int) bool { return n == 1 },
 }
 
 // Rendered is a message template filled in.

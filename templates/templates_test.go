@@ -47,7 +47,8 @@ func TestEveryTemplateInEveryLanguage(t *testing.T) {
 		"Own": []map[string]any{{"Title": "Réunion", "When": "samedi", "Place": "Nantes", "Distance": "à 3 km", "Organisers": "organisé par A",
 			"Calendar": "https://x/e.ics", "Themes": "climat", "Details": "d", "MembersOnly": true, "Attend": "https://x/a"}},
 		"Near": []map[string]any{}, "Themes": []map[string]any{}, "Cancelled": []map[string]any{},
-		"Active": true, "Located": true, "Unproven": false,
+		"Active": true, "Located": true, "Unproven": false, "Manage": "https://x/signin/l.1.x.y",
+		"Link": "https://x/signin/t", "Minutes": 15, "Web": "https://x",
 		"Event": map[string]any{"Title": "Réunion", "When": "samedi", "Place": "Nantes", "Groups": "4405.nantes-sud"}}
 	fragments := map[string]bool{"list-footer": true, "list-commands": true, "ticket-withheld-note": true} // pieces of messages: no Subject
 	for name, n := range names {
@@ -138,6 +139,31 @@ func TestCompose(t *testing.T) {
 		"In-Reply-To: <m1@example.org>\r\n", "Content-Language: fr\r\n", "Subject: =?UTF-8?q?Non_remis_:_R=C3=A9union?=\r\n", "@mx.hub.example>\r\n"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("composed message lacks %q:\n%s", want, msg)
+		}
+	}
+}
+
+// Every web page exists in every language, and is parsed with its layout.
+func TestEveryWebPageInEveryLanguage(t *testing.T) {
+	s, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr, _ := fs.Glob(builtin, "fr/web/*.html")
+	en, _ := fs.Glob(builtin, "en/web/*.html")
+	if len(fr) < 10 || len(fr) != len(en) {
+		t.Fatalf("web pages: %d in French, %d in English", len(fr), len(en))
+	}
+	for _, f := range fr {
+		name := strings.TrimSuffix(filepath.Base(f), ".html")
+		if name == "layout" {
+			continue
+		}
+		for _, lang := range Languages {
+			p, err := s.Page(lang, "web/"+name)
+			if err != nil || p.Lookup("main") == nil || p.Lookup("title") == nil {
+				t.Errorf("%s/web/%s: %v, or no main or title block", lang, name, err)
+			}
 		}
 	}
 }

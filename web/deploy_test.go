@@ -25,13 +25,13 @@ func TestDeployProxyCoversEveryPath(t *testing.T) {
 	for _, m := range regexp.MustCompile(`location\s+(\S+)\s*\{[^}]*proxy_pass http://127\.0\.0\.1:8025;`).FindAllStringSubmatch(block[1], -1) {
 		locations = append(locations, m[1])
 	}
-	s := New(Config{}, nil, nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := New(Config{}, Domain{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if len(s.Routes()) < 9 {
 		t.Fatalf("routes: %v", s.Routes())
 	}
 	for _, r := range s.Routes() {
 		path := r[strings.IndexByte(r, '/'):]
-		path = strings.NewReplacer("{token}", "TOKEN", "{kind}", "zone", "{file}", "44.ics", "{$}", "").Replace(path)
+		path = strings.NewReplacer("{token}", "TOKEN", "{kind}", "zone", "{file}", "44.ics", "{id}", "1", "{$}", "").Replace(path)
 		covered := false
 		for _, l := range locations {
 			covered = covered || strings.HasPrefix(path, l)

@@ -32,10 +32,28 @@ var (
 // /agenda/zone/44.ics, /agenda/theme/climat.ics, /agenda/event/UID.ics.
 // Calendar clients poll it (webcal); only public events are in it. What
 // the client sent is never echoed: not in the answer, not in the log.
+//
+// The same URL without .ics, or with .html, is the page of the same
+// events (agenda_pages.go): a calendar client asking for text/calendar
+// gets the feed there too.
 func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
-	key, ok := strings.CutSuffix(r.PathValue("file"), ".ics")
-	kind := r.PathValue("kind")
-	if !ok || s.feeds == nil || (kind != "group" && kind != "zone" && kind != "theme" && kind != "event") {
+	file, kind := r.PathValue("file"), r.PathValue("kind")
+	if kind != "group" && kind != "zone" && kind != "theme" && kind != "event" {
+		status(w, http.StatusNotFound)
+		return
+	}
+	key, ok := strings.CutSuffix(file, ".ics")
+	if !ok {
+		html := true
+		key, html = strings.CutSuffix(file, ".html")
+		if !html && wantsCalendar(r) {
+			ok = true
+		} else {
+			s.listing(w, r, kind, key)
+			return
+		}
+	}
+	if s.feeds == nil {
 		status(w, http.StatusNotFound)
 		return
 	}
@@ -55,6 +73,14 @@ func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/calendar; charset=utf-8")
 	w.Header().Set("Cache-Control", "max-age=900")
 	w.Write(b)
+}
+
+// wantsCalendar says whether a request for an agenda's URL without an
+// extension prefers the iCalendar feed to the page (RFC 9110 §12.5.1): a
+// calendar client says text/calendar and not text/html.
+func wantsCalendar(r *http.Request) bool {
+	a := r.Header.Get("Accept")
+	return strings.Contains(a, "text/calendar") && !strings.Contains(a, "text/html")
 }
 
 // status answers code with its standard reason phrase (RFC 9110 §15) and

@@ -101,7 +101,7 @@ func runDemo(args []string) error {
 		fmt.Printf(`
 relais demo is running (Ctrl-C to stop).
   SMTP     %[1]s   mail for *@%[2]s
-  web      http://%[3]s   one-click unsubscribe links, calendar feeds
+  web      http://%[3]s   the agenda (/agenda), members' pages (/signin), one-click unsubscribe links
   metrics  http://%[10]s/metrics   Prometheus metrics, /healthz, /readyz
   outbox   %[4]s   everything the hub sends is captured in %[5]s
   data     %[6]s
@@ -120,6 +120,8 @@ Join a list (a confirmation lands in the outbox; reply to its +confirm address):
 Give a place for the weekly agenda, then see what you would get:
   swaks --server %[7]s --port %[8]s --from you@example.org --to agenda+request@%[2]s --header "Subject: code-postal 44300"
   go run ./cmd/relais digest preview --member you@example.org --domain %[2]s --data %[9]s
+In a browser: http://%[3]s/agenda, and http://%[3]s/signin with camille@exemple.fr
+(the sign-in link lands in the outbox: go run ./cmd/relais outbox show N --data %[9]s)
 Ask the support desk (an acknowledgement and two operator notifications land in the outbox):
   swaks --server %[7]s --port %[8]s --from you@example.org --to support@%[2]s --header "Subject: Salle pour le 12"
   go run ./cmd/relais ticket list --data %[9]s

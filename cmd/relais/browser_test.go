@@ -1,0 +1,438 @@
+package main
+
+// The members' pages in a real browser (issue 15): Debian's Chromium,
+// headless, driven with chromedp, on the demo's data served by a hub on
+// 127.0.0.1, whose mail a recording relay captures. Every page is
+// screenshot into the artifacts directory ($RELAIS_ARTIFACTS, else a new
+// temporary one, kept and named in the log) and checked by axe-core (npm,
+// installed by the test into a cache directory) for serious or critical
+// accessibility violations.
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/chromedp"
+
+	"codeberg.org/relais/relais/config"
+	"codeberg.org/relais/relais/digest"
+	"codeberg.org/relais/relais/hub"
+	"codeberg.org/relais/relais/lists"
+	"codeberg.org/relais/relais/mailauth"
+	"codeberg.org/relais/relais/outbox"
+	"codeberg.org/relais/relais/privacy"
+)
+
+// chromium finds Debian's Chromium, or skips saying how to get it.
+func chromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("SKIP: Chromium is not installed (apt-get install -y --no-install-recommends chromium; scripts/test installs it when it may)")
+	return ""
+}
+
+// axeSource is axe-core's script, installed with npm into the user's cache
+// directory the first time; "" when npm cannot install it.
+func axeSource(t *testing.T) string {
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	dir := filepath.Join(cache, "relais-test", "axe")
+	file := filepath.Join(dir, "node_modules", "axe-core", "axe.min.js")
+	if b, err := os.ReadFile(file); err == nil {
+		return string(b)
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		t.Fatal("npm is needed to install axe-core for the accessibility check (apt-get install npm)")
+	}
+	os.MkdirAll(dir, 0o755)
+	out, err := exec.Command(npm, "install", "--prefix", dir, "--no-audit", "--no-fund", "axe-core@4").CombinedOutput()
+	if err != nil {
+		t.Fatalf("npm install axe-core: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// artifacts is where screenshots go.
+func artifacts(t *testing.T) string {
+	dir := os.Getenv("RELAIS_ARTIFACTS")
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "relais-browser-"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir = filepath.Join(dir, "browser")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", dir)
+	return dir
+}
+
+// demoHub is the demo's data served by a hub on 127.0.0.1, its mail
+// captured by box.
+func demoHub(t *testing.T) (*hub.Hub, *outbox.Server) {
+	dir := t.TempDir()
+	if err := seedDemo(dir); err != nil {
+		t.Fatal(err)
+	}
+	box, err := outbox.Start("127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { box.Close() })
+	c := config.Default()
+	c.Domains = []string{demoDomain}
+	c.Hostname = "relais.localhost"
+	c.DataDir = dir
+	c.Relay.Address = box.Addr()
+	c.Relay.StartTLS = "off"
+	c.SMTP.Listen = []string{"127.0.0.1:0"}
+	c.Web.Listen = "127.0.0.1:0"
+	c.Web.RequestsPerIPMinute = 0 // one browser asks much
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	dns := &mailauth.StaticResolver{}
+	for _, d := range demoSenders {
+		dns.Set(d, "v=spf1 ip4:127.0.0.1 -all")
+	}
+	h, err := hub.Open(context.Background(), c, hub.Options{Logger: slog.New(slog.DiscardHandler), Resolver: dns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	h.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		h.Close(ctx)
+	})
+	return h, box
+}
+
+// linkTo waits for the n-th mail to rcpt and returns its link matching re.
+func linkTo(t *testing.T, box *outbox.Server, rcpt string, n int, re *regexp.Regexp) string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var got []outbox.Mail
+		for _, m := range box.Mails() {
+			if m.To == rcpt {
+				got = append(got, m)
+			}
+		}
+		if len(got) >= n {
+			if l := re.FindString(got[n-1].Body()); l != "" {
+				return l
+			}
+			t.Fatalf("mail %d to %s has no link:\n%s", n, rcpt, got[n-1].Body())
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no mail %d to %s", n, rcpt)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the relay's captures
+	}
+}
+
+func TestBrowserMemberScenario(t *testing.T) {
+	exe := chromium(t)
+	axe := axeSource(t)
+	shots := artifacts(t)
+	h, box := demoHub(t)
+	ctx := context.Background()
+	base := "http://" + h.WebAddr().String()
+	const marie, visitor = "marie@example.org", "voisine@example.net"
+	discussion, err := lists.Find(ctx, h.DB, "4405.discussion")
+	if err != nil {
+		t.Fatal(err)
+	}
+	annonces, err := lists.Find(ctx, h.DB, "4405.annonces")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []lists.List{discussion, annonces} {
+		if _, err := lists.Subscribe(ctx, h.DB, l.ID, "browser test", []string{marie}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	member := func(l lists.List) lists.Member {
+		t.Helper()
+		ms, err := lists.MemberList(ctx, h.DB, l.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			if m.Email == marie {
+				return m
+			}
+		}
+		t.Fatalf("%s not on %s", marie, l.Local())
+		return lists.Member{}
+	}
+
+	profile := t.TempDir()
+	downloads := t.TempDir()
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(exe),
+		chromedp.Flag("headless", "new"), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(profile), chromedp.WindowSize(412, 915))
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+	// The first call starts the browser and its tab, for the life of bctx
+	// (a timeout on it would end the browser).
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("Chromium did not start: %v", err)
+	}
+	if _, err := chromedp.CallBrowser(bctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads}); err != nil {
+		t.Fatalf("Chromium did not start: %v", err)
+	}
+	run := func(t *testing.T, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		c, cancel := context.WithTimeout(bctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(c, actions...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func(t *testing.T, a chromedp.Action[string]) string {
+		t.Helper()
+		c, cancel := context.WithTimeout(bctx, 60*time.Second)
+		defer cancel()
+		v, err := chromedp.Run(c, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	// violations runs axe-core on the page: its serious and critical
+	// violations.
+	violations := func(t *testing.T) []map[string]any {
+		t.Helper()
+		run(t, chromedp.Evaluate[chromedp.Void](axe))
+		res := get(t, chromedp.Evaluate[string](`axe.run(document, {resultTypes: ['violations']}).then(r => JSON.stringify(
+			r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => ({id: v.id, impact: v.impact, help: v.help,
+			nodes: v.nodes.map(n => n.target.join(' '))}))))`, chromedp.EvalAwaitPromise))
+		var bad []map[string]any
+		if err := json.Unmarshal([]byte(res), &bad); err != nil {
+			t.Fatalf("axe-core: %v: %s", err, res)
+		}
+		return bad
+	}
+	// The check finds what it must: an image without a text alternative.
+	run(t, chromedp.Navigate(`data:text/html,<!doctype html><html lang="fr"><title>t</title><img src="x.png"></html>`))
+	if v := violations(t); len(v) == 0 || v[0]["id"] != "image-alt" {
+		t.Fatalf("axe-core found %v on a page with an image without alt", v)
+	}
+	n := 0
+	// check screenshots the page and runs axe-core on it.
+	check := func(t *testing.T, name string) {
+		t.Helper()
+		n++
+		c, cancel := context.WithTimeout(bctx, 30*time.Second)
+		png, err := chromedp.Run(c, chromedp.FullScreenshot(100))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(shots, fmt.Sprintf("%02d-%s.png", n, name)), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range violations(t) {
+			t.Errorf("%s: accessibility (axe-core) %v %v: %v on %v", name, v["impact"], v["id"], v["help"], v["nodes"])
+		}
+	}
+	text := func(t *testing.T) string {
+		t.Helper()
+		return get(t, chromedp.Text(chromedp.CSS("main")))
+	}
+	signinRE := regexp.MustCompile(`http://[^\s]+/signin/[a-z2-7]{26}`)
+	signIn := func(t *testing.T, nth int) {
+		run(t, chromedp.Navigate(base+"/signin"), chromedp.WaitVisible(chromedp.ID("#email")))
+		check(t, "signin")
+		run(t, chromedp.SendKeys(chromedp.ID("#email"), marie), chromedp.Submit(chromedp.ID("#email")),
+			chromedp.WaitVisible(chromedp.CSS(`p[role=status]`)))
+		check(t, "signin-sent")
+		link := linkTo(t, box, marie, nth, signinRE)
+		if strings.Contains(link, "marie") {
+			t.Fatalf("the link names the address: %s", link)
+		}
+		run(t, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("main form button")))
+		check(t, "signin-link")
+		run(t, chromedp.Click(chromedp.CSS("main form button")), chromedp.WaitVisible(chromedp.ID("#lists")))
+	}
+
+	t.Run("sign in by the mailed link", func(t *testing.T) {
+		signIn(t, 1)
+		check(t, "member")
+		if s := text(t); !strings.Contains(s, marie) || !strings.Contains(s, "Discussion Nantes Sud") {
+			t.Fatalf("member page:\n%s", s)
+		}
+		var n int
+		h.DB.QueryRow(ctx, "test.sessions").Scan(&n)
+		if n != 1 {
+			t.Fatalf("%d sessions", n)
+		}
+	})
+	id := func(l lists.List) string { return fmt.Sprint(l.ID) }
+	t.Run("weekly digest", func(t *testing.T) {
+		run(t, chromedp.SetValue(chromedp.ID("mode-"+id(discussion)), "weekly"),
+			chromedp.Submit(chromedp.ID("mode-"+id(discussion))), chromedp.WaitVisible(chromedp.CSS(`div.notice`)))
+		check(t, "weekly")
+		if m := member(discussion); m.Mode != "weekly" || m.State != "active" {
+			t.Fatalf("after weekly: %+v", m)
+		}
+	})
+	until := time.Now().AddDate(0, 1, 0).Format("2006-01-02")
+	t.Run("pause until a date", func(t *testing.T) {
+		run(t, chromedp.SetValue(chromedp.ID("until-"+id(discussion)), until),
+			chromedp.Submit(chromedp.ID("until-"+id(discussion))), chromedp.WaitVisible(chromedp.CSS(`div.notice`)))
+		check(t, "paused")
+		m := member(discussion)
+		paris, _ := time.LoadLocation("Europe/Paris")
+		if !m.Paused || m.ResumeAt.In(paris).Format("2006-01-02") != until { // a pause ends at the start of its day, Paris time
+			t.Fatalf("after pause until %s: %+v", until, m)
+		}
+	})
+	t.Run("leave a list", func(t *testing.T) {
+		run(t, chromedp.Click(chromedp.CSS(`form[action="/me/lists/`+id(annonces)+`"] button.danger`)),
+			chromedp.WaitVisible(chromedp.CSS(`div.notice`)))
+		check(t, "left")
+		if m := member(annonces); m.State != "unsubscribed" {
+			t.Fatalf("after leaving: %+v", m)
+		}
+	})
+	t.Run("weekly agenda and its preview", func(t *testing.T) {
+		run(t, chromedp.SetValue(chromedp.ID("#place"), "44300"), chromedp.SetValue(chromedp.ID("#radius"), "30"),
+			chromedp.Submit(chromedp.ID("#place")), chromedp.WaitVisible(chromedp.CSS(`div.notice`)))
+		check(t, "agenda-set")
+		m, err := digest.Get(ctx, h.DB, marie)
+		if err != nil || m.PostCode != "44300" || m.Radius != 30 || !m.Active {
+			t.Fatalf("agenda: %+v %v", m, err)
+		}
+		run(t, chromedp.Navigate(base+"/me/preview"), chromedp.WaitVisible(chromedp.CSS("h1")))
+		check(t, "preview")
+		s := text(t)
+		for _, want := range []string{"Réunion publique sur le logement", "Porte-à-porte au marché"} {
+			if !strings.Contains(s, want) {
+				t.Errorf("the preview lacks %q:\n%s", want, s)
+			}
+		}
+	})
+	t.Run("attend an event as a non-member", func(t *testing.T) {
+		run(t, chromedp.Navigate(base+"/me"), chromedp.Click(chromedp.CSS(`header form[action="/signout"] button`)),
+			chromedp.WaitVisible(chromedp.CSS(`a[href="/signin"]`)))
+		run(t, chromedp.Navigate(base+"/agenda?place=44000&radius=10"), chromedp.WaitVisible(chromedp.CSS("ul.events a")))
+		check(t, "agenda")
+		run(t, chromedp.Click(chromedp.CSS(`ul.events a`)), chromedp.WaitVisible(chromedp.ID("#email")))
+		check(t, "event")
+		c, cancel := context.WithTimeout(bctx, 30*time.Second)
+		osm, err := chromedp.Run(c, chromedp.AttributeValue(chromedp.CSS(`a[href^="https://www.openstreetmap.org/"]`), "href"))
+		cancel()
+		if err != nil || !osm.Exists {
+			t.Fatalf("no OpenStreetMap link: %v", err)
+		}
+		run(t, chromedp.SendKeys(chromedp.ID("#email"), visitor), chromedp.Submit(chromedp.ID("#email")),
+			chromedp.WaitVisible(chromedp.CSS(`p[role=status]`)))
+		check(t, "event-asked")
+		link := linkTo(t, box, visitor, 1, regexp.MustCompile(`http://[^\s]+/agenda/confirm/[a-z2-7]{26}`))
+		run(t, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("main form button")))
+		check(t, "event-confirm")
+		run(t, chromedp.Click(chromedp.CSS("main form button")), chromedp.WaitVisible(chromedp.CSS(`p[role=status]`)))
+		check(t, "event-confirmed")
+		x, err := privacy.ExportOf(ctx, h.DB, demoDomain, visitor, time.Now(), nil)
+		if err != nil || len(x.Attendance) != 1 || !strings.HasPrefix(x.Attendance[0].Title, "Réunion publique") && !strings.HasPrefix(x.Attendance[0].Title, "Porte") {
+			t.Fatalf("attendance of the visitor: %+v %v", x.Attendance, err)
+		}
+	})
+	t.Run("the other pages", func(t *testing.T) {
+		m, err := digest.Get(ctx, h.DB, marie)
+		if err != nil {
+			t.Fatal(err)
+		}
+		karim := lists.Member{}
+		ms, _ := lists.MemberList(ctx, h.DB, discussion.ID)
+		for _, x := range ms {
+			if x.Email == "karim@exemple.fr" {
+				karim = x
+			}
+		}
+		for name, path := range map[string]string{
+			"home": "/", "group": "/agenda/group/4405.nantes-sud", "zone": "/agenda/zone/44.html",
+			"embed": "/agenda/group/4405.nantes-sud/embed", "unsubscribe": "/u/" + h.Lists.UnsubscribeToken(discussion.ID, karim.ID, karim.Email),
+			"agenda-stop": "/agenda/stop/" + h.Digest.Token(m), "unknown-link": "/signin/aaaaaaaaaaaaaaaaaaaaaaaaaa",
+		} {
+			run(t, chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS("h1, p")))
+			check(t, name)
+		}
+		if s := text(t); s == "" {
+			t.Fatal("empty page")
+		}
+	})
+	t.Run("export and erase", func(t *testing.T) {
+		signIn(t, 3) // the third mail to Marie: her first link, the goodbye of 4405.annonces, this link
+		run(t, chromedp.Click(chromedp.CSS(`form[action="/me/export"] button`)))
+		var zipFile string
+		deadline := time.Now().Add(15 * time.Second)
+		for zipFile == "" && time.Now().Before(deadline) {
+			fs, _ := filepath.Glob(filepath.Join(downloads, "*.zip"))
+			if len(fs) > 0 {
+				zipFile = fs[0]
+			}
+			time.Sleep(50 * time.Millisecond) // polling the download directory
+		}
+		b, err := os.ReadFile(zipFile)
+		if err != nil {
+			t.Fatalf("no download: %v", err)
+		}
+		zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc privacy.Export
+		for _, f := range zr.File {
+			if f.Name == "relais-export.json" {
+				r, _ := f.Open()
+				json.NewDecoder(r).Decode(&doc)
+				r.Close()
+			}
+		}
+		if doc.Address != marie || len(doc.Subscriptions) != 2 || doc.Digest == nil {
+			t.Fatalf("export: %+v", doc)
+		}
+		run(t, chromedp.Navigate(base+"/me/erase"), chromedp.WaitVisible(chromedp.ID("#really")))
+		check(t, "erase-confirm")
+		run(t, chromedp.Click(chromedp.ID("#really")), chromedp.Click(chromedp.CSS(`button.danger`)),
+			chromedp.WaitVisible(chromedp.CSS(`p[role=status]`)))
+		check(t, "erased")
+		if _, err := privacy.ExportOf(ctx, h.DB, demoDomain, marie, time.Now(), nil); err != privacy.ErrUnknown {
+			t.Fatalf("after erasure the hub still holds something: %v", err)
+		}
+	})
+}

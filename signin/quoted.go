@@ -1,0 +1,76 @@
+package signin
+
+import (
+	"bytes"
+	"io"
+	"regexp"
+	"strings"
+
+	"github.com/emersion/go-message"
+
+	"codeberg.org/relais/relais/store"
+)
+
+// footerRE finds a footer's or digest's link to a member's page in text.
+var footerRE = regexp.MustCompile(`/signin/([al]\.[0-9a-f]{1,40}\.[0-9a-z]{1,13}\.[a-z2-7]{26})`)
+
+// SpendQuoted spends, inside tx, every link to a member's page that a
+// message quotes (in any part, decoded): a reply to a list that quotes a
+// member's footer would otherwise hand their page to every reader of the
+// list. The hub calls it on every post to a list before it goes out or is
+// held. It returns how many links it spent.
+func (s *Service) SpendQuoted(tx *store.Tx, msg []byte) (int, error) {
+	found := map[string]bool{}
+	look := func(b []byte) {
+		// Quoted-printable soft line breaks may cut a link: join them.
+		b = bytes.ReplaceAll(b, []byte("=\r\n"), nil)
+		b = bytes.ReplaceAll(b, []byte("=\n"), nil)
+		for _, m := range footerRE.FindAllSubmatch(b, -1) {
+			found[string(m[1])] = true
+		}
+	}
+	look(msg)
+	if e, err := message.Read(bytes.NewReader(msg)); e != nil {
+		_ = err
+		walk(e, 0, look)
+	}
+	n := 0
+	for tok := range found {
+		l, err := s.read(tx, tok)
+		if err != nil {
+			continue // not ours, or spent already
+		}
+		if _, err := tx.Exec("weblink.spend", l.hash, l.expires.Unix()); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if n > 0 {
+		s.log.Info("links to members' pages quoted in a post spent", "count", n)
+	}
+	return n, nil
+}
+
+// walk hands look the decoded body of every text part of e, a bounded
+// amount of it.
+func walk(e *message.Entity, depth int, look func([]byte)) {
+	if depth > 10 {
+		return
+	}
+	if mr := e.MultipartReader(); mr != nil {
+		for i := 0; i < 100; i++ {
+			p, err := mr.NextPart()
+			if p == nil || err != nil && !message.IsUnknownCharset(err) {
+				return
+			}
+			walk(p, depth+1, look)
+		}
+		return
+	}
+	t, _, _ := e.Header.ContentType()
+	if t != "" && !strings.HasPrefix(t, "text/") && t != "message/rfc822" {
+		return
+	}
+	b, _ := io.ReadAll(io.LimitReader(e.Body, 4<<20))
+	look(b)
+}
