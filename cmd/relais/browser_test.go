@@ -215,6 +215,10 @@ func TestBrowserMemberScenario(t *testing.T) {
 	}
 	run := func(t *testing.T, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
+		// The notice of the page before must not pass for the answer to
+		// what comes (a click while the page still loads can be lost).
+		actions = append([]chromedp.Action[chromedp.Void]{chromedp.Evaluate[chromedp.Void](
+			`document.querySelectorAll('div.notice').forEach(e => e.remove())`)}, actions...)
 		c, cancel := context.WithTimeout(bctx, 30*time.Second)
 		defer cancel()
 		if err := chromedp.Do(c, actions...); err != nil {
