@@ -52,12 +52,13 @@ chmod 755 "$W"
 SD=$W
 if [ -d /dev/shm ] && [ -w /dev/shm ]; then SD=$(mktemp -d /dev/shm/relais-lists.XXXXXX); chmod 755 "$SD"; fi
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-SINK=$(port)
+SINK=$(port); DNS=$(port)
 
 cleanup() {
   [ -n "${MPID:-}" ] && { pkill -P "$MPID" 2>/dev/null; kill "$MPID" 2>/dev/null; } || true
   [ -n "${RPID:-}" ] && kill "$RPID" 2>/dev/null || true
   [ -n "${SPID:-}" ] && kill "$SPID" 2>/dev/null || true
+  [ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null || true
   wait 2>/dev/null || true
   if [ -n "${KEEP:-}" ]; then echo "kept $W $SD" >&2; else rm -rf "$W" "$SD"; fi
 }
@@ -223,6 +224,7 @@ post() {
   } >"$3"
 }
 
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 seq -f 'm%05g@members.example' 1 "$MEMBERS" >"$W/members.txt"
 head -n "$SAMPLE" "$W/members.txt" >"$W/sample.txt"
 
@@ -311,8 +313,12 @@ if [ "$ONLY" != mlmmj ]; then
   t1=$(date +%s.%N)
   echo "relais: subscribed $MEMBERS members in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s" >&2
   RL=$(port); RW=$(port)
+  # The poster's DMARC policy is asked of a local server that answers
+  # NXDOMAIN at once (bench/nxdns.py): the machine's own DNS is not measured.
+  python3 bench/nxdns.py "$DNS" &
+  DPID=$!
   env RELAIS_DOMAINS=hub.example RELAIS_DATA_DIR="$D" RELAIS_SMTP_LISTEN="127.0.0.1:$RL" \
-    RELAIS_RELAY_ADDRESS="127.0.0.1:$SINK" RELAIS_RELAY_STARTTLS=off RELAIS_WEB_LISTEN="127.0.0.1:$RW" \
+    RELAIS_RELAY_ADDRESS="127.0.0.1:$SINK" RELAIS_RELAY_STARTTLS=off RELAIS_WEB_LISTEN="127.0.0.1:$RW" RELAIS_AUTH_DNS_SERVER="127.0.0.1:$DNS" \
     "$W/relais" serve 2>"$W/relais.log" &
   RPID=$!
   for _ in $(seq 300); do grep -qs "listening smtp=" "$W/relais.log" && break; kill -0 "$RPID" 2>/dev/null || break; sleep 0.1; done
@@ -337,8 +343,8 @@ if [ "$ONLY" != mlmmj ]; then
 fi
 
 # --- report ------------------------------------------------------------------
-printf "\nOne %d-byte post to a list, loopback into smtp-sink, %s cores (%s)\n" \
-  "$(wc -c <"$(ls "$W"/post-*.eml | head -1)")" "$(nproc)" "$(date -u +%F)"
+printf "\nOne %d-byte post to a list, loopback into smtp-sink, %s cores (%s), load at start %s, at the end %s\n" \
+  "$(wc -c <"$(ls "$W"/post-*.eml | head -1)")" "$(nproc)" "$(date -u +%F)" "$LOAD0" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf "distinct: byte-distinct messages received; CPU: the sender's CPU seconds; sink: smtp-sink's CPU share of the wall time\n"
 printf "\n%-34s %10s %8s %9s %8s %8s %8s %7s %5s\n" side recipients "SMTP tx" distinct seconds "rcpt/s" "peak MB" "CPU s" sink
 row() {
