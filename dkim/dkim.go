@@ -503,3 +503,6 @@ func fromDomain(msg []byte) string {
 	_, d, _ := strings.Cut(a.Address, "@")
 	return strings.ToLower(d)
 }
+
+// RSAEngine says which implementation makes the RSA signatures.
+func RSAEngine() string { return "Go crypto/rsa" }
