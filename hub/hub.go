@@ -114,6 +114,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 			db.Close()
 			return nil, err
 		}
+		log.Info("dkim", "rsa", signer.Engine())
 		sign = signer.Sign
 	}
 	h.Queue, err = queue.New(ctx, db, queue.Config{
@@ -295,7 +296,7 @@ func openSigner(cfg config.Config, now func() time.Time, log *slog.Logger) (*dki
 		log.Warn("DKIM keys generated: publish their records (relais dns) before sending for real",
 			"domain", cfg.Domains[0], "selectors", made[0].Selector+","+made[1].Selector)
 	}
-	return dkim.NewSigner(cfg.DKIM.KeysDir, cfg.Domains[0], now)
+	return dkim.NewSignerWith(cfg.DKIM.KeysDir, cfg.Domains[0], now, cfg.DKIM.RSA)
 }
 
 // Listen opens the configured SMTP listeners and the web listener.
