@@ -107,7 +107,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		log = slog.New(privacy.Pseudonymizer(log.Handler(), secret, cfg.Domains))
 	}
 	h := &Hub{Config: cfg, DB: db, Texts: texts, log: log, now: now}
-	var sign func([]byte) ([]byte, error)
+	var sign queue.Signer
 	if cfg.DKIM.Sign {
 		signer, err := openSigner(cfg, now, log)
 		if err != nil {
@@ -115,7 +115,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 			return nil, err
 		}
 		log.Info("dkim", "rsa", signer.Engine())
-		sign = signer.Sign
+		sign = signer
 	}
 	h.Queue, err = queue.New(ctx, db, queue.Config{
 		Relay: queue.Relay{
@@ -134,7 +134,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		GiveUpAfter: cfg.Queue.GiveUpAfter.D(),
 		Domain:      cfg.Domains[0],
 		Now:         now,
-		Sign:        sign,
+		Signer:      sign,
 	}, log.With("part", "queue"))
 	if err != nil {
 		db.Close()
