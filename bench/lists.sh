@@ -27,6 +27,7 @@
 # Usage: bench/lists.sh                 (MEMBERS=2000 SAMPLE=100 for a quick look)
 #        ONLY=mlmmj bench/lists.sh      (or ONLY=relais: one side only)
 #        KEEP=1 bench/lists.sh          (keep the sink's dump and the logs)
+#        PROFILE=/tmp/cpu.pprof bench/lists.sh   (relais's CPU profile: go tool pprof -top)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MEMBERS=${MEMBERS:-10000}
@@ -319,6 +320,7 @@ if [ "$ONLY" != mlmmj ]; then
   DPID=$!
   env RELAIS_DOMAINS=hub.example RELAIS_DATA_DIR="$D" RELAIS_SMTP_LISTEN="127.0.0.1:$RL" \
     RELAIS_RELAY_ADDRESS="127.0.0.1:$SINK" RELAIS_RELAY_STARTTLS=off RELAIS_WEB_LISTEN="127.0.0.1:$RW" RELAIS_AUTH_DNS_SERVER="127.0.0.1:$DNS" \
+    RELAIS_CPUPROFILE="${PROFILE:-}" \
     "$W/relais" serve 2>"$W/relais.log" &
   RPID=$!
   for _ in $(seq 300); do grep -qs "listening smtp=" "$W/relais.log" && break; kill -0 "$RPID" 2>/dev/null || break; sleep 0.1; done

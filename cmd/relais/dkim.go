@@ -19,7 +19,9 @@ every message carries both signatures). Keys are files DOMAIN/SELECTOR.pem
   relais dkim keygen [--domain D]   a new pair of keys for each domain (or D).
                                     The first pair of a domain signs at once;
                                     a later one waits for activate.
-  relais dkim list                  every key, active or waiting
+  relais dkim list                  every key, active or waiting, and what
+                                    makes the RSA signatures (dkim.rsa: OpenSSL's
+                                    libcrypto.so.3 when present, else Go)
   relais dkim activate --domain D SELECTOR…
                                     sign D's mail with these keys from now on
 
@@ -81,7 +83,11 @@ func runDKIM(args []string) error {
 			}
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", k.Domain, k.Selector, k.Algo, state, k.Created.Format("2006-01-02 15:04"))
 		}
-		return w.Flush()
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		fmt.Println("RSA signatures made by:", rsaEngine(c))
+		return nil
 	case "activate":
 		if len(domains) != 1 || len(pos) == 0 {
 			return usagef("dkim activate takes --domain D and the selectors to sign with")
@@ -94,6 +100,17 @@ func runDKIM(args []string) error {
 		return usagef("dkim: unknown subcommand %q (keygen, list, activate)", sub)
 	}
 	return nil
+}
+
+// rsaEngine says what makes the RSA signatures under c (dkim.rsa).
+func rsaEngine(c config.Config) string {
+	switch c.DKIM.RSA {
+	case dkim.EngineGo:
+		return "Go crypto/rsa (dkim.rsa = go)"
+	case dkim.EngineOpenSSL:
+		return dkim.RSAEngine() + " (dkim.rsa = openssl: serve refuses to start without libcrypto)"
+	}
+	return dkim.RSAEngine()
 }
 
 func keysDir(c config.Config) string {
