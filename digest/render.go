@@ -30,14 +30,14 @@ type viewEvent struct {
 
 // render builds a member's digest message: text and HTML from templates,
 // with the headers of bulk mail done right (RFC 8058 one-click, List-Id,
-// Auto-Submitted).
-func (s *Service) render(m Member, d Digest, c *Catalogue, week string) ([]byte, error) {
+// Auto-Submitted). byID finds the events the digest names.
+func (s *Service) render(m Member, d Digest, byID func(int64) (*events.Event, bool), week string) ([]byte, error) {
 	loc := m.Location()
 	lang := m.Lang
 	conv := func(items []Item) []viewEvent {
 		var out []viewEvent
 		for _, it := range items {
-			e, ok := c.ByID(it.ID)
+			e, ok := byID(it.ID)
 			if !ok {
 				continue
 			}

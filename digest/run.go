@@ -43,6 +43,7 @@ type Service struct {
 	cfg    Config
 	log    *slog.Logger
 	secret []byte
+	copies copies // what the queue's workers make copies from
 }
 
 // New returns the service.
@@ -341,36 +342,8 @@ func (s *Service) Preview(ctx context.Context, email string) (Digest, []byte, er
 	if d.Empty() {
 		return d, nil, nil
 	}
-	msg, err := s.render(m, d, cat, Week(local))
+	msg, err := s.render(m, d, cat.ByID, Week(local))
 	return d, msg, err
-}
-
-// Personalize makes a member's copy of a queued digest from the selection
-// recorded for them (queue.Personalizer).
-func (s *Service) Personalize(ctx context.Context, c queue.Copy) ([]byte, error) {
-	m, err := Get(ctx, s.db, c.Rcpt)
-	if errors.Is(err, ErrNoMember) || (err == nil && !m.Active) {
-		return nil, fmt.Errorf("%w: %s left the agenda", queue.ErrDrop, c.Rcpt)
-	} else if err != nil {
-		return nil, err
-	}
-	d, err := s.selection(ctx, m.Email, c.Ref)
-	if err != nil {
-		return nil, err
-	}
-	var evs []events.Event
-	for _, ids := range [][]Item{d.Own, d.Near, d.Themes, d.Cancelled} {
-		for _, it := range ids {
-			e, err := events.Get(ctx, s.db, it.ID)
-			if errors.Is(err, events.ErrNotFound) {
-				continue
-			} else if err != nil {
-				return nil, err
-			}
-			evs = append(evs, e)
-		}
-	}
-	return s.render(m, d, NewCatalogue(evs), c.Ref)
 }
 
 // Token is the key of the member's personal stop link: the member's

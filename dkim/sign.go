@@ -45,53 +45,65 @@ func NewBodyHash() *BodyHash { return &BodyHash{h: sha256.New()} }
 
 var space = []byte{' '}
 
+// special marks the bytes relaxed body canonicalization looks at; the
+// others are hashed as they are.
+var special = [256]bool{' ': true, '\t': true, '\r': true, '\n': true}
+
 // Write adds p to the body.
 func (b *BodyHash) Write(p []byte) (int, error) {
-	run := 0 // p[run:i] is hashed as it is
-	for i, c := range p {
-		switch c {
-		case ' ', '\t':
-			// §3.4.4 b: a run of WSP is one SP, and none at a line end.
-			if run < i {
-				b.h.Write(p[run:i])
-			}
-			run = i + 1
+	n := len(p)
+	for i := 0; i < n; {
+		switch c := p[i]; {
+		case c == ' ' || c == '\t':
+			// A run of WSP is one SP, and none at a line end.
 			b.wsp, b.cr = true, false
-		case '\r':
-			if run < i {
-				b.h.Write(p[run:i])
-			}
-			run = i + 1
+			i++
+			continue
+		case c == '\r':
 			b.pending = append(b.pending, '\r')
 			b.wsp, b.cr = false, true
-		case '\n':
-			if run < i {
-				b.h.Write(p[run:i])
-			}
-			run = i + 1
+			i++
+			continue
+		case c == '\n':
 			if !b.cr {
 				b.pending = append(b.pending, '\r')
 			}
 			b.pending = append(b.pending, '\n')
 			b.wsp, b.cr = false, false
-		default:
-			// Only right after a line end or whitespace (run == i):
-			// what was held back is followed by text, so it stays.
-			if len(b.pending) > 0 {
-				b.h.Write(b.pending)
-				b.pending = b.pending[:0]
-			}
-			if b.wsp {
-				b.h.Write(space)
-				b.wsp = false
-			}
-			b.cr, b.written = false, true
+			i++
+			continue
 		}
+		// Text: what was held back is followed by it, so it stays.
+		if len(b.pending) > 0 {
+			b.h.Write(b.pending)
+			b.pending = b.pending[:0]
+		}
+		if b.wsp {
+			b.h.Write(space)
+			b.wsp = false
+		}
+		b.cr, b.written = false, true
+		// Then the longest stretch that is its own canonical form: text,
+		// single spaces between text, CRLF between text; hashed whole.
+		j := i + 1
+	stretch:
+		for j < n {
+			c := p[j]
+			switch {
+			case !special[c]:
+				j++
+			case c == ' ' && j+1 < n && !special[p[j+1]]:
+				j += 2
+			case c == '\r' && j+2 < n && p[j+1] == '\n' && !special[p[j+2]]:
+				j += 3
+			default:
+				break stretch
+			}
+		}
+		b.h.Write(p[i:j])
+		i = j
 	}
-	if run < len(p) {
-		b.h.Write(p[run:])
-	}
-	return len(p), nil
+	return n, nil
 }
 
 // Clone returns a copy that goes on independently.

@@ -186,7 +186,7 @@ func (w *worker) attempt(ctx context.Context, j job) {
 	data, own := cache.data, false
 	if p := q.personalizers[cache.kind]; p != nil {
 		q.cpu <- struct{}{}
-		d, err := p(ctx, Copy{DeliveryID: j.id, Rcpt: j.rcpt, Kind: cache.kind, Ref: cache.ref, Data: cache.data})
+		d, err := p(ctx, Copy{DeliveryID: j.id, OutboundID: j.outboundID, Rcpt: j.rcpt, Kind: cache.kind, Ref: cache.ref, Data: cache.data})
 		<-q.cpu
 		if err != nil {
 			report(result{reply: "personalize: " + err.Error(), permanent: errors.Is(err, ErrDrop)})

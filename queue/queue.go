@@ -130,6 +130,7 @@ type Message struct {
 // producer personalizes it.
 type Copy struct {
 	DeliveryID int64
+	OutboundID int64 // the message queued: its recipients share it
 	Rcpt       string
 	Kind, Ref  string
 	Data       []byte // the stored prefix and body; not to be modified

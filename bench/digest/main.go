@@ -227,7 +227,7 @@ func run(nMembers, nEvents, nGroups, sample int, deliver bool) error {
 	t1 := time.Now()
 	size := 0
 	for _, d := range ds {
-		b, err := h.Digest.Personalize(ctx, queue.Copy{DeliveryID: d.ID, Rcpt: d.Rcpt, Kind: d.Kind, Ref: d.Ref})
+		b, err := h.Digest.Personalize(ctx, queue.Copy{DeliveryID: d.ID, OutboundID: d.OutboundID, Rcpt: d.Rcpt, Kind: d.Kind, Ref: d.Ref})
 		if err != nil {
 			return err
 		}

@@ -56,3 +56,16 @@ SELECT email, events FROM digests_sent WHERE week = ?;
 -- Members who got a digest lately, whatever week it counted for: a member
 -- who moved to another time zone is not sent a second one the same days.
 SELECT email, MAX(sent_at) FROM digests_sent WHERE sent_at > ? AND events != '{}' GROUP BY email;
+
+-- name: digest.copies
+-- The next recipients of a queued digest, from delivery ? on, with their
+-- place and preferences and the selection recorded for the week: one read
+-- for the copies of many members. A recipient who left the agenda comes
+-- with no member (email NULL).
+SELECT d.id, d.rcpt, m.email, m.postcode, m.insee, m.place, m.lat, m.lon, m.radius_km, m.lang, m.zone, m.themes,
+       m.active, m.created_at, m.updated_at, m.link, s.events
+FROM deliveries d
+LEFT JOIN agenda_members m ON m.email = lower(d.rcpt)
+LEFT JOIN digests_sent s ON s.email = m.email AND s.week = ?
+WHERE d.outbound_id = ? AND d.id >= ? AND d.state = 'queued'
+ORDER BY d.id LIMIT ?;
