@@ -50,6 +50,9 @@ type copies struct {
 
 	version int64 // events.version of evs
 	evs     map[int64]*events.Event
+
+	viewsMu sync.Mutex
+	views   map[viewKey]viewEvent // what the digests say of each event
 }
 
 // wall is the clock that bounds how long read data is trusted: the real
@@ -161,6 +164,9 @@ func (s *Service) loadEvents(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.copies.viewsMu.Lock()
+	s.copies.views = nil // they name the events read before
+	s.copies.viewsMu.Unlock()
 	s.copies.evs = make(map[int64]*events.Event, len(evs))
 	for i := range evs {
 		s.copies.evs[evs[i].ID] = &evs[i]

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"codeberg.org/relais/relais/events"
 	"codeberg.org/relais/relais/templates"
@@ -41,18 +42,8 @@ func (s *Service) render(m Member, d Digest, byID func(int64) (*events.Event, bo
 			if !ok {
 				continue
 			}
-			at := e.Start.In(loc)
-			if e.AllDay {
-				at = e.Start.In(e.Location()) // a whole day is the day where it happens
-			}
-			v := viewEvent{Title: e.Title, When: templates.When(lang, at, e.AllDay), Place: e.Place,
-				Organisers: organisers(lang, e), Themes: strings.Join(e.Themes, ", "), MembersOnly: !e.Public,
-				Details: short(e.Details), Attend: s.cfg.WebURL + "/agenda/attend/" + s.AttendToken(m, e.ID)}
-			if e.Public {
-				// The web serves public events only: a members-only one
-				// has no "add to my calendar" link (it would be a 404).
-				v.Calendar = s.cfg.WebURL + "/agenda/event/" + url.PathEscape(e.UID) + ".ics"
-			}
+			v := s.eventView(e, lang, loc)
+			v.Attend = s.cfg.WebURL + "/agenda/attend/" + s.AttendToken(m, e.ID)
 			if it.Km >= 0 && e.Located {
 				v.Distance = distance(lang, it.Km)
 			}
@@ -89,6 +80,50 @@ func (s *Service) render(m Member, d Digest, byID func(int64) (*events.Event, bo
 		},
 	})
 }
+
+// eventView is what a digest says of e that is the same for every member
+// in lang and loc; the copies of a week's digests ask for each event
+// thousands of times, so it is kept with the events (copies.views).
+func (s *Service) eventView(e *events.Event, lang string, loc *time.Location) viewEvent {
+	key := viewKey{e, lang, loc}
+	cs := &s.copies
+	cs.viewsMu.Lock()
+	v, ok := cs.views[key]
+	cs.viewsMu.Unlock()
+	if ok {
+		return v
+	}
+	at := e.Start.In(loc)
+	if e.AllDay {
+		at = e.Start.In(e.Location()) // a whole day is the day where it happens
+	}
+	v = viewEvent{Title: e.Title, When: templates.When(lang, at, e.AllDay), Place: e.Place,
+		Organisers: organisers(lang, e), Themes: strings.Join(e.Themes, ", "), MembersOnly: !e.Public,
+		Details: short(e.Details)}
+	if e.Public {
+		// The web serves public events only: a members-only one has no
+		// "add to my calendar" link (it would be a 404).
+		v.Calendar = s.cfg.WebURL + "/agenda/event/" + url.PathEscape(e.UID) + ".ics"
+	}
+	cs.viewsMu.Lock()
+	if cs.views == nil || len(cs.views) > maxViews {
+		cs.views = make(map[viewKey]viewEvent)
+	}
+	cs.views[key] = v
+	cs.viewsMu.Unlock()
+	return v
+}
+
+// viewKey: an event (as read at one events version: a change makes new
+// *events.Event values), a language and a time zone.
+type viewKey struct {
+	e    *events.Event
+	lang string
+	loc  *time.Location
+}
+
+// maxViews bounds the views kept; past it they are made again.
+const maxViews = 50000
 
 // organisers says who organises an event: "organisé par Nantes Sud et
 // Nantes Nord".

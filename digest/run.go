@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"codeberg.org/relais/relais/events"
@@ -43,7 +45,8 @@ type Service struct {
 	cfg    Config
 	log    *slog.Logger
 	secret []byte
-	copies copies // what the queue's workers make copies from
+	copies copies    // what the queue's workers make copies from
+	macs   sync.Pool // of HMAC-SHA256 under secret: a digest has a link per event
 }
 
 // New returns the service.
@@ -361,10 +364,19 @@ func (s *Service) memberToken(purpose, link string) string {
 }
 
 func (s *Service) macFor(purpose, subject string) string {
-	h := hmac.New(sha256.New, s.secret)
+	h, _ := s.macs.Get().(hash.Hash)
+	if h == nil {
+		h = hmac.New(sha256.New, s.secret)
+	}
+	h.Reset()
 	h.Write([]byte(purpose + "\x00" + subject))
-	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h.Sum(nil)[:10]))
+	var sum [sha256.Size]byte
+	mac := h.Sum(sum[:0])
+	s.macs.Put(h)
+	return strings.ToLower(b32.EncodeToString(mac[:10]))
 }
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // ErrBadToken: a stop link the hub did not make.
 var ErrBadToken = errors.New("digest: unknown link")
