@@ -143,7 +143,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 	h.Queue.OnFailure(h.deliveryFailed)
 	resolver := opts.Resolver
 	if resolver == nil {
-		resolver = mailauth.NewNetResolver(cfg.Auth.DNSServer)
+		resolver = mailauth.NewCached(mailauth.NewNetResolver(cfg.Auth.DNSServer), time.Minute, 10*time.Second)
 	}
 	maxPost := cfg.Lists.MaxMessageBytes
 	if maxPost == 0 {
