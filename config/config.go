@@ -287,7 +287,9 @@ type Relay struct {
 
 // Queue configures the outbound queue.
 type Queue struct {
-	// Workers is the number of parallel connections to the relay.
+	// Workers is the number of parallel connections to the relay; the
+	// copies being made and signed at once are bounded to the cores
+	// whatever it is.
 	Workers int `toml:"workers"`
 	// RetryMin is the wait after the first failed attempt; each further
 	// failure doubles it up to RetryMax, with ±10 % jitter.
