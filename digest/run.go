@@ -104,17 +104,11 @@ func (s *Service) Run(ctx context.Context, dry bool) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	members, err := s.active(ctx)
-	if err != nil {
-		return rep, err
-	}
-	rep.Members = len(members)
-	recent, err := s.recent(ctx, now.Add(-6*24*time.Hour))
-	if err != nil {
-		return rep, err
-	}
-	weeks := map[string]map[string]bool{}     // week → members already recorded
-	before := map[string]map[string][]int64{} // week → member → what their digest announced
+	// What was sent lately: this week's digest already recorded, last
+	// week's (its events, for cancellations since), any in the last six
+	// days (a member who moved to another time zone). The earliest week a
+	// member's "last week" can be, whatever their zone.
+	since, lately := Week(now.AddDate(0, 0, -9)), now.Add(-6*24*time.Hour).Unix()
 	type pick struct {
 		email, week string
 		sel         []byte
@@ -161,43 +155,63 @@ func (s *Service) Run(ctx context.Context, dry bool) (Report, error) {
 		}
 		return nil
 	}
-	for _, m := range members {
-		if !s.cfg.Schedule.Due(m, now) {
-			continue
+	// Members are read a page at a time, with what was sent to them: the
+	// memory of a run is that of a page, whatever the number of members.
+	after := ""
+	for {
+		page, err := s.activePage(ctx, after)
+		if err != nil {
+			return rep, err
 		}
-		local := now.In(m.Location())
-		week := Week(local)
-		done, ok := weeks[week]
-		if !ok {
-			if done, err = s.recorded(ctx, week); err != nil {
-				return rep, err
+		if len(page) == 0 {
+			break
+		}
+		rep.Members += len(page)
+		first := page[0].Email
+		after = page[len(page)-1].Email
+		sent, err := s.sentPage(ctx, first, after, since)
+		if err != nil {
+			return rep, err
+		}
+		for _, m := range page {
+			if !s.cfg.Schedule.Due(m, now) {
+				continue
 			}
-			weeks[week] = done
-		}
-		if done[m.Email] || recent[m.Email] {
-			continue
-		}
-		rep.Due++
-		m.Groups = groupsOf[m.Email]
-		prev := Week(local.AddDate(0, 0, -7))
-		last, ok := before[prev]
-		if !ok {
-			if last, err = s.announced(ctx, prev); err != nil {
-				return rep, err
+			local := now.In(m.Location())
+			week, prev := Week(local), Week(local.AddDate(0, 0, -7))
+			done, recent := false, false
+			var last []int64
+			for _, r := range sent[m.Email] {
+				switch {
+				case r.week == week:
+					done = true
+				case r.at > lately && r.events != "{}":
+					recent = true
+				}
+				if r.week == prev {
+					var d Digest
+					if json.Unmarshal([]byte(r.events), &d) == nil {
+						last = d.IDs()
+					}
+				}
 			}
-			before[prev] = last
-		}
-		d := Select(m, cat, local, local.AddDate(0, 0, s.cfg.Days), last[m.Email])
-		sel, _ := json.Marshal(d)
-		picks = append(picks, pick{m.Email, week, sel, d.Empty()})
-		if d.Empty() {
-			rep.Empty++
-		} else {
-			rep.Queued++
-		}
-		if len(picks) >= batch {
-			if err := flush(); err != nil {
-				return rep, err
+			if done || recent {
+				continue
+			}
+			rep.Due++
+			m.Groups = groupsOf[m.Email]
+			d := Select(m, cat, local, local.AddDate(0, 0, s.cfg.Days), last)
+			sel, _ := json.Marshal(d)
+			picks = append(picks, pick{m.Email, week, sel, d.Empty()})
+			if d.Empty() {
+				rep.Empty++
+			} else {
+				rep.Queued++
+			}
+			if len(picks) >= batch {
+				if err := flush(); err != nil {
+					return rep, err
+				}
 			}
 		}
 	}
@@ -216,19 +230,51 @@ func (s *Service) Run(ctx context.Context, dry bool) (Report, error) {
 	return rep, nil
 }
 
-func (s *Service) active(ctx context.Context) ([]Member, error) {
-	rows, err := s.db.Query(ctx, "agenda.active")
+// memberPage is how many members a run reads at once.
+const memberPage = 5000
+
+// activePage reads the next page of members with a place, after the
+// address after, in address order.
+func (s *Service) activePage(ctx context.Context, after string) ([]Member, error) {
+	rows, err := s.db.Query(ctx, "agenda.active-page", after, memberPage)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Member
+	out := make([]Member, 0, memberPage)
 	for rows.Next() {
 		m, err := scanMember(rows)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// sentRow is one digest recorded for a member.
+type sentRow struct {
+	week   string
+	at     int64
+	events string
+}
+
+// sentPage reads the digests recorded since week since for the members
+// from first to last, by member.
+func (s *Service) sentPage(ctx context.Context, first, last, since string) (map[string][]sentRow, error) {
+	rows, err := s.db.Query(ctx, "digest.sent-page", first, last, since)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][]sentRow{}
+	for rows.Next() {
+		var email string
+		var r sentRow
+		if err := rows.Scan(&email, &r.week, &r.at, &r.events); err != nil {
+			return nil, err
+		}
+		out[email] = append(out[email], r)
 	}
 	return out, rows.Err()
 }
@@ -247,65 +293,6 @@ func (s *Service) allGroups(ctx context.Context) (map[string][]int64, error) {
 			return nil, err
 		}
 		out[strings.ToLower(email)] = append(out[strings.ToLower(email)], id)
-	}
-	return out, rows.Err()
-}
-
-func (s *Service) recorded(ctx context.Context, week string) (map[string]bool, error) {
-	rows, err := s.db.Query(ctx, "digest.weeks-sent", week)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]bool{}
-	for rows.Next() {
-		var e string
-		if err := rows.Scan(&e); err != nil {
-			return nil, err
-		}
-		out[e] = true
-	}
-	return out, rows.Err()
-}
-
-// recent lists the members sent a digest since t.
-func (s *Service) recent(ctx context.Context, t time.Time) (map[string]bool, error) {
-	rows, err := s.db.Query(ctx, "digest.recent", t.Unix())
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]bool{}
-	for rows.Next() {
-		var e string
-		var at int64
-		if err := rows.Scan(&e, &at); err != nil {
-			return nil, err
-		}
-		out[e] = true
-	}
-	return out, rows.Err()
-}
-
-// announced reads what every digest of week announced, by member.
-func (s *Service) announced(ctx context.Context, week string) (map[string][]int64, error) {
-	rows, err := s.db.Query(ctx, "digest.week-all", week)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string][]int64{}
-	for rows.Next() {
-		var email, raw string
-		if err := rows.Scan(&email, &raw); err != nil {
-			return nil, err
-		}
-		var d Digest
-		if json.Unmarshal([]byte(raw), &d) == nil {
-			if ids := d.IDs(); len(ids) > 0 {
-				out[email] = ids
-			}
-		}
 	}
 	return out, rows.Err()
 }
