@@ -67,7 +67,10 @@ func (s *Service) prepare(ctx context.Context, c queue.Copy) (prepared, error) {
 	defer cs.mu.Unlock()
 	if p, ok := cs.next[c.DeliveryID]; ok && wall().Sub(p.read) < copyTTL {
 		delete(cs.next, c.DeliveryID)
-		return p, nil
+		if p.found {
+			return p, nil
+		}
+		return s.prepareOne(ctx, c) // see below
 	}
 	if c.OutboundID == 0 {
 		return s.prepareOne(ctx, c)
@@ -76,9 +79,11 @@ func (s *Service) prepare(ctx context.Context, c queue.Copy) (prepared, error) {
 		return prepared{}, err
 	}
 	p, ok := cs.next[c.DeliveryID]
-	if !ok {
-		// Not queued any more (a copy made again for a retry is), or a
-		// caller without the queue: read this one alone.
+	if !ok || !p.found {
+		// Not queued any more, or not found by the batch's join (which
+		// compares addresses as SQLite's lower() folds them): read this
+		// one alone before saying the member left.
+		delete(cs.next, c.DeliveryID)
 		return s.prepareOne(ctx, c)
 	}
 	delete(cs.next, c.DeliveryID)

@@ -198,8 +198,11 @@ func (w *worker) attempt(ctx context.Context, j job) {
 		w.finish()
 		c, err := q.dial(ctx)
 		if err != nil {
+			// Whatever the relay said before MAIL (a refused login, a
+			// 554 greeting) is about the relay, not this recipient:
+			// the delivery waits for the next attempt.
 			res := classify(err)
-			res.reply = "relay " + q.cfg.Relay.Address + ": " + res.reply
+			res.reply, res.permanent = "relay "+q.cfg.Relay.Address+": "+res.reply, false
 			report(res)
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,6 +32,7 @@ type testRelay struct {
 	refuse     map[string]string // recipient → reply
 	dropAt     int               // drop the connection at the end of this content (1-based, over all connections); 0 never
 	dropAfter  bool              // …just after saying 250 for it rather than just before
+	auth       string            // "user:password" the relay wants (AUTH PLAIN) before MAIL; "" none
 
 	mu       sync.Mutex
 	contents int
@@ -91,6 +93,7 @@ func (r *testRelay) serve(c net.Conn) {
 	}
 	say("220 relay.test ESMTP")
 	var rcpts []string
+	authed := r.auth == ""
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil {
@@ -104,8 +107,23 @@ func (r *testRelay) serve(c net.Conn) {
 			if r.pipelining {
 				ext += "250-PIPELINING\r\n"
 			}
+			if r.auth != "" {
+				ext += "250-AUTH PLAIN\r\n"
+			}
 			say(ext + "250 ENHANCEDSTATUSCODES")
+		case strings.HasPrefix(verb, "AUTH PLAIN "):
+			user, pass, _ := strings.Cut(r.auth, ":")
+			if got, _ := base64.StdEncoding.DecodeString(line[len("AUTH PLAIN "):]); string(got) == "\x00"+user+"\x00"+pass {
+				authed = true
+				say("235 2.7.0 authenticated")
+			} else {
+				say("535 5.7.8 authentication failed")
+			}
 		case strings.HasPrefix(verb, "MAIL FROM:"):
+			if !authed {
+				say("530 5.7.0 authentication required")
+				continue
+			}
 			rcpts = nil
 			say("250 2.1.0 ok")
 		case strings.HasPrefix(verb, "RCPT TO:"):
@@ -196,16 +214,19 @@ type pipeEnv struct {
 	stop  func()
 }
 
-func newPipeEnv(t *testing.T, relay *testRelay, workers int, signer Signer) *pipeEnv {
+func newPipeEnv(t *testing.T, relay *testRelay, workers int, signer Signer, tweak ...func(*Relay)) *pipeEnv {
 	t.Helper()
 	db, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &pipeEnv{t: t, db: db, relay: relay, now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+	r := Relay{Address: relay.ln.Addr().String(), StartTLS: "off", Timeout: 10 * time.Second}
+	for _, f := range tweak {
+		f(&r)
+	}
 	q, err := New(context.Background(), db, Config{Domain: "hub.example", RetryMin: time.Minute, RetryMax: time.Hour,
-		GiveUpAfter: 24 * time.Hour, Workers: workers, Now: e.clock, Signer: signer,
-		Relay: Relay{Address: relay.ln.Addr().String(), StartTLS: "off", Timeout: 10 * time.Second}},
+		GiveUpAfter: 24 * time.Hour, Workers: workers, Now: e.clock, Signer: signer, Relay: r},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -449,5 +470,39 @@ func TestPersonalizedCopiesSigned(t *testing.T) {
 				t.Errorf("%s: not their copy", rcpt)
 			}
 		}
+	}
+}
+
+// A relay that wants AUTH PLAIN (RFC 4954) gets the configured user: the
+// copies go; with a wrong password nothing goes, and the deliveries wait
+// for the operator to fix it rather than fail for good (the relay's
+// refusal says nothing about the recipients).
+func TestRelayAuth(t *testing.T) {
+	relay := startRelay(t, true)
+	relay.auth = "hub:s3cret"
+	e := newPipeEnv(t, relay, 1, nil, func(r *Relay) { r.Username, r.Password = "hub", "s3cret" })
+	e.enqueue(post, "forward", "a@example.org", "b@example.org")
+	e.wait(map[string]int{"sent": 2})
+
+	bad := startRelay(t, true)
+	bad.auth = "hub:s3cret"
+	e = newPipeEnv(t, bad, 1, nil, func(r *Relay) { r.Username, r.Password = "hub", "wrong" })
+	e.enqueue(post, "forward", "a@example.org")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ds, _ := List(context.Background(), e.db, "", 10)
+		if len(ds) == 1 && ds[0].Attempts == 1 {
+			if ds[0].State != "queued" || !strings.Contains(ds[0].LastReply, "535 5.7.8") {
+				t.Fatalf("after a refused login: %+v", ds[0])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no attempt recorded: %+v", ds)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := len(bad.copies()); n != 0 {
+		t.Fatalf("%d copies sent without login", n)
 	}
 }

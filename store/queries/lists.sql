@@ -200,3 +200,12 @@ SELECT action FROM list_tokens WHERE token = ?;
 -- The same changes already waiting for this address's confirmation: not
 -- asked again within the hour.
 SELECT COUNT(*) FROM list_tokens WHERE kind = 'confirm' AND list_id = ? AND email = ? AND action = ? AND used_at = 0 AND created_at > ?;
+
+-- name: member.copies
+-- At send time, the members of the next recipients of a queued post, from
+-- delivery ? on: one read for the copies of many members (uses
+-- deliveries_outbound, then the UNIQUE (list_id, email) index).
+SELECT d.id, m.id, m.state FROM deliveries d
+LEFT JOIN members m ON m.list_id = ? AND m.email = d.rcpt
+WHERE d.outbound_id = ? AND d.id >= ? AND d.state = 'queued'
+ORDER BY d.id LIMIT ?;
