@@ -41,13 +41,17 @@ type testRelay struct {
 	writes   int // writes the client made (reads that returned data)
 }
 
-func startRelay(t *testing.T, pipelining bool) *testRelay {
+// startRelay starts a relay set up by opts (before it serves anyone).
+func startRelay(t *testing.T, pipelining bool, opts ...func(*testRelay)) *testRelay {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &testRelay{t: t, ln: ln, pipelining: pipelining, refuse: map[string]string{}, accepted: map[string][][]byte{}}
+	for _, o := range opts {
+		o(r)
+	}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -319,9 +323,10 @@ const post = "From: Liste <4405.discussion@hub.example>\r\nTo: 4405.discussion@h
 func TestPipelinedRefusalMidStream(t *testing.T) {
 	for _, pipelining := range []bool{true, false} {
 		t.Run(fmt.Sprintf("pipelining=%v", pipelining), func(t *testing.T) {
-			relay := startRelay(t, pipelining)
 			to := members(30)
-			relay.refuse[to[7]] = "550 5.1.1 <" + to[7] + ">: Recipient address rejected: User unknown"
+			relay := startRelay(t, pipelining, func(r *testRelay) {
+				r.refuse[to[7]] = "550 5.1.1 <" + to[7] + ">: Recipient address rejected: User unknown"
+			})
 			e := newPipeEnv(t, relay, 1, nil)
 			e.enqueue(post, "list", to...)
 			e.wait(map[string]int{"sent": 29, "failed": 1, "queued": 0})
@@ -371,8 +376,7 @@ func TestPipelinedRefusalMidStream(t *testing.T) {
 func TestPipelinedDropLosesNothingSendsNothingTwice(t *testing.T) {
 	for _, after := range []bool{false, true} {
 		t.Run(fmt.Sprintf("after250=%v", after), func(t *testing.T) {
-			relay := startRelay(t, true)
-			relay.dropAt, relay.dropAfter = 5, after
+			relay := startRelay(t, true, func(r *testRelay) { r.dropAt, r.dropAfter = 5, after })
 			to := members(20)
 			e := newPipeEnv(t, relay, 2, nil)
 			e.enqueue(post, "list", to...)
@@ -478,14 +482,12 @@ func TestPersonalizedCopiesSigned(t *testing.T) {
 // for the operator to fix it rather than fail for good (the relay's
 // refusal says nothing about the recipients).
 func TestRelayAuth(t *testing.T) {
-	relay := startRelay(t, true)
-	relay.auth = "hub:s3cret"
+	relay := startRelay(t, true, func(r *testRelay) { r.auth = "hub:s3cret" })
 	e := newPipeEnv(t, relay, 1, nil, func(r *Relay) { r.Username, r.Password = "hub", "s3cret" })
 	e.enqueue(post, "forward", "a@example.org", "b@example.org")
 	e.wait(map[string]int{"sent": 2})
 
-	bad := startRelay(t, true)
-	bad.auth = "hub:s3cret"
+	bad := startRelay(t, true, func(r *testRelay) { r.auth = "hub:s3cret" })
 	e = newPipeEnv(t, bad, 1, nil, func(r *Relay) { r.Username, r.Password = "hub", "wrong" })
 	e.enqueue(post, "forward", "a@example.org")
 	deadline := time.Now().Add(10 * time.Second)
