@@ -27,6 +27,12 @@
 # Usage: bench/lists.sh                 (MEMBERS=2000 SAMPLE=100 for a quick look)
 #        ONLY=mlmmj bench/lists.sh      (or ONLY=relais: one side only)
 #        KEEP=1 bench/lists.sh          (keep the sink's dump and the logs)
+#        PROFILE=/tmp/cpu.pprof bench/lists.sh   (relais's CPU profile: go tool pprof -top)
+#        MEMBERS=100000 ONLY=relais bench/lists.sh (intake's latency during a large fan-out)
+# While relais delivers, a probe sends it a message every 100 ms (to a group
+# whose animator is at probe.example, not a member) and times each from
+# connect to the 250 after DATA: intake must stay responsive (PROBE=0: no
+# probe).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MEMBERS=${MEMBERS:-10000}
@@ -52,12 +58,14 @@ chmod 755 "$W"
 SD=$W
 if [ -d /dev/shm ] && [ -w /dev/shm ]; then SD=$(mktemp -d /dev/shm/relais-lists.XXXXXX); chmod 755 "$SD"; fi
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-SINK=$(port)
+SINK=$(port); DNS=$(port)
 
 cleanup() {
   [ -n "${MPID:-}" ] && { pkill -P "$MPID" 2>/dev/null; kill "$MPID" 2>/dev/null; } || true
+  [ -n "${PRPID:-}" ] && kill "$PRPID" 2>/dev/null || true
   [ -n "${RPID:-}" ] && kill "$RPID" 2>/dev/null || true
   [ -n "${SPID:-}" ] && kill "$SPID" 2>/dev/null || true
+  [ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null || true
   wait 2>/dev/null || true
   if [ -n "${KEEP:-}" ]; then echo "kept $W $SD" >&2; else rm -rf "$W" "$SD"; fi
 }
@@ -192,6 +200,30 @@ for chunk in seg.split(b"X-Client-Addr: ")[1:]:
             break
 PY
 
+# probe.py PORT STOPFILE: a message to 4405.probe@hub.example every 100 ms
+# until STOPFILE exists; then the latencies (connect to the 250 after DATA):
+# "count median p95 max" in ms.
+cat >"$W/probe.py" <<'PY'
+import os, smtplib, sys, time
+port, stop = int(sys.argv[1]), sys.argv[2]
+lat, i = [], 0
+while not os.path.exists(stop):
+    t = time.time()
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=60) as s:
+            s.sendmail("probe@example.org", ["4405.probe@hub.example"],
+                       "From: probe@example.org\r\nTo: 4405.probe@hub.example\r\nSubject: probe %d\r\n"
+                       "Message-ID: <probe%d.%d@example.org>\r\n\r\nprobe\r\n" % (i, i, os.getpid()))
+        lat.append((time.time() - t) * 1000)
+    except Exception as e:
+        sys.stderr.write("probe: %s\n" % e)
+    i += 1
+    time.sleep(max(0, 0.1 - (time.time() - t)))
+lat.sort()
+q = lambda f: lat[min(len(lat) - 1, int(f * len(lat)))] if lat else 0
+print("%d %.1f %.1f %.1f" % (len(lat), q(0.5), q(0.95), lat[-1] if lat else 0))
+PY
+
 # send.py PORT FROM TO FILE T0FILE: one SMTP transaction; write the time the
 # session was opened.
 cat >"$W/send.py" <<'PY'
@@ -223,6 +255,7 @@ post() {
   } >"$3"
 }
 
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 seq -f 'm%05g@members.example' 1 "$MEMBERS" >"$W/members.txt"
 head -n "$SAMPLE" "$W/members.txt" >"$W/sample.txt"
 
@@ -309,10 +342,16 @@ if [ "$ONLY" != mlmmj ]; then
   t0=$(date +%s.%N)
   "$W/relais" list subscribe fr.bench --consent "benchmark" --file "$W/members.txt" --data "$D" >/dev/null
   t1=$(date +%s.%N)
+  "$W/relais" group add 4405.probe --name Probe --animator probe@probe.example --data "$D" >/dev/null
   echo "relais: subscribed $MEMBERS members in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s" >&2
   RL=$(port); RW=$(port)
+  # The poster's DMARC policy is asked of a local server that answers
+  # NXDOMAIN at once (bench/nxdns.py): the machine's own DNS is not measured.
+  python3 bench/nxdns.py "$DNS" &
+  DPID=$!
   env RELAIS_DOMAINS=hub.example RELAIS_DATA_DIR="$D" RELAIS_SMTP_LISTEN="127.0.0.1:$RL" \
-    RELAIS_RELAY_ADDRESS="127.0.0.1:$SINK" RELAIS_RELAY_STARTTLS=off RELAIS_METRICS_LISTEN= RELAIS_WEB_LISTEN="127.0.0.1:$RW" \
+    RELAIS_RELAY_ADDRESS="127.0.0.1:$SINK" RELAIS_RELAY_STARTTLS=off RELAIS_METRICS_LISTEN= RELAIS_WEB_LISTEN="127.0.0.1:$RW" RELAIS_AUTH_DNS_SERVER="127.0.0.1:$DNS" \
+    RELAIS_CPUPROFILE="${PROFILE:-}" \
     "$W/relais" serve 2>"$W/relais.log" &
   RPID=$!
   for _ in $(seq 300); do grep -qs "listening smtp=" "$W/relais.log" && break; kill -0 "$RPID" 2>/dev/null || break; sleep 0.1; done
@@ -324,11 +363,19 @@ if [ "$ONLY" != mlmmj ]; then
   echo "relais: one post to $MEMBERS members…" >&2
   python3 "$W/send.py" "$RL" poster@example.org fr.bench@hub.example "$W/post-relais.eml" "$W/relais.t0" ||
     { echo "relais refused the post; its log:" >&2; tail -20 "$W/relais.log" >&2; exit 1; }
+  if [ "${PROBE:-1}" != 0 ]; then
+    python3 "$W/probe.py" "$RL" "$W/probe.stop" >"$W/probe.out" &
+    PRPID=$!
+  fi
   if ! t1=$(python3 "$W/watch.py" "$SD/sink/dump" "$off" "$MEMBERS" "$IDLE"); then
     echo "relais did not deliver to every member; the end of its log:" >&2; tail -20 "$W/relais.log" >&2
     echo "what the sink got that was not for a member:" >&2; python3 "$W/others.py" "$SD/sink/dump" "$off" >&2; exit 1
   fi
   peak=$(awk '/VmHWM/{print $2}' "/proc/$RPID/status")
+  if [ -n "${PRPID:-}" ]; then
+    touch "$W/probe.stop"; wait "$PRPID" || true; PRPID=
+    PROBED=($(cat "$W/probe.out"))
+  fi
   result relais "$off" "$(cat "$W/relais.t0")" "$t1" "$W/members.txt" "$peak" \
     "$(awk -v a="$r0" -v b="$(cpu "$RPID")" 'BEGIN{print b-a}')" "$(awk -v a="$s0" -v b="$(cpu "$SPID")" 'BEGIN{print b-a}')"
   echo "relais: resident at start $(mb "$idle") MB" >&2
@@ -337,8 +384,8 @@ if [ "$ONLY" != mlmmj ]; then
 fi
 
 # --- report ------------------------------------------------------------------
-printf "\nOne %d-byte post to a list, loopback into smtp-sink, %s cores (%s)\n" \
-  "$(wc -c <"$(ls "$W"/post-*.eml | head -1)")" "$(nproc)" "$(date -u +%F)"
+printf "\nOne %d-byte post to a list, loopback into smtp-sink, %s cores (%s), load at start %s, at the end %s\n" \
+  "$(wc -c <"$(ls "$W"/post-*.eml | head -1)")" "$(nproc)" "$(date -u +%F)" "$LOAD0" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf "distinct: byte-distinct messages received; CPU: the sender's CPU seconds; sink: smtp-sink's CPU share of the wall time\n"
 printf "\n%-34s %10s %8s %9s %8s %8s %8s %7s %5s\n" side recipients "SMTP tx" distinct seconds "rcpt/s" "peak MB" "CPU s" sink
 row() {
@@ -350,6 +397,12 @@ row() {
 row relais "relais (a personal copy each)"
 row fast "mlmmj fast (VERP off, $VERPRECIPS rcpt/tx)"
 row default "mlmmj default (1 rcpt/tx)"
+if [ -n "${SECS[relais]:-}" ]; then
+  awk -v c="${CPU[relais]}" -v k="${SINKCPU[relais]}" -v n="${COPIES[relais]}" \
+    'BEGIN{printf "\nrelais: %.3f ms of CPU per copy (smtp-sink %.3f ms)\n", 1000*c/n, 1000*k/n}'
+  [ -n "${PROBED[0]:-}" ] && printf "intake during the fan-out: %d messages (one every 100 ms), to 250: median %s ms, p95 %s ms, max %s ms\n" \
+    "${PROBED[0]}" "${PROBED[1]}" "${PROBED[2]}" "${PROBED[3]}"
+fi
 if [ -n "${SECS[relais]:-}" ]; then
   rate() { awk -v c="${COPIES[$1]}" -v x="${SECS[$1]}" 'BEGIN{print c/x}'; }
   echo

@@ -4,14 +4,14 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"codeberg.org/relais/relais/events"
 	"codeberg.org/relais/relais/templates"
 )
 
-// view is what the agenda-digest templates (text and HTML) are given.
-// View is a member's digest as its templates (and the member's page, for
-// its preview) show it.
+// View is a member's digest as its templates (text and HTML) and the
+// member's page, for its preview, show it.
 type View struct {
 	Email, Place, PostCode string
 	Radius                 int
@@ -34,9 +34,9 @@ type ViewEvent struct {
 
 // render builds a member's digest message: text and HTML from templates,
 // with the headers of bulk mail done right (RFC 8058 one-click, List-Id,
-// Auto-Submitted).
-func (s *Service) render(m Member, d Digest, c *Catalogue, week string) ([]byte, error) {
-	v := s.view(m, d, c)
+// Auto-Submitted). byID finds the events the digest names.
+func (s *Service) render(m Member, d Digest, byID func(int64) (*events.Event, bool), week string) ([]byte, error) {
+	v := s.view(m, d, byID)
 	if s.cfg.Manage != nil {
 		v.Manage = s.cfg.Manage(m.Link, m.Email)
 	}
@@ -58,29 +58,20 @@ func (s *Service) render(m Member, d Digest, c *Catalogue, week string) ([]byte,
 	})
 }
 
-// view is what the templates of m's digest d show.
-func (s *Service) view(m Member, d Digest, c *Catalogue) View {
+// view is what the templates of m's digest d show; byID finds the events
+// it names.
+func (s *Service) view(m Member, d Digest, byID func(int64) (*events.Event, bool)) View {
 	loc := m.Location()
 	lang := m.Lang
 	conv := func(items []Item) []ViewEvent {
 		var out []ViewEvent
 		for _, it := range items {
-			e, ok := c.ByID(it.ID)
+			e, ok := byID(it.ID)
 			if !ok {
 				continue
 			}
-			at := e.Start.In(loc)
-			if e.AllDay {
-				at = e.Start.In(e.Location()) // a whole day is the day where it happens
-			}
-			v := ViewEvent{Title: e.Title, When: templates.When(lang, at, e.AllDay), Place: e.Place,
-				Organisers: organisers(lang, e), Themes: strings.Join(e.Themes, ", "), MembersOnly: !e.Public,
-				Details: short(e.Details), Attend: s.cfg.WebURL + "/agenda/attend/" + s.AttendToken(m, e.ID)}
-			if e.Public {
-				// The web serves public events only: a members-only one
-				// has no "add to my calendar" link (it would be a 404).
-				v.Calendar = s.cfg.WebURL + "/agenda/event/" + url.PathEscape(e.UID) + ".ics"
-			}
+			v := s.eventView(e, lang, loc)
+			v.Attend = s.cfg.WebURL + "/agenda/attend/" + s.AttendToken(m, e.ID)
 			if it.Km >= 0 && e.Located {
 				v.Distance = distance(lang, it.Km)
 			}
@@ -102,6 +93,50 @@ func (s *Service) view(m Member, d Digest, c *Catalogue) View {
 	}
 	return v
 }
+
+// eventView is what a digest says of e that is the same for every member
+// in lang and loc; the copies of a week's digests ask for each event
+// thousands of times, so it is kept with the events (copies.views).
+func (s *Service) eventView(e *events.Event, lang string, loc *time.Location) ViewEvent {
+	key := viewKey{e, lang, loc}
+	cs := &s.copies
+	cs.viewsMu.Lock()
+	v, ok := cs.views[key]
+	cs.viewsMu.Unlock()
+	if ok {
+		return v
+	}
+	at := e.Start.In(loc)
+	if e.AllDay {
+		at = e.Start.In(e.Location()) // a whole day is the day where it happens
+	}
+	v = ViewEvent{Title: e.Title, When: templates.When(lang, at, e.AllDay), Place: e.Place,
+		Organisers: organisers(lang, e), Themes: strings.Join(e.Themes, ", "), MembersOnly: !e.Public,
+		Details: short(e.Details)}
+	if e.Public {
+		// The web serves public events only: a members-only one has no
+		// "add to my calendar" link (it would be a 404).
+		v.Calendar = s.cfg.WebURL + "/agenda/event/" + url.PathEscape(e.UID) + ".ics"
+	}
+	cs.viewsMu.Lock()
+	if cs.views == nil || len(cs.views) > maxViews {
+		cs.views = make(map[viewKey]ViewEvent)
+	}
+	cs.views[key] = v
+	cs.viewsMu.Unlock()
+	return v
+}
+
+// viewKey: an event (as read at one events version: a change makes new
+// *events.Event values), a language and a time zone.
+type viewKey struct {
+	e    *events.Event
+	lang string
+	loc  *time.Location
+}
+
+// maxViews bounds the views kept; past it they are made again.
+const maxViews = 50000
 
 // organisers says who organises an event: "organisé par Nantes Sud et
 // Nantes Nord".

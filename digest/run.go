@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -40,15 +41,17 @@ type Config struct {
 
 // Service runs the digests of one hub.
 type Service struct {
-	db    *store.DB
-	q     *queue.Queue
-	texts *templates.Set
-	geo   *geo.Gazetteer
-	cfg   Config
-	log   *slog.Logger
+	db     *store.DB
+	q      *queue.Queue
+	texts  *templates.Set
+	geo    *geo.Gazetteer
+	cfg    Config
+	log    *slog.Logger
+	secret []byte
+	copies copies    // what the queue's workers make copies from
+	macs   sync.Pool // of HMAC-SHA256 under secret: a digest has a link per event
 	// progress, if set, is told how far Run is (OnProgress).
 	progress func(done, total int)
-	secret   []byte
 
 	catMu sync.Mutex
 	cat   *Catalogue // the previews' window of events, read at catAt
@@ -81,7 +84,8 @@ func (s *Service) Request() string { return "agenda+request@" + s.cfg.Domain }
 
 // Report is what a run did.
 // OnProgress sets a function told, for each member Run looks at, how many
-// it has looked at and of how many (relais digest run shows a bar).
+// it has read so far and of how many (-1: not known, members are read a
+// page at a time; relais digest run shows a spinner).
 func (s *Service) OnProgress(f func(done, total int)) { s.progress = f }
 
 type Report struct {
@@ -114,17 +118,11 @@ func (s *Service) Run(ctx context.Context, dry bool) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	members, err := s.active(ctx)
-	if err != nil {
-		return rep, err
-	}
-	rep.Members = len(members)
-	recent, err := s.recent(ctx, now.Add(-6*24*time.Hour))
-	if err != nil {
-		return rep, err
-	}
-	weeks := map[string]map[string]bool{}     // week → members already recorded
-	before := map[string]map[string][]int64{} // week → member → what their digest announced
+	// What was sent lately: this week's digest already recorded, last
+	// week's (its events, for cancellations since), any in the last six
+	// days (a member who moved to another time zone). The earliest week a
+	// member's "last week" can be, whatever their zone.
+	since, lately := Week(now.AddDate(0, 0, -9)), now.Add(-6*24*time.Hour).Unix()
 	type pick struct {
 		email, week string
 		sel         []byte
@@ -171,46 +169,66 @@ func (s *Service) Run(ctx context.Context, dry bool) (Report, error) {
 		}
 		return nil
 	}
-	for i, m := range members {
-		if s.progress != nil {
-			s.progress(i+1, len(members))
+	// Members are read a page at a time, with what was sent to them: the
+	// memory of a run is that of a page, whatever the number of members.
+	after := ""
+	for {
+		page, err := s.activePage(ctx, after)
+		if err != nil {
+			return rep, err
 		}
-		if !s.cfg.Schedule.Due(m, now) {
-			continue
+		if len(page) == 0 {
+			break
 		}
-		local := now.In(m.Location())
-		week := Week(local)
-		done, ok := weeks[week]
-		if !ok {
-			if done, err = s.recorded(ctx, week); err != nil {
-				return rep, err
+		rep.Members += len(page)
+		first := page[0].Email
+		after = page[len(page)-1].Email
+		sent, err := s.sentPage(ctx, first, after, since)
+		if err != nil {
+			return rep, err
+		}
+		for _, m := range page {
+			if s.progress != nil {
+				s.progress(rep.Members, -1) // pages: the total is not known ahead
 			}
-			weeks[week] = done
-		}
-		if done[m.Email] || recent[m.Email] {
-			continue
-		}
-		rep.Due++
-		m.Groups = groupsOf[m.Email]
-		prev := Week(local.AddDate(0, 0, -7))
-		last, ok := before[prev]
-		if !ok {
-			if last, err = s.announced(ctx, prev); err != nil {
-				return rep, err
+			if !s.cfg.Schedule.Due(m, now) {
+				continue
 			}
-			before[prev] = last
-		}
-		d := Select(m, cat, local, local.AddDate(0, 0, s.cfg.Days), last[m.Email])
-		sel, _ := json.Marshal(d)
-		picks = append(picks, pick{m.Email, week, sel, d.Empty()})
-		if d.Empty() {
-			rep.Empty++
-		} else {
-			rep.Queued++
-		}
-		if len(picks) >= batch {
-			if err := flush(); err != nil {
-				return rep, err
+			local := now.In(m.Location())
+			week, prev := Week(local), Week(local.AddDate(0, 0, -7))
+			done, recent := false, false
+			var last []int64
+			for _, r := range sent[m.Email] {
+				switch {
+				case r.week == week:
+					done = true
+				case r.at > lately && r.events != "{}":
+					recent = true
+				}
+				if r.week == prev {
+					var d Digest
+					if json.Unmarshal([]byte(r.events), &d) == nil {
+						last = d.IDs()
+					}
+				}
+			}
+			if done || recent {
+				continue
+			}
+			rep.Due++
+			m.Groups = groupsOf[m.Email]
+			d := Select(m, cat, local, local.AddDate(0, 0, s.cfg.Days), last)
+			sel, _ := json.Marshal(d)
+			picks = append(picks, pick{m.Email, week, sel, d.Empty()})
+			if d.Empty() {
+				rep.Empty++
+			} else {
+				rep.Queued++
+			}
+			if len(picks) >= batch {
+				if err := flush(); err != nil {
+					return rep, err
+				}
 			}
 		}
 	}
@@ -229,19 +247,51 @@ func (s *Service) Run(ctx context.Context, dry bool) (Report, error) {
 	return rep, nil
 }
 
-func (s *Service) active(ctx context.Context) ([]Member, error) {
-	rows, err := s.db.Query(ctx, "agenda.active")
+// memberPage is how many members a run reads at once.
+const memberPage = 5000
+
+// activePage reads the next page of members with a place, after the
+// address after, in address order.
+func (s *Service) activePage(ctx context.Context, after string) ([]Member, error) {
+	rows, err := s.db.Query(ctx, "agenda.active-page", after, memberPage)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Member
+	out := make([]Member, 0, memberPage)
 	for rows.Next() {
 		m, err := scanMember(rows)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// sentRow is one digest recorded for a member.
+type sentRow struct {
+	week   string
+	at     int64
+	events string
+}
+
+// sentPage reads the digests recorded since week since for the members
+// from first to last, by member.
+func (s *Service) sentPage(ctx context.Context, first, last, since string) (map[string][]sentRow, error) {
+	rows, err := s.db.Query(ctx, "digest.sent-page", first, last, since)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][]sentRow{}
+	for rows.Next() {
+		var email string
+		var r sentRow
+		if err := rows.Scan(&email, &r.week, &r.at, &r.events); err != nil {
+			return nil, err
+		}
+		out[email] = append(out[email], r)
 	}
 	return out, rows.Err()
 }
@@ -260,65 +310,6 @@ func (s *Service) allGroups(ctx context.Context) (map[string][]int64, error) {
 			return nil, err
 		}
 		out[strings.ToLower(email)] = append(out[strings.ToLower(email)], id)
-	}
-	return out, rows.Err()
-}
-
-func (s *Service) recorded(ctx context.Context, week string) (map[string]bool, error) {
-	rows, err := s.db.Query(ctx, "digest.weeks-sent", week)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]bool{}
-	for rows.Next() {
-		var e string
-		if err := rows.Scan(&e); err != nil {
-			return nil, err
-		}
-		out[e] = true
-	}
-	return out, rows.Err()
-}
-
-// recent lists the members sent a digest since t.
-func (s *Service) recent(ctx context.Context, t time.Time) (map[string]bool, error) {
-	rows, err := s.db.Query(ctx, "digest.recent", t.Unix())
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]bool{}
-	for rows.Next() {
-		var e string
-		var at int64
-		if err := rows.Scan(&e, &at); err != nil {
-			return nil, err
-		}
-		out[e] = true
-	}
-	return out, rows.Err()
-}
-
-// announced reads what every digest of week announced, by member.
-func (s *Service) announced(ctx context.Context, week string) (map[string][]int64, error) {
-	rows, err := s.db.Query(ctx, "digest.week-all", week)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string][]int64{}
-	for rows.Next() {
-		var email, raw string
-		if err := rows.Scan(&email, &raw); err != nil {
-			return nil, err
-		}
-		var d Digest
-		if json.Unmarshal([]byte(raw), &d) == nil {
-			if ids := d.IDs(); len(ids) > 0 {
-				out[email] = ids
-			}
-		}
 	}
 	return out, rows.Err()
 }
@@ -358,36 +349,8 @@ func (s *Service) Preview(ctx context.Context, email string) (Digest, []byte, er
 	if d.Empty() {
 		return d, nil, nil
 	}
-	msg, err := s.render(m, d, cat, Week(local))
+	msg, err := s.render(m, d, cat.ByID, Week(local))
 	return d, msg, err
-}
-
-// Personalize makes a member's copy of a queued digest from the selection
-// recorded for them (queue.Personalizer).
-func (s *Service) Personalize(ctx context.Context, c queue.Copy) ([]byte, error) {
-	m, err := Get(ctx, s.db, c.Rcpt)
-	if errors.Is(err, ErrNoMember) || (err == nil && !m.Active) {
-		return nil, fmt.Errorf("%w: %s left the agenda", queue.ErrDrop, c.Rcpt)
-	} else if err != nil {
-		return nil, err
-	}
-	d, err := s.selection(ctx, m.Email, c.Ref)
-	if err != nil {
-		return nil, err
-	}
-	var evs []events.Event
-	for _, ids := range [][]Item{d.Own, d.Near, d.Themes, d.Cancelled} {
-		for _, it := range ids {
-			e, err := events.Get(ctx, s.db, it.ID)
-			if errors.Is(err, events.ErrNotFound) {
-				continue
-			} else if err != nil {
-				return nil, err
-			}
-			evs = append(evs, e)
-		}
-	}
-	return s.render(m, d, NewCatalogue(evs), c.Ref)
 }
 
 // Token is the key of the member's personal stop link: the member's
@@ -405,10 +368,19 @@ func (s *Service) memberToken(purpose, link string) string {
 }
 
 func (s *Service) macFor(purpose, subject string) string {
-	h := hmac.New(sha256.New, s.secret)
+	h, _ := s.macs.Get().(hash.Hash)
+	if h == nil {
+		h = hmac.New(sha256.New, s.secret)
+	}
+	h.Reset()
 	h.Write([]byte(purpose + "\x00" + subject))
-	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h.Sum(nil)[:10]))
+	var sum [sha256.Size]byte
+	mac := h.Sum(sum[:0])
+	s.macs.Put(h)
+	return strings.ToLower(b32.EncodeToString(mac[:10]))
 }
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // ErrBadToken: a stop link the hub did not make.
 var ErrBadToken = errors.New("digest: unknown link")

@@ -55,7 +55,7 @@ func (s *Service) PreviewView(ctx context.Context, email string) (v View, empty 
 	s.catMu.Lock()
 	d := Select(m, cat, local, local.AddDate(0, 0, s.cfg.Days), last.IDs())
 	s.catMu.Unlock()
-	return s.view(m, d, cat), d.Empty(), nil
+	return s.view(m, d, cat.ByID), d.Empty(), nil
 }
 
 // window returns the catalogue of the events a digest made now may hold,

@@ -1,5 +1,9 @@
 // Package dkim is in charge of the hub's DKIM keys and of signing what it
-// sends (RFC 6376, with Ed25519 keys per RFC 8463), through go-msgauth.
+// sends (RFC 6376, relaxed/relaxed, SHA-256; Ed25519 keys per RFC 8463).
+// The signatures are assembled here (sign.go), in one pass: the body
+// hashed once for every key, and its shared beginning once for every copy
+// of a post; RSA signatures are made by OpenSSL's libcrypto, opened at run
+// time, when the machine has it, by Go's crypto/rsa otherwise (engine.go).
 //
 // Keys live under one directory, one folder per domain:
 //
@@ -15,8 +19,6 @@
 package dkim
 
 import (
-	"bufio"
-	"bytes"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -34,12 +36,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/emersion/go-message/textproto"
-	gdkim "github.com/emersion/go-msgauth/dkim"
-
-	"codeberg.org/relais/relais/internal/mailbox"
-	"codeberg.org/relais/relais/internal/rawheader"
 )
 
 // Algorithms of a key, as DNS records name them (k=).
@@ -320,22 +316,37 @@ type Signer struct {
 	dir      string
 	fallback string // domain whose keys sign mail From elsewhere
 	now      func() time.Time
+	engine   string // what makes RSA signatures: EngineAuto, EngineOpenSSL, EngineGo
 
 	mu      sync.Mutex
 	keys    map[string][]Key // active keys by domain
 	checked time.Time
 	stamp   string // what the keys were read from, to notice changes
+	made    string // what makes the RSA signatures of the active keys
 }
 
 // NewSigner reads the keys in dir. Mail whose From domain has no active key
 // is signed with fallback's (a group forward keeps its writer's From; the
 // hub still vouches for having sent it). It is an error for fallback to
-// have none.
+// have none. RSA signatures are made by OpenSSL's libcrypto when it loads,
+// by Go's crypto/rsa otherwise (EngineAuto).
 func NewSigner(dir, fallback string, now func() time.Time) (*Signer, error) {
+	return NewSignerWith(dir, fallback, now, EngineAuto)
+}
+
+// NewSignerWith is NewSigner with the RSA engine chosen (EngineAuto,
+// EngineOpenSSL, EngineGo).
+func NewSignerWith(dir, fallback string, now func() time.Time, engine string) (*Signer, error) {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Signer{dir: dir, fallback: strings.ToLower(fallback), now: now}
+	if engine == "" {
+		engine = EngineAuto
+	}
+	if !ValidEngine(engine) {
+		return nil, fmt.Errorf("dkim: unknown RSA engine %q (auto, openssl, go)", engine)
+	}
+	s := &Signer{dir: dir, fallback: strings.ToLower(fallback), now: now, engine: engine}
 	if err := s.reload(); err != nil {
 		return nil, err
 	}
@@ -343,6 +354,18 @@ func NewSigner(dir, fallback string, now func() time.Time) (*Signer, error) {
 		return nil, fmt.Errorf("%w for %s in %s: run relais dkim keygen", ErrNoKeys, fallback, dir)
 	}
 	return s, nil
+}
+
+// Engine says what makes the RSA signatures: "OpenSSL 3.0.19 27 Jan
+// 2026 (libcrypto.so.3)", or "Go crypto/rsa" with the reason libcrypto is
+// not used.
+func (s *Signer) Engine() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.made == "" {
+		return "no RSA key"
+	}
+	return s.made
 }
 
 // reloadEvery: how often the key directory is looked at for an activation.
@@ -358,12 +381,19 @@ func (s *Signer) reload() error {
 		return err
 	}
 	keys := make(map[string][]Key)
+	made := ""
 	for _, k := range all {
-		if k.Active {
-			keys[k.Domain] = append(keys[k.Domain], k)
+		if !k.Active {
+			continue
 		}
+		if priv, ok := k.signer.(*rsa.PrivateKey); ok {
+			if k.signer, made, err = rsaSigner(priv, s.engine); err != nil {
+				return err
+			}
+		}
+		keys[k.Domain] = append(keys[k.Domain], k)
 	}
-	s.keys, s.stamp = keys, stamp
+	s.keys, s.stamp, s.made = keys, stamp, made
 	return nil
 }
 
@@ -379,127 +409,61 @@ func (s *Signer) dirStamp() string {
 	return b.String()
 }
 
-// Sign returns msg with DKIM-Signature fields prepended, one per active key
-// of the From domain (or of the fallback domain), relaxed/relaxed, SHA-256.
-func (s *Signer) Sign(msg []byte) ([]byte, error) {
+// keysFor returns the active keys that sign mail From domain: its own, or
+// the fallback domain's.
+func (s *Signer) keysFor(domain string) ([]Key, error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if now := s.now(); now.Sub(s.checked) >= reloadEvery {
 		s.checked = now
 		if err := s.reload(); err != nil {
-			s.mu.Unlock()
 			return nil, err
 		}
 	}
-	keys := s.keys[fromDomain(msg)]
+	keys := s.keys[domain]
 	if len(keys) == 0 {
 		keys = s.keys[s.fallback]
 	}
-	s.mu.Unlock()
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("%w for %s", ErrNoKeys, s.fallback)
 	}
-	part, fields := signedPart(msg)
-	var sigs bytes.Buffer
-	for _, k := range keys {
-		sig, err := sign(part, k, fields)
-		if err != nil {
-			return nil, err
-		}
-		sigs.WriteString(sig)
-	}
-	return append(sigs.Bytes(), msg...), nil
-}
-
-func sign(msg []byte, k Key, fields []string) (string, error) {
-	sgn, err := gdkim.NewSigner(&gdkim.SignOptions{
-		Domain:                 k.Domain,
-		Selector:               k.Selector,
-		Signer:                 k.signer,
-		Hash:                   crypto.SHA256,
-		HeaderCanonicalization: gdkim.CanonicalizationRelaxed,
-		BodyCanonicalization:   gdkim.CanonicalizationRelaxed,
-		HeaderKeys:             fields,
-	})
-	if err != nil {
-		return "", fmt.Errorf("dkim: %w", err)
-	}
-	if _, err := sgn.Write(msg); err != nil {
-		sgn.Close()
-		return "", fmt.Errorf("dkim: %w", err)
-	}
-	if err := sgn.Close(); err != nil {
-		return "", fmt.Errorf("dkim: sign with %s: %w", k.Name(), err)
-	}
-	return sgn.Signature(), nil
+	return keys, nil
 }
 
 // maxSignedEach bounds the occurrences of one field a signature covers:
-// the last ones, those readers show. go-msgauth finds each name of h= by
-// scanning the header from its end, so that signing every one of n
-// fields of a name (17,000 "Cc:" fit in a 100 KB header) costs n² at each
-// signature, and a list signs once per member. RFC 5322 §3.6 allows one
-// of each of these fields; a few more are tolerated as written.
+// the last ones, those readers show. Verifiers such as go-msgauth find
+// each name of h= by scanning the header from its end, so that signing
+// every one of n fields of a name (17,000 "Cc:" fit in a 100 KB header)
+// costs n² at each verification (and cost it at each signature when
+// go-msgauth signed). RFC 5322 §3.6 allows one of each of these fields; a
+// few more are tolerated as written.
 const maxSignedEach = 8
 
-// signedPart returns what a signature covers, in one pass over the
-// header: the signed fields, each unfolded, and the body; and the h= list,
-// each signed field named as many times as it occurs, plus once (so that
-// none can be added), up to its last maxSignedEach occurrences (then none
-// is added: an added one would not be among the last). With relaxed
-// header canonicalization (RFC 6376 §3.4.2) the unfolded fields hash as
-// the folded ones do, and go-msgauth, which rebuilds a field for each
-// continuation line, never sees a field folded over many lines nor a
-// field it does not sign.
-func signedPart(msg []byte) ([]byte, []string) {
-	fields := rawheader.Fields(msg)
-	count := make(map[string]int, len(signedFields))
-	for _, f := range fields {
-		name := strings.ToLower(f.Name)
-		if _, signed := signedSet[name]; signed {
-			count[name]++
-		}
+// signedIndex is the index of name in signedFields, or -1.
+func signedIndex(name string) int {
+	if len(name) > 32 {
+		return -1
 	}
-	seen := make(map[string]int, len(count))
-	part := make([]byte, 0, len(msg))
-	for _, f := range fields {
-		name := strings.ToLower(f.Name)
-		if _, signed := signedSet[name]; !signed {
-			continue
+	var low [32]byte
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
 		}
-		// Only the last maxSignedEach of a name: an RFC 6376 §5.4.2
-		// signer picks them from the bottom, and so does the verifier.
-		if seen[name]++; count[name]-seen[name] < maxSignedEach {
-			part = append(part, rawheader.Unfold(f.Raw)...)
-		}
+		low[i] = c
 	}
-	part = append(part, msg[rawheader.End(msg):]...)
-	keys := make([]string, 0, 2*len(signedFields))
-	for _, f := range signedFields {
-		n := count[strings.ToLower(f)] + 1
-		keys = append(keys, slices.Repeat([]string{f}, min(n, maxSignedEach))...)
+	j, ok := signedSet[string(low[:len(name)])]
+	if !ok {
+		return -1
 	}
-	return part, keys
+	return j
 }
 
 // signedSet is signedFields in lower case, to look names up.
-var signedSet = func() map[string]struct{} {
-	m := make(map[string]struct{}, len(signedFields))
-	for _, f := range signedFields {
-		m[strings.ToLower(f)] = struct{}{}
+var signedSet = func() map[string]int {
+	m := make(map[string]int, len(signedFields))
+	for i, f := range signedFields {
+		m[strings.ToLower(f)] = i
 	}
 	return m
 }()
-
-// fromDomain is the domain of the message's From, in lower case.
-func fromDomain(msg []byte) string {
-	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(msg)))
-	if err != nil {
-		return ""
-	}
-	a, err := mailbox.Parse(h.Get("From"), true)
-	if err != nil {
-		return ""
-	}
-	_, d, _ := strings.Cut(a.Address, "@")
-	return strings.ToLower(d)
-}

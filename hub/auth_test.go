@@ -62,7 +62,25 @@ func verdicts(m outbox.Mail, id string) []string {
 // forward, list post, list command reply, moderation notice, list digest,
 // ticket acknowledgement, notification and answer.
 func TestAuthEveryMessageSigned(t *testing.T) {
-	e := deskEnv(t)
+	// Both RSA paths: OpenSSL's libcrypto where the machine has it, and
+	// Go's crypto/rsa (the fallback).
+	for _, engine := range []string{"auto", "go"} {
+		t.Run("rsa="+engine, func(t *testing.T) { everyMessageSigned(t, engine) })
+	}
+}
+
+func everyMessageSigned(t *testing.T, engine string) {
+	e := deskEnv(t, func(c *config.Config) { c.DKIM.RSA = engine })
+	if !strings.Contains(e.logs.String(), "msg=dkim rsa=") {
+		t.Fatalf("no log line says what signs RSA:\n%s", e.logs)
+	}
+	if engine == "go" && !strings.Contains(e.logs.String(), `rsa="Go crypto/rsa"`) {
+		t.Fatalf("dkim.rsa = go not followed:\n%s", e.logs)
+	}
+	if engine == "auto" && !strings.Contains(e.logs.String(), dkim.RSAEngine()) {
+		t.Fatalf("auto does not sign with %s:\n%s", dkim.RSAEngine(), e.logs)
+	}
+	t.Logf("RSA: %s", map[string]string{"auto": dkim.RSAEngine(), "go": "Go crypto/rsa"}[engine])
 	// Ticket: acknowledgement and notifications, then an answer.
 	_, notif := openTicket(t, e)
 	e.mustSend(nadia, addr(t, notif.Header().Get("Reply-To")), mailTo("Nadia <"+nadia+">", addr(t, notif.Header().Get("Reply-To")), "Re: tracts", "<ans1@ops.example>", "Au local, samedi dès 9h."))

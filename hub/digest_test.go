@@ -5,13 +5,19 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"codeberg.org/relais/relais/digest"
+	"codeberg.org/relais/relais/events"
 	"codeberg.org/relais/relais/geo"
 	"codeberg.org/relais/relais/lists"
 	"codeberg.org/relais/relais/outbox"
+	"codeberg.org/relais/relais/queue"
+	"codeberg.org/relais/relais/store"
 )
 
 // setPlace sends agenda+request@ the commands of a member and waits for
@@ -318,5 +324,75 @@ func TestAgendaUnprovenAddressConfirms(t *testing.T) {
 	}
 	if m, _ := digest.Get(context.Background(), e.h.DB, "bob@nospf.example"); !m.Active {
 		t.Fatal("not started by the confirmation link")
+	}
+}
+
+// A digest's copy is made when it is sent, from the events as they are
+// then: an event renamed after the digest was queued (its first attempt
+// deferred by the relay) shows its new title. The copies are made from
+// events kept in memory; a change to them is seen at once.
+func TestDigestCopyShowsChangeSinceQueued(t *testing.T) {
+	e := newEnv(t)
+	paris, _ := time.LoadLocation("Europe/Paris")
+	e.clock.advance(time.Date(2026, 11, 23, 9, 0, 0, 0, paris).Sub(e.clock.now()))
+	rcpt := "4405.nantes-sud+agenda@hub.example"
+	e.mustSend("camille@exemple.fr", rcpt, post("camille@exemple.fr", rcpt, "Événement",
+		"Titre : Réunion publique logement\nDate : jeudi 3 décembre 2026 à 18h30\nFin : 21h\n"+
+			"Lieu : Salle des fêtes, 12 rue de la Paix, 44000 Nantes\n"))
+	e.waitFor("published", countTo("camille@exemple.fr", 1))
+	e.agendaMember("near@example.org", "code-postal 44400")
+	e.agendaMember("other@example.org", "code-postal 44000")
+	e.settle()
+	var mu sync.Mutex
+	hold := true
+	e.box.Rcpt = func(from, to string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if to == "near@example.org" && hold {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "greylisted"}
+		}
+		return nil
+	}
+	if rep, err := e.h.Digest.Run(context.Background(), false); err != nil || rep.Queued != 2 {
+		t.Fatalf("run: %+v %v", rep, err)
+	}
+	// other@ gets it at once (the events are now in memory); near@'s
+	// first attempt is deferred.
+	first := e.waitFor("other's digest", countTo("other@example.org", 2)) // the settings answer, then the digest
+	if body := text(to(first, "other@example.org")[1]); !strings.Contains(body, "Réunion publique logement") {
+		t.Fatalf("other's digest:\n%s", body)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		ds, _ := queue.List(context.Background(), e.h.DB, "queued", 10)
+		if len(ds) == 1 && ds[0].Attempts == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("near's digest not deferred: %+v", ds)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	err := e.h.DB.Write(context.Background(), func(tx *store.Tx) error {
+		evs, err := events.Window(context.Background(), e.h.DB, e.clock.now(), e.clock.now().AddDate(0, 0, 30))
+		if err != nil || len(evs) != 1 {
+			return fmt.Errorf("events %v %v", evs, err)
+		}
+		ev := evs[0]
+		ev.Title, ev.Sequence = "Réunion publique déplacée", ev.Sequence+1
+		_, err = events.Save(tx, &ev, ev.GroupIDs[0], e.clock.now())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	hold = false
+	mu.Unlock()
+	e.clock.advance(2 * time.Minute)
+	e.h.Queue.Kick()
+	ms := e.waitFor("near's digest", countTo("near@example.org", 2)) // the settings answer, then the digest
+	body := text(to(ms, "near@example.org")[1])
+	if !strings.Contains(body, "Réunion publique déplacée") || strings.Contains(body, "Réunion publique logement") {
+		t.Errorf("near's digest, made after the change:\n%s", body)
 	}
 }

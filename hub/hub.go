@@ -123,14 +123,15 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 	h := &Hub{Config: cfg, DB: db, Texts: texts, log: log, now: now}
 	h.Metrics = metrics.New(h.state)
 	db.OnCommit(h.Metrics.Committed)
-	var sign func([]byte) ([]byte, error)
+	var sign queue.Signer
 	if cfg.DKIM.Sign {
 		signer, err := openSigner(cfg, now, log)
 		if err != nil {
 			db.Close()
 			return nil, err
 		}
-		sign = signer.Sign
+		log.Info("dkim", "rsa", signer.Engine())
+		sign = signer
 	}
 	h.Queue, err = queue.New(ctx, db, queue.Config{
 		Relay: queue.Relay{
@@ -149,7 +150,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		GiveUpAfter: cfg.Queue.GiveUpAfter.D(),
 		Domain:      cfg.Domains[0],
 		Now:         now,
-		Sign:        sign,
+		Signer:      sign,
 		Observer:    queueMetrics{h.Metrics},
 	}, log.With("part", "queue"))
 	if err != nil {
@@ -168,7 +169,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 	}
 	resolver := opts.Resolver
 	if resolver == nil {
-		resolver = mailauth.NewNetResolver(cfg.Auth.DNSServer)
+		resolver = mailauth.NewCached(mailauth.NewNetResolver(cfg.Auth.DNSServer), time.Minute, 10*time.Second)
 	}
 	maxPost := cfg.Lists.MaxMessageBytes
 	if maxPost == 0 {
@@ -334,7 +335,7 @@ func openSigner(cfg config.Config, now func() time.Time, log *slog.Logger) (*dki
 		log.Warn("DKIM keys generated: publish their records (relais dns) before sending for real",
 			"domain", cfg.Domains[0], "selectors", made[0].Selector+","+made[1].Selector)
 	}
-	return dkim.NewSigner(cfg.DKIM.KeysDir, cfg.Domains[0], now)
+	return dkim.NewSignerWith(cfg.DKIM.KeysDir, cfg.Domains[0], now, cfg.DKIM.RSA)
 }
 
 // Listen opens the configured SMTP listeners, the web listener and the

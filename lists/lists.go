@@ -232,6 +232,9 @@ type Service struct {
 	mu       sync.Mutex
 	cache    map[int64]cachedList    // lists, for personalising copies
 	policies map[string]cachedPolicy // DMARC policies by domain
+
+	copiesMu sync.Mutex
+	copies   map[int64]memberRead // by delivery id: members read for the copies being made (memberOf)
 }
 
 type cachedList struct {
@@ -251,7 +254,8 @@ func New(ctx context.Context, db *store.DB, q *queue.Queue, texts *templates.Set
 	if err != nil {
 		return nil, fmt.Errorf("lists: %w", err)
 	}
-	return &Service{db: db, q: q, texts: texts, dns: dns, cfg: cfg, log: log, secret: secret, cache: map[int64]cachedList{}, policies: map[string]cachedPolicy{}}, nil
+	return &Service{db: db, q: q, texts: texts, dns: dns, cfg: cfg, log: log, secret: secret, cache: map[int64]cachedList{}, policies: map[string]cachedPolicy{},
+		copies: map[int64]memberRead{}}, nil
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now() }

@@ -260,9 +260,7 @@ func (s *Service) Personalize(ctx context.Context, c queue.Copy) ([]byte, error)
 	} else if err != nil {
 		return nil, err
 	}
-	var id int64
-	var state string
-	err = s.db.QueryRow(ctx, "member.state", l.ID, strings.ToLower(c.Rcpt)).Scan(&id, &state)
+	id, state, err := s.memberOf(ctx, l.ID, c)
 	if err != nil || state != "active" {
 		if err == nil || errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("%w: %s is no longer an active member", queue.ErrDrop, c.Rcpt)
@@ -300,6 +298,66 @@ func (s *Service) Personalize(ctx context.Context, c queue.Copy) ([]byte, error)
 		last = in.At
 	}
 	return append(out, c.Data[last:]...), nil
+}
+
+// memberBatch is how many recipients of a post one read prepares, and
+// memberTTL how long what it read is trusted: a member who leaves while
+// the post is being sent may still get it if their copy's row was read in
+// the last memberTTL (before, the window was between making a copy and
+// sending it).
+const (
+	memberBatch = 512
+	memberTTL   = 2 * time.Second
+)
+
+// memberRead is a recipient's member id and state as read for a copy.
+type memberRead struct {
+	id    int64
+	state string // "" when the batch found no member
+	read  time.Time
+}
+
+// memberOf returns the id and state of the member a copy is for, read with
+// those of the next recipients of the same message (member.copies), or
+// alone (member.state) when the batch has nothing for it.
+func (s *Service) memberOf(ctx context.Context, listID int64, c queue.Copy) (int64, string, error) {
+	s.copiesMu.Lock()
+	defer s.copiesMu.Unlock()
+	now := time.Now()
+	m, ok := s.copies[c.DeliveryID]
+	if (!ok || now.Sub(m.read) >= memberTTL) && c.OutboundID != 0 {
+		if len(s.copies) > 4*memberBatch {
+			clear(s.copies)
+		}
+		rows, err := s.db.Query(ctx, "member.copies", listID, c.OutboundID, c.DeliveryID, memberBatch)
+		if err != nil {
+			return 0, "", err
+		}
+		for rows.Next() {
+			var d int64
+			var id sql.NullInt64
+			var state sql.NullString
+			if err := rows.Scan(&d, &id, &state); err != nil {
+				rows.Close()
+				return 0, "", err
+			}
+			s.copies[d] = memberRead{id: id.Int64, state: state.String, read: now}
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return 0, "", err
+		}
+		m, ok = s.copies[c.DeliveryID]
+	}
+	delete(s.copies, c.DeliveryID)
+	if ok && m.state != "" {
+		return m.id, m.state, nil
+	}
+	// Not in a batch (no longer queued, a caller without the queue), or
+	// not found by the join, which compares addresses as stored: ask alone.
+	var id int64
+	var state string
+	err := s.db.QueryRow(ctx, "member.state", listID, strings.ToLower(c.Rcpt)).Scan(&id, &state)
+	return id, state, err
 }
 
 // htmlFooter turns the footer text into a small HTML block, the

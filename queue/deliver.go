@@ -1,18 +1,18 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"codeberg.org/relais/relais/dkim"
 	"codeberg.org/relais/relais/store"
 )
 
@@ -27,41 +27,93 @@ type result struct {
 	network   bool // the connection is unusable
 }
 
+// worker is one connection to the relay and the copies sent over it, one
+// after the other. A copy's content is followed, in the same write, by the
+// next copy's MAIL, RCPT and DATA when one is ready (RFC 2920 §3.1: the
+// content may start a group), so that its final reply is read with theirs.
+type worker struct {
+	q     *Queue
+	c     *client // nil when not connected
+	cache body
+	// pending is the copy whose content is written and whose final reply
+	// is not read yet (only with a pipelining relay).
+	pending *outcome
+}
+
 func (q *Queue) worker(ctx context.Context, jobs <-chan job) {
-	var c *smtp.Client
-	defer func() {
-		if c != nil {
-			quit(c)
-		}
-	}()
+	w := &worker{q: q}
+	defer w.close()
 	idle := time.NewTimer(idleClose)
 	defer idle.Stop()
-	var cache body
+	// Stopping lets an attempt under way finish (Abort cuts it if that
+	// takes too long): it must not fail, and count as an attempt, only
+	// because the hub is stopping.
+	actx := context.WithoutCancel(ctx)
 	for {
-		select {
-		case j, ok := <-jobs:
-			if !ok {
-				return
+		var j job
+		var ok bool
+		if w.pending != nil {
+			// A copy waits for its final reply: send it on its way with
+			// the next one if there is one, else now.
+			select {
+			case j, ok = <-jobs:
+			default:
+				w.finish()
+				continue
 			}
-			// Stopping lets an attempt under way finish (Abort cuts it
-			// if that takes too long): it must not fail, and count as an
-			// attempt, only because the hub is stopping.
-			c = q.attempt(context.WithoutCancel(ctx), c, j, &cache)
-			idle.Reset(idleClose)
-		case <-idle.C:
-			if c != nil {
-				quit(c)
-				c = nil
+		} else {
+			select {
+			case j, ok = <-jobs:
+			case <-idle.C:
+				if w.c != nil {
+					w.c.quit()
+					w.c = nil
+				}
+				continue
 			}
 		}
+		if !ok {
+			return
+		}
+		w.attempt(actx, j)
+		idle.Reset(idleClose)
 	}
 }
 
-// quit says goodbye to the relay and closes the connection, whether or not
-// the relay answers (go-smtp's Quit closes only on a 221).
-func quit(c *smtp.Client) {
-	c.Quit()
-	c.Close()
+// close finishes the copy under way and says goodbye to the relay.
+func (w *worker) close() {
+	w.finish()
+	if w.c != nil {
+		w.c.quit()
+		w.c = nil
+	}
+}
+
+// drop closes a connection that can no longer be trusted.
+func (w *worker) drop() {
+	if w.c != nil {
+		w.c.conn.Close()
+		w.c = nil
+	}
+}
+
+// finish sends what is written and reads the final reply of the pending
+// copy, if any, and records it.
+func (w *worker) finish() {
+	p := w.pending
+	if p == nil {
+		return
+	}
+	w.pending = nil
+	if err := w.c.flush(); err != nil {
+		p.res = classify(err)
+	} else {
+		p.res = w.c.final()
+	}
+	if p.res.network {
+		w.drop()
+	}
+	w.q.outcomes <- *p
 }
 
 // body caches the last message a worker sent: the recipients of one message
@@ -71,9 +123,18 @@ type body struct {
 	messageID  string
 	kind, ref  string
 	data       []byte
+	bodyAt     int // where the body of data starts
 	nullSender bool
-	opts       smtp.MailOptions
-	signed     bool // data carries the hub's DKIM signatures
+	utf8       bool
+	eight      bool
+	// sigs are data's own signatures, made once for every recipient of a
+	// message that is not personalized.
+	sigs []byte
+	// shared is the body hash of the first sharedN bytes of data's body,
+	// which the personalized copies share (a list post's text before the
+	// member's footer): hashed once for all of them.
+	shared  *dkim.BodyHash
+	sharedN int
 }
 
 func (q *Queue) load(ctx context.Context, outboundID int64, b *body) error {
@@ -94,128 +155,210 @@ func (q *Queue) load(ctx context.Context, outboundID int64, b *body) error {
 		return fmt.Errorf("load body %s: %w", msgID, err)
 	}
 	data := append(prefix[:len(prefix):len(prefix)], raw...)
-	opts := smtp.MailOptions{UTF8: utf8, Size: int64(len(data))}
-	if eight {
-		opts.Body = smtp.Body8BitMIME
-	}
-	*b = body{outboundID: outboundID, messageID: msgID, kind: kind, ref: ref, data: data, nullSender: nullSender, opts: opts}
+	*b = body{outboundID: outboundID, messageID: msgID, kind: kind, ref: ref, data: data, bodyAt: dkim.BodyStart(data),
+		nullSender: nullSender, utf8: utf8, eight: eight}
 	return nil
 }
 
-// attempt makes one delivery attempt and records it. It returns the
-// connection to use next (nil when it had to be dropped).
-func (q *Queue) attempt(ctx context.Context, c *smtp.Client, j job, cache *body) *smtp.Client {
-	log := q.log.With("dlv", j.id, "rcpt", j.rcpt, "attempt", j.attempt)
-	var res result
-	kind := ""
-	if err := q.load(ctx, j.outboundID, cache); err != nil {
-		res = result{reply: "internal error: " + err.Error()}
-	} else {
-		kind = cache.kind
-		log = log.With("qid", cache.messageID)
-		from := q.ReturnPath(j.id)
-		if cache.nullSender {
-			from = ""
-		}
-		// The recipient's own copy first: a dropped one needs no relay.
-		out := cache
-		if p := q.personalizers[cache.kind]; p != nil {
-			data, err := p(ctx, Copy{DeliveryID: j.id, Rcpt: j.rcpt, Kind: cache.kind, Ref: cache.ref, Data: cache.data})
-			if err != nil {
-				res = result{reply: "personalize: " + err.Error(), permanent: errors.Is(err, ErrDrop)}
-				out = nil
-			} else {
-				own := *cache
-				own.data, own.signed = data, false
-				own.opts.Size = int64(len(data))
-				out = &own
-			}
-		}
-		if c == nil && out != nil {
-			var err error
-			c, err = q.dial(ctx)
-			if err != nil {
-				res = classify(err)
-				res.reply = "relay " + q.cfg.Relay.Address + ": " + res.reply
-			}
-		}
-		if c != nil && out != nil && q.cfg.Sign != nil && !out.signed {
-			// Signed at send time, once the relay answers, the last change
-			// to the copy: one signature per stored message, or per
-			// personalized copy.
-			start := time.Now()
-			data, err := q.cfg.Sign(out.data)
-			q.cfg.Observer.Signed(time.Since(start))
-			if err != nil {
-				res = result{reply: "dkim: " + err.Error()}
-				out = nil
-			} else {
-				out.data, out.signed = data, true
-				out.opts.Size = int64(len(data))
-			}
-		}
-		if c != nil && out != nil {
-			res = q.send(c, from, j.rcpt, j.id, out)
-			if !res.sent {
-				// Keep the connection only if it still speaks SMTP.
-				if res.network || c.Reset() != nil {
-					c.Close()
-					c = nil
-				}
-			}
-		}
+// attempt makes one delivery attempt. Its outcome is recorded at once,
+// or, when its content is written to a pipelining relay, once the relay
+// answers (finish).
+func (w *worker) attempt(ctx context.Context, j job) {
+	q := w.q
+	o := outcome{j: j, log: q.log.With("dlv", j.id, "rcpt", j.rcpt, "attempt", j.attempt)}
+	report := func(res result) {
+		o.res = res
+		q.outcomes <- o
 	}
-	q.outcomes <- outcome{j: j, res: res, log: log, kind: kind}
-	return c
+	if err := q.load(ctx, j.outboundID, &w.cache); err != nil {
+		report(result{reply: "internal error: " + err.Error()})
+		return
+	}
+	cache := &w.cache
+	o.log = o.log.With("qid", cache.messageID)
+	from := q.ReturnPath(j.id)
+	if cache.nullSender {
+		from = ""
+	}
+	// The recipient's own copy first: a dropped one needs no relay. Making
+	// and signing copies is bounded to the cores (cpu), so that a large
+	// fan-out leaves intake its share.
+	data, own := cache.data, false
+	if p := q.personalizers[cache.kind]; p != nil {
+		q.cpu <- struct{}{}
+		d, err := p(ctx, Copy{DeliveryID: j.id, OutboundID: j.outboundID, Rcpt: j.rcpt, Kind: cache.kind, Ref: cache.ref, Data: cache.data})
+		<-q.cpu
+		if err != nil {
+			report(result{reply: "personalize: " + err.Error(), permanent: errors.Is(err, ErrDrop)})
+			return
+		}
+		data, own = d, true
+	}
+	if w.c == nil {
+		w.finish()
+		c, err := q.dial(ctx)
+		if err != nil {
+			// Whatever the relay said before MAIL (a refused login, a
+			// 554 greeting) is about the relay, not this recipient:
+			// the delivery waits for the next attempt.
+			res := classify(err)
+			res.reply, res.permanent = "relay "+q.cfg.Relay.Address+": "+res.reply, false
+			report(res)
+			return
+		}
+		w.c = c
+	}
+	// Signed at send time, once the relay answers, the last change to the
+	// copy: once per stored message, or per personalized copy.
+	start := time.Now()
+	sigs, err := w.sign(data, own)
+	if q.cfg.Signer != nil {
+		q.cfg.Observer.Signed(time.Since(start))
+	}
+	if err != nil {
+		report(result{reply: "dkim: " + err.Error()})
+		return
+	}
+	c := w.c
+	mail, err := c.mailCommand(envelope{from: from, rcpt: j.rcpt, size: len(sigs) + len(data), utf8: cache.utf8, eight: cache.eight, id: j.id})
+	if err != nil {
+		res := result{reply: err.Error(), permanent: errors.Is(err, errBadAddress)}
+		report(res)
+		return
+	}
+	var res result
+	ok := false
+	if c.pipelining {
+		rset := c.writeEnvelope(mail, j.rcpt)
+		err := c.flush()
+		if w.pending != nil {
+			// Its final reply comes before those to this copy's commands.
+			p := w.pending
+			w.pending = nil
+			if err != nil {
+				p.res = classify(err)
+			} else {
+				p.res = c.final()
+			}
+			q.outcomes <- *p
+			if p.res.network && err == nil {
+				err = errors.New(p.res.reply)
+			}
+		}
+		if err != nil {
+			res = classify(err)
+		} else {
+			res, ok = c.envelopeReplies(rset)
+		}
+	} else {
+		res, ok = c.envelopeLockstep(mail, j.rcpt)
+	}
+	if !ok {
+		if res.network {
+			w.drop()
+		}
+		report(res)
+		return
+	}
+	c.writeContent(sigs, data)
+	if c.pipelining {
+		w.pending = &o
+		return
+	}
+	if err := c.flush(); err != nil {
+		res = classify(err)
+	} else {
+		res = c.final()
+	}
+	if res.network {
+		w.drop()
+	}
+	report(res)
 }
 
-func (q *Queue) dial(ctx context.Context) (*smtp.Client, error) {
+// sign returns the DKIM-Signature fields of data, the copy to send (own:
+// personalized, else the stored message itself).
+func (w *worker) sign(data []byte, own bool) ([]byte, error) {
+	q, cache := w.q, &w.cache
+	if q.cfg.Signer == nil {
+		return nil, nil
+	}
+	if !own {
+		if cache.sigs == nil {
+			body := dkim.NewBodyHash()
+			body.Write(data[cache.bodyAt:])
+			sigs, err := q.signatures(data, body)
+			if err != nil {
+				return nil, err
+			}
+			cache.sigs = sigs
+		}
+		return cache.sigs, nil
+	}
+	stored := cache.data[cache.bodyAt:]
+	mine := data[dkim.BodyStart(data):]
+	if cache.shared == nil {
+		// What this copy's body has in common with the stored one, up to
+		// a line end: the text every member gets.
+		n := 0
+		for n < len(stored) && n < len(mine) && stored[n] == mine[n] {
+			n++
+		}
+		n = bytes.LastIndexByte(stored[:n], '\n') + 1
+		cache.shared, cache.sharedN = dkim.NewBodyHash(), n
+		cache.shared.Write(stored[:n])
+	}
+	var body *dkim.BodyHash
+	if n := cache.sharedN; len(mine) >= n && bytes.Equal(mine[:n], stored[:n]) {
+		body = cache.shared.Clone()
+		body.Write(mine[n:])
+	} else {
+		body = dkim.NewBodyHash()
+		body.Write(mine)
+	}
+	return q.signatures(data, body)
+}
+
+// signatures signs within the bound on CPU-heavy work.
+func (q *Queue) signatures(data []byte, body *dkim.BodyHash) ([]byte, error) {
+	q.cpu <- struct{}{}
+	defer func() { <-q.cpu }()
+	return q.cfg.Signer.Signatures(data, body)
+}
+
+// dial connects to the relay and readies the session: EHLO, STARTTLS
+// (RFC 3207) when the relay offers it and relay.starttls allows it, AUTH
+// (RFC 4954) when a user is configured.
+func (q *Queue) dial(ctx context.Context) (*client, error) {
 	r := q.cfg.Relay
 	host, _, _ := net.SplitHostPort(r.Address)
 	raw, err := r.Dial(ctx, "tcp", r.Address)
 	if err != nil {
 		return nil, err
 	}
-	conn := q.track(raw)
-	offered, known := q.tlsOffered.Load(r.Address)
-	wantTLS := r.StartTLS != "off"
-	var c *smtp.Client
-	if wantTLS && known && offered.(bool) {
-		// RFC 3207: STARTTLS, then EHLO again over TLS.
-		tlsConfig := &tls.Config{ServerName: host, InsecureSkipVerify: r.TLSSkipVerify} //nolint:gosec // operator's choice, documented
-		if c, err = smtp.NewClientStartTLS(conn, tlsConfig); err != nil {
-			return nil, err
-		}
-	} else {
-		c = smtp.NewClient(conn)
-	}
-	c.CommandTimeout, c.SubmissionTimeout = r.Timeout, 2*r.Timeout
-	if err := c.Hello(r.Helo); err != nil {
-		c.Close()
+	c := newClient(q.track(raw), r.Timeout)
+	fail := func(err error) (*client, error) {
+		c.conn.Close()
 		return nil, err
 	}
-	if wantTLS && !known {
-		// First connection: learn whether the relay offers STARTTLS.
-		ok, _ := c.Extension("STARTTLS")
-		q.tlsOffered.Store(r.Address, ok)
-		if ok {
-			c.Close()
-			return q.dial(ctx)
+	if err := c.hello(r.Helo, true); err != nil {
+		return fail(err)
+	}
+	if _, offered := c.ext["STARTTLS"]; offered && r.StartTLS != "off" {
+		tlsConfig := &tls.Config{ServerName: host, InsecureSkipVerify: r.TLSSkipVerify} //nolint:gosec // operator's choice, documented
+		if err := c.startTLS(tlsConfig, r.Helo); err != nil {
+			return fail(err)
 		}
 	}
-	_, isTLS := c.TLSConnectionState()
-	if r.StartTLS == "required" && !isTLS {
-		c.Close()
-		return nil, errors.New("STARTTLS is required (relay.starttls) but the relay does not offer it")
+	if r.StartTLS == "required" && !c.tls {
+		return fail(errors.New("STARTTLS is required (relay.starttls) but the relay does not offer it"))
 	}
 	if r.Username != "" {
-		if !isTLS && !isLoopback(host) {
-			c.Close()
-			return nil, errors.New("refusing to send the relay password without TLS")
+		if !c.tls && !isLoopback(host) {
+			return fail(errors.New("refusing to send the relay password without TLS"))
 		}
-		if err := c.Auth(sasl.NewPlainClient("", r.Username, r.Password)); err != nil {
-			c.Close()
-			return nil, err
+		if err := c.auth(r.Username, r.Password); err != nil {
+			return fail(err)
 		}
 	}
 	return c, nil
@@ -227,34 +370,6 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-func (q *Queue) send(c *smtp.Client, from, rcpt string, id int64, b *body) result {
-	opts := b.opts
-	// RFC 3461 §4.4: the envelope id names the delivery, so a relay's
-	// report (and the demo's outbox, which files each copy under it) says
-	// which one it is about, even for a null sender. Sent only to a relay
-	// that offers DSN.
-	opts.EnvelopeID = "relais-" + strconv.FormatInt(id, 10)
-	if err := c.Mail(from, &opts); err != nil {
-		return classify(err)
-	}
-	if err := c.Rcpt(rcpt, nil); err != nil {
-		return classify(err)
-	}
-	w, err := c.Data()
-	if err != nil {
-		return classify(err)
-	}
-	if _, err := w.Write(b.data); err != nil {
-		w.Close()
-		return classify(err)
-	}
-	resp, err := w.CloseWithResponse()
-	if err != nil {
-		return classify(err)
-	}
-	return result{sent: true, reply: "250 " + resp.StatusText}
 }
 
 // classify sorts an error into temporary or permanent where it happens:

@@ -1,7 +1,8 @@
 // Package queue is in charge of the one outbound queue: every message the
-// hub sends, whatever produced it, is stored here, delivered through the
-// configured relay (smarthost) with the go-smtp client, retried with
-// backoff, and its outcome recorded per recipient.
+// hub sends, whatever produced it, is stored here, signed (DKIM, package
+// dkim), delivered through the configured relay (smarthost) over a few
+// persistent connections with PIPELINING (RFC 2920, client.go), retried
+// with backoff, and its outcome recorded per recipient.
 //
 // # Life of a delivery
 //
@@ -13,8 +14,9 @@
 // A new delivery is attempted at once; the time of its second attempt is
 // saved when it is queued. Later, the scheduler picks due deliveries and,
 // before anything is dialed, saves each one's next attempt time (claim).
-// A worker sends it in its own
-// SMTP transaction, with MAIL FROM the delivery's VERP address
+// A worker (one connection to the relay) makes the recipient's copy
+// (personalized by its producer, then signed) and sends it in its own SMTP
+// transaction, with MAIL FROM the delivery's VERP address
 // bounces+ID-MAC@domain (RFC 5321 §4.5.5 null sender for failure notices),
 // and records the reply:
 //   - 2xx: sent, with the relay's reply (its queue id);
@@ -22,9 +24,19 @@
 //     give_up_after since queueing, failed;
 //   - 5xx: failed, with the relay's reply.
 //
-// A crash between the relay's 250 and the record of it is the one case where
-// a recipient can get a message twice; in normal operation (restarts
-// included) each delivery is sent once.
+// With a relay that offers PIPELINING, a copy's MAIL, RCPT and DATA go in
+// one write, and its content with the next copy's commands: the replies
+// are read in order and each is the outcome of its own delivery only. A
+// delivery counts as sent when the relay said 250 after its content, and
+// only then; a connection lost before that leaves it deferred, sent again
+// at its next attempt. A crash between the relay's 250 and the record of it
+// is the one case where a recipient can get a message twice; in normal
+// operation (restarts and lost connections included) each delivery is sent
+// once.
+//
+// Making and signing copies is the CPU-heavy part: at most as many copies
+// as there are cores (GOMAXPROCS) are being made at once, whatever the
+// number of workers, so that intake keeps its share of the machine.
 //
 // # Retry schedule
 //
@@ -46,12 +58,14 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"codeberg.org/relais/relais/dkim"
 	"codeberg.org/relais/relais/store"
 )
 
@@ -67,11 +81,18 @@ type Config struct {
 
 	// Now is the clock; tests replace it. Default time.Now.
 	Now func() time.Time
-	// Sign adds the hub's DKIM signatures to a copy about to be sent
-	// (package dkim); nil sends unsigned.
-	Sign func(msg []byte) ([]byte, error)
+	// Signer makes the hub's DKIM signatures of a copy about to be sent
+	// (a *dkim.Signer); nil sends unsigned.
+	Signer Signer
 	// Observer is told of each outcome, for metrics; nil: nobody.
 	Observer Observer
+}
+
+// Signer makes the DKIM-Signature fields of a message given the hash of
+// its body (package dkim), which the queue computes once for what the
+// copies of a message share.
+type Signer interface {
+	Signatures(msg []byte, body *dkim.BodyHash) ([]byte, error)
 }
 
 // Observer is told what the queue does, as it happens (package metrics
@@ -131,6 +152,7 @@ type Message struct {
 // producer personalizes it.
 type Copy struct {
 	DeliveryID int64
+	OutboundID int64 // the message queued: its recipients share it
 	Rcpt       string
 	Kind, Ref  string
 	Data       []byte // the stored prefix and body; not to be modified
@@ -190,7 +212,9 @@ type Queue struct {
 	// scheduler goroutine touches it.
 	freshAfter int64
 
-	tlsOffered sync.Map // relay address → bool, learned at the first dial
+	// cpu bounds the copies being made or signed at once to the cores:
+	// what is left runs intake.
+	cpu chan struct{}
 
 	connMu sync.Mutex
 	conns  map[*trackedConn]bool // open connections to the relay, for Abort
@@ -263,6 +287,7 @@ func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Queu
 	return &Queue{
 		db: db, cfg: cfg, log: log, secret: secret,
 		kick:     make(chan struct{}, 1),
+		cpu:      make(chan struct{}, runtime.GOMAXPROCS(0)),
 		inflight: make(map[int64]bool),
 		conns:    make(map[*trackedConn]bool),
 	}, nil

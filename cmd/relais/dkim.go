@@ -18,7 +18,7 @@ dkim.keys_dir (default DATA_DIR/dkim).
 Rotation: keygen, publish the new records (relais dns), wait for the DNS (a day),
 activate, and remove the old .pem files a week later.`, subs: []sub{
 	{"keygen", "[--domain D]", "a new pair of keys for each domain (the first signs at once, a later one waits for activate)", dkimKeygen},
-	{"list", "", "every key, active or waiting", dkimList},
+	{"list", "", "every key, active or waiting, and what makes the RSA signatures (dkim.rsa)", dkimList},
 	{"activate", "--domain D SELECTOR…", "sign D's mail with these keys from now on (a running hub notices within 10 s)", dkimActivate},
 }}
 
@@ -95,7 +95,22 @@ func dkimList(args []string) error {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", k.Domain, k.Selector, k.Algo, state, k.Created.Format("2006-01-02 15:04"))
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "RSA signatures made by:", rsaEngine(c))
+	return nil
+}
+
+// rsaEngine says what makes the RSA signatures under c (dkim.rsa).
+func rsaEngine(c config.Config) string {
+	switch c.DKIM.RSA {
+	case dkim.EngineGo:
+		return "Go crypto/rsa (dkim.rsa = go)"
+	case dkim.EngineOpenSSL:
+		return dkim.RSAEngine() + " (dkim.rsa = openssl: serve refuses to start without libcrypto)"
+	}
+	return dkim.RSAEngine()
 }
 
 func dkimActivate(args []string) error {

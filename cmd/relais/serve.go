@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -74,6 +75,21 @@ type listeners struct {
 func serveOn(c config.Config, opts hub.Options, lns *listeners, ready func(*hub.Hub)) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// RELAIS_CPUPROFILE=FILE: a CPU profile of the whole run, for
+	// `go tool pprof` (bench/README.md).
+	if name := os.Getenv("RELAIS_CPUPROFILE"); name != "" {
+		f, err := os.Create(name)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 	h, err := hub.Open(ctx, c, opts)
 	if err != nil {
 		return err

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"codeberg.org/relais/relais/dkim"
+
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -16,10 +18,13 @@ type buildInfo struct {
 	Modified bool   `json:"modified,omitempty"`
 	Go       string `json:"go"`
 	Platform string `json:"platform"`
+	// RSA is what makes the RSA DKIM signatures when dkim.rsa is auto:
+	// OpenSSL's libcrypto.so.3 when it loads, else Go's crypto/rsa.
+	RSA string `json:"rsa"`
 }
 
 func readBuildInfo() buildInfo {
-	b := buildInfo{Version: version, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	b := buildInfo{Version: version, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH, RSA: dkim.RSAEngine()}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if b.Version == "" {
 			b.Version = bi.Main.Version
@@ -56,6 +61,6 @@ func runVersion(args []string) error {
 			line += "+changes"
 		}
 	}
-	_, err := fmt.Fprintf(stdout, "%s %s %s\n", line, b.Go, b.Platform)
+	_, err := fmt.Fprintf(stdout, "%s %s %s\nRSA signatures: %s\n", line, b.Go, b.Platform, b.RSA)
 	return err
 }

@@ -17,9 +17,11 @@ ON CONFLICT (email) DO UPDATE SET postcode = excluded.postcode, insee = excluded
     lat = excluded.lat, lon = excluded.lon, radius_km = excluded.radius_km, lang = excluded.lang,
     zone = excluded.zone, themes = excluded.themes, active = excluded.active, updated_at = excluded.updated_at;
 
--- name: agenda.active
+-- name: agenda.active-page
+-- The weekly run reads members a page at a time, in address order (the
+-- primary key), after the last one read.
 SELECT email, postcode, insee, place, lat, lon, radius_km, lang, zone, themes, active, created_at, updated_at, link
-FROM agenda_members WHERE active = 1 AND insee != '' ORDER BY email;
+FROM agenda_members WHERE active = 1 AND insee != '' AND email > ? ORDER BY email LIMIT ?;
 
 -- name: agenda.groups-of
 -- The groups a member belongs to: those they animate, and those whose
@@ -44,15 +46,23 @@ SELECT events FROM digests_sent WHERE email = ? AND week = ?;
 -- OR IGNORE: the row of an earlier run stands, and nothing is queued twice.
 INSERT OR IGNORE INTO digests_sent (email, week, sent_at, events) VALUES (?, ?, ?, ?);
 
--- name: digest.weeks-sent
-SELECT email FROM digests_sent WHERE week = ?;
+-- name: digest.sent-page
+-- What the members of a page of the weekly run (addresses from ? to ?) were
+-- sent since week ?: this week's digest already recorded, last week's
+-- events (next week's run tells of cancellations since), and any sent in
+-- the last days (a member who moved to another time zone is not sent a
+-- second one the same days). Week names sort in time order (2026-W09).
+SELECT email, week, sent_at, events FROM digests_sent WHERE email >= ? AND email <= ? AND week >= ?;
 
--- name: digest.week-all
--- What every digest of a week announced: next week's run tells of
--- cancellations since.
-SELECT email, events FROM digests_sent WHERE week = ?;
-
--- name: digest.recent
--- Members who got a digest lately, whatever week it counted for: a member
--- who moved to another time zone is not sent a second one the same days.
-SELECT email, MAX(sent_at) FROM digests_sent WHERE sent_at > ? AND events != '{}' GROUP BY email;
+-- name: digest.copies
+-- The next recipients of a queued digest, from delivery ? on, with their
+-- place and preferences and the selection recorded for the week: one read
+-- for the copies of many members. A recipient who left the agenda comes
+-- with no member (email NULL).
+SELECT d.id, d.rcpt, m.email, m.postcode, m.insee, m.place, m.lat, m.lon, m.radius_km, m.lang, m.zone, m.themes,
+       m.active, m.created_at, m.updated_at, m.link, s.events
+FROM deliveries d
+LEFT JOIN agenda_members m ON m.email = lower(d.rcpt)
+LEFT JOIN digests_sent s ON s.email = m.email AND s.week = ?
+WHERE d.outbound_id = ? AND d.id >= ? AND d.state = 'queued'
+ORDER BY d.id LIMIT ?;

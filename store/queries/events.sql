@@ -105,3 +105,8 @@ SELECT COUNT(*) FROM event_groups WHERE event_id = ? AND group_id = ?;
 -- may bring another group into it.
 SELECT COUNT(*) FROM event_groups eg JOIN animators a ON a.group_id = eg.group_id
 WHERE eg.event_id = ? AND a.email = ?;
+
+-- name: events.version
+-- Bumped by triggers at every change to events or event_groups
+-- (migrations/010_events_version.sql).
+SELECT n FROM events_version;

@@ -224,3 +224,12 @@ UPDATE members SET state = 'active', bounce_score = 0, bounce_at = 0 WHERE id = 
 
 -- name: post.count
 SELECT COUNT(*) FROM posts WHERE list_id = ?;
+
+-- name: member.copies
+-- At send time, the members of the next recipients of a queued post, from
+-- delivery ? on: one read for the copies of many members (uses
+-- deliveries_outbound, then the UNIQUE (list_id, email) index).
+SELECT d.id, m.id, m.state FROM deliveries d
+LEFT JOIN members m ON m.list_id = ? AND m.email = d.rcpt
+WHERE d.outbound_id = ? AND d.id >= ? AND d.state = 'queued'
+ORDER BY d.id LIMIT ?;

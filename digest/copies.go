@@ -1,0 +1,265 @@
+package digest
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"codeberg.org/relais/relais/events"
+	"codeberg.org/relais/relais/queue"
+)
+
+// The copies of a week's digests are made by the queue's workers, one per
+// member, thousands a second. What they need is read in batches rather
+// than by a few queries per member (member, selection, then each event
+// with its organisers, some sixty round trips for a digest of thirty
+// events):
+//   - the member and their recorded selection, for the next recipients of
+//     the queued digest at once (digest.copies), kept at most copyTTL;
+//   - the events, kept in memory as long as the counter of changes to
+//     events and organisers (events.version, bumped by triggers) says
+//     they are current; it is read again with each batch of members.
+
+// copyBatch is how many recipients one read prepares.
+const copyBatch = 512
+
+// copyTTL bounds how long a prepared copy's member and selection are
+// trusted: a member who stops their digest while it is being sent may
+// still get it if their copy was prepared in the last copyTTL (before,
+// the window was the time between making a copy and sending it).
+const copyTTL = 2 * time.Second
+
+// prepared is what one recipient's copy is made from.
+type prepared struct {
+	member   Member
+	found    bool   // the address is a member of the agenda
+	sel      string // the recorded selection (JSON), "" if none
+	recorded bool
+	read     time.Time
+}
+
+// copies is the prepared recipients, and the events.
+type copies struct {
+	mu   sync.Mutex
+	next map[int64]prepared // by delivery id
+
+	version int64 // events.version of evs
+	evs     map[int64]*events.Event
+
+	viewsMu sync.Mutex
+	views   map[viewKey]ViewEvent // what the digests say of each event
+}
+
+// wall is the clock that bounds how long read data is trusted: the real
+// one, whatever clock the hub runs on.
+var wall = time.Now
+
+// prepare returns what c's copy is made from, reading the next batch of
+// recipients when c is not in the current one.
+func (s *Service) prepare(ctx context.Context, c queue.Copy) (prepared, error) {
+	cs := &s.copies
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if p, ok := cs.next[c.DeliveryID]; ok && wall().Sub(p.read) < copyTTL {
+		delete(cs.next, c.DeliveryID)
+		if p.found {
+			return p, nil
+		}
+		return s.prepareOne(ctx, c) // see below
+	}
+	if c.OutboundID == 0 {
+		return s.prepareOne(ctx, c)
+	}
+	if err := s.readBatch(ctx, c); err != nil {
+		return prepared{}, err
+	}
+	p, ok := cs.next[c.DeliveryID]
+	if !ok || !p.found {
+		// Not queued any more, or not found by the batch's join (which
+		// compares addresses as SQLite's lower() folds them): read this
+		// one alone before saying the member left.
+		delete(cs.next, c.DeliveryID)
+		return s.prepareOne(ctx, c)
+	}
+	delete(cs.next, c.DeliveryID)
+	return p, nil
+}
+
+// readBatch reads the recipients of c's digest from c on, and the events
+// version; cs.mu is held. Recipients already read stay (the workers take
+// them slightly out of order), unless they are older than copyTTL.
+func (s *Service) readBatch(ctx context.Context, c queue.Copy) error {
+	cs := &s.copies
+	now := wall()
+	if len(cs.next) > 2*copyBatch {
+		for id, p := range cs.next {
+			if now.Sub(p.read) >= copyTTL {
+				delete(cs.next, id)
+			}
+		}
+	}
+	if cs.next == nil || len(cs.next) > 8*copyBatch {
+		cs.next = make(map[int64]prepared, copyBatch)
+	}
+	rows, err := s.db.Query(ctx, "digest.copies", c.Ref, c.OutboundID, c.DeliveryID, copyBatch)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var rcpt string
+		var email, sel sql.NullString
+		var p prepared
+		var m memberRow
+		if err := rows.Scan(append([]any{&id, &rcpt, &email}, append(m.fields(), &sel)...)...); err != nil {
+			return err
+		}
+		if email.Valid {
+			p.member, p.found = m.member(email.String), true
+		}
+		p.sel, p.recorded, p.read = sel.String, sel.Valid, now
+		cs.next[id] = p
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	var v int64
+	if err := s.db.QueryRow(ctx, "events.version").Scan(&v); err != nil {
+		return err
+	}
+	if v != cs.version || cs.evs == nil {
+		cs.version, cs.evs = v, nil
+		if err := s.loadEvents(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prepareOne reads one recipient alone (Preview, a bench, a copy no longer
+// queued); cs.mu is held.
+func (s *Service) prepareOne(ctx context.Context, c queue.Copy) (prepared, error) {
+	var p prepared
+	m, err := Get(ctx, s.db, c.Rcpt)
+	if errors.Is(err, ErrNoMember) {
+		return p, nil
+	} else if err != nil {
+		return p, err
+	}
+	p.member, p.found = m, true
+	err = s.db.QueryRow(ctx, "digest.sent", m.Email, c.Ref).Scan(&p.sel)
+	if errors.Is(err, errNoRows) {
+		return p, nil
+	}
+	p.recorded = err == nil
+	return p, err
+}
+
+// loadEvents reads the events a week's digests may name: those of the
+// window a run reads, and more as asked for (event); cs.mu is held.
+func (s *Service) loadEvents(ctx context.Context) error {
+	now := s.cfg.Now()
+	evs, err := events.Window(ctx, s.db, now.Add(-8*24*time.Hour), now.AddDate(0, 0, s.cfg.Days+8))
+	if err != nil {
+		return err
+	}
+	s.copies.viewsMu.Lock()
+	s.copies.views = nil // they name the events read before
+	s.copies.viewsMu.Unlock()
+	s.copies.evs = make(map[int64]*events.Event, len(evs))
+	for i := range evs {
+		s.copies.evs[evs[i].ID] = &evs[i]
+	}
+	return nil
+}
+
+// event returns an event as of the last events version read, reading it
+// when it is not in memory; ok is false when it no longer exists.
+func (s *Service) event(ctx context.Context, id int64) (*events.Event, bool, error) {
+	cs := &s.copies
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.evs == nil {
+		var v int64
+		if err := s.db.QueryRow(ctx, "events.version").Scan(&v); err != nil {
+			return nil, false, err
+		}
+		cs.version = v
+		if err := s.loadEvents(ctx); err != nil {
+			return nil, false, err
+		}
+	}
+	if e, ok := cs.evs[id]; ok {
+		return e, e != nil, nil
+	}
+	e, err := events.Get(ctx, s.db, id)
+	if errors.Is(err, events.ErrNotFound) {
+		cs.evs[id] = nil
+		return nil, false, nil
+	} else if err != nil {
+		return nil, false, err
+	}
+	cs.evs[id] = &e
+	return &e, true, nil
+}
+
+// Personalize makes a member's copy of a queued digest from the selection
+// recorded for them (queue.Personalizer).
+func (s *Service) Personalize(ctx context.Context, c queue.Copy) ([]byte, error) {
+	p, err := s.prepare(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if !p.found || !p.member.Active {
+		return nil, fmt.Errorf("%w: %s left the agenda", queue.ErrDrop, c.Rcpt)
+	}
+	var d Digest
+	if p.recorded {
+		if err := json.Unmarshal([]byte(p.sel), &d); err != nil {
+			return nil, err
+		}
+	}
+	var lookupErr error
+	byID := func(id int64) (*events.Event, bool) {
+		e, ok, err := s.event(ctx, id)
+		if err != nil && lookupErr == nil {
+			lookupErr = err
+		}
+		return e, ok
+	}
+	msg, err := s.render(p.member, d, byID, c.Ref)
+	if lookupErr != nil {
+		return nil, lookupErr
+	}
+	return msg, err
+}
+
+// memberRow scans a member's columns that may be NULL (a LEFT JOIN).
+type memberRow struct {
+	postcode, insee, place, lang, zone, themes, link sql.NullString
+	lat, lon                                         sql.NullFloat64
+	radius, created, updated                         sql.NullInt64
+	active                                           sql.NullBool
+}
+
+func (r *memberRow) fields() []any {
+	return []any{&r.postcode, &r.insee, &r.place, &r.lat, &r.lon, &r.radius, &r.lang, &r.zone, &r.themes,
+		&r.active, &r.created, &r.updated, &r.link}
+}
+
+func (r *memberRow) member(email string) Member {
+	m := Member{Email: email, PostCode: r.postcode.String, INSEE: r.insee.String, Place: r.place.String,
+		Radius: int(r.radius.Int64), Lang: r.lang.String, Zone: r.zone.String, Active: r.active.Bool, Link: r.link.String,
+		Created: time.Unix(r.created.Int64, 0), Updated: time.Unix(r.updated.Int64, 0)}
+	m.Point.Lat, m.Point.Lon = r.lat.Float64, r.lon.Float64
+	if r.themes.String != "" {
+		m.Themes = strings.Split(r.themes.String, ",")
+	}
+	return m
+}

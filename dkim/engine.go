@@ -1,0 +1,73 @@
+package dkim
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"fmt"
+)
+
+// Engines that make the RSA signatures (configuration dkim.rsa).
+const (
+	// EngineAuto signs with OpenSSL's libcrypto (libcrypto.so.3, opened
+	// at run time) when it loads and passes a check, with Go's crypto/rsa
+	// otherwise. The default.
+	EngineAuto = "auto"
+	// EngineOpenSSL signs with libcrypto, or refuses to start.
+	EngineOpenSSL = "openssl"
+	// EngineGo signs with Go's crypto/rsa, about a third as fast.
+	EngineGo = "go"
+)
+
+// goRSA names the fallback in what Engine and RSAEngine say.
+const goRSA = "Go crypto/rsa"
+
+// RSAEngine says what signs RSA under EngineAuto on this machine:
+// "OpenSSL 3.0.19 27 Jan 2026 (libcrypto.so.3)", or "Go crypto/rsa
+// (libcrypto.so.3: …)" with the reason libcrypto is not used.
+func RSAEngine() string {
+	v, err := openSSL()
+	if err != nil {
+		return goRSA + " (libcrypto.so.3: " + err.Error() + ")"
+	}
+	return v + " (libcrypto.so.3)"
+}
+
+// ValidEngine says whether e names an engine.
+func ValidEngine(e string) bool {
+	return e == EngineAuto || e == EngineOpenSSL || e == EngineGo || e == ""
+}
+
+// rsaSigner returns what signs with priv under engine, and says what it
+// is. A libcrypto signer is used only once a signature it made verifies
+// with crypto/rsa.
+func rsaSigner(priv *rsa.PrivateKey, engine string) (crypto.Signer, string, error) {
+	if engine == EngineGo {
+		return priv, goRSA, nil
+	}
+	s, err := newOpenSSLSigner(priv)
+	if err == nil {
+		err = selfTest(s, &priv.PublicKey)
+	}
+	if err != nil {
+		if engine == EngineOpenSSL {
+			return nil, "", fmt.Errorf("dkim: dkim.rsa = openssl: %w", err)
+		}
+		return priv, goRSA + " (libcrypto.so.3: " + err.Error() + ")", nil
+	}
+	v, _ := openSSL()
+	return s, v + " (libcrypto.so.3)", nil
+}
+
+func selfTest(s crypto.Signer, pub *rsa.PublicKey) error {
+	d := sha256.Sum256([]byte("relais: a signature made by libcrypto, checked by crypto/rsa"))
+	sig, err := s.Sign(rand.Reader, d[:], crypto.SHA256)
+	if err != nil {
+		return err
+	}
+	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, d[:], sig); err != nil {
+		return fmt.Errorf("its signature does not verify: %w", err)
+	}
+	return nil
+}
