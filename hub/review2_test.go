@@ -1,0 +1,77 @@
+package hub
+
+// Second outside review of issues 13, 14 and 15: each test is an attack
+// that worked, written so that it fails while the hole is open.
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"codeberg.org/relais/relais/config"
+)
+
+// A reply written from Outlook (Microsoft Defender Safe Links), or sent
+// through any gateway that wraps links, quotes a member's footer link
+// percent-encoded inside another URL: "…/?url=https%3A%2F%2Fhub%2Fsignin%2Fl.…".
+// The hub spends only the links it finds written out as "/signin/…", so
+// the quoted link goes to every member of the list and signs anyone in as
+// the member who replied: their lists (political opinions), their
+// subscriptions, "sign out everywhere", attending in their name.
+func TestReview2QuotedFooterLinkPercentEncodedIsSpent(t *testing.T) {
+	e := newEnv(t)
+	const marie, paul = "marie@example.org", "paul@example.org"
+	e.createList("4405.discussion", "members", []string{"camille@exemple.fr"}, marie, paul)
+	e.mustSend("camille@exemple.fr", "4405.discussion@hub.example", post("camille@exemple.fr", "4405.discussion@hub.example", "Réunion", "Bonjour."))
+	ms := e.waitFor("the post", countTo(paul, 1))
+	footer := "http://" + e.h.WebAddr().String() + "/signin/" + linkIn(t, ms, paul, footerLinkRE)
+
+	wrapped := "https://eur01.safelinks.protection.outlook.com/?url=" + url.QueryEscape(footer) +
+		"&data=05%7C02%7C%7Cabc&sdata=xyz&reserved=0"
+	reply := crlf("From: " + paul + "\nTo: 4405.discussion@hub.example\nSubject: Re: Reunion\nDate: Sat, 21 Nov 2026 10:00:00 +0100\n" +
+		"Message-ID: <safelinks@example.org>\nMIME-Version: 1.0\nContent-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n" +
+		"<p>D'accord.</p><blockquote><a href=\"" + wrapped + "\">Gérer mes abonnements</a></blockquote>\n")
+	e.mustSend(paul, "4405.discussion@hub.example", reply)
+	e.waitFor("the reply", countTo(marie, 2))
+	e.settle()
+	if code, _, _ := newBrowser(t, e).do("GET", footer[len("http://"+e.h.WebAddr().String()):], nil); code != http.StatusNotFound {
+		t.Fatalf("a footer link quoted percent-encoded (Safe Links) still signs in: GET %d", code)
+	}
+}
+
+// The hourly cap of links per client address counts an IPv6 client by its
+// whole address, while the web's own rate limit (and every ISP) treats the
+// /64 as one subscriber: one machine with a /64 asks for as many links as
+// it likes (mail bombing a victim through the hub, with attend
+// confirmations that go to any address).
+func TestReview2SigninCapPerClientCountsIPv6By64(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) { c.Web.SigninPerAddressHour, c.Web.SigninPerIPHour = 100, 3 })
+	var people []string
+	for i := 0; i < 6; i++ {
+		people = append(people, "m"+string(rune('a'+i))+"@example.org")
+	}
+	e.createList("4405.discussion", "members", []string{"camille@exemple.fr"}, people...)
+	b := newBrowser(t, e)
+	tok := b.csrf("/signin")
+	for i, p := range people {
+		// The test client is 127.0.0.1, a trusted proxy by default: the
+		// client is the address the proxy appended.
+		req, _ := http.NewRequest("POST", b.base+"/signin", strings.NewReader(url.Values{"csrf": {tok}, "email": {p}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", "2001:db8:1:2::"+string(rune('a'+i)))
+		resp, err := b.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	e.settle()
+	n := 0
+	for _, p := range people {
+		n += len(to(e.box.Mails(), p))
+	}
+	if n != 3 {
+		t.Fatalf("%d links mailed to a client rotating addresses in one IPv6 /64, cap 3", n)
+	}
+}
