@@ -202,13 +202,16 @@ func (s *Service) Request(ctx context.Context, purpose, email, lang, client stri
 		case !strings.Contains(email, "@") || len(email) > 254 || strings.ContainsAny(email, " \t\r\n<>,;\""):
 			return nil
 		}
-		var erased bool
-		if err := tx.QueryRow("erasure.has", store.PersonMAC(s.person, email), 0).Scan(&erased); err != nil || erased {
-			return err // an erased address is sent nothing
+		var known bool
+		if err := tx.QueryRow("person.known", email).Scan(&known); err != nil || (!known && purpose == PurposeSignIn) {
+			return err
 		}
-		if purpose == PurposeSignIn {
-			var known bool
-			if err := tx.QueryRow("person.known", email).Scan(&known); err != nil || !known {
+		if !known {
+			// An erased address is sent nothing, until its person comes
+			// back of their own accord (subscribes again, by mail): then
+			// they are known again, and a member like any other.
+			var erased bool
+			if err := tx.QueryRow("erasure.has", store.PersonMAC(s.person, email), 0).Scan(&erased); err != nil || erased {
 				return err
 			}
 		}
