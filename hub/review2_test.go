@@ -4,12 +4,15 @@ package hub
 // that worked, written so that it fails while the hole is open.
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"codeberg.org/relais/relais/config"
+	"codeberg.org/relais/relais/privacy"
 )
 
 // A reply written from Outlook (Microsoft Defender Safe Links), or sent
@@ -73,5 +76,77 @@ func TestReview2SigninCapPerClientCountsIPv6By64(t *testing.T) {
 	}
 	if n != 3 {
 		t.Fatalf("%d links mailed to a client rotating addresses in one IPv6 /64, cap 3", n)
+	}
+}
+
+// "Sign out everywhere" ends the sessions, but every footer link of the
+// last seven days (one in each list mail) and a sign-in link mailed a
+// minute before still open new ones: whoever holds one (a forwarded mail,
+// a shared mailbox, a quoted footer the hub did not recognise) is back in
+// at once. Signing out everywhere must also end the links made before.
+func TestReview2SignOutEverywhereEndsLinksMadeBefore(t *testing.T) {
+	e := newEnv(t)
+	const marie = "marie@example.org"
+	e.createList("4405.discussion", "members", []string{"camille@exemple.fr"}, marie)
+	e.mustSend("camille@exemple.fr", "4405.discussion@hub.example", post("camille@exemple.fr", "4405.discussion@hub.example", "Réunion", "Bonjour."))
+	footer := linkIn(t, e.waitFor("the post", countTo(marie, 1)), marie, footerLinkRE)
+
+	// Marie signs in by a link she asks for, and asks for a second one.
+	b := newBrowser(t, e)
+	b.do("POST", "/signin", url.Values{"csrf": {b.csrf("/signin")}, "email": {marie}})
+	link := linkIn(t, e.waitFor("link", countTo(marie, 2)), marie, signinLinkRE)
+	if code, _, _ := b.do("POST", "/signin/"+link, url.Values{"csrf": {b.csrf("/signin/" + link)}}); code != http.StatusSeeOther {
+		t.Fatalf("sign in: %d", code)
+	}
+	other := newBrowser(t, e)
+	other.do("POST", "/signin", url.Values{"csrf": {other.csrf("/signin")}, "email": {marie}})
+	pending := linkIn(t, e.waitFor("second link", countTo(marie, 3)), marie, signinLinkRE)
+
+	e.clock.advance(time.Minute)
+	if code, _, _ := b.do("POST", "/me/signout-everywhere", url.Values{"csrf": {b.csrf("/me")}}); code != http.StatusSeeOther {
+		t.Fatalf("sign out everywhere: %d", code)
+	}
+	for what, tok := range map[string]string{"footer link": footer, "sign-in link asked for before": pending} {
+		x := newBrowser(t, e)
+		if code, _, _ := x.do("POST", "/signin/"+tok, url.Values{"csrf": {x.csrf("/signin")}}); code != http.StatusNotFound {
+			t.Errorf("a %s made before signing out everywhere opens a session: %d", what, code)
+		}
+	}
+	// A footer made afterwards works.
+	e.clock.advance(time.Minute)
+	e.mustSend("camille@exemple.fr", "4405.discussion@hub.example", post("camille@exemple.fr", "4405.discussion@hub.example", "Suite", "Encore."))
+	after := linkIn(t, e.waitFor("the next post", countTo(marie, 4)), marie, footerLinkRE)
+	x := newBrowser(t, e)
+	if code, _, _ := x.do("POST", "/signin/"+after, url.Values{"csrf": {x.csrf("/signin")}}); code != http.StatusSeeOther {
+		t.Errorf("a footer link made after signing out everywhere: %d", code)
+	}
+}
+
+// A member erased at her request who later subscribes again by mail (a
+// fresh, double opt-in consent) is a member like any other, but the
+// sign-in page never mails her a link again, nor the event pages a
+// confirmation: the erasure's keyed hash, kept so that an operator's old
+// import does not bring her back, locks her out of the web for ever.
+func TestReview2ErasedMemberWhoComesBackCanSignIn(t *testing.T) {
+	e := newEnv(t)
+	const marie = "marie@example.org"
+	l := e.createList("4405.discussion", "members", []string{"camille@exemple.fr"}, marie)
+	if _, err := privacy.Erase(context.Background(), e.h.DB, marie, e.clock.now()); err != nil {
+		t.Fatal(err)
+	}
+	// She subscribes again by mail, and confirms.
+	e.mustSend(marie, "4405.discussion+subscribe@hub.example", post(marie, "4405.discussion+subscribe@hub.example", "subscribe", ""))
+	ms := e.waitFor("confirmation request", countTo(marie, 1))
+	confirm := addr(t, to(ms, marie)[0].Header().Get("Reply-To"))
+	e.mustSend(marie, confirm, post(marie, confirm, "Re: confirm", "oui"))
+	e.waitFor("welcome", countTo(marie, 2))
+	if m := e.memberOf(l.ID, marie); m.State != "active" {
+		t.Fatalf("not subscribed again: %+v", m)
+	}
+	b := newBrowser(t, e)
+	b.do("POST", "/signin", url.Values{"csrf": {b.csrf("/signin")}, "email": {marie}})
+	e.settle()
+	if n := len(to(e.box.Mails(), marie)); n != 3 {
+		t.Fatalf("a member who subscribed again after her erasure gets no sign-in link (%d mails)", n)
 	}
 }
