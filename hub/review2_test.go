@@ -4,14 +4,20 @@ package hub
 // that worked, written so that it fails while the hole is open.
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"codeberg.org/relais/relais/config"
+	"codeberg.org/relais/relais/internal/mention"
 	"codeberg.org/relais/relais/privacy"
 )
 
@@ -150,3 +156,89 @@ func TestReview2ErasedMemberWhoComesBackCanSignIn(t *testing.T) {
 		t.Fatalf("a member who subscribed again after her erasure gets no sign-in link (%d mails)", n)
 	}
 }
+
+// Erasure looks for the address as written, and base64- or
+// base32-encoded on one line. Mail is not written so: base64 bodies are
+// cut every 76 characters (RFC 2045 §6.8), so one time in three the
+// address's encoding straddles a line break; quoted-printable cuts long
+// lines with soft line breaks ("marie@exam=\r\nple.org"); and an encoded
+// word in a header writes "@" and "." as =40 and =2E (RFC 2047 §5). Bob's
+// posts that name Marie so stay in the archive, and their bodies in the
+// messages, after her erasure.
+func TestReview2EraseFindsTheAddressInWrappedEncodings(t *testing.T) {
+	e := newEnv(t)
+	const marie, bob = "marie@example.org", "bob@example.net"
+	e.createList("4405.discussion", "members", []string{"camille@exemple.fr"}, marie, bob)
+	// Base64, the address across the end of the first line (bytes 50-67
+	// of the text are characters 66-90 of the encoding; lines end at 76).
+	text := strings.Repeat("x", 50) + marie + " a dit : rendez-vous place Royale, samedi à 15 heures."
+	b64 := base64.StdEncoding.EncodeToString([]byte(text))
+	var wrapped strings.Builder
+	for i := 0; i < len(b64); i += 76 {
+		wrapped.WriteString(b64[i:min(i+76, len(b64))] + "\r\n")
+	}
+	posts := []string{
+		"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" + wrapped.String(),
+		"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
+			"Le 3 mars, " + marie[:10] + "=\r\n" + marie[10:] + " a =C3=A9crit :\r\n",
+	}
+	for i, body := range posts {
+		msg := "From: " + bob + "\r\nTo: 4405.discussion@hub.example\r\nSubject: Re: samedi " + strconv.Itoa(i) + "\r\n" +
+			"Date: Sat, 21 Nov 2026 10:00:00 +0100\r\nMessage-ID: <wrapped" + strconv.Itoa(i) + "@example.net>\r\nMIME-Version: 1.0\r\n" + body
+		e.mustSend(bob, "4405.discussion@hub.example", msg)
+	}
+	// And a subject with an encoded word.
+	e.mustSend(bob, "4405.discussion@hub.example", "From: "+bob+"\r\nTo: 4405.discussion@hub.example\r\n"+
+		"Subject: =?utf-8?q?R=C3=A9ponse_=C3=A0_marie=40example=2Eorg?=\r\nDate: Sat, 21 Nov 2026 10:00:00 +0100\r\n"+
+		"Message-ID: <wrapped-subject@example.net>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nOui.\r\n")
+	e.waitFor("the posts", countTo(marie, 3))
+	e.settle()
+	x, err := privacy.Erase(context.Background(), e.h.DB, marie, e.clock.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"relais.db", "relais.db-wal"} {
+		b, err := os.ReadFile(filepath.Join(e.dir, f))
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if i, ok := unwrappedMention(b, marie); ok {
+			t.Errorf("after the erasure (%+v), %s holds the address, wrapped: %q", x, f, b[max(0, i-100):min(len(b), i+100)])
+		}
+	}
+}
+
+// unwrappedMention looks for addr in b as a mail reader would read it:
+// line breaks and soft line breaks gone, =XX decoded; it returns where.
+func unwrappedMention(b []byte, addr string) (int, bool) {
+	var out []byte
+	var at []int
+	for i := 0; i < len(b); i++ {
+		switch {
+		case b[i] == '\r' || b[i] == '\n':
+			continue
+		case b[i] == '=' && i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]):
+			v, _ := strconv.ParseUint(string(b[i+1:i+3]), 16, 8)
+			out, at = append(out, byte(v)), append(at, i)
+			i += 2
+			continue
+		case b[i] == '=' && i+1 < len(b) && (b[i+1] == '\r' || b[i+1] == '\n'):
+			continue
+		}
+		out, at = append(out, b[i]), append(at, i)
+	}
+	if !mention.In(out, addr) {
+		return 0, false
+	}
+	if j := bytes.Index(bytes.ToLower(out), []byte(addr)); j >= 0 {
+		return at[j], true
+	}
+	for _, f := range mention.Forms(addr)[1:] {
+		if j := bytes.Index(out, f); j >= 0 {
+			return at[j], true
+		}
+	}
+	return 0, true
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
