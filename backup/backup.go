@@ -94,6 +94,7 @@ func ReadIdentities(file string) ([]age.Identity, error) {
 // and database db to w: the snapshot is taken while the hub goes on
 // accepting and delivering mail.
 func Create(ctx context.Context, db *store.DB, cfg config.Config, recipients []age.Recipient, w io.Writer, now time.Time) (Manifest, error) {
+	removeStale(cfg.DataDir)
 	tmp, err := os.MkdirTemp(cfg.DataDir, ".backup-")
 	if err != nil {
 		return Manifest{}, fmt.Errorf("backup: %w", err)
@@ -196,6 +197,29 @@ func Create(ctx context.Context, db *store.DB, cfg config.Config, recipients []a
 		return m, fmt.Errorf("backup: write: %w", err)
 	}
 	return m, nil
+}
+
+// staleAfter is the age from which a snapshot directory is one an
+// interrupted backup left: a backup takes minutes.
+const staleAfter = time.Hour
+
+// removeStale removes the snapshot directories (.backup-*) that backups
+// interrupted before their end (Ctrl-C, the OOM killer, a reboot) left in
+// dataDir: each holds a plain copy of the whole database, which erasure
+// does not reach.
+func removeStale(dataDir string) {
+	ents, err := os.ReadDir(dataDir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), ".backup-") {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleAfter {
+			os.RemoveAll(filepath.Join(dataDir, e.Name()))
+		}
+	}
 }
 
 // census reads the schema version and the rows of each table of the

@@ -2,9 +2,17 @@ package backup
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"codeberg.org/relais/relais/store"
 )
 
 // A data directory reached through a symbolic link (/var/lib/relais ->
@@ -45,5 +53,33 @@ func TestReview2WipeDoesNotFollowALinkPutInPlace(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(outside); string(b) != "precious" {
 		t.Fatalf("a file outside the data directory was written over: %q", b)
+	}
+}
+
+// A backup writes a plain copy of the whole database into the data
+// directory (.backup-*/relais.db) before encrypting it, and removes it at
+// the end. Interrupted (Ctrl-C on `relais backup`, the OOM killer, a
+// reboot), it leaves that copy behind, forever: erasure cleans relais.db
+// and its WAL, not this, so an erased member stays there in clear. The
+// next backup removes what an interrupted one left.
+func TestReview2InterruptedBackupLeavesNoPlainCopy(t *testing.T) {
+	c := testConfig(t)
+	db, err := store.Open(c.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	stale := filepath.Join(c.DataDir, ".backup-1234")
+	os.MkdirAll(stale, 0o700)
+	os.WriteFile(filepath.Join(stale, store.FileName), []byte("SQLite format 3\x00 marie@example.org"), 0o600)
+	old := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(filepath.Join(stale, store.FileName), old, old)
+	os.Chtimes(stale, old, old)
+	id, _ := age.GenerateX25519Identity()
+	if _, err := WriteFile(context.Background(), db, c, []age.Recipient{id.Recipient()}, filepath.Join(c.Backup.Dir, Name(time.Now())), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the plain copy an interrupted backup left is still there: %v", err)
 	}
 }
