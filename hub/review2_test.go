@@ -19,6 +19,7 @@ import (
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/internal/mention"
 	"codeberg.org/relais/relais/privacy"
+	"codeberg.org/relais/relais/tickets"
 )
 
 // A reply written from Outlook (Microsoft Defender Safe Links), or sent
@@ -242,3 +243,38 @@ func unwrappedMention(b []byte, addr string) (int, bool) {
 }
 
 func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+// The hub spends a footer link quoted in a post to a list, but a member
+// who forwards a list mail to a group's contact address ("can you take me
+// off this list?"), to the support desk, or to a list's owners hands the
+// same link, unspent, to every animator, operator or owner who reads it
+// (and to a ticket kept for a year).
+func TestReview2FooterLinkForwardedToPeopleIsSpent(t *testing.T) {
+	e := newEnv(t)
+	const marie = "marie@example.org"
+	e.createList("4405.discussion", "members", []string{"camille@exemple.fr"}, marie, "a@example.org", "b@example.org")
+	if _, err := tickets.SaveQueue(context.Background(), e.h.DB, domain, tickets.Queue{Name: "support", DisplayName: "Support",
+		Operators: []string{nadia, paul}}, e.clock.now()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		e.mustSend("camille@exemple.fr", "4405.discussion@hub.example", post("camille@exemple.fr", "4405.discussion@hub.example", "Info "+strconv.Itoa(i), "Bonjour."))
+	}
+	ms := e.waitFor("the posts", countTo(marie, 3))
+	base := "http://" + e.h.WebAddr().String()
+	var links []string
+	for _, m := range to(ms, marie) {
+		links = append(links, footerLinkRE.FindStringSubmatch(m.Body())[1])
+	}
+	for i, rcpt := range []string{"4405.nantes-sud@hub.example", "support@hub.example", "4405.discussion+owner@hub.example"} {
+		fwd := "Bonjour, pouvez-vous me retirer de cette liste ?\n\n---------- Message transféré ----------\n" +
+			"Gérer mes abonnements : " + base + "/signin/" + links[i] + "\n"
+		e.mustSend(marie, rcpt, post(marie, rcpt, "Fwd: Info", fwd))
+	}
+	e.settle()
+	for i, rcpt := range []string{"a group's contact address", "the support desk", "the list's owners"} {
+		if code, _, _ := newBrowser(t, e).do("GET", "/signin/"+links[i], nil); code != http.StatusNotFound {
+			t.Errorf("a footer link forwarded to %s still signs in: GET %d", rcpt, code)
+		}
+	}
+}
