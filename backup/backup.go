@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"filippo.io/age"
@@ -267,7 +268,13 @@ func WriteFile(ctx context.Context, db *store.DB, cfg config.Config, recipients 
 		return Manifest{}, fmt.Errorf("backup: %w", err)
 	}
 	tmp := file + ".part"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	// A new file, never through a link: one put at that name (in /tmp,
+	// by another user) would have the backup written over what it names.
+	// What an interrupted backup left there goes first.
+	if fi, err := os.Lstat(tmp); err == nil && fi.Mode().IsRegular() {
+		os.Remove(tmp)
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("backup: %w", err)
 	}

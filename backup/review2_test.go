@@ -83,3 +83,25 @@ func TestReview2InterruptedBackupLeavesNoPlainCopy(t *testing.T) {
 		t.Fatalf("the plain copy an interrupted backup left is still there: %v", err)
 	}
 }
+
+// `relais backup --out /tmp/b.tar.age` writes /tmp/b.tar.age.part first,
+// opened with O_TRUNC and following links: a link put there by another
+// user of the machine has the hub's user truncate and write over the file
+// it names (its DKIM key, its database).
+func TestReview2BackupPartFileIsNotALink(t *testing.T) {
+	c := testConfig(t)
+	db, err := store.Open(c.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	victim := filepath.Join(t.TempDir(), "precious")
+	os.WriteFile(victim, []byte("precious"), 0o600)
+	out := filepath.Join(t.TempDir(), "b.tar.age")
+	os.Symlink(victim, out+".part")
+	id, _ := age.GenerateX25519Identity()
+	WriteFile(context.Background(), db, c, []age.Recipient{id.Recipient()}, out, time.Now())
+	if b, _ := os.ReadFile(victim); string(b) != "precious" {
+		t.Fatalf("the backup wrote over the file a link named (%d bytes now)", len(b))
+	}
+}
