@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"codeberg.org/relais/relais/config"
+	"codeberg.org/relais/relais/digest"
 	"codeberg.org/relais/relais/internal/mention"
 	"codeberg.org/relais/relais/privacy"
 	"codeberg.org/relais/relais/tickets"
@@ -276,5 +278,31 @@ func TestReview2FooterLinkForwardedToPeopleIsSpent(t *testing.T) {
 		if code, _, _ := newBrowser(t, e).do("GET", "/signin/"+links[i], nil); code != http.StatusNotFound {
 			t.Errorf("a footer link forwarded to %s still signs in: GET %d", rcpt, code)
 		}
+	}
+}
+
+// Anyone may write to agenda+request@ "code-postal 44000" with someone
+// else's address as From, from a domain that publishes no SPF or DMARC
+// (so the hub cannot tell): the hub keeps an agenda record for that
+// address (with the place) and mails it a link to confirm. Nobody
+// confirms: the record, an address tied to a place by a political
+// movement, stays for ever; no retention period reaches it (PRIVACY.md:
+// "settings while the person keeps them", but this person never gave
+// them). The same for a member who said stop (documented).
+func TestReview2UnconfirmedAgendaRecordIsNotKeptForEver(t *testing.T) {
+	t.Skip("finding: an agenda record that was never confirmed (typed by someone else) is kept for ever; " +
+		"agenda_members has no confirmed flag to tell it from one who said stop: needs a migration and a retention rule")
+	e := newEnv(t)
+	const victim = "victime@sans-spf.example"
+	e.mustSend(victim, "agenda+request@hub.example", post(victim, "agenda+request@hub.example", "code-postal 44000", "code-postal 44000"))
+	e.waitFor("the confirmation", countTo(victim, 1))
+	if m, err := digest.Get(context.Background(), e.h.DB, victim); err != nil || m.Active || m.PostCode != "44000" {
+		t.Fatalf("agenda record %+v %v", m, err)
+	}
+	if _, err := privacy.Retain(context.Background(), e.h.DB, Policy(e.cfg), e.clock.now().AddDate(1, 0, 0), false); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := digest.Get(context.Background(), e.h.DB, victim); !errors.Is(err, digest.ErrNoMember) {
+		t.Fatalf("a year on, the agenda record nobody confirmed is still there: %+v", m)
 	}
 }
