@@ -116,7 +116,13 @@ func Create(ctx context.Context, db *store.DB, cfg config.Config, recipients []a
 	}
 	files := []file{{name: store.FileName, path: snap}}
 	var conf bytes.Buffer
-	if err := toml.NewEncoder(&conf).Encode(cfg); err != nil {
+	saved := cfg
+	if saved.Relay.PasswordFile != "" {
+		// Read from its file at start: the secret stays there, out of
+		// the backup and of the configuration a restore writes.
+		saved.Relay.Password = ""
+	}
+	if err := toml.NewEncoder(&conf).Encode(saved); err != nil {
 		return m, fmt.Errorf("backup: configuration: %w", err)
 	}
 	files = append(files, file{name: configName, data: conf.Bytes()})

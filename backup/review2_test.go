@@ -105,3 +105,35 @@ func TestReview2BackupPartFileIsNotALink(t *testing.T) {
 		t.Fatalf("the backup wrote over the file a link named (%d bytes now)", len(b))
 	}
 }
+
+// relay.password_file keeps the relay's password out of the
+// configuration; Validate reads it into Relay.Password, and the backup
+// writes the configuration as it is in memory: the password is in every
+// backup, and restore writes it in clear into DIR/relais.toml.
+func TestReview2RelayPasswordFileStaysOutOfBackups(t *testing.T) {
+	c := testConfig(t)
+	pw := filepath.Join(t.TempDir(), "relay-password")
+	os.WriteFile(pw, []byte("s3cr3t-relay-pw\n"), 0o600)
+	c.Relay.PasswordFile = pw
+	if err := c.Validate(); err != nil || c.Relay.Password != "s3cr3t-relay-pw" {
+		t.Fatalf("%v %q", err, c.Relay.Password)
+	}
+	db, err := store.Open(c.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	id, _ := age.GenerateX25519Identity()
+	var b bytes.Buffer
+	if _, err := Create(context.Background(), db, c, []age.Recipient{id.Recipient()}, &b, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "restored")
+	if _, err := Restore(context.Background(), &b, []age.Identity{id}, dir); err != nil {
+		t.Fatal(err)
+	}
+	conf, _ := os.ReadFile(filepath.Join(dir, "relais.toml"))
+	if bytes.Contains(conf, []byte("s3cr3t-relay-pw")) {
+		t.Fatalf("the relay's password, kept in a file, is written in the restored configuration:\n%s", conf)
+	}
+}
