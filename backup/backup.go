@@ -95,7 +95,7 @@ func ReadIdentities(file string) ([]age.Identity, error) {
 // and database db to w: the snapshot is taken while the hub goes on
 // accepting and delivering mail.
 func Create(ctx context.Context, db *store.DB, cfg config.Config, recipients []age.Recipient, w io.Writer, now time.Time) (Manifest, error) {
-	removeStale(cfg.DataDir)
+	RemoveStale(cfg.DataDir)
 	tmp, err := os.MkdirTemp(cfg.DataDir, ".backup-")
 	if err != nil {
 		return Manifest{}, fmt.Errorf("backup: %w", err)
@@ -210,23 +210,29 @@ func Create(ctx context.Context, db *store.DB, cfg config.Config, recipients []a
 // interrupted backup left: a backup takes minutes.
 const staleAfter = time.Hour
 
-// removeStale removes the snapshot directories (.backup-*) that backups
+// RemoveStale removes the snapshot directories (.backup-*) that backups
 // interrupted before their end (Ctrl-C, the OOM killer, a reboot) left in
 // dataDir: each holds a plain copy of the whole database, which erasure
-// does not reach.
-func removeStale(dataDir string) {
+// does not reach. Backups, the hub's start and erasures call it. It
+// returns what it removed.
+func RemoveStale(dataDir string) []string {
 	ents, err := os.ReadDir(dataDir)
 	if err != nil {
-		return
+		return nil
 	}
+	var gone []string
 	for _, e := range ents {
 		if !e.IsDir() || !strings.HasPrefix(e.Name(), ".backup-") {
 			continue
 		}
 		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleAfter {
-			os.RemoveAll(filepath.Join(dataDir, e.Name()))
+			p := filepath.Join(dataDir, e.Name())
+			if os.RemoveAll(p) == nil {
+				gone = append(gone, p)
+			}
 		}
 	}
+	return gone
 }
 
 // census reads the schema version and the rows of each table of the

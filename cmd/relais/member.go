@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"codeberg.org/relais/relais/address"
+	"codeberg.org/relais/relais/backup"
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/hub"
 	"codeberg.org/relais/relais/lists"
@@ -122,6 +123,9 @@ func runMember(sub string, args []string) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "erased: %s, now %s where a thread stays for others\n", email, x.Pseudonym)
+		for _, p := range backup.RemoveStale(c.DataDir) {
+			fmt.Fprintf(stdout, "removed: %s, a plain copy of the database an interrupted backup left\n", p)
+		}
 		printCounts("deleted", x.Deleted)
 		printCounts("pseudonymised", x.Pseudonymised)
 		for _, o := range x.Orphans {
