@@ -75,17 +75,33 @@ func newDispatcher(h *Hub) *dispatcher {
 // (someone forwarding their list mail: "take me off this list") is spent
 // first, as in a post to a list (whose handlers spend themselves).
 // Bounces are not: a report quoting a member's copy reaches only the hub.
+// Nor is the hub's own mail coming back to one of its addresses (a
+// group's contact address subscribed to a list: its animators manage that
+// subscription by the footer's link).
 func (h *Hub) spending(next handler) handler {
 	return func(tx *store.Tx, in inbound) error {
 		m, err := tx.Received(in.messageID)
 		if err != nil {
 			return err
 		}
-		if _, err := h.SignIn.SpendQuoted(tx, m.Body); err != nil {
-			return err
+		if !h.ours(m.MailFrom) {
+			if _, err := h.SignIn.SpendQuoted(tx, m.Body); err != nil {
+				return err
+			}
 		}
 		return next(tx, in)
 	}
+}
+
+// ours says whether addr is on one of the hub's domains.
+func (h *Hub) ours(addr string) bool {
+	_, domain, ok := strings.Cut(strings.ToLower(addr), "@")
+	for _, d := range h.Config.Domains {
+		if ok && domain == strings.ToLower(d) {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *dispatcher) kick() {

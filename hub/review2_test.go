@@ -20,6 +20,7 @@ import (
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/digest"
 	"codeberg.org/relais/relais/internal/mention"
+	"codeberg.org/relais/relais/outbox"
 	"codeberg.org/relais/relais/privacy"
 	"codeberg.org/relais/relais/tickets"
 )
@@ -304,5 +305,28 @@ func TestReview2UnconfirmedAgendaRecordIsNotKeptForEver(t *testing.T) {
 	}
 	if m, err := digest.Get(context.Background(), e.h.DB, victim); !errors.Is(err, digest.ErrNoMember) {
 		t.Fatalf("a year on, the agenda record nobody confirmed is still there: %+v", m)
+	}
+}
+
+// Legitimate use the spending above must not break: a group's contact
+// address subscribed to a list gets the list's mail, which the hub
+// forwards to the group's animators; they manage that subscription by the
+// footer's link. The hub's own mail coming back is not a member quoting
+// their link.
+func TestReview2GroupAddressSubscribedKeepsItsFooterLink(t *testing.T) {
+	e := newEnv(t)
+	const group = "4405.nantes-sud@hub.example"
+	e.createList("fr.annonces", "announce", []string{"camille@exemple.fr"}, group)
+	e.mustSend("camille@exemple.fr", "fr.annonces@hub.example", post("camille@exemple.fr", "fr.annonces@hub.example", "Annonce", "Bonjour."))
+	copyOf := to(e.waitFor("the group's copy", countTo(group, 1)), group)[0]
+	footer := linkIn(t, []outbox.Mail{copyOf}, group, footerLinkRE)
+	// The copy comes back to the hub (the relay delivers the hub's own
+	// domain to it), from its VERP return path.
+	if err := e.send(copyOf.From, []string{group}, string(copyOf.Data)); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the forward to the animators", countTo("camille@exemple.fr", 1))
+	if code, _, _ := newBrowser(t, e).do("GET", "/signin/"+footer, nil); code != http.StatusOK {
+		t.Fatalf("the footer link of a group's address subscribed to a list was spent on its way to the animators: %d", code)
 	}
 }
