@@ -60,7 +60,7 @@ func newDispatcher(h *Hub) *dispatcher {
 		routeRole:      h.spending(h.forwardToPostmaster),
 
 		routeList:      h.listPost,
-		routeListCmd:   h.spending(h.listCommand),
+		routeListCmd:   h.listCommandSpending,
 		routeListToken: h.listToken,
 		routeZone:      h.zonePost,
 
@@ -91,6 +91,16 @@ func (h *Hub) spending(next handler) handler {
 		}
 		return next(tx, in)
 	}
+}
+
+// listCommandSpending handles a list command; mail to +owner, which the
+// owners read, spends the links it quotes first. The other commands
+// reach only the hub.
+func (h *Hub) listCommandSpending(tx *store.Tx, in inbound) error {
+	if _, cmd, _ := strings.Cut(in.target, ":"); cmd == "owner" {
+		return h.spending(h.listCommand)(tx, in)
+	}
+	return h.listCommand(tx, in)
 }
 
 // ours says whether addr is on one of the hub's domains.
