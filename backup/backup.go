@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"filippo.io/age"
@@ -94,6 +95,7 @@ func ReadIdentities(file string) ([]age.Identity, error) {
 // and database db to w: the snapshot is taken while the hub goes on
 // accepting and delivering mail.
 func Create(ctx context.Context, db *store.DB, cfg config.Config, recipients []age.Recipient, w io.Writer, now time.Time) (Manifest, error) {
+	RemoveStale(cfg.DataDir)
 	tmp, err := os.MkdirTemp(cfg.DataDir, ".backup-")
 	if err != nil {
 		return Manifest{}, fmt.Errorf("backup: %w", err)
@@ -114,7 +116,13 @@ func Create(ctx context.Context, db *store.DB, cfg config.Config, recipients []a
 	}
 	files := []file{{name: store.FileName, path: snap}}
 	var conf bytes.Buffer
-	if err := toml.NewEncoder(&conf).Encode(cfg); err != nil {
+	saved := cfg
+	if saved.Relay.PasswordFile != "" {
+		// Read from its file at start: the secret stays there, out of
+		// the backup and of the configuration a restore writes.
+		saved.Relay.Password = ""
+	}
+	if err := toml.NewEncoder(&conf).Encode(saved); err != nil {
 		return m, fmt.Errorf("backup: configuration: %w", err)
 	}
 	files = append(files, file{name: configName, data: conf.Bytes()})
@@ -198,6 +206,35 @@ func Create(ctx context.Context, db *store.DB, cfg config.Config, recipients []a
 	return m, nil
 }
 
+// staleAfter is the age from which a snapshot directory is one an
+// interrupted backup left: a backup takes minutes.
+const staleAfter = time.Hour
+
+// RemoveStale removes the snapshot directories (.backup-*) that backups
+// interrupted before their end (Ctrl-C, the OOM killer, a reboot) left in
+// dataDir: each holds a plain copy of the whole database, which erasure
+// does not reach. Backups, the hub's start and erasures call it. It
+// returns what it removed.
+func RemoveStale(dataDir string) []string {
+	ents, err := os.ReadDir(dataDir)
+	if err != nil {
+		return nil
+	}
+	var gone []string
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), ".backup-") {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleAfter {
+			p := filepath.Join(dataDir, e.Name())
+			if os.RemoveAll(p) == nil {
+				gone = append(gone, p)
+			}
+		}
+	}
+	return gone
+}
+
 // census reads the schema version and the rows of each table of the
 // database file at p.
 func census(ctx context.Context, p string) (int, map[string]int64, error) {
@@ -243,7 +280,13 @@ func WriteFile(ctx context.Context, db *store.DB, cfg config.Config, recipients 
 		return Manifest{}, fmt.Errorf("backup: %w", err)
 	}
 	tmp := file + ".part"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	// A new file, never through a link: one put at that name (in /tmp,
+	// by another user) would have the backup written over what it names.
+	// What an interrupted backup left there goes first.
+	if fi, err := os.Lstat(tmp); err == nil && fi.Mode().IsRegular() {
+		os.Remove(tmp)
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("backup: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 
 	"codeberg.org/relais/relais/store"
 )
@@ -37,13 +38,21 @@ var ErrNotDataDir = errors.New("backup: not a relais data directory (no relais.d
 // relais database: every file is overwritten with zeros, synced, then
 // removed, then the directories under dir; dir itself stays, empty. The
 // hub must be stopped first. See WipeCaveats for what this cannot reach.
+//
+// A data directory given through a symbolic link is wiped where the link
+// leads (walking the link itself would find nothing); links inside it are
+// removed, never followed.
 func Wipe(dir string) (WipeReport, error) {
 	var rep WipeReport
 	if st, err := os.Stat(filepath.Join(dir, store.FileName)); err != nil || !st.Mode().IsRegular() {
 		return rep, ErrNotDataDir
 	}
+	dir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return rep, fmt.Errorf("backup: wipe: %w", err)
+	}
 	var files, dirs []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -91,14 +100,25 @@ func shred(p string) (int64, error) {
 	if !st.Mode().IsRegular() {
 		return 0, os.Remove(p)
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	n, err := overwrite(p, st.Size())
+	if err != nil {
+		return n, err
+	}
+	return n, os.Remove(p)
+}
+
+// overwrite writes size zeros over the regular file p and syncs it. It
+// opens p without following a symbolic link: one put in its place since
+// it was looked at would have it write over a file elsewhere.
+func overwrite(p string, size int64) (int64, error) {
+	f, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return 0, err
 	}
 	zeros := make([]byte, 1<<16)
 	var n int64
-	for n < st.Size() {
-		k := min(int64(len(zeros)), st.Size()-n)
+	for n < size {
+		k := min(int64(len(zeros)), size-n)
 		w, err := f.WriteAt(zeros[:k], n)
 		n += int64(w)
 		if err != nil {
@@ -110,8 +130,5 @@ func shred(p string) (int64, error) {
 		f.Close()
 		return n, err
 	}
-	if err := f.Close(); err != nil {
-		return n, err
-	}
-	return n, os.Remove(p)
+	return n, f.Close()
 }

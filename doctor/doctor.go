@@ -235,6 +235,12 @@ func (d *Doctor) checkRelay(ctx context.Context, s Setup) []Finding {
 			"start it (systemctl status postfix), or correct relay.address"}}
 	}
 	defer c.Close()
+	// What the dial reached, resolved as the system resolves (/etc/hosts
+	// included), which the mail DNS above may not know: is it the hub?
+	if err := queue.CheckRelay(ctx, c.RemoteAddr().String(), s.Listens, lookup, d.LocalIPs); err != nil {
+		return []Finding{{"relay", Error, fmt.Sprintf("relay.address %s reaches %s: %v", s.Relay, c.RemoteAddr(), err),
+			"set relay.address to the mail server that delivers for the hub (deploy/README.md)"}}
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}

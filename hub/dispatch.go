@@ -52,21 +52,66 @@ type dispatcher struct {
 func newDispatcher(h *Hub) *dispatcher {
 	d := &dispatcher{h: h, wake: make(chan struct{}, 1), inflight: make(map[int64]bool)}
 	d.handlers = map[string]handler{
-		routeGroup:  h.forwardToGroup,
+		routeGroup:  h.spending(h.forwardToGroup),
 		routeAgenda: h.publishEvent,
 
 		routeAgendaCmd: h.agendaCommand,
 		routeBounce:    h.recordBounce,
-		routeRole:      h.forwardToPostmaster,
+		routeRole:      h.spending(h.forwardToPostmaster),
 
 		routeList:      h.listPost,
-		routeListCmd:   h.listCommand,
+		routeListCmd:   h.listCommandSpending,
 		routeListToken: h.listToken,
 		routeZone:      h.zonePost,
 
-		routeTicket: h.ticketMail,
+		routeTicket: h.spending(h.ticketMail),
 	}
 	return d
+}
+
+// spending wraps the handler of mail that people read (a group's
+// animators, a list's owners through +owner, the support desk's
+// operators, the postmasters): a link to a member's page that it quotes
+// (someone forwarding their list mail: "take me off this list") is spent
+// first, as in a post to a list (whose handlers spend themselves).
+// Bounces are not: a report quoting a member's copy reaches only the hub.
+// Nor is the hub's own mail coming back to one of its addresses (a
+// group's contact address subscribed to a list: its animators manage that
+// subscription by the footer's link).
+func (h *Hub) spending(next handler) handler {
+	return func(tx *store.Tx, in inbound) error {
+		m, err := tx.Received(in.messageID)
+		if err != nil {
+			return err
+		}
+		if !h.ours(m.MailFrom) {
+			if _, err := h.SignIn.SpendQuoted(tx, m.Body); err != nil {
+				return err
+			}
+		}
+		return next(tx, in)
+	}
+}
+
+// listCommandSpending handles a list command; mail to +owner, which the
+// owners read, spends the links it quotes first. The other commands
+// reach only the hub.
+func (h *Hub) listCommandSpending(tx *store.Tx, in inbound) error {
+	if _, cmd, _ := strings.Cut(in.target, ":"); cmd == "owner" {
+		return h.spending(h.listCommand)(tx, in)
+	}
+	return h.listCommand(tx, in)
+}
+
+// ours says whether addr is on one of the hub's domains.
+func (h *Hub) ours(addr string) bool {
+	_, domain, ok := strings.Cut(strings.ToLower(addr), "@")
+	for _, d := range h.Config.Domains {
+		if ok && domain == strings.ToLower(d) {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *dispatcher) kick() {

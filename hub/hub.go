@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"codeberg.org/relais/relais/backup"
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/digest"
 	"codeberg.org/relais/relais/dkim"
@@ -121,6 +122,9 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		log = slog.New(privacy.Pseudonymizer(log.Handler(), secret, cfg.Domains))
 	}
 	h := &Hub{Config: cfg, DB: db, Texts: texts, log: log, now: now}
+	for _, p := range backup.RemoveStale(cfg.DataDir) {
+		log.Warn("removed the plain copy of the database an interrupted backup left", "dir", p)
+	}
 	h.Metrics = metrics.New(h.state)
 	db.OnCommit(h.Metrics.Committed)
 	var sign queue.Signer

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"codeberg.org/relais/relais/address"
+	"codeberg.org/relais/relais/backup"
 	"codeberg.org/relais/relais/digest"
 	"codeberg.org/relais/relais/events"
 	"codeberg.org/relais/relais/geo"
@@ -381,6 +382,9 @@ func (w webMembers) Erase(ctx context.Context, email string) error {
 		return err
 	}
 	w.h.log.Info("member erased from their page", "pseudonym", x.Pseudonym)
+	for _, p := range backup.RemoveStale(w.h.Config.DataDir) {
+		w.h.log.Warn("removed the plain copy of the database an interrupted backup left", "dir", p)
+	}
 	if len(x.Left) > 0 {
 		return fmt.Errorf("erasure left the address in %s", strings.Join(x.Left, ", "))
 	}

@@ -60,7 +60,7 @@ func New(state func(context.Context) (State, error)) *Metrics {
 		refused: f.counterVec("relais_smtp_refused_total", "SMTP commands and messages refused, by reason (the reply's name in templates/replies.tmpl: "+
 			"unknown-user, relay-denied, too-large, auth-refused, message-rate, timeout, temp-failure…).", "reason"),
 		deliveries: f.counterVec("relais_deliveries_total", "Delivery attempts recorded, by outcome: sent, deferred (will be retried), failed (for good).", "outcome"),
-		bounces:    f.counterVec("relais_bounces_total", "Bounces received on VERP addresses, by action: failed, delayed, auto-reply, unknown…", "action"),
+		bounces:    f.counterVec("relais_bounces_total", "Bounces received on VERP addresses, by action: failed, delayed, delivered, relayed, expanded (RFC 3464), auto-reply, unknown (not a report), other (an action RFC 3464 does not name).", "action"),
 		commands:   f.counterVec("relais_list_commands_total", "List commands received by mail (LIST+subscribe, +unsubscribe, +request, +help, confirmations, moderation), by kind.", "command"),
 		holds:      f.counterVec("relais_posts_held_total", "List posts held for the moderators, by reason.", "reason"),
 		digests:    f.counter("relais_digests_sent_total", "Weekly digests delivered to the relay."),
@@ -131,9 +131,19 @@ func (m *Metrics) Delivered(outcome string, digest bool) {
 	}
 }
 
+// bounceActions are the actions a bounce is counted by: RFC 3464 §2.3.3's,
+// and the hub's own. Anything else a notification says is "other": a
+// label value is a series for ever, and a bounce is whatever anyone mails
+// to a return path they were given.
+var bounceActions = map[string]bool{"failed": true, "delayed": true, "delivered": true, "relayed": true, "expanded": true,
+	"auto-reply": true, "unknown": true}
+
 // Bounced counts a bounce (queue.Observer).
 func (m *Metrics) Bounced(action string) {
 	if m != nil {
+		if !bounceActions[action] {
+			action = "other"
+		}
 		m.bounces.WithLabelValues(action).Inc()
 	}
 }

@@ -26,8 +26,9 @@ func Pseudonym(secret []byte, email string) string {
 }
 
 // addrRE finds email addresses in log text: an addr-spec's usual
-// characters around one '@' and a domain with a dot.
-var addrRE = regexp.MustCompile(`[A-Za-z0-9!#$%&'*+/=?^_{|}~.\-…]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+`)
+// characters around one '@' and a domain with a dot, letters of any script
+// (SMTPUTF8, RFC 6531: "jörg@exämple.org").
+var addrRE = regexp.MustCompile(`[\p{L}\p{M}\p{N}!#$%&'*+/=?^_{|}~.\-…]+@[\p{L}\p{M}\p{N}\-]+(?:\.[\p{L}\p{M}\p{N}\-]+)+`)
 
 // Pseudonymizer wraps h so that every address outside domains (the hub's
 // own: lists, queues, groups, whose reply keys address.Redact already

@@ -178,7 +178,7 @@ func Retain(ctx context.Context, db *store.DB, p Policy, now time.Time, dryRun b
 				return err
 			}
 		}
-		for _, q := range []string{"retain.web-spent", "retain.web-sessions", "retain.web-requests"} {
+		for _, q := range []string{"retain.web-spent", "retain.web-sessions", "retain.web-requests", "retain.web-signouts"} {
 			if _, err := tx.Exec(q, now.Unix()); err != nil {
 				return err
 			}

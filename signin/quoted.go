@@ -11,8 +11,18 @@ import (
 	"codeberg.org/relais/relais/store"
 )
 
-// footerRE finds a footer's or digest's link to a member's page in text.
-var footerRE = regexp.MustCompile(`/signin/([al]\.[0-9a-f]{1,40}\.[0-9a-z]{1,13}\.[a-z2-7]{26})`)
+// footerRE finds a footer's or digest's link to a member's page in text:
+// its token alone, wherever it is, since the path before it is not always
+// written out. Link-protecting gateways (Outlook's Safe Links, and others)
+// quote the whole link percent-encoded inside their own
+// ("?url=https%3A%2F%2Fhub%2Fsignin%2Fl.12…"), and a reply quotes it so.
+// What is not a link of the hub's fails its MAC and is left alone.
+var footerRE = regexp.MustCompile(`([al]\.[0-9a-f]{1,40}\.[0-9a-z]{1,13}\.[a-z2-7]{26})`)
+
+// maxQuoted bounds the links looked up for one message: a long thread
+// quotes a few dozen footers; a message made of candidates would
+// otherwise hold the one writer for a lookup each.
+const maxQuoted = 500
 
 // SpendQuoted spends, inside tx, every link to a member's page that a
 // message quotes (in any part, decoded): a reply to a list that quotes a
@@ -25,8 +35,10 @@ func (s *Service) SpendQuoted(tx *store.Tx, msg []byte) (int, error) {
 		// Quoted-printable soft line breaks may cut a link: join them.
 		b = bytes.ReplaceAll(b, []byte("=\r\n"), nil)
 		b = bytes.ReplaceAll(b, []byte("=\n"), nil)
-		for _, m := range footerRE.FindAllSubmatch(b, -1) {
-			found[string(m[1])] = true
+		for _, m := range footerRE.FindAllSubmatch(b, maxQuoted) {
+			if len(found) < maxQuoted {
+				found[string(m[1])] = true
+			}
 		}
 	}
 	look(msg)

@@ -15,7 +15,8 @@
 //
 // A session is a random cookie value, of which the hub keeps a hash. It
 // ends at its expiry (web.session_ttl), when its person signs out, or
-// signs out everywhere, or is erased. A session opened by a mailed link
+// signs out everywhere (which ends the links made before too), or is
+// erased. A session opened by a mailed link
 // is strong: only it may download or erase the person's data.
 package signin
 
@@ -202,13 +203,16 @@ func (s *Service) Request(ctx context.Context, purpose, email, lang, client stri
 		case !strings.Contains(email, "@") || len(email) > 254 || strings.ContainsAny(email, " \t\r\n<>,;\""):
 			return nil
 		}
-		var erased bool
-		if err := tx.QueryRow("erasure.has", store.PersonMAC(s.person, email), 0).Scan(&erased); err != nil || erased {
-			return err // an erased address is sent nothing
+		var known bool
+		if err := tx.QueryRow("person.known", email).Scan(&known); err != nil || (!known && purpose == PurposeSignIn) {
+			return err
 		}
-		if purpose == PurposeSignIn {
-			var known bool
-			if err := tx.QueryRow("person.known", email).Scan(&known); err != nil || !known {
+		if !known {
+			// An erased address is sent nothing, until its person comes
+			// back of their own accord (subscribes again, by mail): then
+			// they are known again, and a member like any other.
+			var erased bool
+			if err := tx.QueryRow("erasure.has", store.PersonMAC(s.person, email), 0).Scan(&erased); err != nil || erased {
 				return err
 			}
 		}
@@ -338,6 +342,15 @@ func (s *Service) readFooter(q queryer, parts []string, now time.Time) (Link, er
 	if !hmac.Equal([]byte(mac), []byte(s.mac(kind, id, exp, email))) {
 		return Link{}, ErrBadLink
 	}
+	// Made before its person signed out everywhere: it ended then.
+	var out int64
+	err = q.QueryRow("weblink.signed-out", store.PersonMAC(s.person, email)).Scan(&out)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return Link{}, err
+	}
+	if out > 0 && at-int64(s.cfg.FooterTTL/time.Second) <= out {
+		return Link{}, ErrBadLink
+	}
 	l := Link{Purpose: PurposeSignIn, Email: email, hash: hash(strings.Join(parts, ".")), expires: time.Unix(at, 0), footer: true}
 	var spent int
 	if err := q.QueryRow("weblink.spent", l.hash).Scan(&spent); err != nil {
@@ -462,9 +475,24 @@ func (s *Service) Close(ctx context.Context, cookie string) error {
 	})
 }
 
-// CloseAll ends every session of email ("sign out everywhere").
+// CloseAll ends every session of email ("sign out everywhere"), and
+// every link to their page made until now: the sign-in links mailed and
+// not used yet, and the footers' and digests' links, which are not stored
+// (the moment is, under the keyed hash of the address, as long as a link
+// made before it could last).
 func (s *Service) CloseAll(ctx context.Context, email string) error {
-	return s.db.Write(ctx, func(tx *store.Tx) error { return CloseAllTx(tx, email) })
+	email = strings.ToLower(strings.TrimSpace(email))
+	return s.db.Write(ctx, func(tx *store.Tx) error {
+		if err := CloseAllTx(tx, email); err != nil {
+			return err
+		}
+		if _, err := tx.Exec("weblink.drop-signin", email); err != nil {
+			return err
+		}
+		now := s.now()
+		_, err := tx.Exec("weblink.signout", store.PersonMAC(s.person, email), now.Unix(), now.Add(s.cfg.FooterTTL).Unix())
+		return err
+	})
 }
 
 // CloseAllTx ends every session of email inside tx.

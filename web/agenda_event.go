@@ -47,7 +47,7 @@ func (s *Server) eventAttend(w http.ResponseWriter, r *http.Request) {
 		}
 		done = "done"
 	} else if email := strings.TrimSpace(r.PostForm.Get("email")); email != "" {
-		if err := s.agenda.RequestAttend(r.Context(), uid, email, language(r), s.client(r).String()); err != nil {
+		if err := s.agenda.RequestAttend(r.Context(), uid, email, language(r), clientKey(s.client(r))); err != nil {
 			s.fail(w, r, "attend request", err)
 			return
 		}

@@ -11,7 +11,9 @@ import (
 type SignIn interface {
 	// Request mails a sign-in link to email when the hub knows it and
 	// neither it nor client asked for too many; the page says the same
-	// whatever happens, so the error is an internal failure only.
+	// whatever happens, so the error is an internal failure only. client
+	// is what the caps count a client by: an IPv4 address or an IPv6 /64
+	// (clientKey), as the request rate does.
 	Request(ctx context.Context, email, lang, client string) error
 	// Peek checks a sign-in link without using it (ErrBadToken).
 	Peek(ctx context.Context, token string) error
@@ -151,7 +153,7 @@ type Agenda interface {
 	Event(ctx context.Context, uid, lang string) (EventRow, error)
 	// RequestAttend mails a confirmation link to email (the page says
 	// the same whatever happens); AttendNow records a signed-in
-	// member's attendance at once.
+	// member's attendance at once. client is as for SignIn.Request.
 	RequestAttend(ctx context.Context, uid, email, lang, client string) error
 	AttendNow(ctx context.Context, uid, email, lang string) error
 	// PeekAttend and ConfirmAttend read and use a confirmation link

@@ -15,7 +15,7 @@ func (s *Server) memberLink(w http.ResponseWriter, r *http.Request) {
 	if sess == nil || !s.checkCSRF(w, r) {
 		return
 	}
-	if err := s.signin.Request(r.Context(), sess.Email, language(r), s.client(r).String()); err != nil {
+	if err := s.signin.Request(r.Context(), sess.Email, language(r), clientKey(s.client(r))); err != nil {
 		s.fail(w, r, "mail a link", err)
 		return
 	}

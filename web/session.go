@@ -192,9 +192,11 @@ func (s *Server) setLang(w http.ResponseWriter, r *http.Request) {
 }
 
 // back is where a form sends the browser afterwards: a path of this site
-// only.
+// only. No control character: browsers drop tabs and line breaks from a
+// URL, so "/\t/evil.example" would be "//evil.example", another site.
 func back(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") || len(p) > 300 {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || len(p) > 300 ||
+		strings.ContainsFunc(p, func(r rune) bool { return r == '\\' || r < 0x20 || r == 0x7f }) {
 		return "/"
 	}
 	return p

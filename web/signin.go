@@ -29,7 +29,7 @@ func (s *Server) signinRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	email := strings.TrimSpace(r.PostForm.Get("email"))
 	if email != "" {
-		if err := s.signin.Request(r.Context(), email, language(r), s.client(r).String()); err != nil {
+		if err := s.signin.Request(r.Context(), email, language(r), clientKey(s.client(r))); err != nil {
 			s.fail(w, r, "sign-in request", err)
 			return
 		}

@@ -64,7 +64,7 @@ func eventList(args []string) error {
 	}
 	w := newTable("START\tTITLE\tPLACE\tGROUPS\tSTATUS\tUID")
 	for _, e := range evs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Start.In(e.Location()).Format("2006-01-02 15:04"), e.Title, e.Place,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Start.In(e.Location()).Format("2006-01-02 15:04"), cell(e.Title), cell(e.Place),
 			strings.Join(e.Groups, " "), e.Status, e.UID)
 	}
 	return w.Flush()

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
+	"syscall"
 	"time"
 
 	"codeberg.org/relais/relais/backup"
@@ -61,7 +63,11 @@ func runBackup(args []string) error {
 		}
 		file = filepath.Join(dir, backup.Name(now))
 	}
-	m, err := backup.WriteFile(context.Background(), db, c, recipients, file, now)
+	// Ctrl-C or a stop ends the snapshot, and the plain copy of the
+	// database it was writing is removed on the way out.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m, err := backup.WriteFile(ctx, db, c, recipients, file, now)
 	if err != nil {
 		return err
 	}
@@ -78,7 +84,7 @@ func printManifest(m backup.Manifest) {
 		names = append(names, t)
 	}
 	sort.Strings(names)
-	fmt.Print("rows:  ")
+	fmt.Fprint(stdout, "rows:  ")
 	for _, t := range names {
 		if m.Counts[t] > 0 {
 			fmt.Fprintf(stdout, " %s=%d", t, m.Counts[t])

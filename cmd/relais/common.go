@@ -46,6 +46,7 @@ import (
 	"text/tabwriter"
 
 	"codeberg.org/relais/relais/config"
+	"codeberg.org/relais/relais/internal/mailview"
 	"codeberg.org/relais/relais/store"
 )
 
@@ -307,11 +308,31 @@ func printJSON(v any) error {
 	return e.Encode(v)
 }
 
-// table writes aligned columns; Flush it.
+// table writes aligned columns; Flush it. What strangers wrote (subjects,
+// names, remote servers' replies) is in the cells: the table reaches the
+// terminal through termWriter, and such cells go through cell.
 func newTable(header string) *tabwriter.Writer {
-	w := tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
+	w := tabwriter.NewWriter(termWriter{stdout}, 0, 2, 2, ' ', 0)
 	fmt.Fprintln(w, header)
 	return w
+}
+
+// cell is s as one cell of a table: one line, no control character (a
+// tab or a line break in a subject would make columns or rows of its
+// own).
+func cell(s string) string { return mailview.Clean(s) }
+
+// termWriter passes text on to a terminal with no control character but
+// line breaks and tabs: an escape sequence in a stranger's subject, a
+// carriage return, a bidi override print as U+FFFD (mailview.CleanText).
+// Each Write must hold whole UTF-8 sequences, as fmt's and tabwriter's do.
+type termWriter struct{ w io.Writer }
+
+func (t termWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(t.w, mailview.CleanText(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func newLogger(c config.Config) *slog.Logger {

@@ -65,7 +65,7 @@ func heldList(args []string) error {
 	w := newTable("N\tLIST\tSTATE\tHELD\tEXPIRES\tREASON\tPOSTER\tSUBJECT")
 	for _, h := range hs {
 		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.List, h.State, h.HeldAt.Local().Format("2006-01-02 15:04"),
-			h.Expires.Local().Format("2006-01-02"), h.Reason, h.Poster, h.Subject)
+			h.Expires.Local().Format("2006-01-02"), cell(h.Reason), cell(h.Poster), cell(h.Subject))
 	}
 	return w.Flush()
 }
@@ -96,9 +96,9 @@ func heldShow(args []string) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "Held post %d · %s · %s\nReason:  %s\nPoster:  %s\nHeld:    %s (expires %s)\n",
-		h.ID, h.List, h.State, h.Reason, h.Poster, h.HeldAt.Local().Format("2006-01-02 15:04"), h.Expires.Local().Format("2006-01-02 15:04"))
+		h.ID, h.List, h.State, cell(h.Reason), cell(h.Poster), h.HeldAt.Local().Format("2006-01-02 15:04"), h.Expires.Local().Format("2006-01-02 15:04"))
 	if h.DecidedBy != "" {
-		fmt.Fprintf(stdout, "By:      %s\n", h.DecidedBy)
+		fmt.Fprintf(stdout, "By:      %s\n", cell(h.DecidedBy))
 	}
 	fmt.Fprintln(stdout)
 	return mailview.Write(stdout, h.Raw)

@@ -441,7 +441,7 @@ func listMembers(args []string) error {
 				paused = "until " + m.ResumeAt.Format("2006-01-02")
 			}
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%g\t%s\t%s\t%s\n", m.Email, m.State, m.Mode, paused, m.Bounce, day(m.BounceAt), day(m.ConsentAt), m.ConsentHow)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%g\t%s\t%s\t%s\n", cell(m.Email), m.State, m.Mode, paused, m.Bounce, day(m.BounceAt), day(m.ConsentAt), cell(m.ConsentHow))
 	}
 	return w.Flush()
 }

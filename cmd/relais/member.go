@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"codeberg.org/relais/relais/address"
+	"codeberg.org/relais/relais/backup"
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/hub"
 	"codeberg.org/relais/relais/lists"
@@ -122,6 +123,9 @@ func runMember(sub string, args []string) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "erased: %s, now %s where a thread stays for others\n", email, x.Pseudonym)
+		for _, p := range backup.RemoveStale(c.DataDir) {
+			fmt.Fprintf(stdout, "removed: %s, a plain copy of the database an interrupted backup left\n", p)
+		}
 		printCounts("deleted", x.Deleted)
 		printCounts("pseudonymised", x.Pseudonymised)
 		for _, o := range x.Orphans {
@@ -167,7 +171,7 @@ func inConfig(c config.Config, email string) string {
 }
 
 func showMember(x privacy.Export) error {
-	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	w := tabwriter.NewWriter(termWriter{stdout}, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "address\t%s\nin logs\t%s\n", x.Address, x.LogPseudonym)
 	for _, g := range x.GroupsAnimated {
 		fmt.Fprintf(w, "animates\t%s (%s)\n", g.Address, g.Name)
@@ -185,7 +189,7 @@ func showMember(x privacy.Export) error {
 		fmt.Fprintf(w, "weekly agenda\t%s %s, %d km, active %v, %d sent\n", d.PostCode, d.Place, d.RadiusKm, d.Active, len(d.Sent))
 	}
 	for _, a := range x.Attendance {
-		fmt.Fprintf(w, "attends\t%s (%s)\n", a.Title, a.Start.Local().Format("2006-01-02 15:04"))
+		fmt.Fprintf(w, "attends\t%s (%s)\n", cell(a.Title), a.Start.Local().Format("2006-01-02 15:04"))
 	}
 	for _, t := range x.Tickets {
 		fmt.Fprintf(w, "ticket\t#%d %s, %s, %s, %d messages\n", t.Number, t.Queue, t.State, t.Role, len(t.Messages))
@@ -233,7 +237,7 @@ func runRetention(args []string) error {
 		if err != nil {
 			return err
 		}
-		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		w := tabwriter.NewWriter(termWriter{stdout}, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "LIST\tARCHIVE KEPT\tERASED MEMBERS' POSTS")
 		for _, l := range ls {
 			keep := "default (" + keepText(c.Retention.Archive.D()) + ")"
@@ -298,7 +302,7 @@ func runRetention(args []string) error {
 	if err != nil {
 		return err
 	}
-	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	w := tabwriter.NewWriter(termWriter{stdout}, 0, 4, 2, ' ', 0)
 	verb := "DELETED"
 	if *dry {
 		verb = "WOULD GO"

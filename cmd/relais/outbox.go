@@ -172,8 +172,8 @@ func outboxList(args []string) error {
 		if d.Captured {
 			state += " ✓"
 		}
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", d.ID, state, d.Kind, d.To, d.Attempts,
-			d.Updated.Local().Format("2006-01-02 15:04:05"), d.Subject, reply)
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", d.ID, state, d.Kind, cell(d.To), d.Attempts,
+			d.Updated.Local().Format("2006-01-02 15:04:05"), cell(d.Subject), cell(reply))
 	}
 	return w.Flush()
 }

@@ -171,7 +171,7 @@ func ticketList(args []string) error {
 	w := newTable("#\tQUEUE\tSTATE\tUPDATED\tREQUESTER\tASSIGNEE\tSUBJECT")
 	for _, t := range ts {
 		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, names[t.QueueID], t.State,
-			t.Updated.Local().Format("2006-01-02 15:04"), t.Requester, t.Assignee, t.Subject)
+			t.Updated.Local().Format("2006-01-02 15:04"), cell(t.Requester), cell(t.Assignee), cell(t.Subject))
 	}
 	return w.Flush()
 }
@@ -222,13 +222,14 @@ func ticketShow(args []string) error {
 		}
 		return fmt.Errorf("ticket %d has no message %d", n, *raw)
 	}
-	fmt.Fprintf(stdout, "Ticket #%d · %s · %s\nSubject:   %s\nRequester: %s %s\nAssignee:  %s\nOpened:    %s\n",
-		t.ID, t.Queue, t.State, t.Subject, t.RequesterName, t.Requester, orDash(t.Assignee), t.Created.Local().Format("2006-01-02 15:04"))
+	term := termWriter{stdout}
+	fmt.Fprintf(term, "Ticket #%d · %s · %s\nSubject:   %s\nRequester: %s %s\nAssignee:  %s\nOpened:    %s\n",
+		t.ID, t.Queue, t.State, cell(t.Subject), cell(t.RequesterName), cell(t.Requester), cell(orDash(t.Assignee)), t.Created.Local().Format("2006-01-02 15:04"))
 	if t.Follows != 0 {
 		fmt.Fprintf(stdout, "Follows:   #%d\n", t.Follows)
 	}
 	for _, m := range msgs {
-		fmt.Fprintf(stdout, "\n--- message %d · %s · %s · %s\n%s\n", m.ID, m.Kind, m.Author, m.At.Local().Format("2006-01-02 15:04"), m.Text)
+		fmt.Fprintf(term, "\n--- message %d · %s · %s · %s\n%s\n", m.ID, m.Kind, cell(m.Author), m.At.Local().Format("2006-01-02 15:04"), m.Text)
 	}
 	return nil
 }

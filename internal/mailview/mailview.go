@@ -5,6 +5,12 @@
 // line per attachment; attached messages (message/rfc822) are shown the
 // same way, indented. Signatures, Received fields and other machinery are
 // left out: `--raw` shows the bytes.
+//
+// What a stranger wrote reaches an operator's terminal only as text:
+// control characters (escape sequences, a carriage return that writes one
+// line over another, C1 controls), bidi overrides and bytes that are not
+// UTF-8 are shown as U+FFFD (Clean, CleanText), so that the post a
+// moderator approves is the one they read.
 package mailview
 
 import (
@@ -14,6 +20,8 @@ import (
 	"io"
 	"mime"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // charsets other than UTF-8
@@ -46,13 +54,63 @@ func decodeField(v string) string {
 	if d, err := dec.DecodeHeader(v); err == nil {
 		v = d
 	}
-	return strings.Join(strings.Fields(v), " ")
+	return Clean(strings.Join(strings.Fields(v), " "))
+}
+
+// Clean makes s one line of text for a terminal: tabs and line breaks
+// become spaces; other control characters (C0, DEL, C1: the start of
+// every escape sequence), bidi embeddings, overrides and isolates, and
+// bytes that are not UTF-8 become U+FFFD.
+func Clean(s string) string {
+	return clean(s, false)
+}
+
+// CleanText is Clean for text of several lines: line breaks and tabs stay
+// (a CR LF pair is one line break; a lone CR, which writes one line over
+// another, is not).
+func CleanText(s string) string {
+	return clean(strings.ReplaceAll(s, "\r\n", "\n"), true)
+}
+
+func clean(s string, lines bool) string {
+	ok := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s { // a byte that is not UTF-8 comes as U+FFFD
+		switch {
+		case r == '\n' || r == '\t':
+			if lines {
+				b.WriteRune(r)
+			} else {
+				b.WriteByte(' ')
+			}
+		case unicode.IsControl(r) || bidi(r):
+			b.WriteRune(utf8.RuneError)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// bidi reports the explicit directional formatting characters (Unicode
+// Bidirectional Algorithm §2.1-2.3), which reorder what follows them.
+func bidi(r rune) bool {
+	return (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
 }
 
 func writeEntity(w *bufio.Writer, raw []byte, indent string, depth int) {
 	e, err := message.Read(bytes.NewReader(raw))
 	if e == nil {
-		fmt.Fprintf(w, "%s(unreadable message: %v)\n", indent, err)
+		fmt.Fprintf(w, "%s(unreadable message: %s)\n", indent, Clean(fmt.Sprint(err)))
 		return
 	}
 	for _, k := range Fields {
@@ -89,7 +147,7 @@ func writeBody(w *bufio.Writer, e *message.Entity, indent string, depth int) {
 			if pe, err := message.New(h, bytes.NewReader(b)); pe != nil {
 				parts = append(parts, pe)
 			} else {
-				fmt.Fprintf(w, "%s(unreadable part: %v)\n", indent, err)
+				fmt.Fprintf(w, "%s(unreadable part: %s)\n", indent, Clean(fmt.Sprint(err)))
 			}
 		}
 		if t == "multipart/alternative" && len(parts) > 0 {
@@ -119,7 +177,7 @@ func writeBody(w *bufio.Writer, e *message.Entity, indent string, depth int) {
 		fmt.Fprintf(w, "%s--- attached message ---\n", indent)
 		writeEntity(w, body, indent+"| ", depth+1)
 	case disp == "attachment" || (t != "" && !strings.HasPrefix(t, "text/")):
-		fmt.Fprintf(w, "%s[attachment: %s, %s, %d bytes]\n", indent, orNone(name), orNone(t), len(body))
+		fmt.Fprintf(w, "%s[attachment: %s, %s, %d bytes]\n", indent, Clean(orNone(name)), Clean(orNone(t)), len(body))
 	case t == "text/html":
 		writeText(w, htmlText(body), indent)
 	default:
@@ -128,7 +186,7 @@ func writeBody(w *bufio.Writer, e *message.Entity, indent string, depth int) {
 }
 
 func writeText(w *bufio.Writer, s, indent string) {
-	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = CleanText(s)
 	s = strings.TrimRight(s, "\n")
 	for _, line := range strings.Split(s, "\n") {
 		w.WriteString(indent + line + "\n")

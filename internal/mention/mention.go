@@ -75,12 +75,25 @@ func forms(s string) [][]byte {
 }
 
 // In reports whether b holds s in any of its Forms: the address itself
-// in any case, or base32 or base64 text carrying it.
+// in any case, or base32 or base64 text carrying it; and so once b is read
+// as mail is (Unwrapped): a base64 body is cut every 76 characters, a
+// quoted-printable one by soft line breaks, and an encoded word writes
+// "@" as =40.
 func In(b []byte, s string) bool {
 	if s == "" || len(b) == 0 {
 		return false
 	}
 	fs := forms(s)
+	if in(b, fs) {
+		return true
+	}
+	if u, ok := Unwrapped(b); ok {
+		return in(u, fs)
+	}
+	return false
+}
+
+func in(b []byte, fs [][]byte) bool {
 	if containsFold(b, fs[0]) {
 		return true
 	}
@@ -90,6 +103,46 @@ func In(b []byte, s string) bool {
 		}
 	}
 	return false
+}
+
+// Unwrapped returns b without its line breaks, quoted-printable soft line
+// breaks ("=" at the end of a line) gone with them, and =XX (hex) decoded
+// (quoted-printable, RFC 2045 §6.7; encoded words, RFC 2047 §4.2): what a
+// reader of the mail reads, give or take its spaces, so that an address
+// cut by a line break, or an encoding of it, is whole again. ok is false
+// when there was nothing to unwrap.
+func Unwrapped(b []byte) ([]byte, bool) {
+	if bytes.IndexByte(b, '\n') < 0 && bytes.IndexByte(b, '=') < 0 {
+		return nil, false
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c == '\r' || c == '\n':
+			continue
+		case c == '=' && i+1 < len(b) && (b[i+1] == '\r' || b[i+1] == '\n'):
+			continue
+		case c == '=' && i+2 < len(b) && unhex(b[i+1]) >= 0 && unhex(b[i+2]) >= 0:
+			out = append(out, byte(unhex(b[i+1])<<4|unhex(b[i+2])))
+			i += 2
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, true
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
 }
 
 // Literal reports whether b holds s as written, in any case.

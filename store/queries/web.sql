@@ -35,6 +35,19 @@ DELETE FROM web_sessions WHERE hash = ?;
 -- name: session.delete-all
 DELETE FROM web_sessions WHERE email = ?;
 
+-- name: weblink.signout
+-- "Sign out everywhere": the links to the person's page made until now
+-- sign nobody in.
+INSERT INTO web_signouts (mac, at, expires_at) VALUES (?1, ?2, ?3)
+ON CONFLICT (mac) DO UPDATE SET at = excluded.at, expires_at = excluded.expires_at;
+
+-- name: weblink.signed-out
+SELECT at FROM web_signouts WHERE mac = ?;
+
+-- name: weblink.drop-signin
+-- The sign-in links mailed to a person and not used yet.
+DELETE FROM web_links WHERE email = ? AND purpose = 'signin' AND used_at = 0;
+
 -- name: session.set-lang
 UPDATE web_sessions SET lang = ? WHERE email = ?;
 
@@ -77,7 +90,8 @@ SELECT (SELECT COUNT(*) FROM web_links WHERE email = ?1),
 SELECT (SELECT COUNT(*) FROM web_links WHERE expires_at <= ?1)
      + (SELECT COUNT(*) FROM web_links_spent WHERE expires_at <= ?1)
      + (SELECT COUNT(*) FROM web_sessions WHERE expires_at <= ?1)
-     + (SELECT COUNT(*) FROM web_link_requests WHERE at <= ?1 - 86400);
+     + (SELECT COUNT(*) FROM web_link_requests WHERE at <= ?1 - 86400)
+     + (SELECT COUNT(*) FROM web_signouts WHERE expires_at <= ?1);
 
 -- name: retain.web-links
 DELETE FROM web_links WHERE expires_at <= ?;
@@ -85,6 +99,8 @@ DELETE FROM web_links WHERE expires_at <= ?;
 DELETE FROM web_links_spent WHERE expires_at <= ?;
 -- name: retain.web-sessions
 DELETE FROM web_sessions WHERE expires_at <= ?;
+-- name: retain.web-signouts
+DELETE FROM web_signouts WHERE expires_at <= ?;
 -- name: retain.web-requests
 DELETE FROM web_link_requests WHERE at <= ? - 86400;
 
