@@ -75,6 +75,9 @@ type Config struct {
 	// per address and per client address (0: no cap).
 	PerAddressHour int
 	PerIPHour      int
+	// Operators are the hub's operators: known to it, though the data
+	// may name them nowhere, so that they can sign in to the console.
+	Operators []string
 
 	Now func() time.Time
 }
@@ -208,8 +211,14 @@ func (s *Service) Request(ctx context.Context, purpose, email, lang, client stri
 		}
 		if purpose == PurposeSignIn {
 			var known bool
-			if err := tx.QueryRow("person.known", email).Scan(&known); err != nil || !known {
+			if err := tx.QueryRow("person.known", email).Scan(&known); err != nil {
 				return err
+			}
+			for _, o := range s.cfg.Operators {
+				known = known || strings.EqualFold(strings.TrimSpace(o), email)
+			}
+			if !known {
+				return nil
 			}
 		}
 		var chosen string

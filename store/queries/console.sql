@@ -108,3 +108,12 @@ SELECT email, lang, created_at FROM event_attendees WHERE event_id = ? ORDER BY 
 
 -- name: token.api-count-name
 SELECT COUNT(*) FROM api_tokens WHERE name = ?;
+
+-- name: event.all-of-group
+-- A group's events for its animators: members-only ones too, those of
+-- the last 30 days too.
+SELECT e.id FROM event_groups eg JOIN events e ON e.id = eg.event_id
+WHERE eg.group_id = ? AND e.end_at > ? ORDER BY e.start_at, e.id;
+
+-- name: attendee.count
+SELECT COUNT(*) FROM event_attendees WHERE event_id = ?;
