@@ -241,7 +241,7 @@ func (c webConsole) SetSender(ctx context.Context, who string, id int64, email, 
 }
 
 func memberRow(m lists.Member, lang string) web.MemberRow {
-	return web.MemberRow{Email: m.Email, State: m.State, Mode: m.Mode, Paused: m.Paused, Since: templates.Day(lang, m.ConsentAt.In(parisZone())), Bounce: m.Bounce}
+	return web.MemberRow{ID: m.ID, Email: m.Email, State: m.State, Mode: m.Mode, Paused: m.Paused, Since: templates.Day(lang, m.ConsentAt.In(parisZone())), Bounce: m.Bounce}
 }
 
 // membersPage is how many members a page shows.
@@ -263,8 +263,8 @@ func (c webConsole) Members(ctx context.Context, who string, id int64, q web.Mem
 	for _, m := range ms {
 		out.Members = append(out.Members, memberRow(m, lang))
 	}
-	if q.Email != "" {
-		m, err := lists.MemberOf(ctx, c.h.DB, id, q.Email)
+	if q.Member != 0 {
+		m, err := lists.MemberByID(ctx, c.h.DB, id, q.Member)
 		if errors.Is(err, lists.ErrNotMember) {
 			return out, web.ErrNotYours
 		} else if err != nil {

@@ -631,6 +631,15 @@ func MemberOf(ctx context.Context, db *store.DB, id int64, email string) (Member
 	return member(db.Reader(ctx), id, email)
 }
 
+// MemberByID returns member id of list listID (ErrNotMember).
+func MemberByID(ctx context.Context, db *store.DB, listID, id int64) (Member, error) {
+	m, err := scanMember(db.QueryRow(ctx, "member.by-id", id))
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && m.ListID != listID) {
+		return Member{}, ErrNotMember
+	}
+	return m, err
+}
+
 // BounceEvent is one bounce of a member's copies.
 type BounceEvent struct {
 	At     time.Time `json:"at"`

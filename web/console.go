@@ -155,10 +155,10 @@ type SenderRow struct {
 
 // MemberQuery is a search of a list's members.
 type MemberQuery struct {
-	Text  string // part of an address
-	State string // active, bouncing, unsubscribed, "" any
-	Page  int    // from 0
-	Email string // one member's details
+	Text   string // part of an address
+	State  string // active, bouncing, unsubscribed, "" any
+	Page   int    // from 0
+	Member int64  // one member's details, by id (no address in a URL)
 }
 
 // ConsoleMembers is a list's members page.
@@ -174,6 +174,7 @@ type ConsoleMembers struct {
 
 // MemberRow is a member as owners see them.
 type MemberRow struct {
+	ID     int64
 	Email  string
 	State  string
 	Mode   string

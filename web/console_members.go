@@ -26,7 +26,7 @@ func memberQuery(r *http.Request) MemberQuery {
 	default:
 		state = ""
 	}
-	return MemberQuery{Text: oneLineForm(q.Get("q")), State: state, Page: max(page, 0), Email: oneLineForm(q.Get("email"))}
+	return MemberQuery{Text: oneLineForm(q.Get("q")), State: state, Page: max(page, 0), Member: memberID(q.Get("member"))}
 }
 
 func oneLineForm(s string) string {
@@ -123,4 +123,9 @@ func (s *Server) consoleMembersCSV(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Disposition", `attachment; filename="members-`+strconv.FormatInt(id, 10)+`.csv"`)
 	h.Set("Cache-Control", "no-store")
 	w.Write(b.Bytes())
+}
+
+func memberID(s string) int64 {
+	id, _ := strconv.ParseInt(s, 10, 64)
+	return max(id, 0)
 }
