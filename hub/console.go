@@ -42,7 +42,7 @@ func when(lang string, t time.Time) string {
 	return templates.Day(lang, t.In(parisZone())) + " " + t.In(parisZone()).Format("15:04")
 }
 
-func age(lang string, t time.Time, now time.Time) string {
+func ageWords(lang string, t time.Time, now time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
@@ -132,7 +132,7 @@ func (c webConsole) list(ctx context.Context, who string, id int64, owner bool) 
 
 func heldRow(h lists.Held, lang string, now time.Time) web.HeldRow {
 	return web.HeldRow{ID: h.ID, Poster: h.Poster, Subject: h.Subject, Reason: h.Reason, State: h.State, DecidedBy: h.DecidedBy,
-		HeldAt: when(lang, h.HeldAt), Age: age(lang, h.HeldAt, now), Expires: when(lang, h.Expires)}
+		HeldAt: when(lang, h.HeldAt), Age: ageWords(lang, h.HeldAt, now), Expires: when(lang, h.Expires)}
 }
 
 func (c webConsole) List(ctx context.Context, who string, id int64, lang string) (web.ConsoleList, error) {
@@ -164,7 +164,7 @@ func (c webConsole) List(ctx context.Context, who string, id int64, lang string)
 		return out, err
 	}
 	out.Activity = web.ActivityView{Active: act.Members["active"], Bouncing: act.Members["bouncing"], Left: act.Members["unsubscribed"],
-		Held: act.Held, OldestHeld: age(lang, act.OldestHeld, now)}
+		Held: act.Held, OldestHeld: ageWords(lang, act.OldestHeld, now)}
 	for _, w := range act.Weeks {
 		out.Activity.Weeks = append(out.Activity.Weeks, web.WeekRow{Week: templates.Day(lang, w.Start.In(parisZone())),
 			Posts: w.Posts, Joins: w.Joins, Leaves: w.Leaves, Bounces: w.Bounces})
