@@ -117,3 +117,6 @@ WHERE eg.group_id = ? AND e.end_at > ? ORDER BY e.start_at, e.id;
 
 -- name: attendee.count
 SELECT COUNT(*) FROM event_attendees WHERE event_id = ?;
+
+-- name: test.audit-count
+SELECT COUNT(*) FROM audit;
