@@ -133,7 +133,7 @@ var (
 	// ErrBadToken: no live token has that secret (unknown or revoked).
 	ErrBadToken = errors.New("access: unknown or revoked token")
 	// ErrTokenExists: a token of that name exists.
-	ErrTokenExists = errors.New("access: a token of that name exists")
+	ErrTokenExists = errors.New("a token of that name exists")
 )
 
 // TokenPrefix starts every secret, so that a secret found in a file or a
