@@ -120,3 +120,7 @@ SELECT COUNT(*) FROM event_attendees WHERE event_id = ?;
 
 -- name: test.audit-count
 SELECT COUNT(*) FROM audit;
+
+-- name: test.queued-tried
+-- Tests: deliveries still queued after an attempt.
+SELECT COUNT(*) FROM deliveries WHERE state = 'queued' AND attempts > 0;
