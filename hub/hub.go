@@ -165,7 +165,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 	h.SignIn, err = signin.New(ctx, db, h.Queue, texts, signin.Config{
 		Domain: cfg.Domains[0], Hostname: cfg.Hostname, WebURL: cfg.Web.BaseURL, Lang: cfg.Language,
 		LinkTTL: cfg.Web.SigninTTL.D(), FooterTTL: cfg.Web.LinkTTL.D(), SessionTTL: cfg.Web.SessionTTL.D(),
-		PerAddressHour: cfg.Web.SigninPerAddressHour, PerIPHour: cfg.Web.SigninPerIPHour, Now: now,
+		PerAddressHour: cfg.Web.SigninPerAddressHour, PerIPHour: cfg.Web.SigninPerIPHour, Now: now, Operators: cfg.Operators,
 	}, log.With("part", "signin"))
 	if err != nil {
 		db.Close()
@@ -259,6 +259,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 	h.Web = web.New(web.Config{RequestsPerMinute: cfg.Web.RequestsPerIPMinute, TrustedProxies: proxies, Now: now,
 		Secure: strings.HasPrefix(cfg.Web.BaseURL, "https://"), Secret: webSecret},
 		web.Domain{Lists: webLists{h.Lists}, Feeds: feeds{h}, Links: agendaLinks{h}, SignIn: webSignIn{h}, Members: webMembers{h},
+			Console: webConsole{h}, API: webAPI{h},
 			Agenda: webAgenda{h}}, texts, log.With("part", "web"))
 	h.disp = newDispatcher(h)
 	var tlsConfig *tls.Config

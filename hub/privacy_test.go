@@ -91,6 +91,14 @@ func newPersonEnv(t *testing.T, tweak ...func(*configT)) personEnv {
 	e.mustSend(bob, "4405.discussion@hub.example", post(bob, "4405.discussion@hub.example", "Encore", "Rendez-vous à 18h."))
 	e.waitFor("bob's second post", countTo(bob, 5))
 	e.waitState(map[string]int{"queued": 1})
+	// Queued before its first attempt is queued too: wait for the "later".
+	deadline := time.Now().Add(10 * time.Second)
+	for e.count("test.queued-tried") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("marie's copy was never tried\nlogs:\n%s", e.logs)
+		}
+		time.Sleep(10 * time.Millisecond) // polling for an asynchronous state
+	}
 	return p
 }
 

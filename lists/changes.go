@@ -2,6 +2,7 @@ package lists
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -95,6 +96,10 @@ func (s *Service) apply(tx *store.Tx, l List, m Member, c change, how string) (r
 			mode, out = "daily", outDaily
 		case "weekly":
 			mode, out = "weekly", outWeekly
+		}
+		if mode != "each" && !slices.Contains(l.Texts.DigestModes, mode) {
+			r.Outcome = outDigestOff // the list's owners offer no such digest
+			return r, nil
 		}
 		if mode != "each" {
 			// The first member in this mode starts the digests from now:

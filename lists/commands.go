@@ -218,6 +218,9 @@ func (s *Service) Token(ctx context.Context, tx *store.Tx, listID int64, kind, t
 	} else if err != nil {
 		return err
 	}
+	if kind == "approve" || kind == "reject" {
+		return s.moderateByMail(ctx, tx, l, kind, token, tk.held, tk.used != 0 || s.now().Unix() > tk.expires, in, h)
+	}
 	var action string
 	if err := tx.QueryRow("token.action", token).Scan(&action); err != nil {
 		return err
@@ -242,13 +245,7 @@ func (s *Service) Token(ctx context.Context, tx *store.Tx, listID int64, kind, t
 			}
 			return s.answer(tx, l, tk.email, tk.lang, "list-token-expired", map[string]any{"Change": action != ""}, ref)
 		}
-		if tk.used == 0 {
-			// Expired before ExpireHeld came by: the post is not sent.
-			if _, err := tx.Exec("held.decide", "expired", now.Unix(), "", tk.held); err != nil {
-				return err
-			}
-		}
-		return s.decide(ctx, tx, l, tk.held, false, in, h)
+		return nil
 	}
 	if _, err := tx.Exec("token.use", now.Unix(), token); err != nil {
 		return err
@@ -263,10 +260,22 @@ func (s *Service) Token(ctx context.Context, tx *store.Tx, listID int64, kind, t
 		if _, err := tx.Exec("member.subscribe", l.ID, tk.email, tk.lang, now.Unix(), how); err != nil {
 			return err
 		}
-		return s.notify(tx, l, tk.email, tk.lang, "list-welcome", map[string]any{"Email": tk.email}, ref)
-	default:
-		return s.decide(ctx, tx, l, tk.held, kind == "approve", in, h)
+		return s.welcome(tx, l, tk.email, tk.lang, ref)
 	}
+	return nil
+}
+
+// welcome sends the list's welcome message, with its own words in the
+// member's language.
+func (s *Service) welcome(tx *store.Tx, l List, email, lang, ref string) error {
+	t, err := listTexts(tx, l.ID)
+	if err != nil {
+		return err
+	}
+	if lang == "" {
+		lang = l.Lang
+	}
+	return s.notify(tx, l, email, lang, "list-welcome", map[string]any{"Email": email, "Welcome": t.in(t.Welcome, lang)}, ref)
 }
 
 // unsubscribe takes addr off l and says goodbye; a non-member is told so.
@@ -328,6 +337,7 @@ const (
 	outWeekly         = "digest-weekly"
 	outEach           = "each"
 	outPaused         = "paused"
+	outDigestOff      = "digest-off" // the list offers no digest of that period
 	outPausedUntil    = "paused-until"
 	outResumed        = "resumed"
 	outHelp           = "help"

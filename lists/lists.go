@@ -77,6 +77,7 @@ type List struct {
 	Auth          string // how a poster's From is judged: AuthStrict, AuthRelaxed, AuthOff
 	Owners        []Owner
 	Created       time.Time
+	Texts         Texts // its own words, its digest offer
 }
 
 // Owner is an owner or a moderator of a list.
@@ -414,7 +415,11 @@ func get(tx queryer, id int64) (List, error) {
 		}
 		l.Owners = append(l.Owners, o)
 	}
-	return l, rows.Err()
+	if err := rows.Err(); err != nil {
+		return l, err
+	}
+	l.Texts, err = listTexts(tx, id)
+	return l, err
 }
 
 // All returns every list with its owners.

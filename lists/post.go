@@ -2,9 +2,7 @@ package lists
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
 	"net/mail"
 	"strings"
 	"time"
@@ -29,6 +27,7 @@ const (
 	HoldZone      = "territory" // a stranger writing to CODE.groupes
 	HoldAuth      = "auth"      // From not proven (SPF, DKIM, DMARC)
 	HoldAuto      = "automatic" // sent by a program: kept silently
+	HoldBanned    = "banned"    // the list's moderators banned the sender: rejected at once, silently
 )
 
 // Post handles a message sent to a list's address: it is checked, then
@@ -61,6 +60,15 @@ func (s *Service) Post(ctx context.Context, tx *store.Tx, listID int64, in Inbou
 		return s.hold(tx, l, in, poster, HoldSize, "")
 	}
 	role := s.role(tx, l, poster.Address)
+	switch senderRule(tx, l.ID, poster.Address) {
+	case SenderBan:
+		// Banned by the list's moderators: kept, decided, nobody told.
+		return s.drop(tx, l, in, poster.Address)
+	case SenderAccept:
+		if role == "" {
+			role = "accepted"
+		}
+	}
 	if rate := s.rate(l); rate > 0 && role != "owner" && role != "moderator" {
 		var n int
 		if err := tx.QueryRow("post.recent-count", l.ID, poster.Address, s.now().Add(-time.Hour).Unix()).Scan(&n); err != nil {
@@ -72,10 +80,11 @@ func (s *Service) Post(ctx context.Context, tx *store.Tx, listID int64, in Inbou
 	}
 	switch {
 	case role == "owner" || role == "moderator":
-	case l.Policy == Territory && role == "animator":
+	case l.Policy == Territory && (role == "animator" || role == "accepted"):
 	case l.Policy == Territory:
 		return s.hold(tx, l, in, poster, HoldZone, "")
 	case l.Policy == Open:
+	case role == "accepted":
 	case l.Policy == Members && role == "member":
 	case l.Policy == Announce && role == "member":
 		// A member who thinks the list is a discussion: told, not held.
@@ -93,6 +102,23 @@ func (s *Service) Post(ctx context.Context, tx *store.Tx, listID int64, in Inbou
 		return s.hold(tx, l, in, poster, HoldAuth, "")
 	}
 	return s.distribute(ctx, tx, l, in.Body, poster)
+}
+
+// drop keeps a banned sender's post as rejected, with no notice to
+// anyone: a moderator may still read it in the console.
+func (s *Service) drop(tx *store.Tx, l List, in Inbound, who string) error {
+	now := s.now()
+	res, err := tx.Exec("held.insert", l.ID, in.MessageID, who, HoldBanned, now.Unix(), now.Add(s.cfg.HoldTTL).Unix())
+	if err != nil {
+		return err
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	s.log.Info("post from a banned sender dropped", "list", l.Local(), "held", id, "qid", in.MessageID, "from", address.Redact(who))
+	_, err = tx.Exec("held.decide", "rejected", now.Unix(), "ban", id)
+	return err
 }
 
 // trusted judges the poster's From as the list asks (List.Auth), from the
@@ -225,6 +251,8 @@ func (s *Service) hold(tx *store.Tx, l List, in Inbound, poster *mail.Address, r
 			From:          quoteName(l.DisplayName) + " <" + s.FromAddress(l, "owner") + ">",
 			AutoSubmitted: "auto-generated",
 			Attach:        in.Body,
+			// Pressing Reply and writing "ok" (or "non, because…") decides.
+			Header: [][2]string{{"Reply-To", s.Address(l, "approve-"+approve)}},
 		})
 		if err != nil {
 			return err
@@ -246,68 +274,13 @@ func (s *Service) moderators(l List) []string {
 	return out
 }
 
-// decide carries out a moderator's answer to a held post, sent by mail.
-func (s *Service) decide(ctx context.Context, tx *store.Tx, l List, heldID int64, approve bool, in Inbound, h textproto.Header) error {
-	by, _ := sender(h, in.MailFrom)
-	byAddr := in.MailFrom
-	if by != nil {
-		byAddr = by.Address
-	}
-	state, err := s.decideHeld(ctx, tx, l, heldID, approve, byAddr, firstLines(in.Body, 5))
-	if err != nil || state == "" {
-		return err
-	}
-	var poster string
-	if err := tx.QueryRow("held.get", heldID).Scan(new(int64), new(int64), new(string), &poster, new(string), new(int64), new(int64), new(string)); err != nil {
-		return err
-	}
-	return s.notify(tx, l, byAddr, l.Lang, "list-decided", map[string]any{"State": state, "Poster": poster}, strings.TrimSpace(h.Get("Message-Id")))
-}
-
-// ErrDecided is returned by Decide for a post already approved, rejected
-// or expired.
+// ErrDecided is returned by Moderate for a post already approved,
+// rejected or expired.
 var ErrDecided = errors.New("lists: already decided")
-
-// Decide approves or rejects held post heldID for an operator (relais held
-// approve|reject): the same as a moderator's answer by mail, by names who
-// decided and why, if given, is the reason the poster is told.
-func (s *Service) Decide(ctx context.Context, heldID int64, approve bool, by, why string) error {
-	// As the dispatcher does for an answer by mail: the author's DMARC
-	// policy is looked up before the transaction.
-	var msgID string
-	if err := s.db.QueryRow(ctx, "held.get", heldID).Scan(new(int64), new(int64), &msgID, new(string), new(string),
-		new(int64), new(int64), new(string)); err == nil {
-		if err := s.Prefetch(ctx, msgID); err != nil {
-			return err
-		}
-	}
-	err := s.db.Write(ctx, func(tx *store.Tx) error {
-		var listID int64
-		if err := tx.QueryRow("held.get", heldID).Scan(new(int64), &listID, new(string), new(string), new(string), new(int64), new(int64), new(string)); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("%w: no held post %d", ErrNotFound, heldID)
-			}
-			return err
-		}
-		l, err := get(tx, listID)
-		if err != nil {
-			return err
-		}
-		state, err := s.decideHeld(ctx, tx, l, heldID, approve, by, why)
-		if err == nil && state != "" {
-			return fmt.Errorf("%w: post %d is %s", ErrDecided, heldID, state)
-		}
-		return err
-	})
-	if err == nil {
-		s.q.Kick()
-	}
-	return err
-}
 
 // decideHeld approves or rejects a held post; when it was already decided
 // it changes nothing and returns its state.
-func (s *Service) decideHeld(ctx context.Context, tx *store.Tx, l List, heldID int64, approve bool, byAddr, why string) (string, error) {
+func (s *Service) decideHeld(ctx context.Context, tx *store.Tx, l List, heldID int64, approve bool, byAddr, why string, tell bool) (string, error) {
 	var id, listID, heldAt, expires int64
 	var msgID, poster, reason, state string
 	err := tx.QueryRow("held.get", heldID).Scan(&id, &listID, &msgID, &poster, &reason, &heldAt, &expires, &state)
@@ -341,7 +314,7 @@ func (s *Service) decideHeld(ctx context.Context, tx *store.Tx, l List, heldID i
 		}
 		return "", s.distribute(ctx, tx, l, raw, p)
 	}
-	if automatic(ph, poster) || reason == HoldLoop || !s.proven(raw) {
+	if !tell || automatic(ph, poster) || reason == HoldLoop || !s.proven(raw) {
 		return "", nil // as for the held notice: no echo to a From not proven
 	}
 	return "", s.notify(tx, l, poster, s.langFor(tx, l, poster, ph), "list-rejected", map[string]any{

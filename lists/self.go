@@ -40,6 +40,7 @@ const (
 	OutcomeNotMember   = outNotMember
 	OutcomeJoined      = "joined"
 	OutcomeAlready     = outAlready
+	OutcomeDigestOff   = outDigestOff
 )
 
 // action is the change as apply reads it: the same words as a mail
@@ -132,7 +133,7 @@ func (s *Service) JoinProven(ctx context.Context, listID int64, email, lang, how
 			return err
 		}
 		out = OutcomeJoined
-		return s.notify(tx, l, email, lang, "list-welcome", map[string]any{"Email": email}, "")
+		return s.welcome(tx, l, email, lang, "")
 	})
 	if err == nil {
 		s.q.Kick()

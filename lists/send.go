@@ -280,7 +280,7 @@ func (s *Service) Personalize(ctx context.Context, c queue.Copy) ([]byte, error)
 	}
 	foot, err := s.texts.Text(l.Lang, "list-footer", map[string]string{
 		"List": s.Address(l, ""), "Name": l.DisplayName, "Unsubscribe": unsub, "Help": s.Address(l, "help"), "Email": c.Rcpt,
-		"Manage": manage,
+		"Manage": manage, "OwnFooter": l.Texts.in(l.Texts.Footer, l.Lang),
 	})
 	if err != nil {
 		return nil, err

@@ -42,6 +42,27 @@ type Export struct {
 	MessagesKept   []MessageKept   `json:"messages_kept"`
 	Counters       RateLimitCounts `json:"rate_limit_records"`
 	Web            Web             `json:"web"`
+	// SenderRules are the lists that always accept or ban the address;
+	// Audit the changes it made, or that name it (console, API, mail).
+	SenderRules []SenderRule `json:"sender_rules"`
+	Audit       []AuditEntry `json:"audit"`
+}
+
+// SenderRule is a list's rule for the address.
+type SenderRule struct {
+	List  string    `json:"list"`
+	Rule  string    `json:"rule"`
+	Since time.Time `json:"since"`
+}
+
+// AuditEntry is a change the address made, or that names it.
+type AuditEntry struct {
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	Via    string    `json:"via"`
+	Action string    `json:"action"`
+	Target string    `json:"target"`
+	Detail string    `json:"detail,omitempty"`
 }
 
 // Web is what the members' pages hold: links mailed to the address (to
@@ -380,6 +401,23 @@ func ExportOf(ctx context.Context, db *store.DB, domain, email string, now time.
 		x.MessagesKept = append(x.MessagesKept, m)
 		return err
 	}, email)
+	each("sender.of-person", func(s *sql.Rows) error {
+		var code, name string
+		var r SenderRule
+		var since int64
+		err := s.Scan(&code, &name, &r.Rule, &since)
+		r.List, r.Since = addr(code, name), time.Unix(since, 0).UTC()
+		x.SenderRules = append(x.SenderRules, r)
+		return err
+	}, email)
+	each("audit.of-person", func(s *sql.Rows) error {
+		var a AuditEntry
+		var when int64
+		err := s.Scan(&when, &a.Actor, &a.Via, &a.Action, &a.Target, &a.Detail)
+		a.At = time.Unix(when, 0).UTC()
+		x.Audit = append(x.Audit, a)
+		return err
+	}, email)
 	if err != nil {
 		return x, err
 	}
@@ -400,7 +438,7 @@ func (x Export) empty() bool {
 	return len(x.GroupsAnimated)+len(x.ListRoles)+len(x.QueuesOperated)+len(x.Subscriptions)+len(x.Attendance)+
 		len(x.Tickets)+len(x.Bounces)+len(x.HeldPosts)+len(x.QueuedMail)+len(x.DeliveredMail)+len(x.Posts)+
 		len(x.Confirmations)+len(x.MessagesKept)+x.Counters.SubscriptionRequests+x.Counters.CommandAnswers+
-		x.Counters.DeskAcknowledgements+x.Web.Links+x.Web.Sessions == 0 && x.Digest == nil
+		x.Counters.DeskAcknowledgements+x.Web.Links+x.Web.Sessions+len(x.SenderRules)+len(x.Audit) == 0 && x.Digest == nil
 }
 
 // WriteJSON writes x indented, lists never null.

@@ -76,6 +76,9 @@ type Config struct {
 	// per address and per client address (0: no cap).
 	PerAddressHour int
 	PerIPHour      int
+	// Operators are the hub's operators: known to it, though the data
+	// may name them nowhere, so that they can sign in to the console.
+	Operators []string
 
 	Now func() time.Time
 }
@@ -204,8 +207,14 @@ func (s *Service) Request(ctx context.Context, purpose, email, lang, client stri
 			return nil
 		}
 		var known bool
-		if err := tx.QueryRow("person.known", email).Scan(&known); err != nil || (!known && purpose == PurposeSignIn) {
+		if err := tx.QueryRow("person.known", email).Scan(&known); err != nil {
 			return err
+		}
+		for _, o := range s.cfg.Operators {
+			known = known || strings.EqualFold(strings.TrimSpace(o), email)
+		}
+		if !known && purpose == PurposeSignIn {
+			return nil
 		}
 		if !known {
 			// An erased address is sent nothing, until its person comes

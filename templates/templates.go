@@ -144,7 +144,8 @@ func (s *Set) loadWeb(read func(string) ([]byte, error)) error {
 
 // webFuncs are the functions the web pages may call.
 var webFuncs = htmltemplate.FuncMap{
-	"eq1": func(n int) bool { return n == 1 },
+	"eq1":  func(n int) bool { return n == 1 },
+	"next": func(n int) int { return n + 1 },
 }
 
 // Rendered is a message template filled in.

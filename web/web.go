@@ -64,6 +64,8 @@ type Domain struct {
 	SignIn  SignIn      // sign-in by mail, sessions
 	Members Members     // a member's own page
 	Agenda  Agenda      // the public agenda's pages
+	Console Console     // the console of owners, moderators, animators, operators
+	API     API         // the REST API of the movement's platform
 }
 
 // Server is the hub's HTTP server.
@@ -75,6 +77,8 @@ type Server struct {
 	signin  SignIn
 	members Members
 	agenda  Agenda
+	console Console
+	api     API
 	pages   Pages
 	log     *slog.Logger
 	srv     *http.Server
@@ -92,7 +96,7 @@ func New(cfg Config, d Domain, pages Pages, log *slog.Logger) *Server {
 		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, lists: d.Lists, feeds: d.Feeds, links: d.Links, signin: d.SignIn, members: d.Members, agenda: d.Agenda,
-		pages: pages, log: log}
+		console: d.Console, api: d.API, pages: pages, log: log}
 	if cfg.RequestsPerMinute > 0 {
 		s.limiter = newLimiter(cfg.RequestsPerMinute, cfg.Now)
 	}
@@ -135,6 +139,13 @@ func New(cfg Config, d Domain, pages Pages, log *slog.Logger) *Server {
 	handle("GET /me/erase", s.memberEraseForm)
 	handle("POST /me/erase", s.memberErase)
 	handle("POST /me/signout-everywhere", s.signoutEverywhere)
+	// The console (console_*.go) and the REST API (api*.go).
+	if s.console != nil {
+		s.consoleRoutes(handle)
+	}
+	if s.api != nil {
+		s.apiRoutes(handle)
+	}
 	handle("GET /static/relais.css", s.stylesheet)
 	handle("GET /{$}", s.home)
 	// Every answer counts against the client's rate, the 404s as much as

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/internal/mailview"
 	"codeberg.org/relais/relais/lists"
 )
@@ -159,7 +160,9 @@ func heldDecide(verb string, args []string) error {
 	if reason != nil {
 		why = *reason
 	}
-	if err := h.Lists.Decide(context.Background(), n, verb == "approve", who, why); err != nil {
+	host, _ := os.Hostname()
+	if err := h.Lists.Moderate(context.Background(), n, lists.Decision{Approve: verb == "approve", Why: why},
+		audit.Actor{Who: who, Via: audit.ViaCLI, From: host}); err != nil {
 		return heldErr(n, err)
 	}
 	fmt.Fprintf(stdout, "held post %d: %s\n", n, map[string]string{"approve": "approved", "reject": "rejected"}[verb])

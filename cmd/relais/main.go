@@ -32,6 +32,8 @@ func init() {
 		{"group", "add|update|remove|list|import …", "groups and their animators", groupFamily.run},
 		{"list", "create|update|delete|import|list|members|subscribe|remove|enable|export …", "mailing lists and their members", listFamily.run},
 		{"held", "list|show|approve|reject …", "posts held for moderation", heldFamily.run},
+		{"token", "create|list|revoke …", "tokens of the REST API (/api/v1)", tokenFamily.run},
+		{"audit", "[--since D] [--actor WHO] [--target WHAT] [--csv|--json]", "who changed what: console, API, command line, moderators' mail", runAudit},
 		{"queue", "add|remove|list …", "the support desk's queues and operators", queueFamily.run},
 		{"ticket", "list|show|close|reopen|assign …", "the support desk's tickets", ticketFamily.run},
 		{"outbox", "[list]|show|retry|hold|release|delete …", "the outbound queue (and the demo's captured mail)", runOutbox},

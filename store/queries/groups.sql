@@ -27,3 +27,7 @@ SELECT email FROM animators WHERE group_id = ? ORDER BY email;
 
 -- name: animator.all
 SELECT group_id, email FROM animators ORDER BY group_id, email;
+
+-- name: list.id-count
+-- A CODE.NAME is a group or a list, not both.
+SELECT COUNT(*) FROM lists WHERE code = ? AND name = ?;

@@ -1,0 +1,119 @@
+package web
+
+import "net/http"
+
+func (s *Server) apiGroups(w http.ResponseWriter, r *http.Request, tok APIToken) {
+	gs, err := s.api.Groups(r.Context())
+	if err != nil {
+		s.apiFail(w, err)
+		return
+	}
+	pageOf(w, r, gs)
+}
+
+func (s *Server) apiGroup(w http.ResponseWriter, r *http.Request, tok APIToken) {
+	g, err := s.api.Group(r.Context(), r.PathValue("address"))
+	if err != nil {
+		s.apiFail(w, err)
+		return
+	}
+	reply(w, http.StatusOK, g)
+}
+
+func (s *Server) apiCreateGroup(w http.ResponseWriter, r *http.Request, tok APIToken) {
+	var g APIGroup
+	if !readJSON(w, r, 64<<10, &g) {
+		return
+	}
+	out, err := s.api.SaveGroup(r.Context(), tok, g, true, s.client(r).String())
+	if err != nil {
+		s.apiFail(w, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/groups/"+out.Address)
+	reply(w, http.StatusCreated, out)
+}
+
+// apiUpdateGroup changes the fields given (name, commune, animators).
+func (s *Server) apiUpdateGroup(w http.ResponseWriter, r *http.Request, tok APIToken) {
+	cur, err := s.api.Group(r.Context(), r.PathValue("address"))
+	if err != nil {
+		s.apiFail(w, err)
+		return
+	}
+	var patch struct {
+		Name      *string   `json:"name"`
+		Commune   *string   `json:"commune"`
+		Animators *[]string `json:"animators"`
+	}
+	if !readJSON(w, r, 64<<10, &patch) {
+		return
+	}
+	if patch.Name != nil {
+		cur.Name = *patch.Name
+	}
+	if patch.Commune != nil {
+		cur.Commune = *patch.Commune
+	}
+	if patch.Animators != nil {
+		cur.Animators = *patch.Animators
+	}
+	out, err := s.api.SaveGroup(r.Context(), tok, cur, false, s.client(r).String())
+	if err != nil {
+		s.apiFail(w, err)
+		return
+	}
+	reply(w, http.StatusOK, out)
+}
+
+func (s *Server) apiSetAnimators(w http.ResponseWriter, r *http.Request, tok APIToken) {
+	cur, err := s.api.Group(r.Context(), r.PathValue("address"))
+	if err != nil {
+		s.apiFail(w, err)
+		return
+	}
+	var body struct {
+		Animators []string `json:"animators"`
+	}
+	if !readJSON(w, r, 64<<10, &body) {
+		return
+	}
+	cur.Animators = body.Animators
+	out, err := s.api.SaveGroup(r.Context(), tok, cur, false, s.client(r).String())
+	if err != nil {
+		s.apiFail(w, err)
+		return
+	}
+	reply(w, http.StatusOK, out)
+}
+
+func (s *Server) apiRemoveGroup(w http.ResponseWriter, r *http.Request, tok APIToken) {
+	if err := s.api.RemoveGroup(r.Context(), tok, r.PathValue("address"), s.client(r).String()); err != nil {
+		s.apiFail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// apiSyncGroups takes the platform's full list of groups and animators
+// and applies the difference in one transaction (?dry_run=true: only
+// says what would change). One bad line and nothing changes.
+func (s *Server) apiSyncGroups(w http.ResponseWriter, r *http.Request, tok APIToken) {
+	var body struct {
+		Groups []APIGroup `json:"groups"`
+	}
+	if !readJSON(w, r, 32<<20, &body) {
+		return
+	}
+	dry := r.URL.Query().Get("dry_run")
+	if dry != "" && dry != "true" && dry != "false" {
+		problem(w, http.StatusBadRequest, "dry_run is true or false", nil)
+		return
+	}
+	rep, err := s.api.SyncGroups(r.Context(), tok, body.Groups, dry == "true", s.client(r).String())
+	if err != nil {
+		s.apiFail(w, err)
+		return
+	}
+	reply(w, http.StatusOK, rep)
+}
