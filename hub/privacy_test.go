@@ -18,6 +18,7 @@ import (
 
 	"codeberg.org/relais/relais/backup"
 	"codeberg.org/relais/relais/config"
+	"codeberg.org/relais/relais/groups"
 	"codeberg.org/relais/relais/internal/mention"
 	"codeberg.org/relais/relais/lists"
 	"codeberg.org/relais/relais/outbox"
@@ -421,5 +422,32 @@ func TestScheduledBackups(t *testing.T) {
 	m, err := backup.Restore(context.Background(), f, []age.Identity{id}, filepath.Join(t.TempDir(), "r"))
 	if err != nil || m.Schema < 9 || len(m.Counts) == 0 {
 		t.Fatalf("restore: %+v %v", m, err)
+	}
+}
+
+// Erasing an address that ends another one (a@… inside nadia@…) leaves
+// the other alone: an operator of the desk, the group's animators.
+func TestEraseLeavesLongerAddressesAlone(t *testing.T) {
+	e := deskEnv(t)
+	short := nadia[strings.IndexByte(nadia, '@')-1:] // "a@…", the end of nadia's address
+	e.addGroup("4406.est", "Est", short, nadia)
+	if _, err := privacy.Erase(context.Background(), e.h.DB, short, e.clock.now()); err != nil {
+		t.Fatal(err)
+	}
+	q, err := tickets.FindQueue(context.Background(), e.h.DB, "support")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(q.Operators, ",") != nadia+","+paul {
+		t.Errorf("the desk's operators after erasing %s: %v", short, q.Operators)
+	}
+	gs, err := groups.List(context.Background(), e.h.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range gs {
+		if g.Local() == "4406.est" && strings.Join(g.Animators, ",") != nadia {
+			t.Errorf("the group's animators after erasing %s: %v", short, g.Animators)
+		}
 	}
 }

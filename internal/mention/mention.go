@@ -11,6 +11,8 @@ import (
 	"encoding/base64"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Forms returns the byte strings whose presence means s is there: s in
@@ -94,7 +96,7 @@ func In(b []byte, s string) bool {
 }
 
 func in(b []byte, fs [][]byte) bool {
-	if containsFold(b, fs[0]) {
+	if next(asciiLower(b), fs[0], 0) >= 0 {
 		return true
 	}
 	for _, f := range fs[1:] {
@@ -145,11 +147,15 @@ func unhex(c byte) int {
 	return -1
 }
 
-// Literal reports whether b holds s as written, in any case.
-func Literal(b []byte, s string) bool { return s != "" && containsFold(b, []byte(strings.ToLower(s))) }
+// Literal reports whether b holds s as written, in any case, as a whole
+// address.
+func Literal(b []byte, s string) bool {
+	return s != "" && next(asciiLower(b), []byte(strings.ToLower(s)), 0) >= 0
+}
 
-// Replace returns b with every occurrence of s (in any case) replaced by
-// repl.
+// Replace returns b with every occurrence of s (in any case) as a whole
+// address replaced by repl: "a@x.test" inside "nadia@x.test" or
+// "a@x.test.org" is someone else's address, left alone.
 func Replace(b []byte, s, repl string) []byte {
 	if s == "" {
 		return b
@@ -159,13 +165,13 @@ func Replace(b []byte, s, repl string) []byte {
 	var out []byte
 	last := 0
 	for i := 0; ; {
-		j := bytes.Index(low[i:], needle)
+		j := next(low, needle, i)
 		if j < 0 {
 			break
 		}
-		out = append(out, b[last:i+j]...)
+		out = append(out, b[last:j]...)
 		out = append(out, repl...)
-		i += j + len(needle)
+		i = j + len(needle)
 		last = i
 	}
 	if out == nil {
@@ -174,9 +180,49 @@ func Replace(b []byte, s, repl string) []byte {
 	return append(out, b[last:]...)
 }
 
-func containsFold(b, lowNeedle []byte) bool {
-	return bytes.Contains(asciiLower(b), lowNeedle)
+// next is the offset, from i on, of the next occurrence of needle in low
+// that is a whole address: not preceded by what the local parts of
+// addresses commonly hold (a letter or digit of any script, ".", "-", "_",
+// "+"; not "=" or "/", which end a URL's parameter or path before an
+// address), not followed by what a domain goes on with (a letter, a digit,
+// a hyphen, or a dot and more of them). -1 when there is none.
+func next(low, needle []byte, i int) int {
+	for i <= len(low)-len(needle) {
+		j := bytes.Index(low[i:], needle)
+		if j < 0 {
+			return -1
+		}
+		j += i
+		if wholeAt(low, j, j+len(needle)) {
+			return j
+		}
+		i = j + 1
+	}
+	return -1
 }
+
+func wholeAt(low []byte, start, end int) bool {
+	if start > 0 {
+		r, _ := utf8.DecodeLastRune(low[:start])
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune(".-_+", r) {
+			return false
+		}
+	}
+	if end < len(low) {
+		r, n := utf8.DecodeRune(low[end:])
+		if domainRune(r) {
+			return false
+		}
+		if r == '.' && end+n < len(low) {
+			if r2, _ := utf8.DecodeRune(low[end+n:]); domainRune(r2) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func domainRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' }
 
 func asciiLower(b []byte) []byte {
 	out := make([]byte, len(b))

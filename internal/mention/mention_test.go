@@ -32,3 +32,33 @@ func TestIn(t *testing.T) {
 		t.Errorf("Replace: %q", got)
 	}
 }
+
+// An address inside another is someone else's: found and replaced only
+// whole.
+func TestWholeAddress(t *testing.T) {
+	const a = "a@outside.test"
+	for _, c := range []struct {
+		in   string
+		want bool
+	}{
+		{"nadia@outside.test", false},
+		{"x.a@outside.test", false},
+		{"a@outside.test.org", false},
+		{"a@outside.testing", false},
+		{"A@Outside.Test", true},
+		{"<a@outside.test>", true},
+		{"mailto:a@outside.test?subject=x", true},
+		{"/u/?email=a@outside.test&x=1", true},
+		{"«a@outside.test»", true},
+		{"écrire à a@outside.test.", true},
+		{"\"a@outside.test\"", true},
+	} {
+		if got := In([]byte(c.in), a); got != c.want {
+			t.Errorf("In(%q) = %v, want %v", c.in, got, c.want)
+		}
+	}
+	got := string(Replace([]byte("nadia@outside.test, A@outside.test; a@outside.test.org"), a, "effacé-1"))
+	if got != "nadia@outside.test, effacé-1; a@outside.test.org" {
+		t.Errorf("Replace: %q", got)
+	}
+}
