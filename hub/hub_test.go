@@ -252,7 +252,7 @@ func (e *env) send(from string, to []string, msg string) error {
 
 func (e *env) wait(n int) []outbox.Mail {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	mails, err := e.box.Wait(ctx, n)
 	if err != nil {
@@ -264,7 +264,7 @@ func (e *env) wait(n int) []outbox.Mail {
 // waitState waits until the deliveries reach want (state → count).
 func (e *env) waitState(want map[string]int) map[string]int {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		got, err := queue.Counts(context.Background(), e.h.DB)
 		if err != nil {

@@ -55,7 +55,7 @@ func (e *env) createList(local, policy string, owners []string, members ...strin
 // waitFor polls the relay's captures until cond holds for them.
 func (e *env) waitFor(what string, cond func([]outbox.Mail) bool) []outbox.Mail {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ms := e.box.Mails()
 		if cond(ms) {
@@ -91,7 +91,7 @@ func countTo(rcpt string, n int) func([]outbox.Mail) bool {
 // and every delivery finished.
 func (e *env) settle() {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var pending int
 		e.h.DB.QueryRow(context.Background(), "test.pending").Scan(&pending)

@@ -210,7 +210,7 @@ func serveArgs(t *testing.T, args ...string) *hubProc {
 	}
 	cmd := exec.Command(relaisBin, args...)
 	cmd.Env = append(os.Environ(), "RELAIS_RELAY_STARTTLS=off", "RELAIS_QUEUE_RETRY_MIN=1s",
-		"RELAIS_AUTH_DNS_SERVER="+deadDNS, "RELAIS_WEB_LISTEN=127.0.0.1:0")
+		"RELAIS_AUTH_DNS_SERVER="+deadDNS, "RELAIS_WEB_LISTEN=127.0.0.1:0", "RELAIS_METRICS_LISTEN=")
 	p := &hubProc{cmd: cmd, addr: addr, logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
 	cmd.Stderr = lockedWriter{p.mu, p.logs}
 	cmd.Stdout = cmd.Stderr
