@@ -285,6 +285,7 @@ func digestHub(data *dataFlags, domains []string) (*hub.Hub, error) {
 	web := c.Web.BaseURL
 	if web == "" {
 		web = "http://" + c.Web.Listen
+		c.Web.BaseURL = web // every link of the digest: stop, attend, sign-in
 	}
 	h, err := openHub(c)
 	if err != nil {

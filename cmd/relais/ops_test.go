@@ -493,6 +493,16 @@ func TestCLIDigestPreviewDecoded(t *testing.T) {
 		strings.Contains(out, "=C3=") || strings.Contains(out, "Content-Transfer-Encoding") || strings.Contains(out, "DKIM-Signature") {
 		t.Fatalf("digest preview:\n%s", out)
 	}
+	// Every link is whole, web.listen's when web.base_url is not set.
+	if links := regexp.MustCompile(`(\S*)/(signin|agenda/stop|agenda/attend)/`).FindAllStringSubmatch(out, -1); len(links) < 3 {
+		t.Fatalf("digest preview links: %v\n%s", links, out)
+	} else {
+		for _, l := range links {
+			if !strings.Contains(l[1], "http://127.0.0.1:") {
+				t.Errorf("a link without its host: %s", l[0])
+			}
+		}
+	}
 	raw := relais(t, "digest", "preview", "--member", "m@example.org", "--domain", "hub.example", "--raw", "--data", data)
 	if !strings.Contains(raw, "Content-Type: multipart/alternative") {
 		t.Fatalf("digest preview --raw:\n%s", raw)
