@@ -117,7 +117,7 @@ func TestREADMEProductionPath(t *testing.T) {
 			t.Fatalf("relais serve did not start:\n%s", out.String())
 		}
 	}
-	if !strings.Contains(out.String(), "added: 4405.nantes-sud (Nantes Sud), animators: camille@example.org, karim@example.org") {
+	if !strings.Contains(out.String(), "added: 4405.nantes-sud (Nantes Sud), animators: camille@exemple.fr, karim@exemple.fr") {
 		t.Fatalf("group add:\n%s", out.String())
 	}
 	msg := "From: Someone <someone@example.net>\r\nTo: 4405.nantes-sud@hub.example.org\r\nSubject: Bonjour\r\nMessage-ID: <readme@example.net>\r\n\r\nBonjour le groupe.\r\n"
@@ -137,7 +137,7 @@ func TestREADMEProductionPath(t *testing.T) {
 			t.Errorf("copy to %s from %s:\n%s", m.To, m.From, m.Data)
 		}
 	}
-	if !got["camille@example.org"] || !got["karim@example.org"] {
+	if !got["camille@exemple.fr"] || !got["karim@exemple.fr"] {
 		t.Fatalf("copies went to %v", got)
 	}
 }
