@@ -40,10 +40,16 @@ var memberFamily = family{name: "member", doc: memberDoc, subs: []sub{
 }}
 
 func runMember(sub string, args []string) error {
-	fs := newFlags("member "+sub, "EMAIL …", memberDoc)
+	usage := map[string]string{"show": "EMAIL", "export": "EMAIL [--out FILE.json]", "erase": "EMAIL --really"}[sub]
+	fs := newFlags("member "+sub, usage, memberDoc)
 	d := addData(fs)
-	out := fs.String("out", "", "member export: write the JSON document to this file (the posts to the same name in .mbox)")
-	really := fs.Bool("really", false, "member erase: yes, erase")
+	out, really := new(string), new(bool)
+	switch sub {
+	case "export":
+		out = fs.String("out", "", "write the JSON document to this file (the posts to the same name in .mbox)")
+	case "erase":
+		really = fs.Bool("really", false, "yes, erase")
+	}
 	pos, err := parseArgs(fs, args, 0, -1)
 	if err != nil {
 		return err
@@ -213,11 +219,20 @@ func runRetention(args []string) error {
 	if len(args) > 0 && (args[0] == "set" || args[0] == "lists") {
 		sub, args = args[0], args[1:]
 	}
-	fs := newFlags("retention", "[--dry-run] | lists | set CODE.NAME …", retentionDoc)
+	name, usage := "retention", "[--dry-run]"
+	if sub != "" {
+		name, usage = "retention "+sub, map[string]string{"lists": "", "set": "CODE.NAME [--archive DURATION|default|forever] [--erased-posts delete|keep]"}[sub]
+	}
+	fs := newFlags(name, usage, retentionDoc)
 	d := addData(fs)
-	dry := fs.Bool("dry-run", false, "only say what would be deleted")
-	archive := fs.String("archive", "", "retention set: how long the list's posts stay (720h, …), default (retention.archive) or forever")
-	erased := fs.String("erased-posts", "", "retention set: what erasing a member does to their posts: delete or keep (under a pseudonym)")
+	dry, archive, erased := new(bool), new(string), new(string)
+	switch sub {
+	case "":
+		dry = fs.Bool("dry-run", false, "only say what would be deleted")
+	case "set":
+		archive = fs.String("archive", "", "how long the list's posts stay (720h, …), default (retention.archive) or forever")
+		erased = fs.String("erased-posts", "", "what erasing a member does to their posts: delete or keep (under a pseudonym)")
+	}
 	pos, err := parseArgs(fs, args, 0, -1)
 	if err != nil {
 		return err
