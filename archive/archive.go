@@ -424,3 +424,27 @@ func cleanWords(s string) string {
 	}
 	return strings.TrimSpace(b.String())
 }
+
+// MessageID is a message's Message-ID without its brackets.
+func MessageID(msg []byte) string {
+	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(msg)))
+	return firstID(h.Get("Message-Id"))
+}
+
+// References is what an answer to msg names (RFC 5322 §3.6.4): msg's
+// References (or In-Reply-To), then msg itself, oldest first, at most
+// the last maxRefs.
+func References(msg []byte) []string {
+	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(msg)))
+	refs := ids(h.Get("References"))
+	if len(refs) == 0 {
+		refs = ids(h.Get("In-Reply-To"))[:min(1, len(ids(h.Get("In-Reply-To"))))]
+	}
+	if id := firstID(h.Get("Message-Id")); id != "" {
+		refs = append(refs, id)
+	}
+	if len(refs) > maxRefs {
+		refs = refs[len(refs)-maxRefs:]
+	}
+	return refs
+}

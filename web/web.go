@@ -64,6 +64,7 @@ type Domain struct {
 	SignIn  SignIn      // sign-in by mail, sessions
 	Members Members     // a member's own page
 	Agenda  Agenda      // the public agenda's pages
+	Archive Archives    // list archives (nil: none)
 }
 
 // Server is the hub's HTTP server.
@@ -75,6 +76,7 @@ type Server struct {
 	signin  SignIn
 	members Members
 	agenda  Agenda
+	archive Archives
 	pages   Pages
 	log     *slog.Logger
 	srv     *http.Server
@@ -92,7 +94,7 @@ func New(cfg Config, d Domain, pages Pages, log *slog.Logger) *Server {
 		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, lists: d.Lists, feeds: d.Feeds, links: d.Links, signin: d.SignIn, members: d.Members, agenda: d.Agenda,
-		pages: pages, log: log}
+		archive: d.Archive, pages: pages, log: log}
 	if cfg.RequestsPerMinute > 0 {
 		s.limiter = newLimiter(cfg.RequestsPerMinute, cfg.Now)
 	}
@@ -135,6 +137,11 @@ func New(cfg Config, d Domain, pages Pages, log *slog.Logger) *Server {
 	handle("GET /me/erase", s.memberEraseForm)
 	handle("POST /me/erase", s.memberErase)
 	handle("POST /me/signout-everywhere", s.signoutEverywhere)
+	handle("POST /me/app-passwords", s.memberAppPassword)
+	handle("POST /me/app-passwords/{id}/revoke", s.memberRevoke)
+	if s.archive != nil {
+		s.archiveRoutes(handle)
+	}
 	handle("GET /static/relais.css", s.stylesheet)
 	handle("GET /{$}", s.home)
 	// Every answer counts against the client's rate, the 404s as much as

@@ -161,3 +161,10 @@ UPDATE app_passwords SET used_at = ? WHERE id = ?;
 
 -- name: erase.app-passwords
 DELETE FROM app_passwords WHERE email = ?;
+
+-- name: archive.web-state
+-- What the dispatcher made of a post written on the web.
+SELECT state FROM inbound_rcpts WHERE id = ?;
+
+-- name: archive.web-held
+SELECT COUNT(*) FROM held WHERE message_id = ?;
