@@ -51,13 +51,29 @@ type Post struct {
 	ID      int64
 	List    int64
 	Poster  string // the address, lower case
-	Author  string // the display name, "" when the From had none
+	Author  string // "Name <address>" as the search finds it (Name: the display name alone)
 	Subject string
 	Posted  time.Time
 	MsgID   string
 	Parent  int64
 	Thread  int64
 	Size    int64
+}
+
+// Name is the poster's display name, "" when their From had none.
+func (p Post) Name() string {
+	name, _ := splitFrom(p.Author)
+	return name
+}
+
+// author is what the author column holds: the name and the address, so
+// that a search finds a post by either.
+func author(name, addr string) string {
+	name = strings.TrimSpace(strings.NewReplacer("<", "", ">", "", "\r", "", "\n", "").Replace(name))
+	if name == "" || strings.EqualFold(name, addr) {
+		return "<" + addr + ">"
+	}
+	return name + " <" + addr + ">"
 }
 
 // Meta is what Index finds in a post.
@@ -249,7 +265,7 @@ const topicWindow = 90 * 24 * time.Hour
 // field on top.
 func Add(tx *store.Tx, listID int64, poster, authorName, subject string, posted time.Time, msg []byte,
 	permalink func(id int64) string) (int64, []byte, error) {
-	m := Analyse(msg, subject, authorName)
+	m := Analyse(msg, subject, author(authorName, poster))
 	res, err := tx.Exec("post.insert", listID, poster, subject, posted.Unix(), []byte{})
 	if err != nil {
 		return 0, nil, err
@@ -278,14 +294,14 @@ func Backfill(ctx context.Context, db *store.DB) (int, error) {
 			return n, err
 		}
 		type row struct {
-			id, list, at int64
-			subject      string
-			body         []byte
+			id, list, at    int64
+			subject, poster string
+			body            []byte
 		}
 		var todo []row
 		for rows.Next() {
 			var r row
-			if err := rows.Scan(&r.id, &r.list, &r.subject, &r.at, &r.body); err != nil {
+			if err := rows.Scan(&r.id, &r.list, &r.subject, &r.poster, &r.at, &r.body); err != nil {
 				rows.Close()
 				return n, err
 			}
@@ -299,7 +315,7 @@ func Backfill(ctx context.Context, db *store.DB) (int, error) {
 		}
 		err = db.Write(ctx, func(tx *store.Tx) error {
 			for _, r := range todo {
-				m := Analyse(r.body, r.subject, authorOf(r.body))
+				m := Analyse(r.body, r.subject, authorOf(r.body, r.poster))
 				if _, err := tx.Exec("archive.size", len(r.body), r.id); err != nil {
 					return err
 				}
@@ -316,11 +332,11 @@ func Backfill(ctx context.Context, db *store.DB) (int, error) {
 	}
 }
 
-// authorOf is the display name of a message's From.
-func authorOf(msg []byte) string {
+// authorOf is the author column of a message posted by poster.
+func authorOf(msg []byte, poster string) string {
 	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(msg)))
 	name, _ := splitFrom(decode(h.Get("From")))
-	return name
+	return author(name, poster)
 }
 
 // splitFrom cuts a decoded From field into name and address.

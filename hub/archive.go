@@ -12,7 +12,6 @@ import (
 	"mime"
 	"mime/quotedprintable"
 	"net"
-	"net/mail"
 	"strconv"
 	"strings"
 	"time"
@@ -132,7 +131,7 @@ func (a webArchives) Readable(ctx context.Context, email string) ([]web.ArchiveR
 func when(t time.Time) string { return t.In(parisZone()).Format("2006-01-02 15:04") }
 
 func (a webArchives) postRow(rd reader, p archive.Post) web.ArchivePostRow {
-	author := p.Author
+	author := p.Name()
 	if author == "" || strings.Contains(author, "@") {
 		author = archive.Mask(p.Poster)
 		if author == "" {
@@ -414,7 +413,7 @@ func (a webArchives) Atom(ctx context.Context, list string, w io.Writer) error {
 		Entries []entry  `xml:"entry"`
 	}
 	f := feed{Title: rd.l.DisplayName, ID: a.h.Lists.ArchiveURL(rd.l),
-		Links: []link{{Href: a.h.Lists.ArchiveURL(rd.l)}, {Href: a.h.Lists.ArchiveURL(rd.l) + "/atom", Rel: "self"}},
+		Links:   []link{{Href: a.h.Lists.ArchiveURL(rd.l)}, {Href: a.h.Lists.ArchiveURL(rd.l) + "/atom", Rel: "self"}},
 		Updated: time.Unix(0, 0).UTC().Format(time.RFC3339)}
 	for i, p := range posts {
 		if i == 0 {
@@ -525,7 +524,7 @@ func (h *Hub) webMessage(l lists.List, email string, p web.ArchivePost, refs []s
 	now := h.now()
 	b.WriteString(mailauth.SignedInField(h.Config.Auth.AuthservID, email))
 	fmt.Fprintf(&b, "Received: from web by %s (relais) with HTTPS; %s\r\n", h.Config.Hostname, now.Format(time.RFC1123Z))
-	b.WriteString("From: " + (&mail.Address{Address: email}).String() + "\r\n")
+	b.WriteString("From: " + email + "\r\n")
 	b.WriteString("To: " + h.Lists.Address(l, "") + "\r\n")
 	b.WriteString("Subject: " + mime.QEncoding.Encode("utf-8", oneLine(p.Subject)) + "\r\n")
 	b.WriteString("Date: " + now.Format(time.RFC1123Z) + "\r\n")
@@ -537,9 +536,6 @@ func (h *Hub) webMessage(l lists.List, email string, p web.ArchivePost, refs []s
 			ids = append(ids, "<"+r+">")
 		}
 		b.WriteString("References: " + strings.Join(ids, "\r\n ") + "\r\n")
-	}
-	if p.Lang == "fr" || p.Lang == "en" {
-		b.WriteString("Content-Language: " + p.Lang + "\r\n")
 	}
 	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
 	text := strings.ReplaceAll(strings.ReplaceAll(p.Text, "\r\n", "\n"), "\n", "\r\n")

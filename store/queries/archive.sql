@@ -52,7 +52,7 @@ UPDATE posts SET thread = ?1 WHERE id IN sub;
 
 -- name: archive.unindexed
 -- Posts archived before archives were read. Uses posts_unindexed.
-SELECT id, list_id, subject, posted_at, body FROM posts WHERE indexed = 0 ORDER BY id LIMIT ?;
+SELECT id, list_id, subject, poster, posted_at, body FROM posts WHERE indexed = 0 ORDER BY id LIMIT ?;
 
 -- name: archive.parent
 SELECT parent, thread FROM posts WHERE id = ? AND list_id = ?;
@@ -168,3 +168,9 @@ SELECT state FROM inbound_rcpts WHERE id = ?;
 
 -- name: archive.web-held
 SELECT COUNT(*) FROM held WHERE message_id = ?;
+
+-- name: test.held-count
+SELECT COUNT(*) FROM held;
+
+-- name: test.removal
+SELECT reason, removed_by FROM archive_removals WHERE post_id = ?;
