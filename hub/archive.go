@@ -608,16 +608,12 @@ func (w webMembers) archiveRows(ctx context.Context, p *web.MemberPage) error {
 	case c.ListenTLS != "":
 		p.IMAPHost, p.IMAPSecurity = host, "tls"
 		_, p.IMAPPort, _ = net.SplitHostPort(c.ListenTLS)
-	case c.Listen != "" || w.h.IMAP != nil && w.h.IMAP.Addr() != nil:
+	case w.h.IMAPAddr() != nil:
 		p.IMAPHost, p.IMAPSecurity = host, "starttls"
 		if w.h.Config.SMTP.TLSCert == "" {
 			p.IMAPSecurity = "none"
 		}
-		if w.h.IMAP != nil && w.h.IMAP.Addr() != nil {
-			_, p.IMAPPort, _ = net.SplitHostPort(w.h.IMAP.Addr().String())
-		} else {
-			_, p.IMAPPort, _ = net.SplitHostPort(c.Listen)
-		}
+		_, p.IMAPPort, _ = net.SplitHostPort(w.h.IMAPAddr().String())
 	}
 	return nil
 }

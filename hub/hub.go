@@ -417,6 +417,15 @@ type imapListener struct {
 // the hub has a certificate; Listen opens the configured ones).
 func (h *Hub) ListenIMAP(ln net.Listener) { h.imapLns = append(h.imapLns, imapListener{ln: ln}) }
 
+// IMAPAddr returns where the IMAP server first listens, nil if it does
+// not.
+func (h *Hub) IMAPAddr() net.Addr {
+	if len(h.imapLns) == 0 {
+		return nil
+	}
+	return h.imapLns[0].ln.Addr()
+}
+
 // ListenMetrics sets the listener of /metrics, /healthz and /readyz
 // (Listen opens the configured one).
 func (h *Hub) ListenMetrics(ln net.Listener) { h.metricsLn = ln }

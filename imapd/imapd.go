@@ -30,6 +30,7 @@ import (
 	stdlog "log"
 	"log/slog"
 	"net"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -114,9 +115,17 @@ func New(cfg Config, db *store.DB, arch Archives, log *slog.Logger) *Server {
 	// only from a loopback client.
 	s.srv.AllowInsecureAuth = true
 	s.srv.AutoLogout = 30 * time.Minute
-	s.srv.MaxLiteralSize = 64 << 10 // a client sends no message here
+	s.srv.MaxLiteralSize = 64 << 10                // a client sends no message here
 	s.srv.ErrorLog = stdlog.New(io.Discard, "", 0) // its lines may quote what a client sent
-	s.srv.Enable(&readOnly{s: s})
+	ro := &readOnly{s: s}
+	s.srv.Enable(ro)
+	// go-imap v1's Enable skips an extension that answers for IDLE (it
+	// took the old IDLE extension for a built-in one): ours answers for
+	// it only once enabled.
+	ro.enabled = true
+	if os.Getenv("RELAIS_IMAP_DEBUG") != "" {
+		s.srv.Debug = os.Stderr
+	}
 	return s
 }
 
@@ -574,7 +583,10 @@ func (m *mailbox) sync(conn server.Conn) error {
 
 // readOnly is the extension that replaces NOOP, CHECK and IDLE: each
 // tells the client of the selected folder's changes.
-type readOnly struct{ s *Server }
+type readOnly struct {
+	s       *Server
+	enabled bool
+}
 
 func (r *readOnly) Capabilities(server.Conn) []string { return nil }
 
@@ -583,6 +595,9 @@ func (r *readOnly) Command(name string) server.HandlerFactory {
 	case "NOOP", "CHECK":
 		return func() server.Handler { return &noop{} }
 	case "IDLE":
+		if !r.enabled {
+			return nil
+		}
 		return func() server.Handler { return &idle{s: r.s} }
 	}
 	return nil
