@@ -287,5 +287,3 @@ func TestIMAPWithMbsync(t *testing.T) {
 		t.Fatalf("mbsync with a wrong password succeeded:\n%s", out)
 	}
 }
-
-
