@@ -464,3 +464,32 @@ func References(msg []byte) []string {
 	}
 	return refs
 }
+
+// Removal is a post an owner took out of an archive.
+type Removal struct {
+	Post   int64
+	At     time.Time
+	By     string
+	Reason string
+}
+
+// Removals lists the posts removed from list listID's archive, latest
+// first.
+func Removals(ctx context.Context, db *store.DB, listID int64) ([]Removal, error) {
+	rows, err := db.Query(ctx, "archive.removals", listID)
+	if err != nil {
+		return nil, err
+	}
+	var out []Removal
+	for rows.Next() {
+		var r Removal
+		var at int64
+		if err := rows.Scan(&r.Post, &at, &r.By, &r.Reason); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		r.At = time.Unix(at, 0)
+		out = append(out, r)
+	}
+	return out, errors.Join(rows.Err(), rows.Close())
+}

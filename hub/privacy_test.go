@@ -16,8 +16,8 @@ import (
 	"filippo.io/age"
 	"github.com/emersion/go-smtp"
 
-	"codeberg.org/relais/relais/backup"
 	"codeberg.org/relais/relais/archive"
+	"codeberg.org/relais/relais/backup"
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/internal/mention"
 	"codeberg.org/relais/relais/lists"
