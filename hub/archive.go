@@ -105,24 +105,67 @@ func (a webArchives) open(ctx context.Context, local, email string) (reader, err
 const mask = true
 
 func (a webArchives) Readable(ctx context.Context, email string) ([]web.ArchiveRow, error) {
-	ls, err := lists.All(ctx, a.h.DB)
+	rs, err := a.h.readable(ctx, email, true)
 	if err != nil {
 		return nil, err
 	}
-	var out []web.ArchiveRow
-	for _, l := range ls {
-		vis, err := archive.Visibility(ctx, a.h.DB, l.ID)
-		if err != nil {
+	out := make([]web.ArchiveRow, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, web.ArchiveRow{Address: r.local, Name: r.name, Visibility: r.vis})
+	}
+	return out, nil
+}
+
+// readableList is a list whose archive someone may read.
+type readableList struct {
+	id               int64
+	local, name, vis string
+	created          time.Time
+}
+
+// readable lists the archives email may read ("": the public ones);
+// without public, only the lists email is on or runs. One query, then a
+// role asked only of the lists it may not have a say in (territory lists,
+// members' archives of lists it only owns are readable all the same).
+func (h *Hub) readable(ctx context.Context, email string, public bool) ([]readableList, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	rows, err := h.DB.Query(ctx, "archive.readable", email, public)
+	if err != nil {
+		return nil, err
+	}
+	type row struct {
+		readableList
+		policy string
+	}
+	var all []row
+	for rows.Next() {
+		var r row
+		var code, name string
+		if err := rows.Scan(&r.id, &code, &name, &r.name, &r.vis, &r.policy); err != nil {
+			rows.Close()
 			return nil, err
 		}
+		r.local = strings.ToLower(code) + "." + name
+		all = append(all, r)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, err
+	}
+	var out []readableList
+	for _, r := range all {
 		role := ""
-		if email != "" && vis != archive.Public {
-			if _, role, err = a.h.Lists.RoleOf(ctx, l.ID, email); err != nil {
+		if email != "" {
+			l, rl, err := h.Lists.RoleOf(ctx, r.id, email)
+			if err != nil {
 				return nil, err
 			}
+			role, r.created = rl, l.Created
 		}
-		if CanRead(vis, role) {
-			out = append(out, web.ArchiveRow{Address: l.Local(), Name: l.DisplayName, Visibility: vis})
+		if role == "" && !(public && r.vis == archive.Public) {
+			continue
+		}
+		if CanRead(r.vis, role) {
+			out = append(out, r.readableList)
 		}
 	}
 	return out, nil
@@ -631,25 +674,15 @@ func (a imapArchives) Login(ctx context.Context, email, password string) error {
 }
 
 func (a imapArchives) Folders(ctx context.Context, email string) ([]imapd.Folder, error) {
-	ls, err := lists.All(ctx, a.h.DB)
+	// A folder for each list the member is on or runs, whose archive they
+	// may read; public archives of other lists are on the web.
+	rs, err := a.h.readable(ctx, email, false)
 	if err != nil {
 		return nil, err
 	}
-	var out []imapd.Folder
-	for _, l := range ls {
-		vis, err := archive.Visibility(ctx, a.h.DB, l.ID)
-		if err != nil {
-			return nil, err
-		}
-		_, role, err := a.h.Lists.RoleOf(ctx, l.ID, email)
-		if err != nil {
-			return nil, err
-		}
-		// A folder for each list the member is on or runs; public
-		// archives of other lists are on the web.
-		if role != "" && CanRead(vis, role) {
-			out = append(out, imapd.Folder{Name: l.Local(), List: l.ID, UIDValidity: uint32(l.Created.Unix())})
-		}
+	out := make([]imapd.Folder, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, imapd.Folder{Name: r.local, List: r.id, UIDValidity: uint32(r.created.Unix())})
 	}
 	return out, nil
 }
