@@ -405,7 +405,7 @@ func Sanitize(src []byte, mask bool, image func(src string) string) string {
 					case strings.HasPrefix(u, "http://"), strings.HasPrefix(u, "https://"):
 					case strings.HasPrefix(u, "mailto:"):
 						if mask {
-							v = "mailto:" + Mask(strings.TrimPrefix(strings.TrimSpace(v), v[:7]))
+							v = "mailto:" + Mask(strings.TrimSpace(v)[len("mailto:"):])
 						}
 					default:
 						continue

@@ -124,9 +124,8 @@ type readableList struct {
 }
 
 // readable lists the archives email may read ("": the public ones);
-// without public, only the lists email is on or runs. One query, then a
-// role asked only of the lists it may not have a say in (territory lists,
-// members' archives of lists it only owns are readable all the same).
+// without public, only the lists email is on or runs. One query says what
+// email is to each list; territory lists alone ask the groups.
 func (h *Hub) readable(ctx context.Context, email string, public bool) ([]readableList, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	rows, err := h.DB.Query(ctx, "archive.readable", email, public)
@@ -135,16 +134,18 @@ func (h *Hub) readable(ctx context.Context, email string, public bool) ([]readab
 	}
 	type row struct {
 		readableList
-		policy string
+		policy, role string
 	}
 	var all []row
 	for rows.Next() {
 		var r row
 		var code, name string
-		if err := rows.Scan(&r.id, &code, &name, &r.name, &r.vis, &r.policy); err != nil {
+		var created int64
+		if err := rows.Scan(&r.id, &code, &name, &r.name, &r.vis, &r.policy, &created, &r.role); err != nil {
 			rows.Close()
 			return nil, err
 		}
+		r.created = time.Unix(created, 0)
 		r.local = strings.ToLower(code) + "." + name
 		all = append(all, r)
 	}
@@ -153,13 +154,14 @@ func (h *Hub) readable(ctx context.Context, email string, public bool) ([]readab
 	}
 	var out []readableList
 	for _, r := range all {
-		role := ""
-		if email != "" {
-			l, rl, err := h.Lists.RoleOf(ctx, r.id, email)
-			if err != nil {
+		role := r.role
+		if email == "" {
+			role = ""
+		} else if r.policy == lists.Territory {
+			// Its readers are the animators of the groups inside it.
+			if _, role, err = h.Lists.RoleOf(ctx, r.id, email); err != nil {
 				return nil, err
 			}
-			role, r.created = rl, l.Created
 		}
 		if role == "" && !(public && r.vis == archive.Public) {
 			continue

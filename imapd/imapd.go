@@ -540,6 +540,15 @@ func (m *mailbox) sync(conn server.Conn) error {
 	if m.f.List == 0 {
 		return nil
 	}
+	// Most polls find nothing new: the count and the last UID say so
+	// without reading the folder.
+	var count, top int64
+	if err := m.u.s.db.QueryRow(context.Background(), "imap.count", m.f.List).Scan(&count, &top); err != nil {
+		return err
+	}
+	if int(count) == len(m.view) && (count == 0 || uint32(top) == m.view[len(m.view)-1].uid) {
+		return nil
+	}
 	now, err := m.load(0)
 	if err != nil {
 		return err

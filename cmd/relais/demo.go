@@ -112,7 +112,7 @@ func runDemo(args []string) error {
 		fmt.Printf(`
 relais demo is running (Ctrl-C to stop).
   SMTP     %[1]s   mail for *@%[2]s
-  web      http://%[3]s   the agenda (/agenda), members' pages (/signin), one-click unsubscribe links
+  web      http://%[3]s   the agenda (/agenda), list archives (/archives), members' pages (/signin), one-click unsubscribe links
   metrics  http://%[10]s/metrics   Prometheus metrics, /healthz, /readyz
   imap     %[11]s   the list archives, read-only (user: a member's address, password: an app password from /me)
   outbox   %[4]s   everything the hub sends is captured in %[5]s

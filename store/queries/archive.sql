@@ -180,7 +180,10 @@ SELECT reason, removed_by FROM archive_removals WHERE post_id = ?;
 -- checks the visibility against its role): public ones (?2 = 1), those it
 -- is on (uses members_email) or owns or moderates, and the territory
 -- lists, whose readers are animators of groups inside them.
-SELECT l.id, l.code, l.name, l.display_name, l.archive_visibility, l.policy FROM lists l
+SELECT l.id, l.code, l.name, l.display_name, l.archive_visibility, l.policy, l.created_at,
+       COALESCE((SELECT role FROM list_owners WHERE list_id = l.id AND email = ?1),
+                (SELECT 'member' FROM members WHERE list_id = l.id AND email = ?1 AND state != 'unsubscribed'), '')
+FROM lists l
 WHERE (?2 = 1 AND l.archive_visibility = 'public')
    OR l.id IN (SELECT list_id FROM members WHERE email = ?1 AND state != 'unsubscribed')
    OR l.id IN (SELECT list_id FROM list_owners WHERE email = ?1)
