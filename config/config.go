@@ -644,6 +644,11 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("imap listener %q: %v", l, err))
 		}
 	}
+	if host, _, err := net.SplitHostPort(c.IMAP.Listen); err == nil && c.SMTP.TLSCert == "" {
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			errs = append(errs, fmt.Errorf("imap.listen %q is not loopback: members' passwords need STARTTLS, set smtp.tls_cert and smtp.tls_key", c.IMAP.Listen))
+		}
+	}
 	if c.IMAP.ListenTLS != "" && c.SMTP.TLSCert == "" {
 		errs = append(errs, errors.New("imap.listen_tls needs a certificate: set smtp.tls_cert and smtp.tls_key"))
 	}
