@@ -223,6 +223,9 @@ type IMAP struct {
 	// a BYE.
 	ConnectionsPerIPMinute int `toml:"connections_per_ip_minute"`
 	MaxConnectionsPerIP    int `toml:"max_connections_per_ip"`
+	// MaxSessionsPerAddress: sessions signed in at once with one address
+	// (a member's phone, laptop and desk, each with a few connections).
+	MaxSessionsPerAddress int `toml:"max_sessions_per_address"`
 }
 
 // Lists configures the mailing lists.
@@ -421,7 +424,8 @@ func Default() Config {
 		Web: Web{Listen: "127.0.0.1:8025", RequestsPerIPMinute: 120, TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
 			SigninTTL: Duration(15 * time.Minute), LinkTTL: Duration(7 * 24 * time.Hour), SessionTTL: Duration(7 * 24 * time.Hour),
 			SigninPerAddressHour: 5, SigninPerIPHour: 30},
-		IMAP: IMAP{FailuresPerAddressHour: 10, FailuresPerIPHour: 30, ConnectionsPerIPMinute: 60, MaxConnectionsPerIP: 20},
+		IMAP: IMAP{FailuresPerAddressHour: 10, FailuresPerIPHour: 30, ConnectionsPerIPMinute: 60, MaxConnectionsPerIP: 20,
+			MaxSessionsPerAddress: 20},
 		Lists: Lists{
 			ConfirmExpiry:    Duration(72 * time.Hour),
 			HoldExpiry:       Duration(7 * 24 * time.Hour),
@@ -652,8 +656,9 @@ func (c *Config) Validate() error {
 	if c.IMAP.ListenTLS != "" && c.SMTP.TLSCert == "" {
 		errs = append(errs, errors.New("imap.listen_tls needs a certificate: set smtp.tls_cert and smtp.tls_key"))
 	}
-	if c.IMAP.FailuresPerAddressHour < 1 || c.IMAP.FailuresPerIPHour < 1 || c.IMAP.ConnectionsPerIPMinute < 1 || c.IMAP.MaxConnectionsPerIP < 1 {
-		errs = append(errs, errors.New("imap: failures_per_*_hour, connections_per_ip_minute and max_connections_per_ip must be at least 1"))
+	if c.IMAP.FailuresPerAddressHour < 1 || c.IMAP.FailuresPerIPHour < 1 || c.IMAP.ConnectionsPerIPMinute < 1 || c.IMAP.MaxConnectionsPerIP < 1 ||
+		c.IMAP.MaxSessionsPerAddress < 1 {
+		errs = append(errs, errors.New("imap: failures_per_*_hour, connections_per_ip_minute, max_connections_per_ip and max_sessions_per_address must be at least 1"))
 	}
 	if c.Metrics.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {

@@ -183,7 +183,7 @@ func (a webArchives) postRow(rd reader, p archive.Post) web.ArchivePostRow {
 			author = "?"
 		}
 	}
-	subject := p.Subject
+	subject := archive.MaskText(p.Subject)
 	if subject == "" {
 		subject = "(—)"
 	}

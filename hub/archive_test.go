@@ -70,7 +70,16 @@ func TestArchiveWeb(t *testing.T) {
 	if err := e.send(owner, []string{"4405.discussion@hub.example"}, other); err != nil {
 		t.Fatal(err)
 	}
-	e.waitFor("three posts", countTo(paul, 3))
+	rich := crlf("From: " + owner + "\nTo: 4405.discussion@hub.example\nSubject: Programme pour karim@example.net\n" +
+		"Date: Sat, 21 Nov 2026 11:00:00 +0100\nMessage-ID: <rich@exemple.fr>\nMIME-Version: 1.0\n" +
+		"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/html; charset=utf-8\n\n" +
+		"<p>Le <b>programme</b><script>alert(1)</script><img src=\"https://pixel.example/t.gif\"></p>\n" +
+		"--b\nContent-Type: application/x-msdownload; name=prog.exe\nContent-Disposition: attachment; filename=prog.exe\n" +
+		"Content-Transfer-Encoding: base64\n\nTVo=\n--b--\n")
+	if err := e.send(owner, []string{"4405.discussion@hub.example"}, rich); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("four posts", countTo(paul, 4))
 	e.settle()
 
 	visitor := newBrowser(t, e)
@@ -90,7 +99,7 @@ func TestArchiveWeb(t *testing.T) {
 	b := newBrowser(t, e)
 	b.signIn(e, marie)
 	index := b.get("/archives/4405.discussion")
-	for _, want := range []string{"Réunion publique samedi", "Tracts du marché", "3 messages"} {
+	for _, want := range []string{"Réunion publique samedi", "Tracts du marché", "4 messages", "Programme pour karim@e…"} {
 		if !strings.Contains(index, want) {
 			t.Errorf("the archive's page lacks %q", want)
 		}
@@ -101,7 +110,7 @@ func TestArchiveWeb(t *testing.T) {
 	}
 	month := b.get("/archives/4405.discussion/" + ym[1])
 	threads := regexp.MustCompile(`href="(/archives/4405\.discussion/t/\d+)"`).FindAllStringSubmatch(month, -1)
-	if len(threads) != 2 || !strings.Contains(month, "2 messages") {
+	if len(threads) != 3 || !strings.Contains(month, "2 messages") {
 		t.Fatalf("the month has %d threads:\n%s", len(threads), month)
 	}
 	var thread string
@@ -118,6 +127,26 @@ func TestArchiveWeb(t *testing.T) {
 	}
 	if p := b.get(firstPath); !strings.Contains(p, "Réunion publique samedi") {
 		t.Errorf("the permalink:\n%s", p)
+	}
+	// HTML sanitised, attachments served as downloads of bytes.
+	var richPage string
+	for _, th := range threads {
+		if p := b.get(th[1]); strings.Contains(p, "programme") {
+			richPage = p
+		}
+	}
+	if !strings.Contains(richPage, "<b>programme</b>") || strings.Contains(richPage, "alert(1)") || strings.Contains(richPage, "pixel.example") ||
+		strings.Contains(richPage, "karim@example.net") {
+		t.Errorf("the HTML post's page:\n%s", richPage)
+	}
+	part := regexp.MustCompile(`href="(/archives/4405\.discussion/m/\d+/part/\d+)" download>prog\.exe`).FindStringSubmatch(richPage)
+	if part == nil {
+		t.Fatalf("no link to the attachment:\n%s", richPage)
+	}
+	pcode, data, ph := b.do("GET", part[1], nil)
+	if pcode != 200 || data != "MZ" || ph.Get("Content-Type") != "application/octet-stream" ||
+		!strings.HasPrefix(ph.Get("Content-Disposition"), "attachment") || !strings.Contains(ph.Get("Content-Security-Policy"), "sandbox") {
+		t.Errorf("attachment: %d %q %v", pcode, data, ph)
 	}
 	search := func(b *browser, q url.Values) string {
 		t.Helper()
@@ -139,7 +168,7 @@ func TestArchiveWeb(t *testing.T) {
 		t.Errorf("search out of its dates: %q", got)
 	}
 	code, mbox, h := b.do("GET", "/archives/4405.discussion/mbox/"+ym[1], nil)
-	if code != 200 || h.Get("Content-Type") != "application/mbox" || strings.Count(mbox, "\nFrom ") != 2 {
+	if code != 200 || h.Get("Content-Type") != "application/mbox" || strings.Count(mbox, "\nFrom ") != 3 {
 		t.Fatalf("month mbox: %d %s, %d messages", code, h.Get("Content-Type"), strings.Count(mbox, "\nFrom ")+1)
 	}
 
@@ -155,7 +184,7 @@ func TestArchiveWeb(t *testing.T) {
 		t.Errorf("a visitor's search: %q", got)
 	}
 	code, atom, h := visitor.do("GET", "/archives/4405.discussion/atom", nil)
-	if code != 200 || !strings.HasPrefix(h.Get("Content-Type"), "application/atom+xml") || strings.Count(atom, "<entry>") != 3 {
+	if code != 200 || !strings.HasPrefix(h.Get("Content-Type"), "application/atom+xml") || strings.Count(atom, "<entry>") != 4 {
 		t.Fatalf("atom: %d %s\n%s", code, h.Get("Content-Type"), atom)
 	}
 	if code, _, _ := visitor.do("GET", "/archives/4405.discussion/mbox/"+ym[1], nil); code != 401 {

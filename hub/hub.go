@@ -269,7 +269,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 	}
 	h.IMAP = imapd.New(imapd.Config{TLS: tlsConfig, FailuresPerAddress: cfg.IMAP.FailuresPerAddressHour,
 		FailuresPerIP: cfg.IMAP.FailuresPerIPHour, ConnectionsPerIPMinute: cfg.IMAP.ConnectionsPerIPMinute,
-		MaxConnectionsPerIP: cfg.IMAP.MaxConnectionsPerIP, Now: now}, db, imapArchives{h}, log.With("part", "imap"))
+		MaxConnectionsPerIP: cfg.IMAP.MaxConnectionsPerIP, MaxSessionsPerAddress: cfg.IMAP.MaxSessionsPerAddress, Now: now}, db, imapArchives{h}, log.With("part", "imap"))
 	var exempt []*net.IPNet
 	for _, c := range cfg.SMTP.LimitExempt {
 		_, n, err := net.ParseCIDR(c)

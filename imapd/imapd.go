@@ -80,6 +80,9 @@ type Config struct {
 	// from one client address.
 	ConnectionsPerIPMinute int
 	MaxConnectionsPerIP    int
+	// MaxSessionsPerAddress bounds the sessions signed in at once with one
+	// address (0: no bound).
+	MaxSessionsPerAddress int
 	// Poll is how often an idle client's folder is looked at (default
 	// a second).
 	Poll time.Duration
@@ -208,12 +211,17 @@ func (b *imapBackend) Login(info *imap.ConnInfo, username, password string) (bac
 		}
 		return nil, backend.ErrInvalidCredentials
 	}
+	if !s.limits.open1(email) {
+		s.log.Info("imap: sign-in refused: too many sessions for the address", "client", ipKey(ip))
+		return nil, errors.New("too many sessions open with this address: close one first")
+	}
 	return &user{s: s, email: email}, nil
 }
 
 type user struct {
 	s     *Server
 	email string
+	once  sync.Once
 }
 
 func (u *user) Username() string { return u.email }
@@ -256,7 +264,10 @@ func (u *user) GetMailbox(name string) (backend.Mailbox, error) {
 func (u *user) CreateMailbox(string) error         { return errReadOnly }
 func (u *user) DeleteMailbox(string) error         { return errReadOnly }
 func (u *user) RenameMailbox(string, string) error { return errReadOnly }
-func (u *user) Logout() error                      { return nil }
+func (u *user) Logout() error {
+	u.once.Do(func() { u.s.limits.close1(u.email) })
+	return nil
+}
 
 // msg is a message of a session's view of a folder.
 type msg struct {

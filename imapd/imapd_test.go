@@ -116,7 +116,8 @@ func TestTLS(t *testing.T) {
 func TestLimits(t *testing.T) {
 	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	s, _ := newServer(t, Config{FailuresPerAddress: 3, FailuresPerIP: 5, ConnectionsPerIPMinute: 100, MaxConnectionsPerIP: 2, Now: clock})
+	s, _ := newServer(t, Config{FailuresPerAddress: 3, FailuresPerIP: 5, ConnectionsPerIPMinute: 100, MaxConnectionsPerIP: 2,
+		MaxSessionsPerAddress: 2, Now: clock})
 	b := &imapBackend{s: s}
 	from := func(ip string) *imap.ConnInfo {
 		return &imap.ConnInfo{RemoteAddr: &net.TCPAddr{IP: net.ParseIP(ip), Port: 1}, TLS: &tls.ConnectionState{}}
@@ -130,9 +131,24 @@ func TestLimits(t *testing.T) {
 		t.Fatal("the right password after 3 failures for the address")
 	}
 	now = now.Add(61 * time.Minute)
-	if _, err := b.Login(from("198.51.100.2"), "marie@example.org", "right"); err != nil {
+	u1, err := b.Login(from("198.51.100.2"), "marie@example.org", "right")
+	if err != nil {
 		t.Fatalf("an hour later: %v", err)
 	}
+	// Sessions per address: two at once, a third when one ends.
+	u2, err := b.Login(from("198.51.100.3"), "marie@example.org", "right")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Login(from("198.51.100.4"), "marie@example.org", "right"); err == nil {
+		t.Fatal("a third session at once")
+	}
+	u1.Logout()
+	u1.Logout() // a second Logout (close after LOGOUT) counts once
+	if _, err := b.Login(from("198.51.100.4"), "marie@example.org", "right"); err != nil {
+		t.Fatalf("after a logout: %v", err)
+	}
+	u2.Logout()
 	for i := range 5 {
 		b.Login(from("203.0.113.9"), "x"+string(rune('a'+i))+"@example.org", "wrong")
 	}

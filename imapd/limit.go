@@ -20,10 +20,12 @@ type limits struct {
 	fails map[string][]time.Time // "a:"+hash(address) or "ip:"+client → failures
 	conns map[string][]time.Time // client → connections opened
 	open  map[string]int         // client → connections open
+	users map[string]int         // hash(address) → sessions signed in
 }
 
 func newLimits(cfg Config, now func() time.Time) *limits {
-	return &limits{cfg: cfg, now: now, fails: map[string][]time.Time{}, conns: map[string][]time.Time{}, open: map[string]int{}}
+	return &limits{cfg: cfg, now: now, fails: map[string][]time.Time{}, conns: map[string][]time.Time{}, open: map[string]int{},
+		users: map[string]int{}}
 }
 
 // clientIP is the address of a client, netip form.
@@ -146,4 +148,25 @@ func (c *countedConn) Close() error {
 		c.l.mu.Unlock()
 	})
 	return c.Conn.Close()
+}
+
+// open1 counts a session signed in with email, unless it has too many.
+func (l *limits) open1(email string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := addrKey(email)
+	if l.cfg.MaxSessionsPerAddress > 0 && l.users[k] >= l.cfg.MaxSessionsPerAddress {
+		return false
+	}
+	l.users[k]++
+	return true
+}
+
+func (l *limits) close1(email string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := addrKey(email)
+	if l.users[k]--; l.users[k] <= 0 {
+		delete(l.users, k)
+	}
 }
