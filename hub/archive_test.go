@@ -2,9 +2,11 @@ package hub
 
 import (
 	"context"
+	"net"
 	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -375,4 +377,44 @@ func TestArchiveRemoval(t *testing.T) {
 
 func msgidOf(msg string) string {
 	return regexp.MustCompile(`(?m)^Message-ID: (<[^>]+>)`).FindStringSubmatch(msg)[1]
+}
+
+// App passwords are made on a member's page, shown once, and revoked
+// there; the page says where the mail client connects.
+func TestAppPasswordsOnMemberPage(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) { c.IMAP.Listen = "127.0.0.1:0" })
+	const marie = "marie@example.org"
+	e.createList("4405.discussion", "members", []string{"camille@exemple.fr"}, marie)
+	b := newBrowser(t, e)
+	b.signIn(e, marie)
+	tok := b.csrf("/me")
+	code, page, _ := b.do("POST", "/me/app-passwords", url.Values{"csrf": {tok}, "name": {"Thunderbird"}})
+	m := regexp.MustCompile(`<code class="pw">([a-z2-7 ]{24})</code>`).FindStringSubmatch(page)
+	if code != 200 || m == nil || !strings.Contains(page, strconv.Itoa(e.h.IMAPAddr().(*net.TCPAddr).Port)) {
+		t.Fatalf("new app password: %d\n%s", code, page)
+	}
+	ctx := context.Background()
+	if err := e.h.SignIn.CheckAppPassword(ctx, marie, m[1]); err != nil {
+		t.Fatalf("the password shown does not sign in: %v", err)
+	}
+	if again := b.get("/me"); strings.Contains(again, m[1]) || !strings.Contains(again, "Thunderbird") {
+		t.Fatal("the password is shown again, or its label is not")
+	}
+	id := regexp.MustCompile(`/me/app-passwords/(\d+)/revoke`).FindStringSubmatch(b.get("/me"))
+	if code, _, h := b.do("POST", "/me/app-passwords/"+id[1]+"/revoke", url.Values{"csrf": {tok}}); code != 303 || !strings.Contains(h.Get("Location"), "revoked") {
+		t.Fatalf("revoke: %d", code)
+	}
+	if err := e.h.SignIn.CheckAppPassword(ctx, marie, m[1]); err == nil {
+		t.Fatal("a revoked password signs in")
+	}
+	// Someone else's password cannot be revoked by id.
+	pw, _ := e.h.SignIn.NewAppPassword(ctx, "camille@exemple.fr", "x")
+	ps, _ := e.h.SignIn.AppPasswords(ctx, "camille@exemple.fr")
+	b.do("POST", "/me/app-passwords/"+strconv.FormatInt(ps[0].ID, 10)+"/revoke", url.Values{"csrf": {tok}})
+	if err := e.h.SignIn.CheckAppPassword(ctx, "camille@exemple.fr", pw); err != nil {
+		t.Fatal("a member revoked someone else's password")
+	}
+	if strings.Contains(e.logs.String(), m[1]) {
+		t.Error("a password is in the logs")
+	}
 }
