@@ -45,6 +45,7 @@ type Config struct {
 	Relay   Relay   `toml:"relay"`
 	Queue   Queue   `toml:"queue"`
 	Web     Web     `toml:"web"`
+	IMAP    IMAP    `toml:"imap"`
 	Lists   Lists   `toml:"lists"`
 	Tickets Tickets `toml:"tickets"`
 	Digest  Digest  `toml:"digest"`
@@ -201,6 +202,36 @@ type Web struct {
 	// address; beyond, none is mailed (the page says the same). 0: no cap.
 	SigninPerAddressHour int `toml:"signin_per_address_hour"`
 	SigninPerIPHour      int `toml:"signin_per_ip_hour"`
+}
+
+// IMAP configures the read-only IMAP4rev1 server of the list archives
+// (package imapd): members sign in with their address and an app password
+// made on their page, and see one folder per list whose archive they may
+// read.
+type IMAP struct {
+	// Listen is host:port for IMAP with STARTTLS (port 143), with the
+	// certificate of smtp.tls_cert; "" turns it off. Without TLS, a
+	// password is taken only from a loopback client (as Dovecot does).
+	Listen string `toml:"listen"`
+	// ListenTLS is host:port for IMAP over implicit TLS (port 993); ""
+	// for none.
+	ListenTLS string `toml:"listen_tls"`
+	// Host is the name members' mail clients connect to, as their page
+	// says. Default: hostname.
+	Host string `toml:"host"`
+	// FailuresPerAddressHour and FailuresPerIPHour: failed sign-ins in an
+	// hour for one address, and from one client address (IPv6 by /64),
+	// after which every sign-in is refused until the hour has passed.
+	FailuresPerAddressHour int `toml:"failures_per_address_hour"`
+	FailuresPerIPHour      int `toml:"failures_per_ip_hour"`
+	// ConnectionsPerIPMinute and MaxConnectionsPerIP: connections from one
+	// client address in a minute, and at once; beyond, it is closed with
+	// a BYE.
+	ConnectionsPerIPMinute int `toml:"connections_per_ip_minute"`
+	MaxConnectionsPerIP    int `toml:"max_connections_per_ip"`
+	// MaxSessionsPerAddress: sessions signed in at once with one address
+	// (a member's phone, laptop and desk, each with a few connections).
+	MaxSessionsPerAddress int `toml:"max_sessions_per_address"`
 }
 
 // Lists configures the mailing lists.
@@ -401,6 +432,8 @@ func Default() Config {
 		Web: Web{Listen: "127.0.0.1:8025", RequestsPerIPMinute: 120, TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
 			SigninTTL: Duration(15 * time.Minute), LinkTTL: Duration(7 * 24 * time.Hour), SessionTTL: Duration(7 * 24 * time.Hour),
 			SigninPerAddressHour: 5, SigninPerIPHour: 30},
+		IMAP: IMAP{FailuresPerAddressHour: 10, FailuresPerIPHour: 30, ConnectionsPerIPMinute: 60, MaxConnectionsPerIP: 20,
+			MaxSessionsPerAddress: 20},
 		Lists: Lists{
 			ConfirmExpiry:    Duration(72 * time.Hour),
 			HoldExpiry:       Duration(7 * 24 * time.Hour),
@@ -614,6 +647,26 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Web.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("web.listen %q: %v", c.Web.Listen, err))
+	}
+	for _, l := range []string{c.IMAP.Listen, c.IMAP.ListenTLS} {
+		if l == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			errs = append(errs, fmt.Errorf("imap listener %q: %v", l, err))
+		}
+	}
+	if host, _, err := net.SplitHostPort(c.IMAP.Listen); err == nil && c.SMTP.TLSCert == "" {
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			errs = append(errs, fmt.Errorf("imap.listen %q is not loopback: members' passwords need STARTTLS, set smtp.tls_cert and smtp.tls_key", c.IMAP.Listen))
+		}
+	}
+	if c.IMAP.ListenTLS != "" && c.SMTP.TLSCert == "" {
+		errs = append(errs, errors.New("imap.listen_tls needs a certificate: set smtp.tls_cert and smtp.tls_key"))
+	}
+	if c.IMAP.FailuresPerAddressHour < 1 || c.IMAP.FailuresPerIPHour < 1 || c.IMAP.ConnectionsPerIPMinute < 1 || c.IMAP.MaxConnectionsPerIP < 1 ||
+		c.IMAP.MaxSessionsPerAddress < 1 {
+		errs = append(errs, errors.New("imap: failures_per_*_hour, connections_per_ip_minute, max_connections_per_ip and max_sessions_per_address must be at least 1"))
 	}
 	if c.Metrics.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {

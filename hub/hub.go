@@ -31,10 +31,12 @@ import (
 	"time"
 
 	"codeberg.org/relais/relais/backup"
+	"codeberg.org/relais/relais/archive"
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/digest"
 	"codeberg.org/relais/relais/dkim"
 	"codeberg.org/relais/relais/geo"
+	"codeberg.org/relais/relais/imapd"
 	"codeberg.org/relais/relais/lists"
 	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/metrics"
@@ -72,6 +74,7 @@ type Hub struct {
 	Digest  *digest.Service
 	SignIn  *signin.Service
 	Web     *web.Server
+	IMAP    *imapd.Server // the archives over IMAP
 	// Metrics counts what the hub does; served on metrics.listen.
 	Metrics *metrics.Metrics
 
@@ -84,6 +87,7 @@ type Hub struct {
 	disp       *dispatcher
 	lns        []net.Listener
 	webLn      net.Listener
+	imapLns    []imapListener
 	metricsLn  net.Listener
 	metricsSrv *http.Server
 	stop       context.CancelFunc
@@ -260,7 +264,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		Secure: strings.HasPrefix(cfg.Web.BaseURL, "https://"), Secret: webSecret},
 		web.Domain{Lists: webLists{h.Lists}, Feeds: feeds{h}, Links: agendaLinks{h}, SignIn: webSignIn{h}, Members: webMembers{h},
 			Console: webConsole{h}, API: webAPI{h},
-			Agenda: webAgenda{h}}, texts, log.With("part", "web"))
+			Agenda: webAgenda{h}, Archive: webArchives{h}}, texts, log.With("part", "web"))
 	h.disp = newDispatcher(h)
 	var tlsConfig *tls.Config
 	if cfg.SMTP.TLSCert != "" {
@@ -269,6 +273,9 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 			return nil, err
 		}
 	}
+	h.IMAP = imapd.New(imapd.Config{TLS: tlsConfig, FailuresPerAddress: cfg.IMAP.FailuresPerAddressHour,
+		FailuresPerIP: cfg.IMAP.FailuresPerIPHour, ConnectionsPerIPMinute: cfg.IMAP.ConnectionsPerIPMinute,
+		MaxConnectionsPerIP: cfg.IMAP.MaxConnectionsPerIP, MaxSessionsPerAddress: cfg.IMAP.MaxSessionsPerAddress, Now: now}, db, imapArchives{h}, log.With("part", "imap"))
 	var exempt []*net.IPNet
 	for _, c := range cfg.SMTP.LimitExempt {
 		_, n, err := net.ParseCIDR(c)
@@ -358,6 +365,16 @@ func (h *Hub) Listen() error {
 		}
 		h.ListenMetrics(ln)
 	}
+	for _, l := range [][2]string{{h.Config.IMAP.Listen, ""}, {h.Config.IMAP.ListenTLS, "tls"}} {
+		if l[0] == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", l[0])
+		if err != nil {
+			return fmt.Errorf("listen %s (imap): %w", l[0], err)
+		}
+		h.imapLns = append(h.imapLns, imapListener{ln, l[1] == "tls"})
+	}
 	ln, err := net.Listen("tcp", h.Config.Web.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s (web): %w", h.Config.Web.Listen, err)
@@ -393,6 +410,26 @@ func (h *Hub) ListenWeb(ln net.Listener) {
 		h.Digest.SetWebURL("http://" + ln.Addr().String())
 		h.SignIn.SetWebURL("http://" + ln.Addr().String())
 	}
+}
+
+// imapListener is a listener of the IMAP server: STARTTLS, or implicit
+// TLS.
+type imapListener struct {
+	ln  net.Listener
+	tls bool
+}
+
+// ListenIMAP adds a listener for the archives over IMAP (STARTTLS when
+// the hub has a certificate; Listen opens the configured ones).
+func (h *Hub) ListenIMAP(ln net.Listener) { h.imapLns = append(h.imapLns, imapListener{ln: ln}) }
+
+// IMAPAddr returns where the IMAP server first listens, nil if it does
+// not.
+func (h *Hub) IMAPAddr() net.Addr {
+	if len(h.imapLns) == 0 {
+		return nil
+	}
+	return h.imapLns[0].ln.Addr()
 }
 
 // ListenMetrics sets the listener of /metrics, /healthz and /readyz
@@ -474,6 +511,23 @@ func (h *Hub) Start(extra ...net.Listener) {
 	if len(h.Config.Backup.Recipients) > 0 && h.Config.Backup.Every > 0 {
 		h.run(func() error { h.backups(ctx); return nil })
 	}
+	h.run(func() error {
+		// Posts archived before archives were read: threaded and indexed.
+		if n, err := archive.Backfill(ctx, h.DB); err != nil && ctx.Err() == nil {
+			h.log.Error("archive: indexing older posts failed", "err", err)
+		} else if n > 0 {
+			h.log.Info("archive: older posts indexed", "posts", n)
+		}
+		return nil
+	})
+	for _, l := range h.imapLns {
+		h.log.Info("listening", "imap", l.ln.Addr().String(), "tls", l.tls)
+		if l.tls {
+			h.run(func() error { return h.IMAP.ServeTLS(l.ln) })
+		} else {
+			h.run(func() error { return h.IMAP.Serve(l.ln) })
+		}
+	}
 	if h.webLn != nil {
 		h.log.Info("listening", "web", h.webLn.Addr().String())
 		h.run(func() error { return h.Web.Serve(h.webLn) })
@@ -525,6 +579,7 @@ func (h *Hub) Close(ctx context.Context) error {
 	go func() { smtpDone <- h.SMTP.Shutdown(ctx) }()
 	webDone := make(chan error, 1)
 	go func() { webDone <- h.Web.Shutdown(ctx) }()
+	h.IMAP.Close()
 	if h.metricsSrv != nil {
 		go h.metricsSrv.Shutdown(ctx)
 	}

@@ -16,6 +16,7 @@ import (
 	"filippo.io/age"
 	"github.com/emersion/go-smtp"
 
+	"codeberg.org/relais/relais/archive"
 	"codeberg.org/relais/relais/backup"
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/groups"
@@ -285,6 +286,18 @@ func TestEraseKeepsPostsWhenTheListSaysSo(t *testing.T) {
 	if n, err := lists.Export(ctx, e.h.DB, l.ID, &b); err != nil || n != 1 || !strings.Contains(b.String(), "Qui vient ?") ||
 		!strings.Contains(b.String(), "From: Marie <effacé-1>") || mention.In(b.Bytes(), marie) {
 		t.Fatalf("archive (%d, %v):\n%s", n, err, b.String())
+	}
+	// The archive's search index follows: the post is found under the
+	// pseudonym, not under the address or the name it had.
+	find := func(author string) int {
+		hits, err := archive.Search(ctx, e.h.DB, l.ID, archive.Query{Author: author})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(hits)
+	}
+	if find("marie example org") != 0 || find("Marie") != 0 || find("effacé 1") != 1 {
+		t.Fatalf("search after erasure: address %d, name %d, pseudonym %d", find("marie example org"), find("Marie"), find("effacé 1"))
 	}
 }
 

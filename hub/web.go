@@ -139,7 +139,7 @@ func (w webMembers) Page(ctx context.Context, email string) (web.MemberPage, err
 	for _, e := range evs {
 		p.Attending = append(p.Attending, eventRow(e, lang))
 	}
-	return p, nil
+	return p, w.archiveRows(ctx, &p)
 }
 
 // roles lists the groups, lists and queues email holds a role in, and the

@@ -42,7 +42,7 @@ func (s *Service) listHeaders(l List) [][2]string {
 	if l.Policy == Territory {
 		// Nobody subscribes to or leaves CODE.groupes: animators get it in
 		// their role, and its +addresses do not exist.
-		return [][2]string{id, {"List-Post", post}, {"Precedence", "list"}, {LoopHeader, s.Address(l, "")}}
+		return [][2]string{id, {"List-Post", post}, {"List-Archive", "<" + s.ArchiveURL(l) + ">"}, {"Precedence", "list"}, {LoopHeader, s.Address(l, "")}}
 	}
 	return [][2]string{
 		// RFC 2919 §2: list-id = [phrase] "<" list-label "." list-id-namespace ">".
@@ -51,6 +51,7 @@ func (s *Service) listHeaders(l List) [][2]string {
 		{"List-Post", post},
 		{"List-Subscribe", "<mailto:" + s.Address(l, "subscribe") + "?subject=subscribe>"},
 		{"List-Owner", "<mailto:" + s.Address(l, "owner") + ">"},
+		{"List-Archive", "<" + s.ArchiveURL(l) + ">"}, // RFC 2369 §3.6
 		{"Precedence", "list"},
 		{LoopHeader, s.Address(l, "")},
 	}
@@ -226,7 +227,7 @@ func (s *Service) distribute(ctx context.Context, tx *store.Tx, l List, raw []by
 	if err != nil {
 		return err
 	}
-	if _, err := tx.Exec("post.insert", l.ID, strings.ToLower(poster.Address), subject, s.now().Unix(), msg); err != nil {
+	if msg, err = s.archive(tx, l, msg, poster, subject); err != nil {
 		return err
 	}
 	if l.Policy == Territory {

@@ -36,6 +36,9 @@ type Result struct {
 	Policy   Policy // the From domain's DMARC policy ("" when it has none)
 	Aligned  bool   // SPF or DKIM passed for a domain aligned with From
 	Identity string // how it was aligned: "spf" or "dkim", for the log
+	// SignedIn: the hub wrote the message for a person signed in with the
+	// From address (SignedInField).
+	SignedIn bool
 }
 
 // DKIM is the verdict on one signature.
@@ -47,9 +50,19 @@ type DKIM struct {
 
 // Proven says whether the message is proven to come from its From domain:
 // DMARC passes; or the domain publishes no DMARC and SPF or DKIM passed for
-// an aligned domain (the rule a list uses to trust a member's From).
+// an aligned domain (the rule a list uses to trust a member's From); or the
+// hub wrote it itself for a person signed in with that From address (a
+// post from the web).
 func (r Result) Proven() bool {
-	return r.DMARC == "pass" || (r.DMARC == "none" && r.Aligned)
+	return r.DMARC == "pass" || (r.DMARC == "none" && r.Aligned) || r.SignedIn
+}
+
+// SignedInField is the Authentication-Results field of a message the hub
+// writes for a person signed in on its pages, From their address (RFC 8601
+// §2.7.4, auth method): proven as a mailed post whose DMARC passes.
+func SignedInField(authservID, email string) string {
+	return "Authentication-Results: " + fold(authres.Format(authservID, []authres.Result{
+		&authres.AuthResult{Value: authres.ResultPass, Auth: email}})) + "\r\n"
 }
 
 // Failed says whether the From is shown to be forged: nothing proves it,
@@ -496,6 +509,12 @@ func Read(msg []byte, authservID string) (res Result, ok bool) {
 				}
 			case *authres.DMARCResult:
 				res.DMARC, res.From = string(r.Value), r.From
+			case *authres.AuthResult:
+				if r.Value == authres.ResultPass && r.Auth != "" {
+					if a, err := mailbox.Parse(h.Get("From"), true); err == nil && strings.EqualFold(a.Address, r.Auth) {
+						res.SignedIn = true
+					}
+				}
 			}
 		}
 		// Alignment, for a domain without DMARC: recomputed from the

@@ -70,6 +70,16 @@ type AuditEntry struct {
 type Web struct {
 	Links    int `json:"links_mailed"`
 	Sessions int `json:"sessions"`
+	// AppPasswords are the passwords made for the archives over IMAP
+	// (only their labels and dates: the hub keeps a keyed hash).
+	AppPasswords []AppPassword `json:"app_passwords"`
+}
+
+// AppPassword is an app password of the address, as the export shows it.
+type AppPassword struct {
+	Name    string     `json:"name"`
+	Created time.Time  `json:"created"`
+	Used    *time.Time `json:"last_used,omitempty"`
 }
 
 // Group is a group the address animates.
@@ -425,6 +435,27 @@ func ExportOf(ctx context.Context, db *store.DB, domain, email string, now time.
 	if err := r.QueryRow("person.counters", email).Scan(&c.SubscriptionRequests, &c.CommandAnswers, &c.DeskAcknowledgements); err != nil {
 		return x, err
 	}
+	pw, err := r.Query("apppass.of", email)
+	if err != nil {
+		return x, err
+	}
+	for pw.Next() {
+		var id, created, used int64
+		var name, hash string
+		if err := pw.Scan(&id, &name, &hash, &created, &used); err != nil {
+			pw.Close()
+			return x, err
+		}
+		a := AppPassword{Name: name, Created: time.Unix(created, 0).UTC()}
+		if used > 0 {
+			u := time.Unix(used, 0).UTC()
+			a.Used = &u
+		}
+		x.Web.AppPasswords = append(x.Web.AppPasswords, a)
+	}
+	if err := errors.Join(pw.Err(), pw.Close()); err != nil {
+		return x, err
+	}
 	if err := r.QueryRow("person.web", email).Scan(&x.Web.Links, &x.Web.Sessions); err != nil {
 		return x, err
 	}
@@ -438,7 +469,7 @@ func (x Export) empty() bool {
 	return len(x.GroupsAnimated)+len(x.ListRoles)+len(x.QueuesOperated)+len(x.Subscriptions)+len(x.Attendance)+
 		len(x.Tickets)+len(x.Bounces)+len(x.HeldPosts)+len(x.QueuedMail)+len(x.DeliveredMail)+len(x.Posts)+
 		len(x.Confirmations)+len(x.MessagesKept)+x.Counters.SubscriptionRequests+x.Counters.CommandAnswers+
-		x.Counters.DeskAcknowledgements+x.Web.Links+x.Web.Sessions+len(x.SenderRules)+len(x.Audit) == 0 && x.Digest == nil
+		x.Counters.DeskAcknowledgements+x.Web.Links+x.Web.Sessions+len(x.SenderRules)+len(x.Audit)+len(x.Web.AppPasswords) == 0 && x.Digest == nil
 }
 
 // WriteJSON writes x indented, lists never null.

@@ -70,9 +70,13 @@ type Column struct{ Table, Name string }
 
 // TextColumns lists every TEXT or BLOB column of every table of the
 // schema, read from the schema itself: erasure sweeps them all, so a table
-// added later is not forgotten.
+// added later is not forgotten. Virtual tables and their shadow tables
+// (the archive's full-text index, posts_fts) are not tables of their own:
+// their words are the columns of the table they index, whose triggers
+// keep them in step, and rewriting their pages would break them.
 func (db *DB) TextColumns(ctx context.Context) ([]Column, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	rows, err := db.r.QueryContext(ctx, `SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table'
+		AND name NOT LIKE 'sqlite_%' ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("store: tables: %w", err)
 	}

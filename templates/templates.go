@@ -146,6 +146,20 @@ func (s *Set) loadWeb(read func(string) ([]byte, error)) error {
 var webFuncs = htmltemplate.FuncMap{
 	"eq1":  func(n int) bool { return n == 1 },
 	"next": func(n int) int { return n + 1 },
+	// month names a month, 2026-11, in a language: "novembre 2026",
+	// "November 2026".
+	"month": func(lang, ym string) string {
+		t, err := time.Parse("2006-01", ym)
+		if err != nil {
+			return ym
+		}
+		if lang == "en" {
+			return t.Format("January 2006")
+		}
+		return fmt.Sprintf("%s %d", frMonths[t.Month()-1], t.Year())
+	},
+	// indent is the class of a post's depth in a thread.
+	"indent": func(d int) string { return fmt.Sprintf("d%d", min(d, 6)) },
 }
 
 // Rendered is a message template filled in.

@@ -61,6 +61,10 @@ type Members interface {
 	// Erase erases email from the hub, unless it holds a role others
 	// depend on (ErrHasRoles).
 	Erase(ctx context.Context, email string) error
+	// NewAppPassword makes an app password for the archives over IMAP,
+	// labelled name: shown this once. RevokeAppPassword deletes one.
+	NewAppPassword(ctx context.Context, email, name string) (string, error)
+	RevokeAppPassword(ctx context.Context, email string, id int64) error
 }
 
 // ErrHasRoles: the person animates a group, owns or moderates a list, or
@@ -75,6 +79,21 @@ type MemberPage struct {
 	Agenda    AgendaRow
 	Attending []EventRow
 	Roles     []string // groups, lists, queues they hold a role in
+	// Archives they may read; their app passwords for IMAP, and where
+	// their mail client finds the server ("" when it does not run).
+	Archives     []ArchiveRow
+	AppPasswords []AppPasswordRow
+	IMAPHost     string
+	IMAPPort     string
+	IMAPSecurity string // starttls, tls, none
+}
+
+// AppPasswordRow is an app password on a member's page.
+type AppPasswordRow struct {
+	ID      int64
+	Name    string
+	Created string
+	Used    string // "" for never
 }
 
 // ListRow is a list on a member's page.

@@ -11,6 +11,8 @@ type memberPageData struct {
 	Strong  bool          // may download and erase
 	Done    string        // what the last form did, for the notice at the top
 	Outcome AgendaOutcome // of the agenda's form
+	// NewPassword is an app password just made, shown once.
+	NewPassword string
 }
 
 // memberPage is a member's own page: their lists, their weekly agenda,
@@ -27,7 +29,7 @@ func (s *Server) memberPage(w http.ResponseWriter, r *http.Request) {
 // these, so a link cannot make the page say anything else.
 var doneWords = map[string]bool{"each": true, "digest-daily": true, "digest-weekly": true, "paused": true,
 	"paused-until": true, "resumed": true, "unsubscribed": true, "joined": true, "already": true, "not-member": true,
-	"bad-date": true, "digest-off": true, "unattended": true, "agenda": true, "link": true, "lang": true}
+	"bad-date": true, "digest-off": true, "unattended": true, "agenda": true, "link": true, "lang": true, "revoked": true}
 
 func (s *Server) showMember(w http.ResponseWriter, r *http.Request, sess *Session, code int, done string, ag AgendaOutcome) {
 	p, err := s.members.Page(r.Context(), sess.Email)

@@ -66,6 +66,7 @@ type Domain struct {
 	Agenda  Agenda      // the public agenda's pages
 	Console Console     // the console of owners, moderators, animators, operators
 	API     API         // the REST API of the movement's platform
+	Archive Archives    // list archives (nil: none)
 }
 
 // Server is the hub's HTTP server.
@@ -79,6 +80,7 @@ type Server struct {
 	agenda  Agenda
 	console Console
 	api     API
+	archive Archives
 	pages   Pages
 	log     *slog.Logger
 	srv     *http.Server
@@ -96,7 +98,7 @@ func New(cfg Config, d Domain, pages Pages, log *slog.Logger) *Server {
 		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, lists: d.Lists, feeds: d.Feeds, links: d.Links, signin: d.SignIn, members: d.Members, agenda: d.Agenda,
-		console: d.Console, api: d.API, pages: pages, log: log}
+		console: d.Console, api: d.API, archive: d.Archive, pages: pages, log: log}
 	if cfg.RequestsPerMinute > 0 {
 		s.limiter = newLimiter(cfg.RequestsPerMinute, cfg.Now)
 	}
@@ -145,6 +147,11 @@ func New(cfg Config, d Domain, pages Pages, log *slog.Logger) *Server {
 	}
 	if s.api != nil {
 		s.apiRoutes(handle)
+	}
+	handle("POST /me/app-passwords", s.memberAppPassword)
+	handle("POST /me/app-passwords/{id}/revoke", s.memberRevoke)
+	if s.archive != nil {
+		s.archiveRoutes(handle)
 	}
 	handle("GET /static/relais.css", s.stylesheet)
 	handle("GET /{$}", s.home)

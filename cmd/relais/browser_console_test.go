@@ -28,8 +28,6 @@ import (
 // who confirmed. Every page is screenshot and checked by axe-core.
 func TestBrowserConsoleScenario(t *testing.T) {
 	exe := chromium(t)
-	axe := axeSource(t)
-	shots := artifacts(t)
 	h, box := demoHub(t)
 	ctx := context.Background()
 	base := "http://" + h.WebAddr().String()
@@ -70,7 +68,7 @@ func TestBrowserConsoleScenario(t *testing.T) {
 	if err != nil || len(held) != 2 {
 		t.Fatalf("held: %v %v", held, err)
 	}
-	c := newChrome(t, exe, axe, shots)
+	c := newChrome(t, exe)
 	run, check, text := c.run, c.check, c.text
 	id := func(n int64) string { return fmt.Sprint(n) }
 

@@ -72,6 +72,17 @@ func runDemo(args []string) error {
 		return err
 	}
 	c.Metrics.Listen = metricsLn.Addr().String()
+	// The list archives over IMAP, on loopback: a password in clear text
+	// is taken from a loopback client only.
+	imapLn, err := net.Listen("tcp", "127.0.0.1:1143")
+	if err != nil {
+		if imapLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			ln.Close()
+			webLn.Close()
+			metricsLn.Close()
+			return err
+		}
+	}
 	box, err := outbox.Start("127.0.0.1:0", outboxDir(*data))
 	if err != nil {
 		ln.Close()
@@ -94,15 +105,16 @@ func runDemo(args []string) error {
 		dns.Set(d, "v=spf1 ip4:127.0.0.1 ip6:::1 -all")
 	}
 	opts := hub.Options{Logger: log, Resolver: dns}
-	return serveOn(c, opts, &listeners{smtp: ln, web: webLn, metrics: metricsLn}, func(h *hub.Hub) {
+	return serveOn(c, opts, &listeners{smtp: ln, web: webLn, metrics: metricsLn, imap: imapLn}, func(h *hub.Hub) {
 		smtp := ln.Addr().String()
 		host, port, _ := net.SplitHostPort(smtp)
 		abs, _ := filepath.Abs(*data)
 		fmt.Printf(`
 relais demo is running (Ctrl-C to stop).
   SMTP     %[1]s   mail for *@%[2]s
-  web      http://%[3]s   the agenda (/agenda), members' pages (/signin), one-click unsubscribe links
+  web      http://%[3]s   the agenda (/agenda), list archives (/archives), members' pages (/signin), one-click unsubscribe links
   metrics  http://%[10]s/metrics   Prometheus metrics, /healthz, /readyz
+  imap     %[11]s   the list archives, read-only (user: a member's address, password: an app password from /me)
   outbox   %[4]s   everything the hub sends is captured in %[5]s
   data     %[6]s
 
@@ -120,12 +132,12 @@ Join a list (a confirmation lands in the outbox; reply to its +confirm address):
 Give a place for the weekly agenda, then see what you would get:
   swaks --server %[7]s --port %[8]s --from you@example.org --to agenda+request@%[2]s --header "Subject: code-postal 44300"
   go run ./cmd/relais digest preview --member you@example.org --domain %[2]s --data %[9]s
-In a browser: http://%[3]s/agenda, and http://%[3]s/signin with camille@exemple.fr
+In a browser: http://%[3]s/agenda, http://%[3]s/archives, and http://%[3]s/signin with camille@exemple.fr
 (the sign-in link lands in the outbox: go run ./cmd/relais outbox show N --data %[9]s)
 Ask the support desk (an acknowledgement and two operator notifications land in the outbox):
   swaks --server %[7]s --port %[8]s --from you@example.org --to support@%[2]s --header "Subject: Salle pour le 12"
   go run ./cmd/relais ticket list --data %[9]s
-`, smtp, demoDomain, c.Web.Listen, box.Addr(), filepath.Join(abs, "outbox"), abs, host, port, *data, c.Metrics.Listen)
+`, smtp, demoDomain, c.Web.Listen, box.Addr(), filepath.Join(abs, "outbox"), abs, host, port, *data, c.Metrics.Listen, imapLn.Addr())
 	})
 }
 

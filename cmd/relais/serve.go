@@ -67,7 +67,7 @@ func runServe(args []string) error {
 
 // listeners are those a caller opened itself (the demo: free ports).
 type listeners struct {
-	smtp, web, metrics net.Listener
+	smtp, web, metrics, imap net.Listener
 }
 
 // serveOn runs a hub until SIGINT or SIGTERM, on lns if given, else on the
@@ -100,6 +100,9 @@ func serveOn(c config.Config, opts hub.Options, lns *listeners, ready func(*hub.
 		}
 		if lns.metrics != nil {
 			h.ListenMetrics(lns.metrics)
+		}
+		if lns.imap != nil {
+			h.ListenIMAP(lns.imap)
 		}
 		h.Start(lns.smtp)
 	} else {

@@ -155,7 +155,7 @@ DELETE FROM posts WHERE lower(poster) = ?1 AND list_id IN (SELECT id FROM lists 
 
 -- name: erase.posts-keep
 -- Their posts kept under the pseudonym on the other lists.
-UPDATE posts SET poster = ?2 WHERE lower(poster) = ?1;
+UPDATE posts SET poster = ?2, author = ?2 WHERE lower(poster) = ?1;
 
 -- name: erase.posts-encoded
 -- Posts that still name them, only in an encoded form the scrub cannot

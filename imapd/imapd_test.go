@@ -1,0 +1,181 @@
+package imapd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap"
+	"github.com/emersion/go-imap/backend"
+	"github.com/emersion/go-imap/client"
+
+	"codeberg.org/relais/relais/internal/testcert"
+	"codeberg.org/relais/relais/store"
+)
+
+// fake is an Archives with one member and one folder.
+type fake struct{ list int64 }
+
+func (f fake) Login(_ context.Context, email, password string) error {
+	if email == "marie@example.org" && password == "right" {
+		return nil
+	}
+	return ErrBadLogin
+}
+
+func (f fake) Folders(context.Context, string) ([]Folder, error) {
+	return []Folder{{Name: "4405.discussion", List: f.list, UIDValidity: 1700000000}}, nil
+}
+
+func newServer(t *testing.T, cfg Config) (*Server, *tls.Config) {
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	tc, err := testcert.Config(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.TLS = tc
+	if cfg.FailuresPerAddress == 0 {
+		cfg.FailuresPerAddress, cfg.FailuresPerIP, cfg.ConnectionsPerIPMinute, cfg.MaxConnectionsPerIP = 10, 30, 60, 20
+	}
+	s := New(cfg, db, fake{list: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t.Cleanup(func() { s.Close() })
+	return s, tc
+}
+
+func listen(t *testing.T, serve func(net.Listener) error) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go serve(ln)
+	return ln.Addr().String()
+}
+
+// STARTTLS and implicit TLS both carry a sign-in; without TLS a password
+// is taken only from a loopback client.
+func TestTLS(t *testing.T) {
+	s, _ := newServer(t, Config{})
+	addr := listen(t, s.Serve)
+	c, err := client.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := c.SupportStartTLS(); !ok {
+		t.Fatal("no STARTTLS offered")
+	}
+	if err := c.StartTLS(&tls.Config{InsecureSkipVerify: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Login("marie@example.org", "right"); err != nil {
+		t.Fatalf("login after STARTTLS: %v", err)
+	}
+	c.Logout()
+
+	tlsAddr := listen(t, s.ServeTLS)
+	c, err = client.DialTLS(tlsAddr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Login("marie@example.org", "right"); err != nil {
+		t.Fatalf("login over implicit TLS: %v", err)
+	}
+	mb, err := c.Select("4405.discussion", true)
+	if err != nil || !mb.ReadOnly || mb.UidValidity != 1700000000 {
+		t.Fatalf("select: %+v %v", mb, err)
+	}
+	if err := c.Create("x"); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Fatalf("create: %v", err)
+	}
+	c.Logout()
+
+	b := &imapBackend{s: s}
+	far := &imap.ConnInfo{RemoteAddr: &net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 4000}}
+	if _, err := b.Login(far, "marie@example.org", "right"); err == nil || !strings.Contains(err.Error(), "STARTTLS") {
+		t.Fatalf("a password in clear text from afar: %v", err)
+	}
+	far.TLS = &tls.ConnectionState{}
+	if _, err := b.Login(far, "marie@example.org", "right"); err != nil {
+		t.Fatalf("the same over TLS: %v", err)
+	}
+}
+
+// Failed sign-ins: after FailuresPerAddress for an address, even the
+// right password is refused for the hour; another address from another
+// client is not; after FailuresPerIP from one client, every address is.
+// Connections beyond MaxConnectionsPerIP get a BYE.
+func TestLimits(t *testing.T) {
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	s, _ := newServer(t, Config{FailuresPerAddress: 3, FailuresPerIP: 5, ConnectionsPerIPMinute: 100, MaxConnectionsPerIP: 2,
+		MaxSessionsPerAddress: 2, Now: clock})
+	b := &imapBackend{s: s}
+	from := func(ip string) *imap.ConnInfo {
+		return &imap.ConnInfo{RemoteAddr: &net.TCPAddr{IP: net.ParseIP(ip), Port: 1}, TLS: &tls.ConnectionState{}}
+	}
+	for range 3 {
+		if _, err := b.Login(from("198.51.100.1"), "marie@example.org", "wrong"); !errors.Is(err, backend.ErrInvalidCredentials) {
+			t.Fatalf("wrong password: %v", err)
+		}
+	}
+	if _, err := b.Login(from("198.51.100.2"), "marie@example.org", "right"); err == nil {
+		t.Fatal("the right password after 3 failures for the address")
+	}
+	now = now.Add(61 * time.Minute)
+	u1, err := b.Login(from("198.51.100.2"), "marie@example.org", "right")
+	if err != nil {
+		t.Fatalf("an hour later: %v", err)
+	}
+	// Sessions per address: two at once, a third when one ends.
+	u2, err := b.Login(from("198.51.100.3"), "marie@example.org", "right")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Login(from("198.51.100.4"), "marie@example.org", "right"); err == nil {
+		t.Fatal("a third session at once")
+	}
+	u1.Logout()
+	u1.Logout() // a second Logout (close after LOGOUT) counts once
+	if _, err := b.Login(from("198.51.100.4"), "marie@example.org", "right"); err != nil {
+		t.Fatalf("after a logout: %v", err)
+	}
+	u2.Logout()
+	for i := range 5 {
+		b.Login(from("203.0.113.9"), "x"+string(rune('a'+i))+"@example.org", "wrong")
+	}
+	if _, err := b.Login(from("203.0.113.9"), "marie@example.org", "right"); err == nil {
+		t.Fatal("the right password from a client with 5 failures")
+	}
+
+	addr := listen(t, s.Serve)
+	var cs []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	buf := make([]byte, 200)
+	cs[2].SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _ := cs[2].Read(buf)
+	if !strings.HasPrefix(string(buf[:n]), "* BYE") {
+		t.Fatalf("a third connection: %q", buf[:n])
+	}
+	cs[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, _ := cs[0].Read(buf); !strings.HasPrefix(string(buf[:n]), "* OK") {
+		t.Fatalf("the first connection: %q", buf[:n])
+	}
+	for _, c := range cs {
+		c.Close()
+	}
+}
