@@ -30,8 +30,8 @@ import (
 	"sync"
 	"time"
 
-	"codeberg.org/relais/relais/backup"
 	"codeberg.org/relais/relais/archive"
+	"codeberg.org/relais/relais/backup"
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/digest"
 	"codeberg.org/relais/relais/dkim"
