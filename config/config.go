@@ -41,6 +41,7 @@ type Config struct {
 	// territory lists (CODE.groupes) and moderate them.
 	Operators []string `toml:"operators"`
 
+	Store   Store   `toml:"store"`
 	SMTP    SMTP    `toml:"smtp"`
 	Relay   Relay   `toml:"relay"`
 	Queue   Queue   `toml:"queue"`
@@ -56,6 +57,17 @@ type Config struct {
 
 	Retention Retention `toml:"retention"`
 	Backup    Backup    `toml:"backup"`
+}
+
+// Store says which database the hub keeps its data in (package store).
+type Store struct {
+	// URL: empty for SQLite, one file in data_dir (the default: nothing
+	// else to run); postgres://USER:PASSWORD@HOST:PORT/DB for PostgreSQL,
+	// which several nodes (serve processes on other machines) can share.
+	// data_dir still holds what stays in files (DKIM keys, backups).
+	URL string `toml:"url"`
+	// MaxConns bounds the PostgreSQL connections of this node (default 16).
+	MaxConns int `toml:"max_conns"`
 }
 
 // Retention says how long each kind of personal record is kept (package
@@ -588,6 +600,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir is empty"))
+	}
+	if u := c.Store.URL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		errs = append(errs, errors.New("store.url: postgres://… (or empty for SQLite in data_dir)"))
 	}
 	if c.Language != "fr" && c.Language != "en" {
 		errs = append(errs, fmt.Errorf("language %q: fr or en", c.Language))

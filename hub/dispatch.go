@@ -212,6 +212,9 @@ func (d *dispatcher) inline(tx *store.Tx, in inbound) bool {
 		return false
 	}
 	err := tx.Savepoint(func() error {
+		if err := lockInbound(tx, in); err != nil {
+			return err
+		}
 		if err := fn(tx, in); err != nil {
 			return err
 		}
@@ -250,6 +253,9 @@ func (d *dispatcher) handle(ctx context.Context, in inbound) {
 	}
 	if err == nil {
 		err = h.DB.Write(ctx, func(tx *store.Tx) error {
+			if err := lockInbound(tx, in); err != nil {
+				return err
+			}
 			if err := fn(tx, in); err != nil {
 				return err
 			}
@@ -258,6 +264,8 @@ func (d *dispatcher) handle(ctx context.Context, in inbound) {
 		})
 	}
 	switch {
+	case errors.Is(err, errHandled):
+		return // another node did
 	case err == nil:
 		log.Info("dispatched")
 		h.Queue.Kick()
@@ -288,6 +296,25 @@ func (d *dispatcher) handle(ctx context.Context, in inbound) {
 		}
 		log.Error("dispatch failed, will retry", "err", err, "attempt", in.attempts)
 	}
+}
+
+// errHandled: the recipient is no longer pending when its handler is
+// about to run (another node sharing the database handled it).
+var errHandled = errors.New("handled elsewhere")
+
+// lockInbound takes the recipient's row before its handler runs, or says
+// it was handled meanwhile.
+func lockInbound(tx *store.Tx, in inbound) error {
+	res, err := tx.Exec("inbound.lock", in.id)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return errHandled
+	}
+	return nil
 }
 
 func targetID(in inbound) (int64, error) {

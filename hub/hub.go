@@ -98,6 +98,12 @@ type Hub struct {
 	public publicEvents
 }
 
+// OpenStore opens the database the configuration names: PostgreSQL when
+// store.url is set, else SQLite in the data directory.
+func OpenStore(cfg config.Config) (*store.DB, error) {
+	return store.OpenWith(cfg.Store.URL, cfg.DataDir, store.Options{MaxConns: cfg.Store.MaxConns})
+}
+
 // Open prepares a hub from a validated configuration: database, templates,
 // queue, SMTP server. Nothing listens or runs until Start.
 func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
@@ -113,7 +119,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(cfg.DataDir)
+	db, err := OpenStore(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ import (
 	"codeberg.org/relais/relais/dkim"
 	"codeberg.org/relais/relais/groups"
 	"codeberg.org/relais/relais/mailauth"
+	"codeberg.org/relais/relais/internal/pgtest"
 	"codeberg.org/relais/relais/outbox"
 	"codeberg.org/relais/relais/queue"
 )
@@ -90,6 +91,9 @@ func newEnvTB(t testing.TB, tweak ...func(*config.Config)) *env {
 	c.Web.Listen = "127.0.0.1:0"
 	c.Metrics.Listen = "127.0.0.1:0"
 	c.DKIM.KeysDir = testKeys(t)
+	if onPostgres() {
+		c.Store.URL = pgtest.URL(t)
+	}
 	for _, f := range tweak {
 		f(&c)
 	}
@@ -126,6 +130,7 @@ func testKeys(t testing.TB) string {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	pgtest.Stop()
 	if testing.Verbose() {
 		fmt.Printf("links audited for addresses: %d\n", linksAudited.get())
 	}

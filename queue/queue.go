@@ -344,7 +344,7 @@ func (q *Queue) Enqueue(tx *store.Tx, m Message) (int64, error) {
 			return 0, err
 		}
 	}
-	return id, nil
+	return id, tx.Notify(NotifyChannel)
 }
 
 // ReturnPath is the VERP envelope sender of delivery id:
@@ -436,6 +436,7 @@ const rescan = 10 * time.Second
 func (q *Queue) Running() bool { return q.running.Load() }
 
 func (q *Queue) schedule(ctx context.Context, jobs chan<- job) error {
+	notified := q.db.Listen(NotifyChannel) // nil on SQLite: never
 	for {
 		due, err := q.claimDue(ctx)
 		if err != nil {
@@ -473,11 +474,17 @@ func (q *Queue) schedule(ctx context.Context, jobs chan<- job) error {
 			t.Stop()
 			return nil
 		case <-q.kick:
+		case <-notified:
 		case <-t.C:
 		}
 		t.Stop()
 	}
 }
+
+// NotifyChannel is the channel Enqueue notifies on a database that several
+// nodes share: their schedulers wake (LISTEN/NOTIFY) instead of waiting
+// for their next rescan.
+const NotifyChannel = "relais_queue"
 
 func (q *Queue) release(js []job) {
 	q.mu.Lock()
@@ -500,6 +507,9 @@ func (q *Queue) nextDue(ctx context.Context) (time.Time, bool) {
 // saved when they were queued), then those due again, whose next attempt
 // time it saves before they are handed out.
 func (q *Queue) claimDue(ctx context.Context) ([]job, error) {
+	if q.db.Engine() == store.Postgres {
+		return q.lease(ctx)
+	}
 	now := q.cfg.Now()
 	fresh, err := q.pickFresh(ctx)
 	if err != nil {
@@ -527,6 +537,50 @@ func (q *Queue) claimDue(ctx context.Context) ([]job, error) {
 		return nil, err
 	}
 	return append(fresh, due...), nil
+}
+
+// lease claims what is due on a database that several nodes share
+// (delivery.lease: FOR UPDATE SKIP LOCKED, and a lease that is the next
+// attempt time): every delivery is claimed before it is sent, fresh ones
+// too, so that two nodes never send the same one; a claim a dead node
+// left runs out at that time and another node takes it.
+func (q *Queue) lease(ctx context.Context) ([]job, error) {
+	now := q.cfg.Now()
+	secs := func(d time.Duration) int64 { return max(int64(d/time.Second), 1) }
+	var out []job
+	err := q.db.Write(ctx, func(tx *store.Tx) error {
+		out = out[:0]
+		rows, err := tx.Query("delivery.lease", now.Unix(), secs(q.cfg.RetryMin), secs(q.cfg.RetryMax), now.Unix(), scanLimit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var j job
+			var created int64
+			if err := rows.Scan(&j.id, &j.outboundID, &j.rcpt, &j.attempt, &created); err != nil {
+				return err
+			}
+			j.attempt++ // the attempt about to be made
+			j.created = time.Unix(created, 0)
+			out = append(out, j)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	kept := out[:0]
+	for _, j := range out {
+		if q.inflight[j.id] { // still in this node's hands past its lease
+			continue
+		}
+		q.inflight[j.id] = true
+		kept = append(kept, j)
+	}
+	return kept, nil
 }
 
 // pickFresh returns never-tried deliveries not in flight, reading on from

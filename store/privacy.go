@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"codeberg.org/relais/relais/internal/mention"
 )
 
 // ErasureSecret names the server secret under which erased addresses and
@@ -29,7 +31,18 @@ func PersonMAC(secret []byte, email string) string {
 // truncates the log to nothing (PRAGMA wal_checkpoint(TRUNCATE)), so pages
 // as they were before a deletion are nowhere in the files. Readers of
 // other processes can hold it back: it tries for up to wait.
+//
+// On PostgreSQL there is no such file to empty: VACUUM takes the deleted
+// rows out of every table (no query, replica or later dump sees them); the
+// server's files, its WAL archives and its backups may hold their bytes
+// until overwritten or rotated (deploy/SCALING.md).
 func (db *DB) Checkpoint(ctx context.Context, wait time.Duration) error {
+	if db.pg != nil {
+		if _, err := db.r.ExecContext(ctx, "VACUUM"); err != nil {
+			return fmt.Errorf("store: vacuum: %w", err)
+		}
+		return nil
+	}
 	deadline := time.Now().Add(wait)
 	for {
 		var busy, logPages, done int
@@ -55,6 +68,9 @@ func (db *DB) Checkpoint(ctx context.Context, wait time.Duration) error {
 // INTO): one read transaction, so writers go on meanwhile and the copy is
 // the database as it was at one moment, compacted.
 func (db *DB) Snapshot(ctx context.Context, path string) error {
+	if db.pg != nil {
+		return ErrNotSQLite
+	}
 	if _, err := os.Stat(path); err == nil {
 		return fmt.Errorf("store: snapshot: %s exists", path)
 	}
@@ -63,6 +79,10 @@ func (db *DB) Snapshot(ctx context.Context, path string) error {
 	}
 	return nil
 }
+
+// ErrNotSQLite: what only SQLite's file allows (a snapshot by VACUUM INTO)
+// was asked of a PostgreSQL database, which its own tools back up.
+var ErrNotSQLite = errors.New("store: the database is PostgreSQL: back it up with pg_dump or the cluster's own backups (deploy/SCALING.md)")
 
 // Column is a column of a table that can hold text: where an address
 // could be.
@@ -75,6 +95,9 @@ type Column struct{ Table, Name string }
 // their words are the columns of the table they index, whose triggers
 // keep them in step, and rewriting their pages would break them.
 func (db *DB) TextColumns(ctx context.Context) ([]Column, error) {
+	if db.pg != nil {
+		return db.textColumnsPG(ctx)
+	}
 	rows, err := db.r.QueryContext(ctx, `SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table'
 		AND name NOT LIKE 'sqlite_%' ORDER BY name`)
 	if err != nil {
@@ -124,6 +147,18 @@ func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`)
 // column there is.
 func (t *Tx) Mentions(c Column, email string) (int, error) {
 	var n int
+	if t.db.pg != nil {
+		err := t.eachValue(c, func(_ string, v []byte, _ bool) error {
+			if mention.In(v, email) {
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("store: look for an address in %s.%s: %w", c.Table, c.Name, err)
+		}
+		return n, nil
+	}
 	q := fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE relais_mentions(%s, ?)", quoteIdent(c.Table), quoteIdent(c.Name))
 	if err := t.tx.QueryRow(q, email).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: look for an address in %s.%s: %w", c.Table, c.Name, err)
@@ -134,6 +169,30 @@ func (t *Tx) Mentions(c Column, email string) (int, error) {
 // Scrub replaces email, where it is written as it is, by repl in every
 // row of c, inside tx; it returns how many rows changed.
 func (t *Tx) Scrub(c Column, email, repl string) (int64, error) {
+	if t.db.pg != nil {
+		var n int64
+		q := fmt.Sprintf("UPDATE %s SET %s = $1 WHERE ctid = $2::tid", quoteIdent(c.Table), quoteIdent(c.Name))
+		err := t.eachValue(c, func(ctid string, v []byte, isText bool) error {
+			if !mention.In(v, email) {
+				return nil
+			}
+			n++ // as SQLite's UPDATE counts it, changed or not
+			out := mention.Replace(v, email, repl)
+			if string(out) == string(v) {
+				return nil
+			}
+			var val any = out
+			if isText {
+				val = string(out)
+			}
+			_, err := t.tx.Exec(q, val, ctid)
+			return err
+		})
+		if err != nil {
+			return 0, fmt.Errorf("store: scrub %s.%s: %w", c.Table, c.Name, err)
+		}
+		return n, nil
+	}
 	q := fmt.Sprintf("UPDATE %s SET %s = relais_scrub(%[2]s, ?1, ?2) WHERE relais_mentions(%[2]s, ?1)", quoteIdent(c.Table), quoteIdent(c.Name))
 	res, err := t.tx.Exec(q, email, repl)
 	if err != nil {

@@ -1,7 +1,23 @@
-// Package store is in charge of the hub's SQLite database: opening it with
-// the settings that make a commit durable, applying the schema migrations,
-// holding the SQL as named queries (queries/*.sql), and funnelling every
-// write through one writer that commits concurrent writes together.
+// Package store is in charge of the hub's database: SQLite, the embedded
+// default (one file in the data directory), or PostgreSQL, shared by
+// several nodes (store.url = postgres://…). It opens it with the settings
+// that make a commit durable, applies the schema migrations
+// (migrations/NNN_*.sql for SQLite, migrations/postgres/ for PostgreSQL),
+// holds the SQL as named queries (queries/*.sql, shared; queries/postgres/
+// holds a variant only where PostgreSQL's SQL really differs), and funnels
+// writes through writers that commit concurrent writes together.
+//
+// # PostgreSQL
+//
+// The same named queries run on both: "?" and "?N" placeholders become
+// "$N", an INSERT into a table with an id gets RETURNING id (LastInsertId),
+// booleans travel as 0 and 1 as in SQLite's INTEGER columns. Every session
+// runs with synchronous_commit = on: a commit returns once its WAL is
+// flushed. PostgreSQL has many writers: a few group-commit writers run at
+// once (writers), each one transaction at a time; a write that meets a
+// deadlock or a serialization failure is run again. Nodes share the
+// database: scheduled work takes an advisory lock (Exclusive), workers are
+// woken across nodes by LISTEN/NOTIFY (Notify, Listen). See postgres.go.
 //
 // # Durability
 //
@@ -45,7 +61,7 @@ import (
 	"codeberg.org/relais/relais/internal/mention"
 )
 
-//go:embed migrations/*.sql queries/*.sql
+//go:embed migrations/*.sql queries/*.sql migrations/postgres/*.sql queries/postgres/*.sql
 var sqlFiles embed.FS
 
 // FileName is the database file inside the data directory.
@@ -63,7 +79,8 @@ var ErrClosed = errors.New("store: closed")
 type DB struct {
 	r       *sql.DB
 	w       *sql.DB
-	ckpt    *sql.DB // one connection for checkpoints
+	ckpt    *sql.DB  // one connection for checkpoints (SQLite)
+	pg      *pgState // PostgreSQL's part; nil on SQLite
 	queries map[string]string
 	// Every named query prepared once on each side: parsing SQL is a good
 	// part of the cost of a small statement.
@@ -91,8 +108,8 @@ type writeReq struct {
 // its commit.
 const lazyDelay = 10 * time.Millisecond
 
-// Open opens (creating if needed) the database in dir and brings its schema
-// up to date.
+// Open opens (creating if needed) the SQLite database in dir and brings
+// its schema up to date.
 func Open(dir string) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("store: create data directory: %w", err)
@@ -126,7 +143,7 @@ func Open(dir string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(8)
 	db := &DB{r: r, w: w, reqs: make(chan *writeReq, maxBatch), done: make(chan struct{})}
-	if db.queries, err = loadQueries(); err != nil {
+	if db.queries, err = loadQueries(SQLite); err != nil {
 		db.closeHandles()
 		return nil, err
 	}
@@ -255,9 +272,14 @@ func (db *DB) closeHandles() {
 		st.Close()
 	}
 	db.r.Close()
-	db.w.Close()
+	if db.w != db.r {
+		db.w.Close()
+	}
 	if db.ckpt != nil {
 		db.ckpt.Close()
+	}
+	if db.pg != nil {
+		db.pg.close()
 	}
 }
 
@@ -286,6 +308,11 @@ func (db *DB) Close() error {
 		close(db.done)
 		db.mu.Unlock()
 		db.wg.Wait()
+		if db.pg != nil {
+			db.pg.close()
+			err = db.r.Close()
+			return
+		}
 		for _, st := range db.rst {
 			st.Close()
 		}
@@ -344,10 +371,33 @@ func (db *DB) migrate() (int, error) {
 	return from, nil
 }
 
-// loadQueries reads every "-- name: x.y" block of queries/*.sql.
-func loadQueries() (map[string]string, error) {
+// loadQueries reads every "-- name: x.y" block of queries/*.sql; for
+// PostgreSQL, a block of the same name in queries/postgres/*.sql replaces
+// the shared one, and placeholders are rewritten (pgSQL).
+func loadQueries(e Engine) (map[string]string, error) {
+	out, err := readQueries("queries/*.sql")
+	if err != nil || e != Postgres {
+		return out, err
+	}
+	variants, err := readQueries("queries/postgres/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	for name, q := range variants {
+		if _, ok := out[name]; !ok {
+			return nil, fmt.Errorf("store: postgres query %s has no shared query of that name", name)
+		}
+		out[name] = q
+	}
+	for name, q := range out {
+		out[name] = pgSQL(q)
+	}
+	return out, nil
+}
+
+func readQueries(glob string) (map[string]string, error) {
 	out := make(map[string]string)
-	names, err := fs.Glob(sqlFiles, "queries/*.sql")
+	names, err := fs.Glob(sqlFiles, glob)
 	if err != nil {
 		return nil, err
 	}
@@ -399,6 +449,13 @@ func stmt(m map[string]*sql.Stmt, name string) *sql.Stmt {
 
 // Query runs the named read query.
 func (db *DB) Query(ctx context.Context, name string, args ...any) (*sql.Rows, error) {
+	if db.pg != nil {
+		rows, err := db.r.QueryContext(ctx, db.sqlOf(name), pgArgs(args)...)
+		if err != nil {
+			return nil, fmt.Errorf("store: %s: %w", name, err)
+		}
+		return rows, nil
+	}
 	rows, err := stmt(db.rst, name).QueryContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", name, err)
@@ -408,7 +465,19 @@ func (db *DB) Query(ctx context.Context, name string, args ...any) (*sql.Rows, e
 
 // QueryRow runs the named read query that returns at most one row.
 func (db *DB) QueryRow(ctx context.Context, name string, args ...any) *sql.Row {
+	if db.pg != nil {
+		return db.r.QueryRowContext(ctx, db.sqlOf(name), pgArgs(args)...)
+	}
 	return stmt(db.rst, name).QueryRowContext(ctx, args...)
+}
+
+// sqlOf returns the SQL of the named query.
+func (db *DB) sqlOf(name string) string {
+	q, ok := db.queries[name]
+	if !ok {
+		panic("store: no query named " + name)
+	}
+	return q
 }
 
 // Tx is a write transaction handed to a Write function. Its methods take
@@ -421,6 +490,9 @@ type Tx struct {
 
 // Exec runs the named statement.
 func (t *Tx) Exec(name string, args ...any) (sql.Result, error) {
+	if t.db.pg != nil {
+		return t.db.pg.exec(t, name, args)
+	}
 	res, err := t.tx.Stmt(stmt(t.db.wst, name)).Exec(args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", name, err)
@@ -430,6 +502,16 @@ func (t *Tx) Exec(name string, args ...any) (sql.Result, error) {
 
 // Query runs the named query inside the transaction.
 func (t *Tx) Query(name string, args ...any) (*sql.Rows, error) {
+	if t.db.pg != nil {
+		if err := t.db.pg.prepareMentions(t, name, args); err != nil {
+			return nil, fmt.Errorf("store: %s: %w", name, err)
+		}
+		rows, err := t.tx.Query(t.db.sqlOf(name), pgArgs(args)...)
+		if err != nil {
+			return nil, fmt.Errorf("store: %s: %w", name, err)
+		}
+		return rows, nil
+	}
 	rows, err := t.tx.Stmt(stmt(t.db.wst, name)).Query(args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", name, err)
@@ -439,6 +521,9 @@ func (t *Tx) Query(name string, args ...any) (*sql.Rows, error) {
 
 // QueryRow runs the named single-row query inside the transaction.
 func (t *Tx) QueryRow(name string, args ...any) *sql.Row {
+	if t.db.pg != nil {
+		return t.tx.QueryRow(t.db.sqlOf(name), pgArgs(args)...)
+	}
 	return t.tx.Stmt(stmt(t.db.wst, name)).QueryRow(args...)
 }
 
@@ -565,6 +650,10 @@ func (db *DB) writer() {
 }
 
 func (db *DB) commit(batch []*writeReq) {
+	if db.pg != nil {
+		db.commitPG(batch)
+		return
+	}
 	errs := make([]error, len(batch))
 	fail := func(err error) {
 		for _, r := range batch {

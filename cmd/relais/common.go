@@ -46,6 +46,7 @@ import (
 	"text/tabwriter"
 
 	"codeberg.org/relais/relais/config"
+	"codeberg.org/relais/relais/hub"
 	"codeberg.org/relais/relais/internal/mailview"
 	"codeberg.org/relais/relais/store"
 )
@@ -246,6 +247,9 @@ func (e errNoData) Error() string {
 // and, for root, that it is not the service user's (files root would
 // create there, the WAL among them, would lock the service out).
 func requireData(c config.Config) error {
+	if c.Store.URL != "" {
+		return nil // PostgreSQL: the database says for itself
+	}
 	fi, err := os.Stat(filepath.Join(c.DataDir, store.FileName))
 	if errors.Is(err, fs.ErrNotExist) {
 		return errNoData{c.DataDir}
@@ -276,7 +280,7 @@ func (d *dataFlags) openRead() (*store.DB, config.Config, error) {
 	if err := requireData(c); err != nil {
 		return nil, c, err
 	}
-	db, err := store.Open(c.DataDir)
+	db, err := hub.OpenStore(c)
 	return db, c, err
 }
 
@@ -292,7 +296,7 @@ func (d *dataFlags) openWrite() (*store.DB, config.Config, error) {
 			return nil, c, err
 		}
 	}
-	db, err := store.Open(c.DataDir)
+	db, err := hub.OpenStore(c)
 	return db, c, err
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"codeberg.org/relais/relais/hub"
 	"codeberg.org/relais/relais/internal/mailview"
 	"codeberg.org/relais/relais/outbox"
 	"codeberg.org/relais/relais/queue"
@@ -243,7 +244,7 @@ func outboxShow(args []string) error {
 		if err := requireData(c); err != nil {
 			return err
 		}
-		db, err := store.Open(c.DataDir)
+		db, err := hub.OpenStore(c)
 		if err != nil {
 			return err
 		}

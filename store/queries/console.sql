@@ -34,7 +34,7 @@ UPDATE api_tokens SET last_used_at = ?, last_used_from = ? WHERE id = ?;
 
 -- name: role.groups
 -- The groups an address animates (console roles).
-SELECT group_id FROM animators WHERE email = ? COLLATE NOCASE;
+SELECT group_id FROM animators WHERE lower(email) = lower(?);
 
 -- name: role.lists
 SELECT list_id, role FROM list_owners WHERE email = ?;

@@ -43,8 +43,8 @@ WHERE m.state != 'unsubscribed';
 SELECT events FROM digests_sent WHERE email = ? AND week = ?;
 
 -- name: digest.record
--- OR IGNORE: the row of an earlier run stands, and nothing is queued twice.
-INSERT OR IGNORE INTO digests_sent (email, week, sent_at, events) VALUES (?, ?, ?, ?);
+-- DO NOTHING: the row of an earlier run stands, and nothing is queued twice.
+INSERT INTO digests_sent (email, week, sent_at, events) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING;
 
 -- name: digest.sent-page
 -- What the members of a page of the weekly run (addresses from ? to ?) were

@@ -18,13 +18,13 @@ WHERE id = ?;
 UPDATE events SET status = 'cancelled', sequence = ?, updated_at = ? WHERE id = ?;
 
 -- name: event.add-group
-INSERT OR IGNORE INTO event_groups (event_id, group_id) VALUES (?, ?);
+INSERT INTO event_groups (event_id, group_id) VALUES (?, ?) ON CONFLICT DO NOTHING;
 
 -- name: event.clear-themes
 DELETE FROM event_themes WHERE event_id = ?;
 
 -- name: event.add-theme
-INSERT OR IGNORE INTO event_themes (theme, event_id) VALUES (?, ?);
+INSERT INTO event_themes (theme, event_id) VALUES (?, ?) ON CONFLICT DO NOTHING;
 
 -- name: event.get
 SELECT id, uid, sequence, title, details, start_at, end_at, all_day, zone, place, postcode, insee,
@@ -79,7 +79,7 @@ SELECT e.uid FROM event_groups eg JOIN events e ON e.id = eg.event_id
 WHERE eg.group_id = ? AND e.start_at = ? AND e.title = ? ORDER BY e.id LIMIT 1;
 
 -- name: attendee.add
-INSERT OR IGNORE INTO event_attendees (event_id, email, lang, created_at) VALUES (?, ?, ?, ?);
+INSERT INTO event_attendees (event_id, email, lang, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING;
 
 -- name: attendee.of-event
 SELECT email, lang FROM event_attendees WHERE event_id = ? ORDER BY email;

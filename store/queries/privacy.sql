@@ -195,9 +195,9 @@ WITH gone AS (SELECT id FROM messages WHERE received_at <= ?
                   WHERE o.message_id = messages.id AND d.state = 'queued')
   AND NOT EXISTS (SELECT 1 FROM held h WHERE h.message_id = messages.id))
 SELECT (SELECT COUNT(*) FROM gone),
-       (SELECT COUNT(*) FROM deliveries d JOIN outbound o ON o.id = d.outbound_id WHERE o.message_id IN gone),
+       (SELECT COUNT(*) FROM deliveries d JOIN outbound o ON o.id = d.outbound_id WHERE o.message_id IN (SELECT id FROM gone)),
        (SELECT COUNT(*) FROM bounces b JOIN deliveries d ON d.id = b.delivery_id JOIN outbound o ON o.id = d.outbound_id
-        WHERE o.message_id IN gone);
+        WHERE o.message_id IN (SELECT id FROM gone));
 
 -- name: retain.tickets-count
 -- Uses tickets_closed.

@@ -53,3 +53,9 @@ SELECT COUNT(*) FROM inbound_rcpts WHERE state = 'pending';
 -- name: test.queued
 -- Tests: deliveries not finished.
 SELECT COUNT(*) FROM deliveries WHERE state = 'queued';
+
+-- name: inbound.lock
+-- Taken before a recipient is handled: where several nodes share the
+-- database, the second to come waits for the first's commit (a row lock),
+-- then finds the recipient no longer pending (0 rows) and leaves it.
+UPDATE inbound_rcpts SET state = state WHERE id = ? AND state = 'pending';

@@ -64,7 +64,7 @@ SELECT EXISTS (SELECT 1 FROM members WHERE email = ?1)
 -- name: person.lang
 -- The language the person chose last: their agenda's, else a list's.
 SELECT lang FROM (SELECT lang, 0 AS o FROM agenda_members WHERE email = ?1
-                  UNION ALL SELECT lang, 1 FROM members WHERE email = ?1 AND state != 'unsubscribed')
+                  UNION ALL SELECT lang, 1 FROM members WHERE email = ?1 AND state != 'unsubscribed') AS x
 ORDER BY o LIMIT 1;
 
 -- name: person.by-member-id
