@@ -47,6 +47,7 @@ type dispatcher struct {
 
 	mu       sync.Mutex
 	inflight map[int64]bool
+	ordered  map[string][]inbound // recipients waiting their turn, by orderKey
 }
 
 func newDispatcher(h *Hub) *dispatcher {
@@ -131,6 +132,10 @@ func (d *dispatcher) run(ctx context.Context) error {
 			d.h.log.Error("dispatch scan failed", "err", err)
 		}
 		for _, in := range due {
+			if key := orderKey(in); key != "" {
+				d.inOrder(ctx, key, in, sem, &wg)
+				continue
+			}
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
@@ -140,9 +145,7 @@ func (d *dispatcher) run(ctx context.Context) error {
 			go func() {
 				defer wg.Done()
 				d.handle(ctx, in)
-				d.mu.Lock()
-				delete(d.inflight, in.id)
-				d.mu.Unlock()
+				d.done(in)
 				<-sem
 			}()
 		}
@@ -164,6 +167,69 @@ func (d *dispatcher) run(ctx context.Context) error {
 		}
 		t.Stop()
 	}
+}
+
+func (d *dispatcher) done(in inbound) {
+	d.mu.Lock()
+	delete(d.inflight, in.id)
+	d.mu.Unlock()
+}
+
+// orderKey names the recipients that are handled one after the other, in
+// the order they came: the posts to one list, so that its archive and
+// digests keep the order they were written in, whichever writer commits
+// first (PostgreSQL has several). Others are handled at once.
+func orderKey(in inbound) string {
+	if in.route == routeList || in.route == routeZone {
+		return in.route + ":" + in.target
+	}
+	return ""
+}
+
+// inOrder queues in behind the recipients of the same key, and starts
+// their handler if none runs.
+func (d *dispatcher) inOrder(ctx context.Context, key string, in inbound, sem chan struct{}, wg *sync.WaitGroup) {
+	d.mu.Lock()
+	if d.ordered == nil {
+		d.ordered = map[string][]inbound{}
+	}
+	q, running := d.ordered[key]
+	d.ordered[key] = append(q, in)
+	d.mu.Unlock()
+	if running {
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			d.mu.Lock()
+			q := d.ordered[key]
+			if len(q) == 0 {
+				delete(d.ordered, key)
+				d.mu.Unlock()
+				return
+			}
+			next := q[0]
+			d.ordered[key] = q[1:]
+			d.mu.Unlock()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				d.mu.Lock()
+				for _, x := range d.ordered[key] {
+					delete(d.inflight, x.id)
+				}
+				delete(d.inflight, next.id)
+				delete(d.ordered, key)
+				d.mu.Unlock()
+				return
+			}
+			d.handle(ctx, next)
+			d.done(next)
+			<-sem
+		}
+	}()
 }
 
 // due returns pending recipients not already being handled; full says the

@@ -515,7 +515,11 @@ func (h *Hub) Start(extra ...net.Listener) {
 	h.run(func() error { h.collect(ctx); return nil })
 	h.run(func() error { h.tick(ctx); return nil })
 	if len(h.Config.Backup.Recipients) > 0 && h.Config.Backup.Every > 0 {
-		h.run(func() error { h.backups(ctx); return nil })
+		if h.DB.Engine() == store.Postgres {
+			h.log.Warn("backup: the database is PostgreSQL: serve makes no backup of it (pg_dump or the cluster's own backups, deploy/SCALING.md)")
+		} else {
+			h.run(func() error { h.backups(ctx); return nil })
+		}
 	}
 	h.run(func() error {
 		// Posts archived before archives were read: threaded and indexed.
@@ -612,27 +616,49 @@ func (h *Hub) Close(ctx context.Context) error {
 // and the desk (solved tickets closing) every minute.
 func (h *Hub) tick(ctx context.Context) {
 	every(ctx, time.Minute, func() {
-		if err := h.Lists.Tick(ctx); err != nil && ctx.Err() == nil {
-			h.log.Error("lists tick failed", "err", err)
-		}
-		if err := h.Tickets.Tick(ctx); err != nil && ctx.Err() == nil {
-			h.log.Error("tickets tick failed", "err", err)
-		}
-		if err := h.remind(ctx); err != nil && ctx.Err() == nil {
-			h.log.Error("event reminders failed", "err", err)
+		// Once across the nodes that share a PostgreSQL database (an
+		// advisory lock and the time of the last run); on SQLite, always.
+		_, err := h.DB.Once(ctx, "tick", time.Minute, h.now(), func(ctx context.Context) error {
+			if err := h.Lists.Tick(ctx); err != nil && ctx.Err() == nil {
+				h.log.Error("lists tick failed", "err", err)
+			}
+			if err := h.Tickets.Tick(ctx); err != nil && ctx.Err() == nil {
+				h.log.Error("tickets tick failed", "err", err)
+			}
+			if err := h.remind(ctx); err != nil && ctx.Err() == nil {
+				h.log.Error("event reminders failed", "err", err)
+			}
+			return nil
+		})
+		if err != nil && ctx.Err() == nil {
+			h.log.Error("tick failed", "err", err)
 		}
 		// The digests: due members are few outside the weekly hour, and a
 		// run finds the others recorded.
 		if h.now().Sub(h.lastDigest) >= 10*time.Minute {
 			h.lastDigest = h.now()
-			rep, err := h.Digest.Run(ctx, false)
-			if err != nil && ctx.Err() == nil {
-				h.log.Error("digest run failed", "err", err)
-			} else if err == nil {
-				h.RecordDigestRun(ctx, rep)
-			}
+			h.RunDigests(ctx)
 		}
 	})
+}
+
+// RunDigests runs the weekly digests of the members due now, unless
+// another node sharing the database ran them within the last 10 minutes
+// or runs them now; every member's digest is also recorded for the week
+// before it is queued (digest.record), so none goes twice.
+func (h *Hub) RunDigests(ctx context.Context) (ran bool) {
+	ran, err := h.DB.Once(ctx, "digest", 10*time.Minute, h.now(), func(ctx context.Context) error {
+		rep, err := h.Digest.Run(ctx, false)
+		if err != nil {
+			return err
+		}
+		h.RecordDigestRun(ctx, rep)
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		h.log.Error("digest run failed", "err", err)
+	}
+	return ran
 }
 
 // every runs fn every d until ctx ends.
@@ -653,7 +679,12 @@ func every(ctx context.Context, d time.Duration, fn func()) {
 // (messages finished longer ago than queue.keep, and [retention]).
 func (h *Hub) collect(ctx context.Context) {
 	every(ctx, time.Hour, func() {
-		items, err := h.Retain(ctx, false)
+		var items []privacy.Item
+		_, err := h.DB.Once(ctx, "retention", time.Hour, h.now(), func(ctx context.Context) error {
+			var err error
+			items, err = h.Retain(ctx, false)
+			return err
+		})
 		if err != nil {
 			h.log.Error("clean-up failed", "err", err)
 			return

@@ -21,8 +21,8 @@ import (
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/dkim"
 	"codeberg.org/relais/relais/groups"
-	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/internal/pgtest"
+	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/outbox"
 	"codeberg.org/relais/relais/queue"
 )

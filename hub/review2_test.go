@@ -201,7 +201,7 @@ func TestReview2EraseFindsTheAddressInWrappedEncodings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"relais.db", "relais.db-wal"} {
+	for _, f := range sqliteFiles("relais.db", "relais.db-wal") {
 		b, err := os.ReadFile(filepath.Join(e.dir, f))
 		if err != nil && !os.IsNotExist(err) {
 			t.Fatal(err)
