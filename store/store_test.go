@@ -5,6 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -205,5 +209,21 @@ func TestWriteLazy(t *testing.T) {
 	}
 	if got := countGroups(t, db); got != 41+3*maxBatch {
 		t.Fatalf("%d groups", got)
+	}
+}
+
+// Both engines' migrations end at the same number: a change to the schema
+// is made for both, one file each under the same number.
+func TestMigrationsPaired(t *testing.T) {
+	last := func(glob string) string {
+		names, err := fs.Glob(sqlFiles, glob)
+		if err != nil || len(names) == 0 {
+			t.Fatal(glob, err)
+		}
+		sort.Strings(names)
+		return strings.SplitN(filepath.Base(names[len(names)-1]), "_", 2)[0]
+	}
+	if a, b := last("migrations/*.sql"), last("migrations/postgres/*.sql"); a != b {
+		t.Fatalf("SQLite's migrations end at %s, PostgreSQL's at %s", a, b)
 	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"codeberg.org/relais/relais/internal/pgtest"
 	"codeberg.org/relais/relais/outbox"
 )
 
@@ -50,6 +51,7 @@ func TestMain(m *testing.M) {
 	deadDNS = pc.LocalAddr().String()
 	pc.Close()
 	code := m.Run()
+	pgtest.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

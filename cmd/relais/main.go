@@ -46,6 +46,7 @@ func init() {
 		{"member", "show|export|erase EMAIL …", "what the hub holds about a person: access and erasure requests", memberFamily.run},
 		{"retention", "[--dry-run] | lists | set CODE.NAME …", "delete what is past its retention period (serve does it hourly)", runRetention},
 		{"archive", "show|visibility|remove|index …", "the list archives on the web and over IMAP: who reads them, removals", archiveFamily.run},
+		{"store", "copy --from DATA_DIR --to postgres://…", "the database: move a SQLite hub to PostgreSQL", storeFamily.run},
 		{"backup", "[--out FILE] [--recipient age1…]", "an encrypted backup of the running hub", runBackup},
 		{"restore", "FILE --identity KEY --data DIR", "restore a backup into an empty directory", runRestore},
 		{"wipe", "--really [--data DIR]", "end of activity: destroy the data directory's contents", runWipe},
