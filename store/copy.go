@@ -234,7 +234,7 @@ type sqliteRows struct {
 }
 
 func (s *sqliteRows) Next() bool { return s.rows.Next() }
-func (s *sqliteRows) Err() error  { return errors.Join(s.err, s.rows.Err()) }
+func (s *sqliteRows) Err() error { return errors.Join(s.err, s.rows.Err()) }
 
 func (s *sqliteRows) Values() ([]any, error) {
 	ptrs := make([]any, len(s.vals))
