@@ -365,6 +365,10 @@ type Queue struct {
 	GiveUpAfter Duration `toml:"give_up_after"`
 	// Keep finished messages this long (for `relais outbox`), then delete.
 	Keep Duration `toml:"keep"`
+	// Lease: with several nodes on PostgreSQL, how long a copy a node has
+	// claimed stays its own; a node that dies leaves its claims to the
+	// others after this. Longer than an attempt can last.
+	Lease Duration `toml:"lease"`
 }
 
 // Log configures logging.
@@ -440,6 +444,7 @@ func Default() Config {
 			RetryMax:    Duration(4 * time.Hour),
 			GiveUpAfter: Duration(5 * 24 * time.Hour),
 			Keep:        Duration(7 * 24 * time.Hour),
+			Lease:       Duration(5 * time.Minute),
 		},
 		Web: Web{Listen: "127.0.0.1:8025", RequestsPerIPMinute: 120, TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
 			SigninTTL: Duration(15 * time.Minute), LinkTTL: Duration(7 * 24 * time.Hour), SessionTTL: Duration(7 * 24 * time.Hour),

@@ -162,6 +162,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		RetryMin:    cfg.Queue.RetryMin.D(),
 		RetryMax:    cfg.Queue.RetryMax.D(),
 		GiveUpAfter: cfg.Queue.GiveUpAfter.D(),
+		Lease:       cfg.Queue.Lease.D(),
 		Domain:      cfg.Domains[0],
 		Now:         now,
 		Signer:      sign,

@@ -76,6 +76,9 @@ type Config struct {
 	RetryMin    time.Duration
 	RetryMax    time.Duration
 	GiveUpAfter time.Duration
+	// Lease is how long a claim on a shared database (PostgreSQL) keeps
+	// a delivery this node's: see lease. Default 5 minutes.
+	Lease time.Duration
 	// Domain of the VERP return path bounces+TOKEN@Domain.
 	Domain string
 
@@ -276,6 +279,9 @@ func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Queu
 	}
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 5 * time.Minute
 	}
 	if cfg.Relay.Helo == "" {
 		cfg.Relay.Helo = "localhost"
@@ -540,17 +546,18 @@ func (q *Queue) claimDue(ctx context.Context) ([]job, error) {
 }
 
 // lease claims what is due on a database that several nodes share
-// (delivery.lease: FOR UPDATE SKIP LOCKED, and a lease that is the next
-// attempt time): every delivery is claimed before it is sent, fresh ones
-// too, so that two nodes never send the same one; a claim a dead node
-// left runs out at that time and another node takes it.
+// (delivery.lease: FOR UPDATE SKIP LOCKED, and a lease of cfg.Lease):
+// every delivery is claimed before it is sent, fresh ones too, so that two
+// nodes never send the same one; the next attempt time is saved with the
+// claim, as on SQLite. Recording the attempt ends the lease; a claim a
+// dead node left runs out and another node takes it.
 func (q *Queue) lease(ctx context.Context) ([]job, error) {
 	now := q.cfg.Now()
 	secs := func(d time.Duration) int64 { return max(int64(d/time.Second), 1) }
 	var out []job
 	err := q.db.Write(ctx, func(tx *store.Tx) error {
 		out = out[:0]
-		rows, err := tx.Query("delivery.lease", now.Unix(), secs(q.cfg.RetryMin), secs(q.cfg.RetryMax), now.Unix(), scanLimit)
+		rows, err := tx.Query("delivery.lease", now.Unix(), secs(q.cfg.RetryMin), secs(q.cfg.RetryMax), now.Unix(), scanLimit, secs(q.cfg.Lease))
 		if err != nil {
 			return err
 		}

@@ -27,14 +27,18 @@ SELECT MIN(next_attempt) FROM deliveries WHERE state = 'queued';
 UPDATE deliveries SET next_attempt = ?, updated_at = ? WHERE id = ? AND state = 'queued';
 
 -- name: delivery.sent
-UPDATE deliveries SET state = 'sent', attempts = attempts + 1, last_reply = ?, updated_at = ? WHERE id = ? AND state = 'queued';
+-- Recording an attempt ends a claim's lease (delivery.lease: PostgreSQL).
+UPDATE deliveries SET state = 'sent', attempts = attempts + 1, last_reply = ?, updated_at = ?, lease_until = 0
+WHERE id = ? AND state = 'queued';
 
 -- name: delivery.deferred
-UPDATE deliveries SET attempts = attempts + 1, next_attempt = MAX(next_attempt, ?), last_reply = ?, updated_at = ?
+UPDATE deliveries SET attempts = attempts + 1, next_attempt = MAX(next_attempt, ?), last_reply = ?, updated_at = ?,
+  lease_until = 0
 WHERE id = ? AND state = 'queued';
 
 -- name: delivery.failed
-UPDATE deliveries SET state = 'failed', attempts = attempts + 1, last_reply = ?, updated_at = ? WHERE id = ? AND state = 'queued';
+UPDATE deliveries SET state = 'failed', attempts = attempts + 1, last_reply = ?, updated_at = ?, lease_until = 0
+WHERE id = ? AND state = 'queued';
 
 -- name: delivery.bounced
 UPDATE deliveries SET state = 'bounced', last_reply = ?, updated_at = ? WHERE id = ? AND state IN ('queued', 'sent');
@@ -103,4 +107,4 @@ WHERE d.id = ?;
 -- name: delivery.lease
 -- PostgreSQL only (queries/postgres/queue.sql): on SQLite one process
 -- holds the queue, and claims what is due with delivery.claim.
-SELECT id, outbound_id, rcpt, attempts, created_at FROM deliveries WHERE 0 AND ?1 AND ?2 AND ?3 AND ?4 AND ?5;
+SELECT id, outbound_id, rcpt, attempts, created_at FROM deliveries WHERE 0 AND ?1 AND ?2 AND ?3 AND ?4 AND ?5 AND ?6;

@@ -5,32 +5,23 @@ UPDATE deliveries SET attempts = attempts + 1, next_attempt = GREATEST(next_atte
   lease_until = 0
 WHERE id = ? AND state = 'queued';
 
--- name: delivery.sent
-UPDATE deliveries SET state = 'sent', attempts = attempts + 1, last_reply = ?, updated_at = ?, lease_until = 0
-WHERE id = ? AND state = 'queued';
-
--- name: delivery.failed
-UPDATE deliveries SET state = 'failed', attempts = attempts + 1, last_reply = ?, updated_at = ?, lease_until = 0
-WHERE id = ? AND state = 'queued';
-
 -- name: delivery.lease
 -- Several nodes share the queue: a node claims what it is about to send,
 -- never-tried deliveries first, then those due again, skipping rows
 -- another node is claiming at this moment (SKIP LOCKED) and those whose
--- lease has not run out. The lease is the next attempt time, saved before
--- dialing as on SQLite (retry_min ?2 doubling per attempt up to retry_max
--- ?3, ±10 %, in seconds): a node that dies leaves its claims due again
--- then, to whichever node comes first. Uses deliveries_fresh and
--- deliveries_due.
+-- lease (?6 seconds, queue.lease) has not run out. The next attempt time
+-- is saved with the claim, as on SQLite (retry_min ?2 doubling per
+-- attempt up to retry_max ?3, ±10 %, in seconds); recording the attempt
+-- ends the lease. A node that dies leaves its claims to whichever node
+-- comes first once they run out. Uses deliveries_fresh and deliveries_due.
 WITH fresh AS (
     SELECT id FROM deliveries WHERE state = 'queued' AND attempts = 0 AND lease_until <= ?1
     ORDER BY id LIMIT ?5 FOR UPDATE SKIP LOCKED),
 due AS (
     SELECT id FROM deliveries WHERE state = 'queued' AND next_attempt <= ?1 AND lease_until <= ?1
-    ORDER BY next_attempt, id LIMIT ?5 FOR UPDATE SKIP LOCKED),
-timed AS (
-    SELECT id, ?1 + GREATEST(CAST(LEAST(?2 * power(2, LEAST(attempts, 40)), ?3) * (0.9 + random() * 0.2) AS BIGINT), 1) AS t
-    FROM deliveries WHERE id IN (SELECT id FROM fresh UNION SELECT id FROM due))
-UPDATE deliveries d SET next_attempt = timed.t, lease_until = timed.t, updated_at = ?4
-FROM timed WHERE d.id = timed.id
+    ORDER BY next_attempt, id LIMIT ?5 FOR UPDATE SKIP LOCKED)
+UPDATE deliveries d SET
+    next_attempt = ?1 + GREATEST(CAST(LEAST(?2 * power(2, LEAST(d.attempts, 40)), ?3) * (0.9 + random() * 0.2) AS BIGINT), 1),
+    lease_until = ?1 + ?6, updated_at = ?4
+WHERE d.id IN (SELECT id FROM fresh UNION SELECT id FROM due)
 RETURNING d.id, d.outbound_id, d.rcpt, d.attempts, d.created_at;
