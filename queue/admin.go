@@ -52,7 +52,7 @@ func change(ctx context.Context, db *store.DB, id int64, query string, args ...a
 		}
 		n, _ = res.RowsAffected()
 		if n > 0 || id == 0 {
-			return nil
+			return tx.Notify(NotifyChannel) // the nodes sharing the queue look now
 		}
 		var state string
 		switch err := tx.QueryRow("delivery.get", id).Scan(new(int64), new(int64), new(string), new(string), new(string),

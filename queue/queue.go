@@ -454,12 +454,14 @@ func (q *Queue) schedule(ctx context.Context, jobs chan<- job) error {
 		for i, j := range due {
 			if ctx.Err() != nil {
 				q.release(due[i:])
+				q.unlease(due[i:])
 				return nil
 			}
 			select {
 			case jobs <- j:
 			case <-ctx.Done():
 				q.release(due[i:]) // not handed out: free for the next start
+				q.unlease(due[i:]) // and for the other nodes
 				return nil
 			}
 		}
@@ -498,6 +500,28 @@ func (q *Queue) release(js []job) {
 		delete(q.inflight, j.id)
 	}
 	q.mu.Unlock()
+}
+
+// unlease ends the leases of claims never attempted (the node is
+// stopping): the other nodes, or this one's next start, take them at once
+// instead of when the lease runs out. Only PostgreSQL has leases.
+func (q *Queue) unlease(js []job) {
+	if q.db.Engine() != store.Postgres || len(js) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := q.db.Write(ctx, func(tx *store.Tx) error {
+		for _, j := range js {
+			if _, err := tx.Exec("delivery.unlease", j.id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		q.log.Warn("queue: claims not given back; they run out with their lease", "err", err, "deliveries", len(js))
+	}
 }
 
 func (q *Queue) nextDue(ctx context.Context) (time.Time, bool) {

@@ -106,6 +106,7 @@ func demoHub(t *testing.T) (*hub.Hub, *outbox.Server) {
 	c.SMTP.Listen = []string{"127.0.0.1:0"}
 	c.Web.Listen = "127.0.0.1:0"
 	c.Web.RequestsPerIPMinute = 0 // one browser asks much
+	c.Metrics.Listen = "127.0.0.1:0"
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -84,31 +84,45 @@ func server() (string, error) {
 		failed = errors.New(Skip)
 		return "", failed
 	}
-	base, failed = start()
+	base, dir, failed = start(false)
 	return base, failed
 }
 
-func start() (string, error) {
-	var err error
+// StartCluster starts a cluster of its own (benchmarks: with fsync as in
+// production when fsync is true) and returns the URL of its postgres
+// database and how to stop it.
+func StartCluster(fsync bool) (string, func(), error) {
+	if bin = Bin(); bin == "" {
+		return "", nil, errors.New(Skip)
+	}
+	u, d, err := start(fsync)
+	if err != nil {
+		return "", nil, err
+	}
+	return u, func() { stopCluster(d) }, nil
+}
+
+func start(fsync bool) (u, dir string, err error) {
 	dir, err = os.MkdirTemp("", "relais-pg-")
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	asRoot := os.Geteuid() == 0
 	var uid, gid int
 	if asRoot {
 		// initdb refuses root: the cluster belongs to the postgres user.
-		u, err := user.Lookup("postgres")
+		pu, err := user.Lookup("postgres")
 		if err != nil {
-			return "", fmt.Errorf("pgtest: running as root and there is no postgres user: %w", err)
+			return "", dir, fmt.Errorf("pgtest: running as root and there is no postgres user: %w", err)
 		}
-		uid, _ = strconv.Atoi(u.Uid)
-		gid, _ = strconv.Atoi(u.Gid)
+		uid, _ = strconv.Atoi(pu.Uid)
+		gid, _ = strconv.Atoi(pu.Gid)
 		if err := os.Chown(dir, uid, gid); err != nil {
-			return "", err
+			return "", dir, err
 		}
 	}
 	run := func(name string, args ...string) ([]byte, error) {
+		bin := bin
 		var cmd *exec.Cmd
 		if asRoot {
 			cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", filepath.Join(bin, name)}, args...)...)
@@ -120,21 +134,24 @@ func start() (string, error) {
 	}
 	data := filepath.Join(dir, "data")
 	if out, err := run("initdb", "-D", data, "-A", "trust", "-U", "relais", "-E", "UTF8", "--locale=C.UTF-8"); err != nil {
-		return "", fmt.Errorf("pgtest: initdb: %v\n%s", err, out)
+		return "", dir, fmt.Errorf("pgtest: initdb: %v\n%s", err, out)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", err
+		return "", dir, err
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	// fsync off: a test cluster that dies is thrown away; the hub's own
-	// sessions still ask synchronous_commit = on.
-	opts := fmt.Sprintf("-k %s -h 127.0.0.1 -p %d -c fsync=off -c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB", dir, port)
-	if out, err := run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start"); err != nil {
-		return "", fmt.Errorf("pgtest: pg_ctl start: %v\n%s", err, out)
+	// fsync off for tests: a test cluster that dies is thrown away; the
+	// hub's own sessions still ask synchronous_commit = on.
+	opts := fmt.Sprintf("-k %s -h 127.0.0.1 -p %d -c max_connections=400 -c shared_buffers=128MB", dir, port)
+	if !fsync {
+		opts += " -c fsync=off -c full_page_writes=off"
 	}
-	return fmt.Sprintf("postgres://relais@127.0.0.1:%d/postgres?sslmode=disable", port), nil
+	if out, err := run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start"); err != nil {
+		return "", dir, fmt.Errorf("pgtest: pg_ctl start: %v\n%s", err, out)
+	}
+	return fmt.Sprintf("postgres://relais@127.0.0.1:%d/postgres?sslmode=disable", port), dir, nil
 }
 
 // Stop stops the cluster this binary started, if any, and removes it.
@@ -145,6 +162,11 @@ func Stop() {
 	if dir == "" {
 		return
 	}
+	stopCluster(dir)
+	dir = ""
+}
+
+func stopCluster(dir string) {
 	args := []string{"-D", filepath.Join(dir, "data"), "-m", "immediate", "-w", "stop"}
 	var cmd *exec.Cmd
 	if os.Geteuid() == 0 {
@@ -154,7 +176,6 @@ func Stop() {
 	}
 	cmd.Run()
 	os.RemoveAll(dir)
-	dir = ""
 }
 
 // withDB returns u naming database name.
@@ -251,4 +272,14 @@ func create(u string) (string, error) {
 // Drop drops database name of server u, closing its connections.
 func Drop(u, name string) {
 	exec1(u, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+}
+
+// CreateDatabase makes an empty database name on the server of u and
+// returns its URL (benchmarks).
+func CreateDatabase(u, name string) (string, error) {
+	exec1(u, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	if err := exec1(u, "CREATE DATABASE "+name); err != nil {
+		return "", err
+	}
+	return withDB(u, name), nil
 }
