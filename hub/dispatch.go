@@ -270,24 +270,39 @@ func retryAfter(n int) time.Duration {
 	return min(d, time.Hour)
 }
 
+// errInline: a recipient handled without a savepoint failed; the whole
+// intake transaction is run again, with savepoints.
+var errInline = errors.New("inline handling failed")
+
 // inline handles in inside the intake transaction, under a savepoint; it
-// reports whether in is done.
-func (d *dispatcher) inline(tx *store.Tx, in inbound) bool {
+// reports whether in is done. Optimistic, it runs without the savepoint
+// (on PostgreSQL a savepoint costs two round trips and a subtransaction)
+// and a failure is errInline: the caller runs the transaction again,
+// not optimistic.
+func (d *dispatcher) inline(tx *store.Tx, in inbound, optimistic bool) (bool, error) {
 	fn, ok := d.handlers[in.route]
 	if !ok || !inlineRoutes[in.route] {
-		return false
+		return false, nil
+	}
+	if optimistic {
+		if err := fn(tx, in); err != nil {
+			return false, errInline
+		}
+		if _, err := tx.Exec("inbound.finish", "done", "", in.id); err != nil {
+			return false, errInline
+		}
+		return true, nil
 	}
 	err := tx.Savepoint(func() error {
-		if err := lockInbound(tx, in); err != nil {
-			return err
-		}
+		// No lock: the row was written in this transaction, nobody else
+		// sees it yet.
 		if err := fn(tx, in); err != nil {
 			return err
 		}
 		_, err := tx.Exec("inbound.finish", "done", "", in.id)
 		return err
 	})
-	return err == nil
+	return err == nil, nil
 }
 
 // inlineRoutes are handled in the intake transaction. List posts are not:

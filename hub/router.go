@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/groups"
@@ -88,11 +89,16 @@ func (s *spool) Accept(ctx context.Context, env *smtpd.Envelope, body []byte) er
 	now := s.h.now().Unix()
 	var pending int
 	var done []smtpd.Rcpt
-	err := s.h.DB.Write(ctx, func(tx *store.Tx) error {
+	// On PostgreSQL the recipients are first handled without savepoints;
+	// if one fails, the transaction runs again with them.
+	optimistic := s.h.DB.Engine() == store.Postgres
+	write := func(tx *store.Tx) error {
 		if _, err := tx.Exec("message.insert", env.ID, now, env.From, env.RemoteIP, env.Helo,
 			env.SMTPUTF8, env.Body8Bit, len(body), body); err != nil {
 			return err
 		}
+		tx.Hold(store.Received{ID: env.ID, At: time.Unix(now, 0), MailFrom: env.From, RemoteIP: env.RemoteIP, Helo: env.Helo,
+			SMTPUTF8: env.SMTPUTF8, Body8Bit: env.Body8Bit, Body: body[:len(body):len(body)]})
 		pending, done = 0, done[:0]
 		for _, r := range env.Rcpts {
 			res, err := tx.Exec("inbound.insert", env.ID, r.Addr, r.Route.Kind, r.Route.Target, now)
@@ -107,14 +113,23 @@ func (s *spool) Accept(ctx context.Context, env *smtpd.Envelope, body []byte) er
 			// the message, its routing and the mail it causes. What does
 			// not work is left pending for the dispatcher, which retries or
 			// tells the sender.
-			if s.h.disp.inline(tx, inbound{id: id, messageID: env.ID, rcpt: r.Addr, route: r.Route.Kind, target: r.Route.Target}) {
+			ok, err := s.h.disp.inline(tx, inbound{id: id, messageID: env.ID, rcpt: r.Addr, route: r.Route.Kind, target: r.Route.Target}, optimistic)
+			if err != nil {
+				return err
+			}
+			if ok {
 				done = append(done, r)
 			} else {
 				pending++
 			}
 		}
 		return nil
-	})
+	}
+	err := s.h.DB.Write(ctx, write)
+	if errors.Is(err, errInline) {
+		optimistic = false
+		err = s.h.DB.Write(ctx, write)
+	}
 	if err != nil {
 		return err
 	}

@@ -337,6 +337,14 @@ func (q *Queue) Enqueue(tx *store.Tx, m Message) (int64, error) {
 	if m.Prefix == nil {
 		m.Prefix = []byte{} // NOT NULL
 	}
+	if q.db.Engine() == store.Postgres {
+		// One statement, one round trip: a list post's ten thousand
+		// deliveries too.
+		var id int64
+		var nothing bool
+		err := tx.QueryRow("outbound.enqueue", m.MessageID, m.Prefix, m.NullSender, inbound, m.Kind, m.Ref, now.Unix(), m.To, next).Scan(&id, &nothing)
+		return id, err
+	}
 	res, err := tx.Exec("outbound.insert", m.MessageID, m.Prefix, m.NullSender, inbound, m.Kind, m.Ref, now.Unix())
 	if err != nil {
 		return 0, err
@@ -410,7 +418,13 @@ type job struct {
 func (q *Queue) Run(ctx context.Context) error {
 	q.running.Store(true)
 	defer q.running.Store(false)
-	jobs := make(chan job)
+	// On PostgreSQL a claim is a write that waits for its commit: the
+	// scheduler claims the next batch while the workers send the last one.
+	buf := 0
+	if q.db.Engine() == store.Postgres {
+		buf = scanLimit
+	}
+	jobs := make(chan job, buf)
 	q.outcomes = make(chan outcome, 1024)
 	recorded := make(chan struct{})
 	go func() {
@@ -426,6 +440,17 @@ func (q *Queue) Run(ctx context.Context) error {
 		}()
 	}
 	err := q.schedule(ctx, jobs)
+	// Claimed and not taken by a worker: given back.
+	var left []job
+	for len(jobs) > 0 {
+		select {
+		case j := <-jobs:
+			left = append(left, j)
+		default:
+		}
+	}
+	q.release(left)
+	q.unlease(left)
 	close(jobs)
 	wg.Wait()
 	close(q.outcomes)

@@ -13,8 +13,9 @@
 // "$N", an INSERT into a table with an id gets RETURNING id (LastInsertId),
 // booleans travel as 0 and 1 as in SQLite's INTEGER columns. Every session
 // runs with synchronous_commit = on: a commit returns once its WAL is
-// flushed. PostgreSQL has many writers: a few group-commit writers run at
-// once (writers), each one transaction at a time; a write that meets a
+// flushed. PostgreSQL has many writers: several writes run at once, each
+// in its own transaction, and the server flushes the WAL of commits that
+// come together once (its own group commit); a write that meets a
 // deadlock or a serialization failure is run again. Nodes share the
 // database: scheduled work takes an advisory lock (Exclusive), workers are
 // woken across nodes by LISTEN/NOTIFY (Notify, Listen). See postgres.go.
@@ -373,7 +374,10 @@ func (db *DB) migrate() (int, error) {
 
 // loadQueries reads every "-- name: x.y" block of queries/*.sql; for
 // PostgreSQL, a block of the same name in queries/postgres/*.sql replaces
-// the shared one, and placeholders are rewritten (pgSQL).
+// the shared one, and placeholders are rewritten (pgSQL). A block there
+// that has no shared counterpart is PostgreSQL's alone (what only a
+// shared database needs: claims with SKIP LOCKED); its callers ask
+// Engine first.
 func loadQueries(e Engine) (map[string]string, error) {
 	out, err := readQueries("queries/*.sql")
 	if err != nil || e != Postgres {
@@ -384,9 +388,6 @@ func loadQueries(e Engine) (map[string]string, error) {
 		return nil, err
 	}
 	for name, q := range variants {
-		if _, ok := out[name]; !ok {
-			return nil, fmt.Errorf("store: postgres query %s has no shared query of that name", name)
-		}
 		out[name] = q
 	}
 	for name, q := range out {
@@ -483,9 +484,11 @@ func (db *DB) sqlOf(name string) string {
 // Tx is a write transaction handed to a Write function. Its methods take
 // query names, not SQL.
 type Tx struct {
-	tx    *sql.Tx
-	db    *DB
-	depth int
+	tx     *sql.Tx
+	db     *DB
+	depth  int
+	notify map[string]bool // channels to notify at the commit (PostgreSQL)
+	held   *Received       // the message this transaction inserted (Hold)
 }
 
 // Exec runs the named statement.
@@ -807,8 +810,17 @@ type Received struct {
 	Body     []byte
 }
 
+// Hold tells tx the message it has just inserted, which Received then
+// gives without reading it back (the spool's handlers read what the same
+// transaction wrote: on PostgreSQL, two round trips and the body saved).
+// m must not change afterwards.
+func (tx *Tx) Hold(m Received) { tx.held = &m }
+
 // Received reads accepted message id inside tx.
 func (tx *Tx) Received(id string) (Received, error) {
+	if tx.held != nil && tx.held.ID == id {
+		return *tx.held, nil
+	}
 	m := Received{ID: id}
 	var at int64
 	var size int

@@ -31,6 +31,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -50,6 +51,7 @@ var (
 	sessions = flag.String("sessions", "10,50", "concurrent sessions of each intake run")
 	only     = flag.String("only", "sqlite,pg1,pg2", "engines: sqlite, pg1 (one node), pg2 (two nodes)")
 	keep     = flag.Bool("keep", false, "keep the work directory")
+	rounds   = flag.Int("rounds", envInt("ROUNDS", 3), "rounds: each runs every engine in turn; medians are printed")
 )
 
 func envInt(k string, d int) int {
@@ -149,9 +151,9 @@ func main() {
 		case "sqlite":
 			engines = append(engines, engine{"SQLite", 1, false})
 		case "pg1":
-			engines = append(engines, engine{"PostgreSQL, 1 node", 1, true})
+			engines = append(engines, engine{"PostgreSQL 1 node", 1, true})
 		case "pg2":
-			engines = append(engines, engine{"PostgreSQL, 2 nodes", 2, true})
+			engines = append(engines, engine{"PostgreSQL 2 nodes", 2, true})
 		}
 	}
 	fmt.Printf("\nrelais on SQLite and PostgreSQL %s, %d cores, %s, load at start %s\n", pgVersion(b.pgURL), nproc(), time.Now().UTC().Format("2006-01-02"), loadavg())
@@ -159,39 +161,65 @@ func main() {
 		"PostgreSQL fsync on, synchronous_commit on); fan-out: one post to a %d-member list, a personal signed copy each,\n"+
 		"until every copy is recorded sent; all into smtp-sink. CPU: ms per message or copy, relais (all nodes) and PostgreSQL.\n\n",
 		*messages, *size, *members)
-	fmt.Printf("%-28s %-22s %10s %8s %10s %10s  %s\n", "run", "engine", "rate/s", "ratio", "relais CPU", "pg CPU", "load 1/5/15 at end")
+	fmt.Printf("Each round runs every engine in turn; the rates of each round, then their median (ratio: of the medians).\n\n")
+	fmt.Printf("%-24s %-20s %-22s %8s %8s %10s %8s  %s\n", "run", "engine", "rounds", "median", "ratio", "relais CPU", "pg CPU", "load 1/5/15 at the last")
+	type key struct{ run, engine string }
+	all := map[key][]result{}
+	var runs []string
 	for _, s := range strings.Split(*sessions, ",") {
-		n, _ := strconv.Atoi(s)
-		var base float64
-		for _, e := range engines {
-			r := b.intake(e, n)
-			if e.name == "SQLite" {
-				base = r.rate
+		runs = append(runs, "intake "+s)
+	}
+	runs = append(runs, "fan-out")
+	for r := 0; r < *rounds; r++ {
+		for _, run := range runs {
+			for _, e := range engines {
+				var res result
+				if run == "fan-out" {
+					res = b.fanout(e)
+				} else {
+					n, _ := strconv.Atoi(strings.TrimPrefix(run, "intake "))
+					res = b.intake(e, n)
+				}
+				all[key{run, e.name}] = append(all[key{run, e.name}], res)
+				log.Printf("round %d, %s, %s: %.0f/s (load %s)", r+1, run, e.name, res.rate, res.load)
 			}
-			b.print(fmt.Sprintf("intake, %d sessions", n), e, r, base)
 		}
 	}
-	var base float64
-	for _, e := range engines {
-		r := b.fanout(e)
-		if e.name == "SQLite" {
-			base = r.rate
+	for _, run := range runs {
+		label := "intake, " + strings.TrimPrefix(run, "intake ") + " sessions"
+		if run == "fan-out" {
+			label = fmt.Sprintf("fan-out, %d members", *members)
 		}
-		b.print(fmt.Sprintf("fan-out, %d members", *members), e, r, base)
+		var base float64
+		for _, e := range engines {
+			rs := all[key{run, e.name}]
+			m := median(rs)
+			if e.name == "SQLite" {
+				base = m.rate
+			}
+			var each []string
+			for _, r := range rs {
+				each = append(each, fmt.Sprintf("%.0f", r.rate))
+			}
+			ratio := "-"
+			if base > 0 {
+				ratio = fmt.Sprintf("%.2f×", m.rate/base)
+			}
+			pg := "-"
+			if e.pg {
+				pg = fmt.Sprintf("%.3f", m.pgMS)
+			}
+			fmt.Printf("%-24s %-20s %-22s %8.0f %8s %10.3f %8s  %s\n", label, e.name, strings.Join(each, " / "), m.rate, ratio, m.relaisMS, pg, rs[len(rs)-1].load)
+		}
 	}
 	fmt.Printf("\nload at the end %s\n", loadavg())
 }
 
-func (b *bench) print(run string, e engine, r result, base float64) {
-	ratio := "-"
-	if base > 0 {
-		ratio = fmt.Sprintf("%.2f×", r.rate/base)
-	}
-	pg := "-"
-	if e.pg {
-		pg = fmt.Sprintf("%.3f", r.pgMS)
-	}
-	fmt.Printf("%-28s %-22s %10.0f %8s %10.3f %10s  %s\n", run, e.name, r.rate, ratio, r.relaisMS, pg, r.load)
+// median returns the run of median rate (CPU figures are that run's).
+func median(rs []result) result {
+	s := append([]result(nil), rs...)
+	sort.Slice(s, func(i, j int) bool { return s[i].rate < s[j].rate })
+	return s[len(s)/2]
 }
 
 // hub is one engine's set-up for a run: data directories, the database
@@ -361,9 +389,14 @@ func (b *bench) fanout(e engine) result {
 		"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + body
 	r0, p0 := h.cpu()
 	start := time.Now()
-	if err := smtp.SendMail(h.addrs[0], nil, "poster@example.org", []string{"fr.bench@hub.example"}, strings.NewReader(msg)); err != nil {
+	c, err := smtp.Dial(h.addrs[0])
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := c.SendMail("poster@example.org", []string{"fr.bench@hub.example"}, strings.NewReader(msg)); err != nil {
 		log.Fatalf("post: %v", err)
 	}
+	c.Quit()
 	h.drained(*members)
 	took := time.Since(start)
 	r1, p1 := h.cpu()

@@ -104,11 +104,6 @@ WHERE d.id = ?;
 SELECT o.prefix, substr(m.body, 1, 32768) FROM deliveries d JOIN outbound o ON o.id = d.outbound_id JOIN messages m ON m.id = o.message_id
 WHERE d.id = ?;
 
--- name: delivery.lease
--- PostgreSQL only (queries/postgres/queue.sql): on SQLite one process
--- holds the queue, and claims what is due with delivery.claim.
-SELECT id, outbound_id, rcpt, attempts, created_at FROM deliveries WHERE 0 AND ?1 AND ?2 AND ?3 AND ?4 AND ?5 AND ?6;
-
 -- name: delivery.unlease
 -- A claim given back unattempted (the node is stopping): due again at once
 -- for every node (PostgreSQL's leases; a no-op on SQLite).

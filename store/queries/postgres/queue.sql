@@ -6,6 +6,7 @@ UPDATE deliveries SET attempts = attempts + 1, next_attempt = GREATEST(next_atte
 WHERE id = ? AND state = 'queued';
 
 -- name: delivery.lease
+-- PostgreSQL only.
 -- Several nodes share the queue: a node claims what it is about to send,
 -- never-tried deliveries first, then those due again, skipping rows
 -- another node is claiming at this moment (SKIP LOCKED) and those whose
@@ -25,3 +26,22 @@ UPDATE deliveries d SET
     lease_until = ?1 + ?6, updated_at = ?4
 WHERE d.id IN (SELECT id FROM fresh UNION SELECT id FROM due)
 RETURNING d.id, d.outbound_id, d.rcpt, d.attempts, d.created_at;
+
+-- name: delivery.sent-many
+-- PostgreSQL only: the outcomes of many copies sent, in one statement (the
+-- recorder's batch), ids and replies as arrays, each its own reply.
+UPDATE deliveries d SET state = 'sent', attempts = d.attempts + 1, last_reply = v.reply, updated_at = ?3, lease_until = 0
+FROM unnest(CAST(?1 AS BIGINT[]), CAST(?2 AS TEXT[])) AS v(id, reply)
+WHERE d.id = v.id AND d.state = 'queued';
+
+-- name: outbound.enqueue
+-- PostgreSQL only: an outbound message and its deliveries (recipients ?8
+-- as an array) in one statement, one round trip whatever their number,
+-- and the nodes told (NOTIFY, delivered at the commit).
+WITH o AS (
+    INSERT INTO outbound (message_id, prefix, null_sender, inbound_id, kind, ref, created_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id),
+d AS (
+    INSERT INTO deliveries (outbound_id, rcpt, next_attempt, created_at, updated_at)
+    SELECT o.id, r.rcpt, ?9, ?7, ?7 FROM o, unnest(CAST(?8 AS TEXT[])) WITH ORDINALITY AS r(rcpt, n) ORDER BY r.n)
+SELECT o.id, pg_notify('relais_queue', '') IS NULL FROM o;
