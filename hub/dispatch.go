@@ -285,10 +285,8 @@ func (d *dispatcher) inline(tx *store.Tx, in inbound, optimistic bool) (bool, er
 		return false, nil
 	}
 	if optimistic {
+		// Written done already (spool.accept).
 		if err := fn(tx, in); err != nil {
-			return false, errInline
-		}
-		if _, err := tx.Exec("inbound.finish", "done", "", in.id); err != nil {
 			return false, errInline
 		}
 		return true, nil
@@ -303,6 +301,13 @@ func (d *dispatcher) inline(tx *store.Tx, in inbound, optimistic bool) (bool, er
 		return err
 	})
 	return err == nil, nil
+}
+
+// inlines says whether recipients of route are handled in the intake
+// transaction.
+func (d *dispatcher) inlines(route string) bool {
+	_, ok := d.handlers[route]
+	return ok && inlineRoutes[route]
 }
 
 // inlineRoutes are handled in the intake transaction. List posts are not:

@@ -28,7 +28,7 @@ func (h *Hub) forwardToGroup(tx *store.Tx, in inbound) error {
 // §4.5.1, RFC 2142) to the configured operators, or keeps it for them.
 func (h *Hub) forwardToPostmaster(tx *store.Tx, in inbound) error {
 	if len(h.Config.Postmaster) == 0 {
-		_, err := tx.Exec("inbound.finish", "kept", "no postmaster configured", in.id)
+		_, err := tx.Exec("inbound.mark", "kept", "no postmaster configured", in.id)
 		return err
 	}
 	rcpt := strings.ToLower(in.rcpt)
@@ -61,7 +61,7 @@ func (h *Hub) recordBounce(tx *store.Tx, in inbound) error {
 	if errors.Is(err, queue.ErrNoDelivery) {
 		// The delivery was cleaned up since: nothing to tie it to, and
 		// nobody to tell (a bounce is never answered).
-		_, err = tx.Exec("inbound.finish", "done", "bounce for a delivery no longer kept", in.id)
+		_, err = tx.Exec("inbound.mark", "done", "bounce for a delivery no longer kept", in.id)
 	}
 	return err
 }

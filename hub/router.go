@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -93,21 +94,57 @@ func (s *spool) Accept(ctx context.Context, env *smtpd.Envelope, body []byte) er
 	// if one fails, the transaction runs again with them.
 	optimistic := s.h.DB.Engine() == store.Postgres
 	write := func(tx *store.Tx) error {
-		if _, err := tx.Exec("message.insert", env.ID, now, env.From, env.RemoteIP, env.Helo,
+		var ids []int64
+		if optimistic {
+			// PostgreSQL: the message and its recipients in one statement,
+			// those handled here written done at once (if one fails, the
+			// whole transaction runs again, not optimistic).
+			rcpts, routes, targets, states := make([]string, len(env.Rcpts)), make([]string, len(env.Rcpts)),
+				make([]string, len(env.Rcpts)), make([]string, len(env.Rcpts))
+			for i, r := range env.Rcpts {
+				rcpts[i], routes[i], targets[i], states[i] = r.Addr, r.Route.Kind, r.Route.Target, "pending"
+				if s.h.disp.inlines(r.Route.Kind) {
+					states[i] = "done"
+				}
+			}
+			rows, err := tx.Query("spool.accept", env.ID, now, env.From, env.RemoteIP, env.Helo, env.SMTPUTF8, env.Body8Bit, len(body), body,
+				rcpts, routes, targets, states)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				ids = append(ids, id)
+			}
+			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+				return err
+			}
+			if len(ids) != len(env.Rcpts) {
+				return fmt.Errorf("spool: %d recipients written of %d", len(ids), len(env.Rcpts))
+			}
+		} else if _, err := tx.Exec("message.insert", env.ID, now, env.From, env.RemoteIP, env.Helo,
 			env.SMTPUTF8, env.Body8Bit, len(body), body); err != nil {
 			return err
 		}
 		tx.Hold(store.Received{ID: env.ID, At: time.Unix(now, 0), MailFrom: env.From, RemoteIP: env.RemoteIP, Helo: env.Helo,
 			SMTPUTF8: env.SMTPUTF8, Body8Bit: env.Body8Bit, Body: body[:len(body):len(body)]})
 		pending, done = 0, done[:0]
-		for _, r := range env.Rcpts {
-			res, err := tx.Exec("inbound.insert", env.ID, r.Addr, r.Route.Kind, r.Route.Target, now)
-			if err != nil {
-				return err
-			}
-			id, err := res.LastInsertId()
-			if err != nil {
-				return err
+		for i, r := range env.Rcpts {
+			var id int64
+			if optimistic {
+				id = ids[i]
+			} else {
+				res, err := tx.Exec("inbound.insert", env.ID, r.Addr, r.Route.Kind, r.Route.Target, now)
+				if err != nil {
+					return err
+				}
+				if id, err = res.LastInsertId(); err != nil {
+					return err
+				}
 			}
 			// Handle it in the same commit when that works: one fsync for
 			// the message, its routing and the mail it causes. What does

@@ -503,6 +503,23 @@ func (db *DB) commitPG(batch []*writeReq) {
 	}
 }
 
+// QueryWrite runs the named statement that writes and returns rows (an
+// UPDATE … RETURNING) alone, outside Write: on PostgreSQL one statement
+// is its own transaction, so a claim costs one round trip instead of
+// three. The commit (synchronous_commit on) is known only when the rows
+// are closed: a caller uses them after Close returns nil, never before.
+// PostgreSQL only.
+func (db *DB) QueryWrite(ctx context.Context, name string, args ...any) (*sql.Rows, error) {
+	if db.pg == nil {
+		return nil, errors.New("store: QueryWrite is PostgreSQL's")
+	}
+	rows, err := db.w.QueryContext(ctx, db.sqlOf(name), pgArgs(args)...)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", name, err)
+	}
+	return rows, nil
+}
+
 // lockKey is the advisory lock key of name.
 func lockKey(name string) int64 {
 	h := fnv.New64a()

@@ -23,6 +23,12 @@ SELECT MIN(next_try) FROM inbound_rcpts WHERE state = 'pending';
 -- name: inbound.finish
 UPDATE inbound_rcpts SET state = ?, detail = ? WHERE id = ? AND state = 'pending';
 
+-- name: inbound.mark
+-- A handler's own verdict on its recipient (kept for an operator, done
+-- with a word why): also over the "done" the intake writes before
+-- handling (spool.accept, PostgreSQL).
+UPDATE inbound_rcpts SET state = ?, detail = ? WHERE id = ? AND state IN ('pending', 'done');
+
 -- name: inbound.retry
 UPDATE inbound_rcpts SET attempts = attempts + 1, next_try = ?, detail = ? WHERE id = ? AND state = 'pending';
 
