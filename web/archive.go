@@ -226,7 +226,7 @@ type archiveCompose struct {
 
 func (s *Server) archiveComposeForm(w http.ResponseWriter, r *http.Request) {
 	sess := s.signedIn(w, r)
-	if sess == nil {
+	if sess == nil || !s.strongWrite(w, r, sess) {
 		return
 	}
 	c, err := s.compose(r)
@@ -272,7 +272,7 @@ func (s *Server) archiveComposeSend(w http.ResponseWriter, r *http.Request) {
 		status(w, http.StatusRequestEntityTooLarge)
 		return
 	}
-	if !s.checkCSRF(w, r) {
+	if !s.checkCSRF(w, r) || !s.strongWrite(w, r, sess) {
 		return
 	}
 	c, err := s.compose(r)
@@ -299,10 +299,23 @@ func (s *Server) archiveComposeSend(w http.ResponseWriter, r *http.Request) {
 	s.page(w, r, http.StatusOK, "web/archive-compose", c)
 }
 
+// strongWrite says whether sess may write to a list or remove a post: a
+// session opened by a link asked for. A footer's link travels with every
+// copy of a list's mail, forwarded or quoted outside the hub; the session
+// it opens reads, and changes the member's own subscriptions, but does
+// not speak in their name (the console refuses it for the same reason).
+func (s *Server) strongWrite(w http.ResponseWriter, r *http.Request, sess *Session) bool {
+	if !sess.Strong {
+		s.page(w, r, http.StatusForbidden, "web/error", errorPage{Reason: "strong-write"})
+		return false
+	}
+	return true
+}
+
 // archiveRemove takes a post out of the archive, for its owners.
 func (s *Server) archiveRemove(w http.ResponseWriter, r *http.Request) {
 	sess := s.signedIn(w, r)
-	if sess == nil || !s.checkCSRF(w, r) {
+	if sess == nil || !s.checkCSRF(w, r) || !s.strongWrite(w, r, sess) {
 		return
 	}
 	id, ok := pathID(r, "id")

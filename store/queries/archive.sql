@@ -189,3 +189,6 @@ WHERE (?2 = 1 AND l.archive_visibility = 'public')
    OR l.id IN (SELECT list_id FROM list_owners WHERE email = ?1)
    OR l.policy = 'territory'
 ORDER BY l.code, l.name;
+
+-- name: test.post-count
+SELECT (SELECT COUNT(*) FROM posts) + (SELECT COUNT(*) FROM held);

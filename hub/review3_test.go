@@ -1,0 +1,79 @@
+package hub
+
+// Third outside review (issues 16 and 19: the console, moderation by
+// reply, the REST API; the list archives on the web and over IMAP). Each
+// test is an attack that worked, kept as a regression test once fixed.
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"codeberg.org/relais/relais/config"
+)
+
+// A session opened by a footer's link is weak: the link travels in every
+// copy of a list's mail, so whoever receives a forwarded copy (or reads a
+// reply that quotes it outside the hub) opens it first. The console and
+// the member's data refuse such a session; the archives' writes must too:
+// making an app password (a credential that outlives the session and
+// reads every archive of the member over IMAP), writing to a list as the
+// member (a "proven" post in their name) and removing a post as an owner.
+// A session opened by a link asked for does all three.
+func TestReview3FooterSessionWritesNothing(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) { c.IMAP.Listen = "127.0.0.1:0" })
+	const marie, owner = "marie@example.org", "camille@exemple.fr"
+	e.createList("4405.discussion", "members", []string{owner}, marie, owner)
+	if err := e.send(marie, []string{"4405.discussion@hub.example"}, post(marie, "4405.discussion@hub.example", "Premier", "Bonjour.")); err != nil {
+		t.Fatal(err)
+	}
+	ms := e.waitFor("the post", countTo(owner, 1))
+	e.settle()
+	m := archivedAtRE.FindStringSubmatch(string(to(ms, owner)[0].Data))
+	path := m[1]
+	ctx := context.Background()
+	later := time.Now().Add(time.Hour)
+
+	weak := e.session(marie, false, later)
+	tok := weak.csrf("/me")
+	if page := weak.get("/me"); strings.Contains(page, `action="/me/app-passwords"`) {
+		t.Error("a footer's session is offered an app password")
+	}
+	if code, page, _ := weak.do("POST", "/me/app-passwords", url.Values{"csrf": {tok}, "name": {"x"}}); code != 403 || strings.Contains(page, `class="pw"`) {
+		t.Errorf("a footer's session made an app password: %d", code)
+	}
+	if pws, _ := e.h.SignIn.AppPasswords(ctx, marie); len(pws) != 0 {
+		t.Errorf("app passwords made by a footer's session: %d", len(pws))
+	}
+	before := e.count("test.post-count")
+	if code, _, _ := weak.do("POST", "/archives/4405.discussion/new", url.Values{"csrf": {tok}, "subject": {"Au nom de Marie"},
+		"text": {"Ce n'est pas Marie qui écrit."}}); code != 403 {
+		t.Errorf("a footer's session wrote to the list: %d", code)
+	}
+	if code, _, _ := weak.do("POST", path+"/reply", url.Values{"csrf": {tok}, "subject": {"Re: Premier"}, "text": {"Pas Marie."}}); code != 403 {
+		t.Errorf("a footer's session answered on the list: %d", code)
+	}
+	if n := e.count("test.post-count"); n != before {
+		t.Errorf("posts from a footer's session: %d more", n-before)
+	}
+	weakOwner := e.session(owner, false, later)
+	tok = weakOwner.csrf(path)
+	if code, _, _ := weakOwner.do("POST", path+"/remove", url.Values{"csrf": {tok}, "reason": {"x"}}); code != 403 {
+		t.Errorf("a footer's session of an owner removed a post: %d", code)
+	}
+	if weakOwner.get(path) == "" {
+		t.Error("the post is gone")
+	}
+
+	strong := e.session(marie, true, later)
+	tok = strong.csrf("/me")
+	if code, page, _ := strong.do("POST", "/me/app-passwords", url.Values{"csrf": {tok}, "name": {"x"}}); code != 200 || !strings.Contains(page, `class="pw"`) {
+		t.Errorf("a strong session made no app password: %d", code)
+	}
+	if code, _, h := strong.do("POST", "/archives/4405.discussion/new", url.Values{"csrf": {tok}, "subject": {"De Marie"},
+		"text": {"C'est bien moi."}}); code != 303 || !strings.Contains(h.Get("Location"), "done=sent") {
+		t.Errorf("a strong session could not write: %d %s", code, h.Get("Location"))
+	}
+}
