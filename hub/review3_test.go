@@ -6,10 +6,14 @@ package hub
 
 import (
 	"context"
+	"io"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-imap"
+	"github.com/emersion/go-imap/client"
 
 	"codeberg.org/relais/relais/config"
 )
@@ -75,5 +79,65 @@ func TestReview3FooterSessionWritesNothing(t *testing.T) {
 	if code, _, h := strong.do("POST", "/archives/4405.discussion/new", url.Values{"csrf": {tok}, "subject": {"De Marie"},
 		"text": {"C'est bien moi."}}); code != 303 || !strings.Contains(h.Get("Location"), "done=sent") {
 		t.Errorf("a strong session could not write: %d %s", code, h.Get("Location"))
+	}
+}
+
+// imapFetchAll returns the bodies of every message of the selected folder,
+// by UID, as the client can fetch them now.
+func imapFetchAll(c *client.Client) (map[uint32]string, error) {
+	set := new(imap.SeqSet)
+	set.AddRange(1, 0)
+	section := &imap.BodySectionName{}
+	ch := make(chan *imap.Message, 100)
+	done := make(chan error, 1)
+	go func() { done <- c.UidFetch(set, []imap.FetchItem{imap.FetchUid, section.FetchItem()}, ch) }()
+	out := map[uint32]string{}
+	for m := range ch {
+		if r := m.GetBody(section); r != nil {
+			b, _ := io.ReadAll(r)
+			out[m.Uid] = string(b)
+		}
+	}
+	return out, <-done
+}
+
+// A member an owner removes from a list (an infiltrator found out, in the
+// case this hub is for) keeps no window on it: a session signed in over
+// IMAP before the removal must not be told of, nor fetch, what is posted
+// after. The folder was checked only at SELECT; NOOP and IDLE then
+// announced every new post for as long as the client stayed connected.
+func TestReview3IMAPRemovedMemberSeesNoNewPost(t *testing.T) {
+	e := newIMAPEnv(t, 1)
+	c, err := client.Dial(e.h.IMAPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Logout()
+	if err := c.Login(imapMember, e.password); err != nil {
+		t.Fatal(err)
+	}
+	mb, err := c.Select("4405.discussion", true)
+	if err != nil || mb.Messages != 1 {
+		t.Fatalf("select: %+v %v", mb, err)
+	}
+	ctx := context.Background()
+	if err := e.h.Lists.Remove(ctx, e.list.ID, imapMember, "infiltrée", auditNone); err != nil {
+		t.Fatal(err)
+	}
+	secret := "Rendez-vous secret jeudi"
+	if err := e.send("paul@example.org", []string{"4405.discussion@hub.example"}, post("paul@example.org", "4405.discussion@hub.example", secret, secret+".")); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the new post", countTo("paul@example.org", 2))
+	e.settle()
+	c.Noop() // an error, or a BYE, is the right answer
+	if n := c.Mailbox(); n != nil && n.Messages > 1 {
+		t.Errorf("a removed member was told of %d messages", n.Messages)
+	}
+	bodies, _ := imapFetchAll(c)
+	for uid, b := range bodies {
+		if strings.Contains(b, secret) {
+			t.Errorf("a removed member fetched UID %d: %.80q", uid, b)
+		}
 	}
 }

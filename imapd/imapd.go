@@ -66,6 +66,9 @@ type Folder struct {
 // ErrBadLogin: wrong address or app password.
 var ErrBadLogin = errors.New("imapd: wrong address or app password")
 
+// errGone ends a session whose selected folder is no longer the member's.
+var errGone = errors.New("this folder is no longer yours to read")
+
 // errReadOnly is the NO of every write.
 var errReadOnly = errors.New("the list archives are read-only: write to the list by mail, or on its page")
 
@@ -230,6 +233,20 @@ func (u *user) folders() ([]Folder, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return u.s.arch.Folders(ctx, u.email)
+}
+
+// reads says whether the member may still read list listID's archive.
+func (u *user) reads(listID int64) (bool, error) {
+	fs, err := u.folders()
+	if err != nil {
+		return false, err
+	}
+	for _, f := range fs {
+		if f.List == listID {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (u *user) ListMailboxes(subscribed bool) ([]backend.Mailbox, error) {
@@ -559,6 +576,17 @@ func (m *mailbox) sync(conn server.Conn) error {
 	}
 	if int(count) == len(m.view) && (count == 0 || uint32(top) == m.view[len(m.view)-1].uid) {
 		return nil
+	}
+	// The folder changed: is it still the member's to read? An owner may
+	// have removed them from the list (or the archive may be for owners
+	// now) since they selected it; they are told nothing more of it.
+	if ok, err := m.u.reads(m.f.List); err != nil {
+		return err
+	} else if !ok {
+		m.u.s.log.Info("imap: folder no longer readable, session closed", "list", m.f.List)
+		conn.WriteResp(&imap.StatusResp{Type: imap.StatusRespBye, Info: "this folder is no longer yours to read"})
+		conn.Close()
+		return errGone
 	}
 	now, err := m.load(0)
 	if err != nil {
