@@ -136,8 +136,16 @@ func New(cfg Config, db *store.DB, arch Archives, log *slog.Logger) *Server {
 }
 
 // Serve answers IMAP (STARTTLS when configured) on ln until Close.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, false) }
+
+// serve answers IMAP on ln, over implicit TLS when implicit. The limits
+// wrap the plain connection, under TLS: go-imap tells a TLS connection
+// by its type (*tls.Conn), and would take a wrapped one for clear text.
+func (s *Server) serve(ln net.Listener, implicit bool) error {
 	ln = s.limits.listener(ln, s.log)
+	if implicit {
+		ln = tls.NewListener(ln, s.cfg.TLS)
+	}
 	s.mu.Lock()
 	s.lns = append(s.lns, ln)
 	s.mu.Unlock()
@@ -153,7 +161,7 @@ func (s *Server) ServeTLS(ln net.Listener) error {
 	if s.cfg.TLS == nil {
 		return errors.New("imapd: no certificate for implicit TLS")
 	}
-	return s.Serve(tls.NewListener(ln, s.cfg.TLS))
+	return s.serve(ln, true)
 }
 
 // Addr returns where the server first listens, nil if it does not.
