@@ -7,6 +7,7 @@ package hub
 import (
 	"context"
 	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/emersion/go-imap"
 	"github.com/emersion/go-imap/client"
 
+	"codeberg.org/relais/relais/access"
 	"codeberg.org/relais/relais/config"
 )
 
@@ -138,6 +140,30 @@ func TestReview3IMAPRemovedMemberSeesNoNewPost(t *testing.T) {
 	for uid, b := range bodies {
 		if strings.Contains(b, secret) {
 			t.Errorf("a removed member fetched UID %d: %.80q", uid, b)
+		}
+	}
+}
+
+// The API's pages take any offset: one near the largest int overflowed
+// offset+limit and sliced out of range (a panic in the handler, the
+// connection dropped, a stack trace in the log).
+func TestReview3APIOffsetOverflow(t *testing.T) {
+	e := newEnv(t)
+	tok, _, err := access.CreateToken(context.Background(), e.h.DB, "platform", access.Scopes, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"offset=9223372036854775807", "offset=9223372036854775000&limit=1000"} {
+		req, _ := http.NewRequest("GET", "http://"+e.h.WebAddr().String()+"/api/v1/groups?"+q, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("?%s: %v", q, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 && resp.StatusCode != 400 {
+			t.Errorf("?%s: %d", q, resp.StatusCode)
 		}
 	}
 }

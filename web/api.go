@@ -318,9 +318,12 @@ func pageOf[T any](w http.ResponseWriter, r *http.Request, items []T) {
 		items = []T{}
 	}
 	total := len(items)
-	page := items[min(offset, total):min(offset+limit, total)]
+	// offset+limit may overflow: compare what is left instead.
+	from := min(offset, total)
+	to := from + min(limit, total-from)
+	page := items[from:to]
 	out := map[string]any{"items": page, "total": total, "limit": limit, "offset": offset}
-	if offset+limit < total {
+	if to < total {
 		nq := r.URL.Query()
 		nq.Set("offset", strconv.Itoa(offset+limit))
 		nq.Set("limit", strconv.Itoa(limit))
