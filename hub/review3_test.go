@@ -144,6 +144,28 @@ func TestReview3IMAPRemovedMemberSeesNoNewPost(t *testing.T) {
 	}
 }
 
+// apiToken makes a token with every scope and returns a client of the API
+// (without the OpenAPI check: these requests are attacks).
+func (e *env) apiCall(t *testing.T, token, method, path string, body string) (int, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, "http://"+e.h.WebAddr().String()+"/api/v1"+path, rd)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // The API's pages take any offset: one near the largest int overflowed
 // offset+limit and sliced out of range (a panic in the handler, the
 // connection dropped, a stack trace in the log).
@@ -166,4 +188,40 @@ func TestReview3APIOffsetOverflow(t *testing.T) {
 			t.Errorf("?%s: %d", q, resp.StatusCode)
 		}
 	}
+}
+
+// A list's or a group's name is written into header fields (List-Id, the
+// From of notices) and pages. A name of several lines given to the API
+// (the platform passes on what its users typed) was stored: every post to
+// the list then failed as it was prepared (go-message refuses a field
+// with a line break), and the list was dead. The API must refuse it, as
+// the console does (one line).
+func TestReview3APINamesOfOneLine(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const marie, paul = "marie@example.org", "paul@example.org"
+	e.createList("4405.discussion", "members", []string{"camille@exemple.fr"}, marie, paul)
+	tok, _, err := access.CreateToken(ctx, e.h.DB, "platform", access.Scopes, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := `"Nantes\r\nBcc: spy@evil.example"`
+	if code, body := e.apiCall(t, tok, "PATCH", "/lists/4405.discussion", `{"name": `+evil+`}`); code != 422 {
+		t.Errorf("a list's name of two lines: %d %s", code, body)
+	}
+	if code, body := e.apiCall(t, tok, "POST", "/lists", `{"address": "4405.jeunes", "policy": "members", "owners": ["camille@exemple.fr"], "name": `+evil+`}`); code != 422 {
+		t.Errorf("a new list's name of two lines: %d %s", code, body)
+	}
+	if code, body := e.apiCall(t, tok, "PATCH", "/groups/4405.nantes-sud", `{"name": `+evil+`}`); code != 422 {
+		t.Errorf("a group's name of two lines: %d %s", code, body)
+	}
+	if code, body := e.apiCall(t, tok, "PUT", "/groups", `{"groups": [{"address": "4405.nantes-sud", "name": "Nantes Sud", "animators": ["camille@exemple.fr"]},
+		{"address": "4405.x", "name": `+evil+`, "animators": ["a@example.org"]}]}`); code != 422 || !strings.Contains(body, `"line":2`) {
+		t.Errorf("a sync with a name of two lines: %d %s", code, body)
+	}
+	// The list still works.
+	if err := e.send(marie, []string{"4405.discussion@hub.example"}, post(marie, "4405.discussion@hub.example", "Toujours là", "Bonjour.")); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the post", countTo(paul, 1))
 }
