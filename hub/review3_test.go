@@ -18,6 +18,7 @@ import (
 
 	"codeberg.org/relais/relais/access"
 	"codeberg.org/relais/relais/config"
+	"codeberg.org/relais/relais/lists"
 )
 
 // A session opened by a footer's link is weak: the link travels in every
@@ -224,4 +225,36 @@ func TestReview3APINamesOfOneLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitFor("the post", countTo(paul, 1))
+}
+
+// A PATCH the API refuses (422) changed nothing, the document says; but
+// the owners were written first, in a transaction of their own, and the
+// settings refused after: the platform, told "refused", believed nothing
+// changed while the list had new owners (who may read its members, its
+// archive, decide its held posts). The same for a new list whose texts
+// are refused: 422, and the list exists (a retry is 409).
+func TestReview3APIRefusedChangeChangesNothing(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	l := e.createList("4405.discussion", "members", []string{"camille@exemple.fr"})
+	tok, _, err := access.CreateToken(ctx, e.h.DB, "platform", access.Scopes, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := e.apiCall(t, tok, "PATCH", "/lists/4405.discussion", `{"owners": ["intrus@example.net"], "policy": "nonsense"}`); code != 422 {
+		t.Fatalf("a refused change: %d %s", code, body)
+	}
+	_, _, err = lists.SettingsOf(ctx, e.h.DB, l.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := access.Of(ctx, e.h.DB, "intrus@example.net", nil); r.Any() {
+		t.Errorf("a refused change made an owner: %+v", r.Lists)
+	}
+	if code, body := e.apiCall(t, tok, "POST", "/lists", `{"address": "4405.jeunes", "policy": "members", "owners": ["camille@exemple.fr"], "welcome": {"de": "Willkommen"}}`); code != 422 {
+		t.Fatalf("a new list with a refused text: %d %s", code, body)
+	}
+	if code, body := e.apiCall(t, tok, "GET", "/lists/4405.jeunes", ""); code != 404 {
+		t.Errorf("the refused list exists: %d %s", code, body)
+	}
 }
