@@ -206,7 +206,11 @@ func (w *walker) leaf(e *message.Entity, t string, params map[string]string, bod
 	if name == "" {
 		name = fmt.Sprintf("part-%d", w.n)
 	}
-	*out = append(*out, Part{N: w.n, Name: decode(name), Type: t, Size: len(body)})
+	name = decode(name)
+	if w.mask {
+		name = MaskText(name)
+	}
+	*out = append(*out, Part{N: w.n, Name: name, Type: t, Size: len(body)})
 }
 
 // image is the address of an inline image named by src: a cid: URL of
@@ -403,6 +407,11 @@ func Sanitize(src []byte, mask bool, image func(src string) string) string {
 					u := strings.ToLower(strings.TrimSpace(v))
 					switch {
 					case strings.HasPrefix(u, "http://"), strings.HasPrefix(u, "https://"):
+						if mask {
+							// A link may carry an address (?email=…), as is
+							// or percent-encoded: masked like the text.
+							v = MaskText(pct40.Replace(v))
+						}
 					case strings.HasPrefix(u, "mailto:"):
 						if mask {
 							v = "mailto:" + Mask(strings.TrimSpace(v)[len("mailto:"):])
@@ -414,6 +423,10 @@ func Sanitize(src []byte, mask bool, image func(src string) string) string {
 					if v = image(v); v == "" {
 						keep = false
 					}
+				case "title", "alt":
+					if mask {
+						v = MaskText(v)
+					}
 				}
 				out = append(out, a.Key+`="`+html.EscapeString(v)+`"`)
 			}
@@ -422,6 +435,9 @@ func Sanitize(src []byte, mask bool, image func(src string) string) string {
 				for _, a := range tok.Attr {
 					if a.Key == "alt" && strings.TrimSpace(a.Val) != "" {
 						alt = "[" + a.Val + "]"
+						if mask {
+							alt = MaskText(alt)
+						}
 					}
 				}
 				b.WriteString(html.EscapeString(alt))
@@ -456,6 +472,10 @@ func Sanitize(src []byte, mask bool, image func(src string) string) string {
 		}
 	}
 }
+
+// pct40 writes a percent-encoded @ as it is, for MaskText to find the
+// address around it.
+var pct40 = strings.NewReplacer("%40", "@")
 
 func contains(xs []string, x string) bool {
 	for _, y := range xs {

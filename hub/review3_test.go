@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-imap/client"
 
 	"codeberg.org/relais/relais/access"
+	"codeberg.org/relais/relais/archive"
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/lists"
 )
@@ -256,5 +257,31 @@ func TestReview3APIRefusedChangeChangesNothing(t *testing.T) {
 	}
 	if code, body := e.apiCall(t, tok, "GET", "/lists/4405.jeunes", ""); code != 404 {
 		t.Errorf("the refused list exists: %d %s", code, body)
+	}
+}
+
+// Public archives never show an address whole: the text of an HTML post
+// is masked, but an address in an attribute the sanitiser keeps (a link's
+// title, an image's alt, an http link's query) came out whole.
+func TestReview3PublicArchiveMasksAttributes(t *testing.T) {
+	e := newEnv(t)
+	const marie, owner = "marie@example.org", "camille@exemple.fr"
+	l := e.createList("4405.discussion", "members", []string{owner}, marie, owner)
+	archive.SetVisibility(context.Background(), e.h.DB, l.ID, archive.Public)
+	html := crlf("From: " + marie + "\nTo: 4405.discussion@hub.example\nSubject: Contacts\nDate: Sat, 21 Nov 2026 11:00:00 +0100\n" +
+		"Message-ID: <attrs@example.org>\nMIME-Version: 1.0\nContent-Type: text/html; charset=utf-8\n\n" +
+		`<p><a href="https://petition.example/sign?email=jean.dupont@example.net" title="jean.dupont@example.net">la pétition</a>` +
+		`<img src="https://x.example/a.png" alt="photo de lea.martin@example.net"></p>` + "\n")
+	if err := e.send(marie, []string{"4405.discussion@hub.example"}, html); err != nil {
+		t.Fatal(err)
+	}
+	ms := e.waitFor("the post", countTo(owner, 1))
+	e.settle()
+	path := archivedAtRE.FindStringSubmatch(string(to(ms, owner)[0].Data))[1]
+	page := newBrowser(t, e).get(path)
+	for _, whole := range []string{"jean.dupont@example.net", "jean.dupont%40example.net", "lea.martin@example.net"} {
+		if strings.Contains(page, whole) {
+			t.Errorf("a public archive's page shows %s whole", whole)
+		}
 	}
 }
