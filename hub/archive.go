@@ -90,7 +90,7 @@ func (a webArchives) open(ctx context.Context, local, email string) (reader, err
 	}
 	path := "/archives/" + rd.l.Local()
 	rd.row = web.ArchiveList{ArchiveRow: web.ArchiveRow{Address: rd.l.Local(), Name: rd.l.DisplayName, Visibility: rd.vis},
-		Path: path, Email: h.Lists.Address(rd.l, ""), CanPost: email != "", CanMbox: email != "",
+		Path: path, Email: h.Lists.Address(rd.l, ""), CanPost: email != "", CanMbox: email != "" && rd.role != "",
 		IsOwner: rd.role == "owner" || rd.role == "moderator", Policy: rd.l.Policy, Archived: n}
 	if rd.vis == archive.Public {
 		rd.row.Feed = path + "/atom"
@@ -100,8 +100,9 @@ func (a webArchives) open(ctx context.Context, local, email string) (reader, err
 
 // mask: pages of a public archive show no address whole; so do all
 // pages, since a member's archive may be made public later and pages
-// are screenshot and shared. Whole messages (mbox, IMAP) are for readers
-// signed in.
+// are screenshot and shared. Whole messages (mbox, IMAP) are for the
+// list's own people (members, owners, moderators), signed in: anyone
+// known to the hub may sign in.
 const mask = true
 
 func (a webArchives) Readable(ctx context.Context, email string) ([]web.ArchiveRow, error) {
@@ -398,6 +399,9 @@ func (a webArchives) Mbox(ctx context.Context, list, email, ym string, thread in
 	rd, err := a.open(ctx, list, email)
 	if err != nil {
 		return err
+	}
+	if !rd.row.CanMbox {
+		return web.ErrNoFeed // a public archive's reader who is not of the list
 	}
 	var n int
 	if ym != "" {

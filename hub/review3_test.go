@@ -285,3 +285,39 @@ func TestReview3PublicArchiveMasksAttributes(t *testing.T) {
 		}
 	}
 }
+
+// Public archives never show whole addresses: their pages and feed are
+// masked, and whole messages (mbox) were kept for readers signed in. But
+// anyone may sign in who is known to the hub for anything (an event's
+// attendee, a member of any list, whoever subscribes to an open list a
+// minute before): the mbox of any public archive gave them every
+// poster's address whole. Whole messages are for the list's own people,
+// as over IMAP, whose folders are the lists a member is on or runs.
+func TestReview3PublicArchiveMboxOnlyForTheList(t *testing.T) {
+	e := newEnv(t)
+	const marie, owner, stranger = "marie@example.org", "camille@exemple.fr", "zoe@example.net"
+	l := e.createList("4405.discussion", "members", []string{owner}, marie, owner)
+	e.createList("4405.autre", "members", []string{owner}, stranger)
+	archive.SetVisibility(context.Background(), e.h.DB, l.ID, archive.Public)
+	if err := e.send(marie, []string{"4405.discussion@hub.example"}, post(marie, "4405.discussion@hub.example", "Bonjour", "Texte.")); err != nil {
+		t.Fatal(err)
+	}
+	ms := e.waitFor("the post", countTo(owner, 1))
+	e.settle()
+	m := archivedAtRE.FindStringSubmatch(string(to(ms, owner)[0].Data))
+	ym := e.clock.now().UTC().Format("2006-01")
+	thread := "/archives/4405.discussion/t/" + m[2] + "/mbox"
+	z := e.session(stranger, true, time.Now().Add(time.Hour))
+	for _, p := range []string{"/archives/4405.discussion/mbox/" + ym, thread} {
+		if code, body, _ := z.do("GET", p, nil); code == 200 || strings.Contains(body, marie) {
+			t.Errorf("%s to someone not on the list: %d, whole address %v", p, code, strings.Contains(body, marie))
+		}
+	}
+	if page := z.get("/archives/4405.discussion/t/" + m[2]); strings.Contains(page, "/mbox") {
+		t.Error("someone not on the list is offered an mbox")
+	}
+	mb := e.session(marie, true, time.Now().Add(time.Hour))
+	if code, body, _ := mb.do("GET", "/archives/4405.discussion/mbox/"+ym, nil); code != 200 || !strings.Contains(body, marie) {
+		t.Errorf("the month's mbox to a member: %d", code)
+	}
+}
