@@ -321,3 +321,45 @@ func TestReview3PublicArchiveMboxOnlyForTheList(t *testing.T) {
 		t.Errorf("the month's mbox to a member: %d", code)
 	}
 }
+
+// A member who finds an app password they did not make (a lost laptop, a
+// client set up by someone else) revokes it on their page: the page says
+// a client using it is refused from its next sign-in. But a client that
+// idles never signs in again, and was told of every new post for as long
+// as it stayed connected. A revoked password now ends its sessions at
+// the folder's next change.
+func TestReview3IMAPRevokedPasswordSeesNoNewPost(t *testing.T) {
+	e := newIMAPEnv(t, 1)
+	c, err := client.Dial(e.h.IMAPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Logout()
+	if err := c.Login(imapMember, e.password); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("4405.discussion", true); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pws, _ := e.h.SignIn.AppPasswords(ctx, imapMember)
+	if err := e.h.SignIn.RevokeAppPassword(ctx, imapMember, pws[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	secret := "Rendez-vous secret vendredi"
+	if err := e.send("paul@example.org", []string{"4405.discussion@hub.example"}, post("paul@example.org", "4405.discussion@hub.example", secret, secret+".")); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the new post", countTo("paul@example.org", 2))
+	e.settle()
+	c.Noop()
+	if n := c.Mailbox(); n != nil && n.Messages > 1 {
+		t.Errorf("a revoked password's session was told of %d messages", n.Messages)
+	}
+	bodies, _ := imapFetchAll(c)
+	for uid, b := range bodies {
+		if strings.Contains(b, secret) {
+			t.Errorf("a revoked password's session fetched UID %d", uid)
+		}
+	}
+}

@@ -226,13 +226,14 @@ func (b *imapBackend) Login(info *imap.ConnInfo, username, password string) (bac
 		s.log.Info("imap: sign-in refused: too many sessions for the address", "client", ipKey(ip))
 		return nil, errors.New("too many sessions open with this address: close one first")
 	}
-	return &user{s: s, email: email}, nil
+	return &user{s: s, email: email, password: password}, nil
 }
 
 type user struct {
-	s     *Server
-	email string
-	once  sync.Once
+	s        *Server
+	email    string
+	password string // asked again when a folder changes: revoked, it reads no more
+	once     sync.Once
 }
 
 func (u *user) Username() string { return u.email }
@@ -243,8 +244,17 @@ func (u *user) folders() ([]Folder, error) {
 	return u.s.arch.Folders(ctx, u.email)
 }
 
-// reads says whether the member may still read list listID's archive.
+// reads says whether the member may still read list listID's archive
+// with the app password they signed in with (revoked, or the member
+// erased: no more).
 func (u *user) reads(listID int64) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := u.s.arch.Login(ctx, u.email, u.password); errors.Is(err, ErrBadLogin) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
 	fs, err := u.folders()
 	if err != nil {
 		return false, err
@@ -587,7 +597,8 @@ func (m *mailbox) sync(conn server.Conn) error {
 	}
 	// The folder changed: is it still the member's to read? An owner may
 	// have removed them from the list (or the archive may be for owners
-	// now) since they selected it; they are told nothing more of it.
+	// now), or they revoked the app password, since they selected it;
+	// they are told nothing more of it.
 	if ok, err := m.u.reads(m.f.List); err != nil {
 		return err
 	} else if !ok {
