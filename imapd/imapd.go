@@ -116,9 +116,11 @@ func New(cfg Config, db *store.DB, arch Archives, log *slog.Logger) *Server {
 	s := &Server{cfg: cfg, db: db, arch: arch, log: log, changed: map[int64]chan struct{}{},
 		limits: newLimits(cfg, cfg.Now)}
 	s.srv = server.New(&imapBackend{s: s})
-	s.srv.TLSConfig = cfg.TLS
-	// Login is checked in the backend: a password is taken without TLS
-	// only from a loopback client.
+	// TLS is done below go-imap, on guarded connections (guard.go): the
+	// implicit TLS port's, and STARTTLS, which the readOnly extension
+	// answers. Login is checked in the backend: a password is taken
+	// without TLS only from a loopback client.
+	s.srv.TLSConfig = nil
 	s.srv.AllowInsecureAuth = true
 	s.srv.AutoLogout = 30 * time.Minute
 	s.srv.MaxLiteralSize = 64 << 10                // a client sends no message here
@@ -146,6 +148,7 @@ func (s *Server) serve(ln net.Listener, implicit bool) error {
 	if implicit {
 		ln = tls.NewListener(ln, s.cfg.TLS)
 	}
+	ln = guardListener{Listener: ln, tls: implicit}
 	s.mu.Lock()
 	s.lns = append(s.lns, ln)
 	s.mu.Unlock()
@@ -205,7 +208,7 @@ type imapBackend struct{ s *Server }
 func (b *imapBackend) Login(info *imap.ConnInfo, username, password string) (backend.User, error) {
 	s := b.s
 	ip := clientIP(info.RemoteAddr)
-	if info.TLS == nil && !ip.IsLoopback() {
+	if !secured(info) && !ip.IsLoopback() {
 		return nil, errors.New("use STARTTLS (or the TLS port) first: no password in clear text")
 	}
 	email := strings.ToLower(strings.TrimSpace(username))
@@ -655,10 +658,27 @@ type readOnly struct {
 	enabled bool
 }
 
-func (r *readOnly) Capabilities(server.Conn) []string { return nil }
+// Capabilities: STARTTLS before TLS when the hub has a certificate, and
+// LOGINDISABLED (RFC 3501 §6.2.3) where a password would cross the
+// network in clear text, so that a client does not send it.
+func (r *readOnly) Capabilities(c server.Conn) []string {
+	if c.Context().State != imap.NotAuthenticatedState || secured(c.Info()) {
+		return nil
+	}
+	var caps []string
+	if r.s.cfg.TLS != nil {
+		caps = append(caps, "STARTTLS")
+	}
+	if !clientIP(c.Info().RemoteAddr).IsLoopback() {
+		caps = append(caps, "LOGINDISABLED")
+	}
+	return caps
+}
 
 func (r *readOnly) Command(name string) server.HandlerFactory {
 	switch name {
+	case "STARTTLS":
+		return func() server.Handler { return &startTLSCmd{s: r.s} }
 	case "NOOP", "CHECK":
 		return func() server.Handler { return &noop{} }
 	case "IDLE":

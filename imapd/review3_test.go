@@ -1,10 +1,15 @@
 package imapd
 
 import (
+	"bufio"
 	"crypto/tls"
+	"fmt"
 	"net"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/client"
 )
@@ -53,7 +58,9 @@ func TestReview3ImplicitTLSFromAfar(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Clear text from afar is still refused, and STARTTLS then signs in.
+	// Clear text from afar: LOGINDISABLED says a password is not taken
+	// there (the backend refuses it all the same: TestTLS); after
+	// STARTTLS, a sign-in.
 	ln2, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -64,13 +71,109 @@ func TestReview3ImplicitTLSFromAfar(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c2.Logout()
-	if err := c2.Login("marie@example.org", "right"); err == nil || !strings.Contains(err.Error(), "STARTTLS") {
-		t.Fatalf("a password in clear text from afar: %v", err)
+	if ok, _ := c2.Support("LOGINDISABLED"); !ok {
+		t.Error("no LOGINDISABLED without TLS from afar: a client would send its password in clear text")
 	}
 	if err := c2.StartTLS(&tls.Config{InsecureSkipVerify: true}); err != nil {
 		t.Fatal(err)
 	}
+	if ok, _ := c2.Support("STARTTLS"); ok {
+		t.Error("STARTTLS offered again after STARTTLS")
+	}
+	if ok, _ := c2.Support("LOGINDISABLED"); ok {
+		t.Error("LOGINDISABLED after STARTTLS")
+	}
 	if err := c2.Login("marie@example.org", "right"); err != nil {
 		t.Fatalf("sign-in after STARTTLS from afar: %v", err)
 	}
+}
+
+// rawIMAP is a client that writes what it is told, byte for byte.
+type rawIMAP struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialRaw(t *testing.T, addr string) *rawIMAP {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	r := &rawIMAP{t: t, c: c, r: bufio.NewReader(c)}
+	r.line() // greeting
+	return r
+}
+
+// line reads one line of the server's, "" when the connection ends.
+func (r *rawIMAP) line() string {
+	r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	l, _ := r.r.ReadString('\n')
+	return l
+}
+
+// until reads lines up to the tagged answer or a BYE, and returns it.
+func (r *rawIMAP) until(tag string) string {
+	for {
+		l := r.line()
+		if l == "" || strings.HasPrefix(l, tag+" ") || strings.HasPrefix(l, "* BYE") {
+			return l
+		}
+	}
+}
+
+// A line go-imap v1's parser cannot take is refused before it is parsed:
+// a list nested a few million times (its recursion overflowed the
+// goroutine's stack, a fatal error that ended the whole hub: SMTP, web
+// and all), an atom of hundreds of kilobytes (built by concatenation, in
+// quadratic time: 18 s of CPU for 256 kB), a literal longer than the
+// server takes (which the parser refuses, then reads its bytes as
+// commands). The client gets a BYE, quickly; the server goes on serving,
+// and what real clients send (literals, sections with lists, long UID
+// sets) still works.
+func TestReview3ParserBounds(t *testing.T) {
+	defer debug.SetMaxStack(debug.SetMaxStack(64 << 20)) // were the guard gone, fail fast
+	s, _ := newServer(t, Config{})
+	addr := listen(t, s.Serve)
+	for name, line := range map[string]string{
+		"nested lists":     "a1 LOGIN " + strings.Repeat("(", 2_000_000) + "\r\n",
+		"a long atom":      "a2 LOGIN " + strings.Repeat("x", 300<<10) + " y\r\n",
+		"a long section":   "a3 FETCH 1 BODY[" + strings.Repeat("x ", 50<<10) + "]\r\n",
+		"a long line":      "a4 LOGIN " + strings.Repeat("x ", 40<<10) + "\r\n",
+		"a huge literal":   "a5 LOGIN {99999999+}\r\n" + strings.Repeat("(", 1<<20),
+		"a runaway length": "a6 LOGIN {1" + strings.Repeat("x", 1<<20),
+	} {
+		r := dialRaw(t, addr)
+		start := time.Now()
+		go r.c.Write([]byte(line))
+		if got := r.until(name[:2]); !strings.HasPrefix(got, "* BYE") {
+			t.Errorf("%s: %q", name, got)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%s: answered in %v", name, d)
+		}
+	}
+	r := dialRaw(t, addr)
+	fmt.Fprintf(r.c, "b1 LOGIN {17}\r\n")
+	if l := r.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("literal: %q", l)
+	}
+	fmt.Fprintf(r.c, "marie@example.org \"right\"\r\n")
+	if l := r.until("b1"); !strings.HasPrefix(l, "b1 OK") {
+		t.Fatalf("LOGIN with a literal: %q", l)
+	}
+	fmt.Fprintf(r.c, "b2 EXAMINE 4405.discussion\r\n")
+	if l := r.until("b2"); !strings.HasPrefix(l, "b2 OK") {
+		t.Fatalf("EXAMINE: %q", l)
+	}
+	var set []string
+	for i := 1; i < 1000; i++ {
+		set = append(set, strconv.Itoa(1_000_000+7*i))
+	}
+	fmt.Fprintf(r.c, "b3 UID FETCH %s (UID BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)])\r\n", strings.Join(set, ","))
+	if l := r.until("b3"); !strings.HasPrefix(l, "b3 OK") {
+		t.Fatalf("a long UID set: %q", l)
+	}
+	fmt.Fprintf(r.c, "b4 LOGOUT\r\n")
 }
