@@ -6,6 +6,7 @@ package hub
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -361,5 +362,31 @@ func TestReview3IMAPRevokedPasswordSeesNoNewPost(t *testing.T) {
 		if strings.Contains(b, secret) {
 			t.Errorf("a revoked password's session fetched UID %d", uid)
 		}
+	}
+}
+
+// The console's forms were read with the member pages' bound (16 kB, URL
+// encoded), below what the console itself takes: a message to attendees
+// may be 20,000 characters, a list's four texts 2,000 each; in French,
+// every accented letter takes six bytes once encoded. An animator's
+// message of a few thousand words was answered "not understood" (400),
+// and the text was lost.
+func TestReview3ConsoleLongFormsTaken(t *testing.T) {
+	f := newConsoleFixture(t)
+	e := f.e
+	b := e.session(fxAnimator, true, time.Now().Add(time.Hour))
+	tok := b.csrf("/console")
+	body := strings.Repeat("Rendez-vous à l'école élémentaire, près de la mairie. ", 300) // 16,500 bytes, 27 kB encoded
+	code, page, h := b.do("POST", fmt.Sprintf("/console/events/%d/message", f.event), url.Values{"csrf": {tok}, "subject": {"Précisions"}, "body": {body}})
+	if code != 303 || !strings.Contains(h.Get("Location"), "done=sent") {
+		t.Errorf("a long message to attendees: %d %s\n%.300s", code, h.Get("Location"), page)
+	}
+	o := e.session(fxOwner, true, time.Now().Add(time.Hour))
+	tok = o.csrf("/console")
+	text := strings.Repeat("é", 1990)
+	code, _, h = o.do("POST", fmt.Sprintf("/console/lists/%d/settings", f.listA.ID), url.Values{"csrf": {tok}, "policy": {"members"},
+		"reply_to": {"list"}, "auth": {"strict"}, "lang": {"fr"}, "welcome_fr": {text}, "welcome_en": {text}, "footer_fr": {text}, "footer_en": {text}})
+	if code != 303 || !strings.Contains(h.Get("Location"), "done=saved") {
+		t.Errorf("a list's four texts of 1,990 characters: %d", code)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/store"
@@ -172,7 +173,7 @@ func (s *Service) configure(tx *store.Tx, id int64, st Settings, a audit.Actor) 
 			if !slices.Contains(templates.Languages, lang) {
 				errs = append(errs, fmt.Errorf("language %q: fr or en", lang))
 			}
-			if len(v) > maxText {
+			if utf8.RuneCountInString(v) > maxText {
 				errs = append(errs, fmt.Errorf("a text of at most %d characters", maxText))
 			}
 		}
