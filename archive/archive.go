@@ -30,6 +30,7 @@ import (
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
 
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/store"
 )
 
@@ -368,10 +369,11 @@ func MaskText(s string) string {
 	return addrRE.ReplaceAllStringFunc(s, Mask)
 }
 
-// Remove takes post id out of list listID's archive: deleted (its page,
-// its words in the index, its IMAP UID), the removal recorded with who
-// and why. Its answers stay, attached above it.
-func Remove(ctx context.Context, db *store.DB, listID, id int64, by, reason string, now time.Time) error {
+// Remove takes post id out of list listID (whose address is list) 's
+// archive: deleted (its page, its words in the index, its IMAP UID), the
+// removal recorded with who and why, and in the audit log (who, from
+// where). Its answers stay, attached above it.
+func Remove(ctx context.Context, db *store.DB, listID int64, list string, id int64, a audit.Actor, reason string, now time.Time) error {
 	reason = strings.TrimSpace(reason)
 	if reason == "" {
 		return errors.New("archive: a removal needs its reason")
@@ -390,8 +392,10 @@ func Remove(ctx context.Context, db *store.DB, listID, id int64, by, reason stri
 		if _, err := tx.Exec("archive.remove", id); err != nil {
 			return err
 		}
-		_, err = tx.Exec("archive.removed", id, listID, now.Unix(), strings.ToLower(by), reason)
-		return err
+		if _, err := tx.Exec("archive.removed", id, listID, now.Unix(), strings.ToLower(a.Who), reason); err != nil {
+			return err
+		}
+		return audit.Record(tx, a, now, "archive.remove", list, fmt.Sprintf("post %d: %s", id, strings.Join(strings.Fields(reason), " ")))
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/archive"
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/imapd"
 	"codeberg.org/relais/relais/lists"
 	"codeberg.org/relais/relais/mailauth"
@@ -594,7 +595,7 @@ func (h *Hub) webMessage(l lists.List, email string, p web.ArchivePost, refs []s
 	return b.Bytes()
 }
 
-func (a webArchives) Remove(ctx context.Context, list, email string, id int64, reason string) error {
+func (a webArchives) Remove(ctx context.Context, list, email string, id int64, reason, client string) error {
 	rd, err := a.open(ctx, list, email)
 	if err != nil {
 		return err
@@ -602,7 +603,7 @@ func (a webArchives) Remove(ctx context.Context, list, email string, id int64, r
 	if !rd.row.IsOwner {
 		return web.ErrNoFeed
 	}
-	err = archive.Remove(ctx, a.h.DB, rd.l.ID, id, email, reason, a.h.now())
+	err = archive.Remove(ctx, a.h.DB, rd.l.ID, rd.l.Local(), id, audit.Actor{Who: email, Via: audit.ViaWeb, From: client}, reason, a.h.now())
 	if errors.Is(err, archive.ErrNotFound) {
 		return web.ErrNoFeed
 	}

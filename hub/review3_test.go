@@ -19,6 +19,7 @@ import (
 
 	"codeberg.org/relais/relais/access"
 	"codeberg.org/relais/relais/archive"
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/lists"
 )
@@ -388,5 +389,30 @@ func TestReview3ConsoleLongFormsTaken(t *testing.T) {
 		"reply_to": {"list"}, "auth": {"strict"}, "lang": {"fr"}, "welcome_fr": {text}, "welcome_en": {text}, "footer_fr": {text}, "footer_en": {text}})
 	if code != 303 || !strings.Contains(h.Get("Location"), "done=saved") {
 		t.Errorf("a list's four texts of 1,990 characters: %d", code)
+	}
+}
+
+// Every change an owner makes is in the audit log (who, when, what, from
+// where), which operators read and export: a post's removal from an
+// archive was kept aside (archive_removals), out of the log.
+func TestReview3ArchiveRemovalAudited(t *testing.T) {
+	e := newEnv(t)
+	const marie, owner = "marie@example.org", "camille@exemple.fr"
+	e.createList("4405.discussion", "members", []string{owner}, marie, owner)
+	if err := e.send(marie, []string{"4405.discussion@hub.example"}, post(marie, "4405.discussion@hub.example", "À retirer", "Texte.")); err != nil {
+		t.Fatal(err)
+	}
+	ms := e.waitFor("the post", countTo(owner, 1))
+	e.settle()
+	path := archivedAtRE.FindStringSubmatch(string(to(ms, owner)[0].Data))[1]
+	o := e.session(owner, true, time.Now().Add(time.Hour))
+	tok := o.csrf(path)
+	if code, _, _ := o.do("POST", path+"/remove", url.Values{"csrf": {tok}, "reason": {"à la demande de l'autrice"}}); code != 303 {
+		t.Fatalf("removal: %d", code)
+	}
+	es, err := audit.List(context.Background(), e.h.DB, audit.Query{Actor: owner})
+	if err != nil || len(es) != 1 || es[0].Action != "archive.remove" || es[0].Target != "4405.discussion" ||
+		!strings.Contains(es[0].Detail, "autrice") || es[0].From == "" || es[0].Via != audit.ViaWeb {
+		t.Errorf("audit of a removal: %+v %v", es, err)
 	}
 }

@@ -329,7 +329,7 @@ func (s *Server) archiveRemove(w http.ResponseWriter, r *http.Request) {
 	if s.archiveError(w, r, err) {
 		return
 	}
-	if err := s.archive.Remove(r.Context(), list, sess.Email, id, reason); s.archiveError(w, r, err) {
+	if err := s.archive.Remove(r.Context(), list, sess.Email, id, reason, s.client(r).String()); s.archiveError(w, r, err) {
 		return
 	}
 	back := t.Posts[0].Thread
