@@ -22,6 +22,7 @@ import (
 	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/lists"
+	"codeberg.org/relais/relais/outbox"
 )
 
 // A session opened by a footer's link is weak: the link travels in every
@@ -414,5 +415,70 @@ func TestReview3ArchiveRemovalAudited(t *testing.T) {
 	if err != nil || len(es) != 1 || es[0].Action != "archive.remove" || es[0].Target != "4405.discussion" ||
 		!strings.Contains(es[0].Detail, "autrice") || es[0].From == "" || es[0].Via != audit.ViaWeb {
 		t.Errorf("audit of a removal: %+v %v", es, err)
+	}
+}
+
+// Attacks on moderation by reply that held (kept as regression tests): a
+// proven moderator of another list answering "ok" to this list's approve
+// address, even sent to their own list's address with this list's token;
+// a moderator's "ok" replayed after a decision on the web; an "ok" after
+// the post expired; an "ok" quoted below an attribution line. None sends
+// the post.
+func TestReview3ModerationByReplyHolds(t *testing.T) {
+	e := newEnv(t)
+	const anim, other, zoe, alice = "anim@exemple.fr", "otheranim@exemple.fr", "zoe@example.net", "alice@example.org"
+	l := e.createList("4405.discussion", lists.Members, []string{anim}, alice)
+	e.createList("4405.autre", lists.Members, []string{other}, alice)
+	ctx := context.Background()
+	hold := func(subj string) (string, int64) {
+		t.Helper()
+		e.mustSend(zoe, "4405.discussion@hub.example", post(zoe, "4405.discussion@hub.example", subj, "Bonjour."))
+		var rt string
+		e.waitFor("held notice "+subj, func(ms []outbox.Mail) bool {
+			for _, m := range to(ms, anim) {
+				if strings.HasPrefix(subject(m), "À modérer") && strings.HasSuffix(subject(m), " "+subj) {
+					rt = addr(t, m.Header().Get("Reply-To"))
+					return true
+				}
+			}
+			return false
+		})
+		hs, _ := lists.HeldPosts(ctx, e.h.DB, l.ID, "held")
+		return rt, hs[len(hs)-1].ID
+	}
+	state := func(id int64) string {
+		h, _ := lists.HeldPost(ctx, e.h.DB, id)
+		return h.State
+	}
+	rt, id := hold("Un")
+	e.mustSend(other, rt, post(other, rt, "Re: À modérer", "ok"))
+	token := strings.TrimPrefix(strings.TrimSuffix(rt, "@hub.example"), "4405.discussion+")
+	e.send(other, []string{"4405.autre+" + token + "@hub.example"}, post(other, "4405.autre+"+token+"@hub.example", "Re", "ok"))
+	e.mustSend(anim, rt, post(anim, rt, "Re: À modérer", "\nLe 21 nov. 2026, 4405.discussion a écrit :\n> ok\n"))
+	e.settle()
+	if s := state(id); s != "held" {
+		t.Fatalf("decided by another list's moderator or a quote: %s", s)
+	}
+	// Decided on the web (rejected), then "ok" by mail: still rejected.
+	if err := e.h.Lists.Moderate(ctx, id, lists.Decision{Approve: false, Why: "non"}, auditNone); err != nil {
+		t.Fatal(err)
+	}
+	e.mustSend(anim, rt, post(anim, rt, "Re: À modérer", "ok"))
+	e.settle()
+	if s := state(id); s != "rejected" {
+		t.Fatalf("an ok after a rejection: %s", s)
+	}
+	// Expired, then "ok".
+	rt2, id2 := hold("Deux")
+	e.clock.advance(e.cfg.Lists.HoldExpiry.D() + time.Hour)
+	e.mustSend(anim, rt2, post(anim, rt2, "Re: À modérer", "ok"))
+	e.settle()
+	if s := state(id2); s == "approved" {
+		t.Fatalf("an ok after expiry: %s", s)
+	}
+	for _, m := range to(e.box.Mails(), alice) {
+		if s := subject(m); strings.Contains(s, "Un") || strings.Contains(s, "Deux") {
+			t.Errorf("alice got %q", s)
+		}
 	}
 }
