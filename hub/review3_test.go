@@ -70,11 +70,11 @@ func TestReview3FooterSessionWritesNothing(t *testing.T) {
 		t.Errorf("posts from a footer's session: %d more", n-before)
 	}
 	weakOwner := e.session(owner, false, later)
-	tok = weakOwner.csrf(path)
+	tok = weakOwner.csrf("/me")
 	if code, _, _ := weakOwner.do("POST", path+"/remove", url.Values{"csrf": {tok}, "reason": {"x"}}); code != 403 {
 		t.Errorf("a footer's session of an owner removed a post: %d", code)
 	}
-	if weakOwner.get(path) == "" {
+	if e.session(owner, true, later).get(path) == "" {
 		t.Error("the post is gone")
 	}
 
@@ -480,5 +480,54 @@ func TestReview3ModerationByReplyHolds(t *testing.T) {
 		if s := subject(m); strings.Contains(s, "Un") || strings.Contains(s, "Deux") {
 			t.Errorf("alice got %q", s)
 		}
+	}
+}
+
+// A footer's link opens a session to the member's subscriptions; anyone
+// who receives a forwarded copy of list mail may be the first to follow
+// it. Since the archives, that session also read every members-only (and,
+// for an owner, owners-only) archive of the member's lists, years of
+// them, for the session's week: far more than the member's own data,
+// which a footer's session may not download. Non-public archives now need
+// a session opened by a link asked for; public ones read as for anyone.
+func TestReview3FooterSessionReadsOnlyPublicArchives(t *testing.T) {
+	e := newEnv(t)
+	const marie, owner = "marie@example.org", "camille@exemple.fr"
+	e.createList("4405.discussion", "members", []string{owner}, marie, owner)
+	pub := e.createList("4405.annonces", "members", []string{owner}, marie, owner)
+	archive.SetVisibility(context.Background(), e.h.DB, pub.ID, archive.Public)
+	for _, l := range []string{"4405.discussion", "4405.annonces"} {
+		if err := e.send(marie, []string{l + "@hub.example"}, post(marie, l+"@hub.example", "Stratégie", "Plan de la semaine.")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms := e.waitFor("the posts", countTo(owner, 2))
+	e.settle()
+	var private string
+	for _, m := range to(ms, owner) {
+		if p := archivedAtRE.FindStringSubmatch(string(m.Data)); p != nil {
+			private = p[1]
+		}
+	}
+	if private == "" {
+		t.Fatal("no permalink")
+	}
+	ym := e.clock.now().UTC().Format("2006-01")
+	weak := e.session(marie, false, time.Now().Add(time.Hour))
+	for _, p := range []string{"/archives/4405.discussion", private, "/archives/4405.discussion/" + ym,
+		"/archives/4405.discussion/search?q=plan", "/archives/4405.discussion/mbox/" + ym} {
+		if code, body, _ := weak.do("GET", p, nil); code == 200 || strings.Contains(body, "Plan de la semaine") {
+			t.Errorf("%s to a footer's session: %d", p, code)
+		}
+	}
+	if page := weak.get("/archives"); strings.Contains(page, "4405.discussion") || !strings.Contains(page, "4405.annonces") {
+		t.Errorf("the archives a footer's session sees:\n%s", page)
+	}
+	if page := weak.get("/archives/4405.annonces"); !strings.Contains(page, "Stratégie") {
+		t.Error("a public archive to a footer's session")
+	}
+	strong := e.session(marie, true, time.Now().Add(time.Hour))
+	if page := strong.get(private); !strings.Contains(page, "Plan de la semaine") {
+		t.Error("a members' archive to a member signed in by a link asked for")
 	}
 }

@@ -37,9 +37,12 @@ func (s *Server) archiveRoutes(handle func(string, http.HandlerFunc)) {
 	handle("POST /archives/{list}/m/{id}/remove", s.archiveRemove)
 }
 
-// who is the signed-in address, "" for a visitor.
+// who is the address whose archives a request reads: a session opened
+// by a link asked for. A footer's session reads as a visitor (public
+// archives): its link travels with every copy of list mail, forwarded to
+// anyone, and a members' archive holds years of the list.
 func who(r *http.Request) string {
-	if sess := session(r); sess != nil {
+	if sess := session(r); sess != nil && sess.Strong {
 		return sess.Email
 	}
 	return ""
@@ -51,7 +54,7 @@ func (s *Server) archiveError(w http.ResponseWriter, r *http.Request, err error)
 	switch {
 	case err == nil:
 		return false
-	case errors.Is(err, ErrSignIn) && session(r) == nil:
+	case errors.Is(err, ErrSignIn) && who(r) == "":
 		s.page(w, r, http.StatusUnauthorized, "web/archive-closed", nil)
 	case errors.Is(err, ErrNoFeed), errors.Is(err, ErrSignIn):
 		s.page(w, r, http.StatusNotFound, "web/error", errorPage{Reason: "notfound"})
