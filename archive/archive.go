@@ -369,6 +369,27 @@ func MaskText(s string) string {
 	return addrRE.ReplaceAllStringFunc(s, Mask)
 }
 
+// markedAddrRE is addrRE with a search's marks (\x01, \x02) anywhere in
+// it: a matched word of an address cuts it for addrRE.
+var markedAddrRE = regexp.MustCompile(`[\p{L}\p{N}._%+\-\x01\x02]+@[\x01\x02]*[\p{L}\p{N}\-\x01\x02]+(\.[\x01\x02]*[\p{L}\p{N}\-\x01\x02]+)+`)
+
+// MaskExcerpt masks every address in a search's excerpt, whose matches
+// are marked \x01 … \x02: an address with a match in it is masked whole
+// and marked whole.
+func MaskExcerpt(s string) string {
+	return markedAddrRE.ReplaceAllStringFunc(s, func(a string) string {
+		plain := strings.NewReplacer("\x01", "", "\x02", "").Replace(a)
+		if !strings.Contains(plain, "@") || !addrRE.MatchString(plain) {
+			return a
+		}
+		m := MaskText(plain)
+		if plain != a {
+			return "\x01" + m + "\x02"
+		}
+		return m
+	})
+}
+
 // Remove takes post id out of list listID (whose address is list) 's
 // archive: deleted (its page, its words in the index, its IMAP UID), the
 // removal recorded with who and why, and in the audit log (who, from

@@ -378,7 +378,7 @@ func (a webArchives) Search(ctx context.Context, list, email string, q web.Archi
 	}
 	for _, x := range hits {
 		r := a.postRow(rd, x.Post)
-		ex := html.EscapeString(archive.MaskText(x.Excerpt))
+		ex := html.EscapeString(archive.MaskExcerpt(x.Excerpt))
 		ex = strings.NewReplacer("\x01", "<mark>", "\x02", "</mark>").Replace(ex)
 		r.Excerpt = template.HTML(ex) // escaped above, only <mark> added
 		p.Hits = append(p.Hits, r)

@@ -531,3 +531,28 @@ func TestReview3FooterSessionReadsOnlyPublicArchives(t *testing.T) {
 		t.Error("a members' archive to a member signed in by a link asked for")
 	}
 }
+
+// A public archive's search results quote the words around what matched,
+// masked. But the marks around a matched word cut an address in two for
+// the mask, which then saw no address: searching for a word of one
+// ("dupont", "example") showed it whole, highlighted.
+func TestReview3PublicSearchMasksMatchedAddresses(t *testing.T) {
+	e := newEnv(t)
+	const marie, owner = "marie@example.org", "camille@exemple.fr"
+	l := e.createList("4405.discussion", "members", []string{owner}, marie, owner)
+	archive.SetVisibility(context.Background(), e.h.DB, l.ID, archive.Public)
+	if err := e.send(marie, []string{"4405.discussion@hub.example"}, post(marie, "4405.discussion@hub.example", "Covoiturage",
+		"Pour le covoiturage, écrivez à jean.dupont@example.net avant jeudi.")); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the post", countTo(owner, 1))
+	e.settle()
+	v := newBrowser(t, e)
+	for _, q := range []string{"dupont", "example", "jean", "net", "covoiturage"} {
+		page := v.get("/archives/4405.discussion/search?q=" + q)
+		plain := strings.NewReplacer("<mark>", "", "</mark>", "").Replace(page)
+		if strings.Contains(plain, "jean.dupont@example.net") || !strings.Contains(page, "<mark>") {
+			t.Errorf("search %q shows the address whole (or finds nothing)", q)
+		}
+	}
+}
