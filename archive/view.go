@@ -283,6 +283,32 @@ func Attachment(raw []byte, n int) (data []byte, typ, name string, ok bool) {
 	return data, typ, name, ok
 }
 
+// MaskedText is a message as text with every address masked: its fields,
+// its text parts (HTML ones as their words), the names of its
+// attachments. A public archive's reader gets a forwarded message so.
+func MaskedText(raw []byte) []byte {
+	v := Read(raw, true, nil)
+	var b strings.Builder
+	for _, f := range [][2]string{{"From", v.From}, {"To", v.To}, {"Cc", v.Cc}, {"Subject", v.Subject}, {"Date", v.Date}} {
+		if f[1] != "" {
+			b.WriteString(f[0] + ": " + f[1] + "\n")
+		}
+	}
+	b.WriteString("\n")
+	for _, p := range v.Parts {
+		switch {
+		case p.Text != "":
+			b.WriteString(p.Text)
+		case p.HTML != "":
+			b.WriteString(MaskText(htmlWords(p.HTML)))
+		default:
+			b.WriteString("[" + p.Name + "]")
+		}
+		b.WriteString("\n")
+	}
+	return []byte(b.String())
+}
+
 // SafeType is the Content-Type an attachment is served with: the types a
 // browser shows without running anything, else a download of bytes.
 func SafeType(t string) string {

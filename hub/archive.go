@@ -338,6 +338,19 @@ func (a webArchives) Attachment(ctx context.Context, list, email string, id int6
 	if !ok {
 		return web.ArchiveFile{}, web.ErrNoFeed
 	}
+	if rd.role == "" {
+		// A public archive's reader who is not of the list: what can be
+		// masked is, as on the pages (a CSV of sign-ups, a message
+		// forwarded as an attachment); a PDF or an image cannot be.
+		t := strings.ToLower(typ)
+		switch {
+		case strings.HasPrefix(t, "message/"):
+			return web.ArchiveFile{Name: archive.MaskText(name) + ".txt", Type: "text/plain; charset=utf-8", Data: archive.MaskedText(data)}, nil
+		case strings.HasPrefix(t, "text/"):
+			data = []byte(archive.MaskText(string(data)))
+		}
+		name = archive.MaskText(name)
+	}
 	return web.ArchiveFile{Name: name, Type: archive.SafeType(typ), Data: data}, nil
 }
 

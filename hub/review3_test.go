@@ -556,3 +556,38 @@ func TestReview3PublicSearchMasksMatchedAddresses(t *testing.T) {
 		}
 	}
 }
+
+// A public archive's attachments were served as sent: a CSV of sign-ups,
+// or a message forwarded as an attachment (message/rfc822, what "forward
+// as attachment" makes), gave every address whole to any visitor. Text
+// attachments are masked like the page for a reader who is not of the
+// list; the list's own people get them as sent.
+func TestReview3PublicArchiveAttachmentsMasked(t *testing.T) {
+	e := newEnv(t)
+	const marie, owner = "marie@example.org", "camille@exemple.fr"
+	l := e.createList("4405.discussion", "members", []string{owner}, marie, owner)
+	archive.SetVisibility(context.Background(), e.h.DB, l.ID, archive.Public)
+	msg := crlf("From: " + marie + "\nTo: 4405.discussion@hub.example\nSubject: Inscrits\nDate: Sat, 21 Nov 2026 11:00:00 +0100\n" +
+		"Message-ID: <csv@example.org>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n" +
+		"--b\nContent-Type: text/plain; charset=utf-8\n\nLa liste et le message d'origine.\n" +
+		"--b\nContent-Type: text/csv; name=inscrits.csv\nContent-Disposition: attachment; filename=inscrits.csv\n\nnom,adresse\nJean,jean.dupont@example.net\n" +
+		"--b\nContent-Type: message/rfc822\nContent-Disposition: attachment\n\nFrom: Léa <lea.martin@example.net>\nTo: marie@example.org\nSubject: Moi aussi\n\nInscrivez-moi.\n" +
+		"--b--\n")
+	if err := e.send(marie, []string{"4405.discussion@hub.example"}, msg); err != nil {
+		t.Fatal(err)
+	}
+	ms := e.waitFor("the post", countTo(owner, 1))
+	e.settle()
+	path := archivedAtRE.FindStringSubmatch(string(to(ms, owner)[0].Data))[1]
+	v := newBrowser(t, e)
+	m := e.session(marie, true, time.Now().Add(time.Hour))
+	for n, whole := range map[int]string{2: "jean.dupont@example.net", 3: "lea.martin@example.net"} {
+		p := fmt.Sprintf("%s/part/%d", path, n)
+		if code, body, _ := v.do("GET", p, nil); code != 200 || strings.Contains(body, whole) {
+			t.Errorf("part %d to a visitor: %d, whole %v", n, code, strings.Contains(body, whole))
+		}
+		if code, body, _ := m.do("GET", p, nil); code != 200 || !strings.Contains(body, whole) {
+			t.Errorf("part %d to a member: %d", n, code)
+		}
+	}
+}
