@@ -693,6 +693,25 @@ func (a imapArchives) Login(ctx context.Context, email, password string) error {
 	return err
 }
 
+// Reads is Folders for one list, without looking at every other: what a
+// member is to this list, and its archive's visibility.
+func (a imapArchives) Reads(ctx context.Context, email string, list int64) (bool, error) {
+	_, role, err := a.h.Lists.RoleOf(ctx, list, email)
+	if errors.Is(err, lists.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	if role == "" {
+		return false, nil // public archives of other lists are on the web, not in IMAP
+	}
+	vis, err := archive.Visibility(ctx, a.h.DB, list)
+	if err != nil {
+		return false, err
+	}
+	return CanRead(vis, role), nil
+}
+
 func (a imapArchives) Folders(ctx context.Context, email string) ([]imapd.Folder, error) {
 	// A folder for each list the member is on or runs, whose archive they
 	// may read; public archives of other lists are on the web.

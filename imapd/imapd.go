@@ -54,6 +54,9 @@ type Archives interface {
 	Login(ctx context.Context, email, password string) error
 	// Folders lists the archives email may read.
 	Folders(ctx context.Context, email string) ([]Folder, error)
+	// Reads says whether email may still read list's archive (one of
+	// its Folders): asked when a selected folder changes.
+	Reads(ctx context.Context, email string, list int64) (bool, error)
 }
 
 // Folder is a list's archive as a folder.
@@ -258,16 +261,7 @@ func (u *user) reads(listID int64) (bool, error) {
 	} else if err != nil {
 		return false, err
 	}
-	fs, err := u.folders()
-	if err != nil {
-		return false, err
-	}
-	for _, f := range fs {
-		if f.List == listID {
-			return true, nil
-		}
-	}
-	return false, nil
+	return u.s.arch.Reads(ctx, u.email, listID)
 }
 
 func (u *user) ListMailboxes(subscribed bool) ([]backend.Mailbox, error) {
