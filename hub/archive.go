@@ -154,15 +154,42 @@ func (h *Hub) readable(ctx context.Context, email string, public bool) ([]readab
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, err
 	}
+	// Territory lists: their readers are the animators of the groups
+	// inside them. The codes of the groups email animates are read once,
+	// not every group's animators once per territory list (hundreds of
+	// them: a member's page and every IMAP LIST, SELECT or STATUS).
+	var mine []address.Code
+	if email != "" {
+		rows, err := h.DB.Query(ctx, "archive.animated-codes", email)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var gc string
+			if err := rows.Scan(&gc); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if c, err := address.ParseCode(gc); err == nil {
+				mine = append(mine, c)
+			}
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, err
+		}
+	}
 	var out []readableList
 	for _, r := range all {
 		role := r.role
 		if email == "" {
 			role = ""
-		} else if r.policy == lists.Territory {
-			// Its readers are the animators of the groups inside it.
-			if _, role, err = h.Lists.RoleOf(ctx, r.id, email); err != nil {
-				return nil, err
+		} else if r.policy == lists.Territory && role == "" {
+			zone, err := address.ParseCode(strings.SplitN(r.local, ".", 2)[0])
+			for _, c := range mine {
+				if err == nil && zone.Contains(c) {
+					role = "animator"
+					break
+				}
 			}
 		}
 		if role == "" && !(public && r.vis == archive.Public) {

@@ -175,6 +175,11 @@ SELECT COUNT(*) FROM held;
 -- name: test.removal
 SELECT reason, removed_by FROM archive_removals WHERE post_id = ?;
 
+-- name: archive.animated-codes
+-- The codes of the groups an address animates: the territory lists whose
+-- archive it reads are those whose code contains one.
+SELECT g.code FROM groups g JOIN animators a ON a.group_id = g.id WHERE a.email = ? COLLATE NOCASE;
+
 -- name: archive.readable
 -- The lists whose archive an address may read, or might (the caller
 -- checks the visibility against its role): public ones (?2 = 1), those it
