@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -104,12 +105,18 @@ func (a webAPI) RemoveGroup(ctx context.Context, tok web.APIToken, local, client
 	return err
 }
 
-func (a webAPI) SyncGroups(ctx context.Context, tok web.APIToken, in []web.APIGroup, dryRun bool, client string) (web.APISyncReport, error) {
+func (a webAPI) SyncGroups(ctx context.Context, tok web.APIToken, in []web.APIGroup, dryRun bool, allowRemovals int, client string) (web.APISyncReport, error) {
 	es := make([]groups.Entry, len(in))
 	for i, g := range in {
 		es[i] = groups.Entry{Address: g.Address, Name: g.Name, Commune: g.Commune, Animators: g.Animators}
 	}
-	rep, err := groups.Sync(ctx, a.h.DB, es, dryRun, tokActor(tok, client), a.h.now())
+	rep, err := groups.Sync(ctx, a.h.DB, es, dryRun, allowRemovals, tokActor(tok, client), a.h.now())
+	var many *groups.RemovalsError
+	if errors.As(err, &many) {
+		return web.APISyncReport{}, &web.Invalid{Problem: fmt.Sprintf(
+			"nothing was changed: this list would remove %d of the hub's %d groups (an empty or truncated export?); "+
+				"if that is meant, send it again with ?allow_removals=%d", many.Removed, many.Have, many.Removed)}
+	}
 	if errors.Is(err, groups.ErrSync) {
 		var lines []web.APILineError
 		collect(err, func(le *groups.LineError) {
@@ -120,7 +127,7 @@ func (a webAPI) SyncGroups(ctx context.Context, tok web.APIToken, in []web.APIGr
 		return web.APISyncReport{}, err
 	}
 	out := web.APISyncReport{DryRun: rep.DryRun, Created: rep.Created, Updated: rep.Updated, Removed: rep.Removed, Unchanged: rep.Unchanged,
-		Changes: []web.APIChange{}}
+		Changes: []web.APIChange{}, NeedsConfirmation: rep.NeedsConfirmation}
 	for _, c := range rep.Changes {
 		out.Changes = append(out.Changes, web.APIChange{Address: c.Address, Action: c.Action, Fields: c.Fields})
 	}

@@ -23,6 +23,7 @@ import (
 	"codeberg.org/relais/relais/archive"
 	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/config"
+	"codeberg.org/relais/relais/groups"
 	"codeberg.org/relais/relais/lists"
 	"codeberg.org/relais/relais/outbox"
 	"codeberg.org/relais/relais/store"
@@ -595,20 +596,71 @@ func TestReview3PublicArchiveAttachmentsMasked(t *testing.T) {
 	}
 }
 
-// Not fixed (a product decision): a bulk sync removes every group the
-// platform's list lacks, at once. One truncated or empty export (a
-// platform bug, a paging error) removes every group of the hub in one
-// transaction: animators lose their console, and every event loses its
-// organising groups for good (the link cascades away; groups synced back
-// get new ids). A sync that would remove more than a share of the groups
-// should need an explicit confirmation (?allow_removals=N), or removed
-// groups be kept a while.
+// A bulk sync removed every group the platform's list lacked, at once:
+// one truncated or empty export (a platform bug, a paging error) removed
+// every group of the hub in one transaction, animators lost their console
+// and events their organising groups for good. A sync that would remove
+// every group, or more than ten and more than a tenth of them, is now
+// refused (422, nothing changed) unless ?allow_removals=N confirms it; a
+// dry run says it would need the confirmation.
 func TestReview3SyncRefusesMassRemoval(t *testing.T) {
-	t.Skip("finding: PUT /api/v1/groups with an empty or truncated list removes every group and orphans their events")
 	e := newEnv(t)
-	tok, _, _ := access.CreateToken(context.Background(), e.h.DB, "platform", access.Scopes, time.Now())
-	if code, body := e.apiCall(t, tok, "PUT", "/groups", `{"groups": []}`); code != 422 {
-		t.Errorf("an empty sync: %d %s", code, body)
+	ctx := context.Background()
+	tok, _, _ := access.CreateToken(ctx, e.h.DB, "platform", access.Scopes, time.Now())
+	entry := func(i int) string {
+		return fmt.Sprintf(`{"address": "44%02d.g%d", "name": "G %d", "animators": ["a%d@exemple.fr"]}`, i%10+1, i, i, i)
+	}
+	list := func(from, to int) string {
+		var es []string
+		for i := from; i < to; i++ {
+			es = append(es, entry(i))
+		}
+		return `{"groups": [` + strings.Join(es, ",") + `]}`
+	}
+	count := func() int {
+		gs, err := groups.List(ctx, e.h.DB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(gs)
+	}
+	if code, body := e.apiCall(t, tok, "PUT", "/groups?allow_removals=1", list(0, 40)); code != 200 || !strings.Contains(body, `"created":40`) {
+		t.Fatalf("the first sync: %d %s", code, body)
+	}
+	base := count() // the hub's own group went: the list replaced it, confirmed
+
+	// Empty, and truncated to its first half: refused, nothing changed.
+	for _, body := range []string{`{"groups": []}`, list(0, 20)} {
+		code, resp := e.apiCall(t, tok, "PUT", "/groups", body)
+		if code != 422 || !strings.Contains(resp, "allow_removals=") {
+			t.Errorf("a sync removing many groups: %d %s", code, resp)
+		}
+		if n := count(); n != base {
+			t.Errorf("a refused sync changed the groups: %d, want %d", n, base)
+		}
+	}
+	// A dry run says so, and changes nothing either.
+	code, resp := e.apiCall(t, tok, "PUT", "/groups?dry_run=true", list(0, 20))
+	if code != 200 || !strings.Contains(resp, `"needs_confirmation":true`) || !strings.Contains(resp, `"removed":20`) {
+		t.Errorf("a dry run of a mass removal: %d %s", code, resp)
+	}
+	// A confirmation too small is refused; a bad one is a 400.
+	if code, resp := e.apiCall(t, tok, "PUT", "/groups?allow_removals=19", list(0, 20)); code != 422 {
+		t.Errorf("allow_removals=19 for 20 removals: %d %s", code, resp)
+	}
+	if code, resp := e.apiCall(t, tok, "PUT", "/groups?allow_removals=-1", list(0, 20)); code != 400 {
+		t.Errorf("allow_removals=-1: %d %s", code, resp)
+	}
+	// A few removals go through without asking (groups that closed).
+	if code, resp := e.apiCall(t, tok, "PUT", "/groups", list(0, 37)); code != 200 || !strings.Contains(resp, `"removed":3`) {
+		t.Errorf("a sync removing 3 of 40: %d %s", code, resp)
+	}
+	// The confirmed one goes through.
+	if code, resp := e.apiCall(t, tok, "PUT", "/groups?allow_removals=17", list(0, 20)); code != 200 || !strings.Contains(resp, `"removed":17`) {
+		t.Errorf("a confirmed sync: %d %s", code, resp)
+	}
+	if n := count(); n != base-20 {
+		t.Errorf("after the confirmed sync: %d groups, want %d", n, base-20)
 	}
 }
 
