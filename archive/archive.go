@@ -30,6 +30,7 @@ import (
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
 
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/store"
 )
 
@@ -368,10 +369,32 @@ func MaskText(s string) string {
 	return addrRE.ReplaceAllStringFunc(s, Mask)
 }
 
-// Remove takes post id out of list listID's archive: deleted (its page,
-// its words in the index, its IMAP UID), the removal recorded with who
-// and why. Its answers stay, attached above it.
-func Remove(ctx context.Context, db *store.DB, listID, id int64, by, reason string, now time.Time) error {
+// markedAddrRE is addrRE with a search's marks (\x01, \x02) anywhere in
+// it: a matched word of an address cuts it for addrRE.
+var markedAddrRE = regexp.MustCompile(`[\p{L}\p{N}._%+\-\x01\x02]+@[\x01\x02]*[\p{L}\p{N}\-\x01\x02]+(\.[\x01\x02]*[\p{L}\p{N}\-\x01\x02]+)+`)
+
+// MaskExcerpt masks every address in a search's excerpt, whose matches
+// are marked \x01 … \x02: an address with a match in it is masked whole
+// and marked whole.
+func MaskExcerpt(s string) string {
+	return markedAddrRE.ReplaceAllStringFunc(s, func(a string) string {
+		plain := strings.NewReplacer("\x01", "", "\x02", "").Replace(a)
+		if !strings.Contains(plain, "@") || !addrRE.MatchString(plain) {
+			return a
+		}
+		m := MaskText(plain)
+		if plain != a {
+			return "\x01" + m + "\x02"
+		}
+		return m
+	})
+}
+
+// Remove takes post id out of list listID (whose address is list) 's
+// archive: deleted (its page, its words in the index, its IMAP UID), the
+// removal recorded with who and why, and in the audit log (who, from
+// where). Its answers stay, attached above it.
+func Remove(ctx context.Context, db *store.DB, listID int64, list string, id int64, a audit.Actor, reason string, now time.Time) error {
 	reason = strings.TrimSpace(reason)
 	if reason == "" {
 		return errors.New("archive: a removal needs its reason")
@@ -390,8 +413,10 @@ func Remove(ctx context.Context, db *store.DB, listID, id int64, by, reason stri
 		if _, err := tx.Exec("archive.remove", id); err != nil {
 			return err
 		}
-		_, err = tx.Exec("archive.removed", id, listID, now.Unix(), strings.ToLower(by), reason)
-		return err
+		if _, err := tx.Exec("archive.removed", id, listID, now.Unix(), strings.ToLower(a.Who), reason); err != nil {
+			return err
+		}
+		return audit.Record(tx, a, now, "archive.remove", list, fmt.Sprintf("post %d: %s", id, strings.Join(strings.Fields(reason), " ")))
 	})
 }
 

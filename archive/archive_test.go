@@ -9,6 +9,7 @@ import (
 
 	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/archive"
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/lists"
 	"codeberg.org/relais/relais/store"
 )
@@ -174,7 +175,7 @@ func TestSearch(t *testing.T) {
 	if len(hits) != 1 || !strings.Contains(hits[0].Excerpt, "\x01salle\x02") {
 		t.Fatalf("excerpt: %+v", hits)
 	}
-	if err := archive.Remove(ctx, w.db, w.list, w.ids["a"], "camille@exemple.fr", "demande de l'auteur", time.Now()); err != nil {
+	if err := archive.Remove(ctx, w.db, w.list, "4405.discussion", w.ids["a"], audit.Actor{Who: "camille@exemple.fr", Via: audit.ViaCLI}, "demande de l'auteur", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if got := find(archive.Query{Words: "reunion"}); got != "b" {

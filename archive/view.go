@@ -206,7 +206,11 @@ func (w *walker) leaf(e *message.Entity, t string, params map[string]string, bod
 	if name == "" {
 		name = fmt.Sprintf("part-%d", w.n)
 	}
-	*out = append(*out, Part{N: w.n, Name: decode(name), Type: t, Size: len(body)})
+	name = decode(name)
+	if w.mask {
+		name = MaskText(name)
+	}
+	*out = append(*out, Part{N: w.n, Name: name, Type: t, Size: len(body)})
 }
 
 // image is the address of an inline image named by src: a cid: URL of
@@ -277,6 +281,32 @@ func Attachment(raw []byte, n int) (data []byte, typ, name string, ok bool) {
 	}
 	ok = rec(e, 0)
 	return data, typ, name, ok
+}
+
+// MaskedText is a message as text with every address masked: its fields,
+// its text parts (HTML ones as their words), the names of its
+// attachments. A public archive's reader gets a forwarded message so.
+func MaskedText(raw []byte) []byte {
+	v := Read(raw, true, nil)
+	var b strings.Builder
+	for _, f := range [][2]string{{"From", v.From}, {"To", v.To}, {"Cc", v.Cc}, {"Subject", v.Subject}, {"Date", v.Date}} {
+		if f[1] != "" {
+			b.WriteString(f[0] + ": " + f[1] + "\n")
+		}
+	}
+	b.WriteString("\n")
+	for _, p := range v.Parts {
+		switch {
+		case p.Text != "":
+			b.WriteString(p.Text)
+		case p.HTML != "":
+			b.WriteString(MaskText(htmlWords(p.HTML)))
+		default:
+			b.WriteString("[" + p.Name + "]")
+		}
+		b.WriteString("\n")
+	}
+	return []byte(b.String())
 }
 
 // SafeType is the Content-Type an attachment is served with: the types a
@@ -403,6 +433,11 @@ func Sanitize(src []byte, mask bool, image func(src string) string) string {
 					u := strings.ToLower(strings.TrimSpace(v))
 					switch {
 					case strings.HasPrefix(u, "http://"), strings.HasPrefix(u, "https://"):
+						if mask {
+							// A link may carry an address (?email=…), as is
+							// or percent-encoded: masked like the text.
+							v = MaskText(pct40.Replace(v))
+						}
 					case strings.HasPrefix(u, "mailto:"):
 						if mask {
 							v = "mailto:" + Mask(strings.TrimSpace(v)[len("mailto:"):])
@@ -414,6 +449,10 @@ func Sanitize(src []byte, mask bool, image func(src string) string) string {
 					if v = image(v); v == "" {
 						keep = false
 					}
+				case "title", "alt":
+					if mask {
+						v = MaskText(v)
+					}
 				}
 				out = append(out, a.Key+`="`+html.EscapeString(v)+`"`)
 			}
@@ -422,6 +461,9 @@ func Sanitize(src []byte, mask bool, image func(src string) string) string {
 				for _, a := range tok.Attr {
 					if a.Key == "alt" && strings.TrimSpace(a.Val) != "" {
 						alt = "[" + a.Val + "]"
+						if mask {
+							alt = MaskText(alt)
+						}
 					}
 				}
 				b.WriteString(html.EscapeString(alt))
@@ -456,6 +498,10 @@ func Sanitize(src []byte, mask bool, image func(src string) string) string {
 		}
 	}
 }
+
+// pct40 writes a percent-encoded @ as it is, for MaskText to find the
+// address around it.
+var pct40 = strings.NewReplacer("%40", "@")
 
 func contains(xs []string, x string) bool {
 	for _, y := range xs {

@@ -12,6 +12,8 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/queue"
@@ -41,12 +43,21 @@ func (g Group) Local() string { return g.Code.Local() + "." + g.Name }
 // Address returns the group's address on domain.
 func (g Group) Address(domain string) string { return g.Local() + "@" + domain }
 
+// maxName bounds a group's display name, in characters.
+const maxName = 200
+
 // Validate checks a group before it is stored, with sentences an operator
 // can act on.
 func (g *Group) Validate() error {
 	var errs []error
 	if strings.TrimSpace(g.DisplayName) == "" {
 		errs = append(errs, errors.New("a display name is required (--name)"))
+	} else if utf8.RuneCountInString(g.DisplayName) > maxName {
+		errs = append(errs, fmt.Errorf("a display name of at most %d characters", maxName))
+	} else if strings.ContainsFunc(g.DisplayName, func(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }) ||
+		!utf8.ValidString(g.DisplayName) {
+		// Header fields and feeds carry it: a line break would break them.
+		errs = append(errs, errors.New("a display name of one line, without control characters"))
 	}
 	if err := CheckCommune(g.Commune, g.Code); err != nil {
 		errs = append(errs, err)

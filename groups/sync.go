@@ -37,6 +37,9 @@ type SyncReport struct {
 	Removed   int      `json:"removed"`
 	Unchanged int      `json:"unchanged"`
 	Changes   []Change `json:"changes"`
+	// NeedsConfirmation: the removals are many (see RemovalsError); a
+	// sync without allow_removals would be refused.
+	NeedsConfirmation bool `json:"needs_confirmation,omitempty"`
 }
 
 // LineError is a line Sync refused: nothing was changed.
@@ -58,13 +61,48 @@ func (e *LineError) Unwrap() error { return e.Err }
 // ErrSync wraps the line errors of a refused sync.
 var ErrSync = errors.New("groups: nothing synchronised")
 
+// RemovalsError is a sync refused because it would remove more groups
+// than a platform's list can plausibly mean to: every group the hub has,
+// or more than MassRemoval groups and more than a tenth of them. An
+// empty or truncated export (a platform bug, a paging error) would
+// otherwise remove them all at once, their animators' console and their
+// events' organisers with them. Nothing was changed; the same sync with
+// allowRemovals >= Removed goes through.
+type RemovalsError struct {
+	Removed int // groups the sync would remove
+	Have    int // groups the hub has
+}
+
+func (e *RemovalsError) Error() string {
+	return fmt.Sprintf("groups: nothing synchronised: this list would remove %d of the hub's %d groups; "+
+		"if that is meant, confirm with allow_removals=%d", e.Removed, e.Have, e.Removed)
+}
+
+// MassRemoval is the number of removals a sync makes without a
+// confirmation whatever the share (see RemovalsError).
+const MassRemoval = 10
+
+// massRemoval says whether removing removed of have groups needs a
+// confirmation.
+func massRemoval(removed, have int) bool {
+	if removed == 0 {
+		return false
+	}
+	return removed == have || (removed > MassRemoval && removed*10 > have)
+}
+
 // Sync makes the hub's groups what entries say, as one transaction: groups
 // not there are created, those that differ (name, commune, animators) are
 // updated, those the hub has and entries do not are removed. Every line is
 // checked first; if any is wrong, nothing changes and the error (ErrSync,
 // with a *LineError per wrong line) names each. dryRun reports without
 // changing. Each change is written to the audit log.
-func Sync(ctx context.Context, db *store.DB, entries []Entry, dryRun bool, a audit.Actor, now time.Time) (SyncReport, error) {
+//
+// A sync that would remove every group, or more than MassRemoval and more
+// than a tenth of them, is refused with a *RemovalsError unless
+// allowRemovals is at least the number it removes; a dry run reports it
+// without refusing (NeedsConfirmation).
+func Sync(ctx context.Context, db *store.DB, entries []Entry, dryRun bool, allowRemovals int, a audit.Actor, now time.Time) (SyncReport, error) {
 	want := make([]Group, 0, len(entries))
 	var errs []error
 	seen := map[string]int{}
@@ -162,6 +200,12 @@ func Sync(ctx context.Context, db *store.DB, entries []Entry, dryRun bool, a aud
 			gone = append(gone, g)
 		}
 		slices.SortFunc(gone, func(a, b Group) int { return strings.Compare(a.Local(), b.Local()) })
+		if massRemoval(len(gone), len(have)) && allowRemovals < len(gone) {
+			if !dryRun {
+				return &RemovalsError{Removed: len(gone), Have: len(have)}
+			}
+			rep.NeedsConfirmation = true
+		}
 		for _, g := range gone {
 			if _, err := tx.Exec("group.delete", g.ID); err != nil {
 				return err

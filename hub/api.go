@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -104,12 +105,18 @@ func (a webAPI) RemoveGroup(ctx context.Context, tok web.APIToken, local, client
 	return err
 }
 
-func (a webAPI) SyncGroups(ctx context.Context, tok web.APIToken, in []web.APIGroup, dryRun bool, client string) (web.APISyncReport, error) {
+func (a webAPI) SyncGroups(ctx context.Context, tok web.APIToken, in []web.APIGroup, dryRun bool, allowRemovals int, client string) (web.APISyncReport, error) {
 	es := make([]groups.Entry, len(in))
 	for i, g := range in {
 		es[i] = groups.Entry{Address: g.Address, Name: g.Name, Commune: g.Commune, Animators: g.Animators}
 	}
-	rep, err := groups.Sync(ctx, a.h.DB, es, dryRun, tokActor(tok, client), a.h.now())
+	rep, err := groups.Sync(ctx, a.h.DB, es, dryRun, allowRemovals, tokActor(tok, client), a.h.now())
+	var many *groups.RemovalsError
+	if errors.As(err, &many) {
+		return web.APISyncReport{}, &web.Invalid{Problem: fmt.Sprintf(
+			"nothing was changed: this list would remove %d of the hub's %d groups (an empty or truncated export?); "+
+				"if that is meant, send it again with ?allow_removals=%d", many.Removed, many.Have, many.Removed)}
+	}
 	if errors.Is(err, groups.ErrSync) {
 		var lines []web.APILineError
 		collect(err, func(le *groups.LineError) {
@@ -120,7 +127,7 @@ func (a webAPI) SyncGroups(ctx context.Context, tok web.APIToken, in []web.APIGr
 		return web.APISyncReport{}, err
 	}
 	out := web.APISyncReport{DryRun: rep.DryRun, Created: rep.Created, Updated: rep.Updated, Removed: rep.Removed, Unchanged: rep.Unchanged,
-		Changes: []web.APIChange{}}
+		Changes: []web.APIChange{}, NeedsConfirmation: rep.NeedsConfirmation}
 	for _, c := range rep.Changes {
 		out.Changes = append(out.Changes, web.APIChange{Address: c.Address, Action: c.Action, Fields: c.Fields})
 	}
@@ -210,44 +217,39 @@ func (a webAPI) SaveList(ctx context.Context, tok web.APIToken, in web.APIList, 
 		prefix = *in.SubjectPrefix
 	}
 	act := tokActor(tok, client)
-	var id int64
-	if create {
-		code, name, err := address.GroupLocal(strings.TrimSpace(in.Address))
-		if err != nil {
-			return web.APIList{}, invalid(err)
-		}
-		l, err := lists.Create(ctx, a.h.DB, lists.List{Code: code, Name: name, DisplayName: in.Name, Policy: in.Policy, ReplyTo: in.ReplyTo,
-			SubjectPrefix: prefix, Lang: in.Lang, Auth: in.Auth, MaxBytes: in.MaxKB * 1024, RatePerHour: in.RatePerHour, Archive: true, Owners: owners})
-		if errors.Is(err, lists.ErrExists) {
-			return web.APIList{}, web.ErrConflict
-		} else if err != nil {
-			return web.APIList{}, invalid(err)
-		}
-		id = l.ID
-		if err := a.h.DB.Write(ctx, func(tx *store.Tx) error {
-			return audit.Record(tx, act, a.h.now(), "list.create", l.Local(), l.Policy)
-		}); err != nil {
-			return web.APIList{}, err
-		}
-	} else {
-		l, err := a.find(ctx, in.Address)
-		if err != nil {
-			return web.APIList{}, err
-		}
-		id = l.ID
-		if err := a.h.Lists.SetOwners(ctx, id, owners, act); err != nil {
-			return web.APIList{}, invalid(err)
-		}
-	}
 	modes := in.DigestModes
 	if modes == nil {
 		modes = lists.DigestModes
 	}
 	st := lists.Settings{Name: in.Name, Policy: in.Policy, ReplyTo: in.ReplyTo, SubjectPrefix: prefix, Lang: in.Lang, Auth: in.Auth,
 		MaxKB: in.MaxKB, RatePerHour: in.RatePerHour, Texts: lists.Texts{Welcome: in.Welcome, Footer: in.Footer, DigestModes: modes}}
-	l, err := a.h.Lists.Configure(ctx, id, st, act)
-	if err != nil {
-		return web.APIList{}, invalid(err)
+	// The list and its settings (and, for a change, its owners) are
+	// written in one transaction: a refused request changes nothing.
+	var l lists.List
+	if create {
+		code, name, err := address.GroupLocal(strings.TrimSpace(in.Address))
+		if err != nil {
+			return web.APIList{}, invalid(err)
+		}
+		l, err = a.h.Lists.CreateConfigured(ctx, lists.List{Code: code, Name: name, DisplayName: in.Name, Policy: in.Policy, ReplyTo: in.ReplyTo,
+			SubjectPrefix: prefix, Lang: in.Lang, Auth: in.Auth, MaxBytes: in.MaxKB * 1024, RatePerHour: in.RatePerHour, Archive: true, Owners: owners},
+			st, act)
+		if errors.Is(err, lists.ErrExists) {
+			return web.APIList{}, web.ErrConflict
+		} else if err != nil {
+			return web.APIList{}, invalid(err)
+		}
+	} else {
+		cur, err := a.find(ctx, in.Address)
+		if err != nil {
+			return web.APIList{}, err
+		}
+		if owners == nil {
+			owners = []lists.Owner{} // none given: Validate says at least one
+		}
+		if l, err = a.h.Lists.Reconfigure(ctx, cur.ID, owners, st, act); err != nil {
+			return web.APIList{}, invalid(err)
+		}
 	}
 	full, err := lists.Find(ctx, a.h.DB, l.Local())
 	if err != nil {

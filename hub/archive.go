@@ -18,6 +18,7 @@ import (
 
 	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/archive"
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/imapd"
 	"codeberg.org/relais/relais/lists"
 	"codeberg.org/relais/relais/mailauth"
@@ -90,7 +91,7 @@ func (a webArchives) open(ctx context.Context, local, email string) (reader, err
 	}
 	path := "/archives/" + rd.l.Local()
 	rd.row = web.ArchiveList{ArchiveRow: web.ArchiveRow{Address: rd.l.Local(), Name: rd.l.DisplayName, Visibility: rd.vis},
-		Path: path, Email: h.Lists.Address(rd.l, ""), CanPost: email != "", CanMbox: email != "",
+		Path: path, Email: h.Lists.Address(rd.l, ""), CanPost: email != "", CanMbox: email != "" && rd.role != "",
 		IsOwner: rd.role == "owner" || rd.role == "moderator", Policy: rd.l.Policy, Archived: n}
 	if rd.vis == archive.Public {
 		rd.row.Feed = path + "/atom"
@@ -100,8 +101,9 @@ func (a webArchives) open(ctx context.Context, local, email string) (reader, err
 
 // mask: pages of a public archive show no address whole; so do all
 // pages, since a member's archive may be made public later and pages
-// are screenshot and shared. Whole messages (mbox, IMAP) are for readers
-// signed in.
+// are screenshot and shared. Whole messages (mbox, IMAP) are for the
+// list's own people (members, owners, moderators), signed in: anyone
+// known to the hub may sign in.
 const mask = true
 
 func (a webArchives) Readable(ctx context.Context, email string) ([]web.ArchiveRow, error) {
@@ -152,15 +154,42 @@ func (h *Hub) readable(ctx context.Context, email string, public bool) ([]readab
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, err
 	}
+	// Territory lists: their readers are the animators of the groups
+	// inside them. The codes of the groups email animates are read once,
+	// not every group's animators once per territory list (hundreds of
+	// them: a member's page and every IMAP LIST, SELECT or STATUS).
+	var mine []address.Code
+	if email != "" {
+		rows, err := h.DB.Query(ctx, "archive.animated-codes", email)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var gc string
+			if err := rows.Scan(&gc); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if c, err := address.ParseCode(gc); err == nil {
+				mine = append(mine, c)
+			}
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, err
+		}
+	}
 	var out []readableList
 	for _, r := range all {
 		role := r.role
 		if email == "" {
 			role = ""
-		} else if r.policy == lists.Territory {
-			// Its readers are the animators of the groups inside it.
-			if _, role, err = h.Lists.RoleOf(ctx, r.id, email); err != nil {
-				return nil, err
+		} else if r.policy == lists.Territory && role == "" {
+			zone, err := address.ParseCode(strings.SplitN(r.local, ".", 2)[0])
+			for _, c := range mine {
+				if err == nil && zone.Contains(c) {
+					role = "animator"
+					break
+				}
 			}
 		}
 		if role == "" && !(public && r.vis == archive.Public) {
@@ -336,6 +365,19 @@ func (a webArchives) Attachment(ctx context.Context, list, email string, id int6
 	if !ok {
 		return web.ArchiveFile{}, web.ErrNoFeed
 	}
+	if rd.role == "" {
+		// A public archive's reader who is not of the list: what can be
+		// masked is, as on the pages (a CSV of sign-ups, a message
+		// forwarded as an attachment); a PDF or an image cannot be.
+		t := strings.ToLower(typ)
+		switch {
+		case strings.HasPrefix(t, "message/"):
+			return web.ArchiveFile{Name: archive.MaskText(name) + ".txt", Type: "text/plain; charset=utf-8", Data: archive.MaskedText(data)}, nil
+		case strings.HasPrefix(t, "text/"):
+			data = []byte(archive.MaskText(string(data)))
+		}
+		name = archive.MaskText(name)
+	}
 	return web.ArchiveFile{Name: name, Type: archive.SafeType(typ), Data: data}, nil
 }
 
@@ -376,7 +418,7 @@ func (a webArchives) Search(ctx context.Context, list, email string, q web.Archi
 	}
 	for _, x := range hits {
 		r := a.postRow(rd, x.Post)
-		ex := html.EscapeString(archive.MaskText(x.Excerpt))
+		ex := html.EscapeString(archive.MaskExcerpt(x.Excerpt))
 		ex = strings.NewReplacer("\x01", "<mark>", "\x02", "</mark>").Replace(ex)
 		r.Excerpt = template.HTML(ex) // escaped above, only <mark> added
 		p.Hits = append(p.Hits, r)
@@ -398,6 +440,9 @@ func (a webArchives) Mbox(ctx context.Context, list, email, ym string, thread in
 	rd, err := a.open(ctx, list, email)
 	if err != nil {
 		return err
+	}
+	if !rd.row.CanMbox {
+		return web.ErrNoFeed // a public archive's reader who is not of the list
 	}
 	var n int
 	if ym != "" {
@@ -590,7 +635,7 @@ func (h *Hub) webMessage(l lists.List, email string, p web.ArchivePost, refs []s
 	return b.Bytes()
 }
 
-func (a webArchives) Remove(ctx context.Context, list, email string, id int64, reason string) error {
+func (a webArchives) Remove(ctx context.Context, list, email string, id int64, reason, client string) error {
 	rd, err := a.open(ctx, list, email)
 	if err != nil {
 		return err
@@ -598,7 +643,7 @@ func (a webArchives) Remove(ctx context.Context, list, email string, id int64, r
 	if !rd.row.IsOwner {
 		return web.ErrNoFeed
 	}
-	err = archive.Remove(ctx, a.h.DB, rd.l.ID, id, email, reason, a.h.now())
+	err = archive.Remove(ctx, a.h.DB, rd.l.ID, rd.l.Local(), id, audit.Actor{Who: email, Via: audit.ViaWeb, From: client}, reason, a.h.now())
 	if errors.Is(err, archive.ErrNotFound) {
 		return web.ErrNoFeed
 	}
@@ -673,6 +718,25 @@ func (a imapArchives) Login(ctx context.Context, email, password string) error {
 		return imapd.ErrBadLogin
 	}
 	return err
+}
+
+// Reads is Folders for one list, without looking at every other: what a
+// member is to this list, and its archive's visibility.
+func (a imapArchives) Reads(ctx context.Context, email string, list int64) (bool, error) {
+	_, role, err := a.h.Lists.RoleOf(ctx, list, email)
+	if errors.Is(err, lists.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	if role == "" {
+		return false, nil // public archives of other lists are on the web, not in IMAP
+	}
+	vis, err := archive.Visibility(ctx, a.h.DB, list)
+	if err != nil {
+		return false, err
+	}
+	return CanRead(vis, role), nil
 }
 
 func (a imapArchives) Folders(ctx context.Context, email string) ([]imapd.Folder, error) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"codeberg.org/relais/relais/archive"
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/internal/mbsync"
 	"codeberg.org/relais/relais/lists"
@@ -214,7 +215,7 @@ except imaplib.IMAP4.error as e:
 		t.Fatalf("after the new post: %q", l)
 	}
 	p.expect("idle +")
-	if err := archive.Remove(ctx, e.h.DB, e.list.ID, id, "camille@exemple.fr", "test", time.Now()); err != nil {
+	if err := archive.Remove(ctx, e.h.DB, e.list.ID, e.list.Local(), id, audit.Actor{Who: "camille@exemple.fr", Via: audit.ViaCLI}, "test", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	p.say("go")

@@ -54,6 +54,9 @@ type Archives interface {
 	Login(ctx context.Context, email, password string) error
 	// Folders lists the archives email may read.
 	Folders(ctx context.Context, email string) ([]Folder, error)
+	// Reads says whether email may still read list's archive (one of
+	// its Folders): asked when a selected folder changes.
+	Reads(ctx context.Context, email string, list int64) (bool, error)
 }
 
 // Folder is a list's archive as a folder.
@@ -65,6 +68,9 @@ type Folder struct {
 
 // ErrBadLogin: wrong address or app password.
 var ErrBadLogin = errors.New("imapd: wrong address or app password")
+
+// errGone ends a session whose selected folder is no longer the member's.
+var errGone = errors.New("this folder is no longer yours to read")
 
 // errReadOnly is the NO of every write.
 var errReadOnly = errors.New("the list archives are read-only: write to the list by mail, or on its page")
@@ -113,9 +119,11 @@ func New(cfg Config, db *store.DB, arch Archives, log *slog.Logger) *Server {
 	s := &Server{cfg: cfg, db: db, arch: arch, log: log, changed: map[int64]chan struct{}{},
 		limits: newLimits(cfg, cfg.Now)}
 	s.srv = server.New(&imapBackend{s: s})
-	s.srv.TLSConfig = cfg.TLS
-	// Login is checked in the backend: a password is taken without TLS
-	// only from a loopback client.
+	// TLS is done below go-imap, on guarded connections (guard.go): the
+	// implicit TLS port's, and STARTTLS, which the readOnly extension
+	// answers. Login is checked in the backend: a password is taken
+	// without TLS only from a loopback client.
+	s.srv.TLSConfig = nil
 	s.srv.AllowInsecureAuth = true
 	s.srv.AutoLogout = 30 * time.Minute
 	s.srv.MaxLiteralSize = 64 << 10                // a client sends no message here
@@ -133,8 +141,17 @@ func New(cfg Config, db *store.DB, arch Archives, log *slog.Logger) *Server {
 }
 
 // Serve answers IMAP (STARTTLS when configured) on ln until Close.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, false) }
+
+// serve answers IMAP on ln, over implicit TLS when implicit. The limits
+// wrap the plain connection, under TLS: go-imap tells a TLS connection
+// by its type (*tls.Conn), and would take a wrapped one for clear text.
+func (s *Server) serve(ln net.Listener, implicit bool) error {
 	ln = s.limits.listener(ln, s.log)
+	if implicit {
+		ln = tls.NewListener(ln, s.cfg.TLS)
+	}
+	ln = guardListener{Listener: ln, tls: implicit}
 	s.mu.Lock()
 	s.lns = append(s.lns, ln)
 	s.mu.Unlock()
@@ -150,7 +167,7 @@ func (s *Server) ServeTLS(ln net.Listener) error {
 	if s.cfg.TLS == nil {
 		return errors.New("imapd: no certificate for implicit TLS")
 	}
-	return s.Serve(tls.NewListener(ln, s.cfg.TLS))
+	return s.serve(ln, true)
 }
 
 // Addr returns where the server first listens, nil if it does not.
@@ -194,7 +211,7 @@ type imapBackend struct{ s *Server }
 func (b *imapBackend) Login(info *imap.ConnInfo, username, password string) (backend.User, error) {
 	s := b.s
 	ip := clientIP(info.RemoteAddr)
-	if info.TLS == nil && !ip.IsLoopback() {
+	if !secured(info) && !ip.IsLoopback() {
 		return nil, errors.New("use STARTTLS (or the TLS port) first: no password in clear text")
 	}
 	email := strings.ToLower(strings.TrimSpace(username))
@@ -215,13 +232,14 @@ func (b *imapBackend) Login(info *imap.ConnInfo, username, password string) (bac
 		s.log.Info("imap: sign-in refused: too many sessions for the address", "client", ipKey(ip))
 		return nil, errors.New("too many sessions open with this address: close one first")
 	}
-	return &user{s: s, email: email}, nil
+	return &user{s: s, email: email, password: password}, nil
 }
 
 type user struct {
-	s     *Server
-	email string
-	once  sync.Once
+	s        *Server
+	email    string
+	password string // asked again when a folder changes: revoked, it reads no more
+	once     sync.Once
 }
 
 func (u *user) Username() string { return u.email }
@@ -230,6 +248,20 @@ func (u *user) folders() ([]Folder, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return u.s.arch.Folders(ctx, u.email)
+}
+
+// reads says whether the member may still read list listID's archive
+// with the app password they signed in with (revoked, or the member
+// erased: no more).
+func (u *user) reads(listID int64) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := u.s.arch.Login(ctx, u.email, u.password); errors.Is(err, ErrBadLogin) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return u.s.arch.Reads(ctx, u.email, listID)
 }
 
 func (u *user) ListMailboxes(subscribed bool) ([]backend.Mailbox, error) {
@@ -560,6 +592,18 @@ func (m *mailbox) sync(conn server.Conn) error {
 	if int(count) == len(m.view) && (count == 0 || uint32(top) == m.view[len(m.view)-1].uid) {
 		return nil
 	}
+	// The folder changed: is it still the member's to read? An owner may
+	// have removed them from the list (or the archive may be for owners
+	// now), or they revoked the app password, since they selected it;
+	// they are told nothing more of it.
+	if ok, err := m.u.reads(m.f.List); err != nil {
+		return err
+	} else if !ok {
+		m.u.s.log.Info("imap: folder no longer readable, session closed", "list", m.f.List)
+		conn.WriteResp(&imap.StatusResp{Type: imap.StatusRespBye, Info: "this folder is no longer yours to read"})
+		conn.Close()
+		return errGone
+	}
 	now, err := m.load(0)
 	if err != nil {
 		return err
@@ -608,10 +652,27 @@ type readOnly struct {
 	enabled bool
 }
 
-func (r *readOnly) Capabilities(server.Conn) []string { return nil }
+// Capabilities: STARTTLS before TLS when the hub has a certificate, and
+// LOGINDISABLED (RFC 3501 §6.2.3) where a password would cross the
+// network in clear text, so that a client does not send it.
+func (r *readOnly) Capabilities(c server.Conn) []string {
+	if c.Context().State != imap.NotAuthenticatedState || secured(c.Info()) {
+		return nil
+	}
+	var caps []string
+	if r.s.cfg.TLS != nil {
+		caps = append(caps, "STARTTLS")
+	}
+	if !clientIP(c.Info().RemoteAddr).IsLoopback() {
+		caps = append(caps, "LOGINDISABLED")
+	}
+	return caps
+}
 
 func (r *readOnly) Command(name string) server.HandlerFactory {
 	switch name {
+	case "STARTTLS":
+		return func() server.Handler { return &startTLSCmd{s: r.s} }
 	case "NOOP", "CHECK":
 		return func() server.Handler { return &noop{} }
 	case "IDLE":

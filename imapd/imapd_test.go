@@ -33,6 +33,10 @@ func (f fake) Folders(context.Context, string) ([]Folder, error) {
 	return []Folder{{Name: "4405.discussion", List: f.list, UIDValidity: 1700000000}}, nil
 }
 
+func (f fake) Reads(_ context.Context, _ string, list int64) (bool, error) {
+	return list == f.list, nil
+}
+
 func newServer(t *testing.T, cfg Config) (*Server, *tls.Config) {
 	db, err := store.Open(t.TempDir())
 	if err != nil {

@@ -30,6 +30,9 @@ func newLimits(cfg Config, now func() time.Time) *limits {
 
 // clientIP is the address of a client, netip form.
 func clientIP(a net.Addr) netip.Addr {
+	if ga, ok := a.(guardAddr); ok {
+		a = ga.Addr
+	}
 	if ta, ok := a.(*net.TCPAddr); ok {
 		ip, _ := netip.AddrFromSlice(ta.IP)
 		return ip.Unmap()

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/store"
@@ -101,62 +102,101 @@ const maxText = 2000
 // Configure stores new settings for list id (owners are kept): the same
 // checks as `relais list update`.
 func (s *Service) Configure(ctx context.Context, id int64, st Settings, a audit.Actor) (List, error) {
+	return s.Reconfigure(ctx, id, nil, st, a)
+}
+
+// Reconfigure stores new settings for list id and, when owners is not
+// nil, its owners and moderators, in one transaction: a refusal of either
+// changes neither.
+func (s *Service) Reconfigure(ctx context.Context, id int64, owners []Owner, st Settings, a audit.Actor) (List, error) {
 	var l List
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		if owners != nil {
+			if err := s.replaceOwners(tx, id, owners, a); err != nil {
+				return err
+			}
+		}
 		var err error
-		if l, err = get(tx, id); err != nil {
-			return err
-		}
-		if l.Policy == Territory {
-			return fmt.Errorf("%w: territory lists follow the groups", ErrNotFound)
-		}
-		old := l
-		if st.Name != "" {
-			l.DisplayName = strings.TrimSpace(st.Name)
-		}
-		l.Policy, l.ReplyTo, l.SubjectPrefix, l.Auth = st.Policy, st.ReplyTo, st.SubjectPrefix, st.Auth
-		if st.Lang != "" {
-			l.Lang = st.Lang
-		}
-		l.MaxBytes, l.RatePerHour = st.MaxKB*1024, st.RatePerHour
-		if err := l.Validate(); err != nil {
-			return err
-		}
-		var errs []error
-		for _, m := range [](map[string]string){st.Welcome, st.Footer} {
-			for lang, v := range m {
-				if !slices.Contains(templates.Languages, lang) {
-					errs = append(errs, fmt.Errorf("language %q: fr or en", lang))
-				}
-				if len(v) > maxText {
-					errs = append(errs, fmt.Errorf("a text of at most %d characters", maxText))
-				}
-			}
-		}
-		for _, m := range st.DigestModes {
-			if !slices.Contains(DigestModes, m) {
-				errs = append(errs, fmt.Errorf("digest mode %q: daily or weekly", m))
-			}
-		}
-		if err := errors.Join(errs...); err != nil {
-			return err
-		}
-		if err := update(tx, &l); err != nil {
-			return err
-		}
-		clean := func(m map[string]string, lang string) string {
-			return strings.TrimSpace(strings.ReplaceAll(m[lang], "\r\n", "\n"))
-		}
-		if _, err := tx.Exec("list.set-texts", clean(st.Welcome, "fr"), clean(st.Welcome, "en"), clean(st.Footer, "fr"),
-			clean(st.Footer, "en"), strings.Join(st.DigestModes, ","), id); err != nil {
-			return err
-		}
-		return audit.Record(tx, a, s.now(), "list.settings", l.Local(), changed(old, l))
+		l, err = s.configure(tx, id, st, a)
+		return err
 	})
 	if err == nil {
 		s.forget(id)
 	}
 	return l, err
+}
+
+// CreateConfigured creates list l with settings st, in one transaction:
+// a refused setting leaves no list behind.
+func (s *Service) CreateConfigured(ctx context.Context, l List, st Settings, a audit.Actor) (List, error) {
+	if err := l.Validate(); err != nil {
+		return l, err
+	}
+	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		if err := create(tx, &l); err != nil {
+			return err
+		}
+		if err := audit.Record(tx, a, s.now(), "list.create", l.Local(), l.Policy); err != nil {
+			return err
+		}
+		var err error
+		l, err = s.configure(tx, l.ID, st, a)
+		return err
+	})
+	return l, err
+}
+
+// configure is Configure inside tx.
+func (s *Service) configure(tx *store.Tx, id int64, st Settings, a audit.Actor) (List, error) {
+	l, err := get(tx, id)
+	if err != nil {
+		return l, err
+	}
+	if l.Policy == Territory {
+		return l, fmt.Errorf("%w: territory lists follow the groups", ErrNotFound)
+	}
+	old := l
+	if st.Name != "" {
+		l.DisplayName = strings.TrimSpace(st.Name)
+	}
+	l.Policy, l.ReplyTo, l.SubjectPrefix, l.Auth = st.Policy, st.ReplyTo, st.SubjectPrefix, st.Auth
+	if st.Lang != "" {
+		l.Lang = st.Lang
+	}
+	l.MaxBytes, l.RatePerHour = st.MaxKB*1024, st.RatePerHour
+	if err := l.Validate(); err != nil {
+		return l, err
+	}
+	var errs []error
+	for _, m := range [](map[string]string){st.Welcome, st.Footer} {
+		for lang, v := range m {
+			if !slices.Contains(templates.Languages, lang) {
+				errs = append(errs, fmt.Errorf("language %q: fr or en", lang))
+			}
+			if utf8.RuneCountInString(v) > maxText {
+				errs = append(errs, fmt.Errorf("a text of at most %d characters", maxText))
+			}
+		}
+	}
+	for _, m := range st.DigestModes {
+		if !slices.Contains(DigestModes, m) {
+			errs = append(errs, fmt.Errorf("digest mode %q: daily or weekly", m))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return l, err
+	}
+	if err := update(tx, &l); err != nil {
+		return l, err
+	}
+	clean := func(m map[string]string, lang string) string {
+		return strings.TrimSpace(strings.ReplaceAll(m[lang], "\r\n", "\n"))
+	}
+	if _, err := tx.Exec("list.set-texts", clean(st.Welcome, "fr"), clean(st.Welcome, "en"), clean(st.Footer, "fr"),
+		clean(st.Footer, "en"), strings.Join(st.DigestModes, ","), id); err != nil {
+		return l, err
+	}
+	return l, audit.Record(tx, a, s.now(), "list.settings", l.Local(), changed(old, l))
 }
 
 // changed says which settings differ, for the audit record.
@@ -191,28 +231,30 @@ func (s *Service) forget(id int64) {
 
 // SetOwners replaces the owners and moderators of list id.
 func (s *Service) SetOwners(ctx context.Context, id int64, owners []Owner, a audit.Actor) error {
-	err := s.db.Write(ctx, func(tx *store.Tx) error {
-		l, err := get(tx, id)
-		if err != nil {
-			return err
-		}
-		l.Owners = owners
-		if err := l.Validate(); err != nil {
-			return err
-		}
-		if err := setOwners(tx, id, l.Owners); err != nil {
-			return err
-		}
-		var names []string
-		for _, o := range l.Owners {
-			names = append(names, o.Role+" "+o.Email)
-		}
-		return audit.Record(tx, a, s.now(), "list.owners", l.Local(), strings.Join(names, ", "))
-	})
+	err := s.db.Write(ctx, func(tx *store.Tx) error { return s.replaceOwners(tx, id, owners, a) })
 	if err == nil {
 		s.forget(id)
 	}
 	return err
+}
+
+func (s *Service) replaceOwners(tx *store.Tx, id int64, owners []Owner, a audit.Actor) error {
+	l, err := get(tx, id)
+	if err != nil {
+		return err
+	}
+	l.Owners = owners
+	if err := l.Validate(); err != nil {
+		return err
+	}
+	if err := setOwners(tx, id, l.Owners); err != nil {
+		return err
+	}
+	var names []string
+	for _, o := range l.Owners {
+		names = append(names, o.Role+" "+o.Email)
+	}
+	return audit.Record(tx, a, s.now(), "list.owners", l.Local(), strings.Join(names, ", "))
 }
 
 // Sender is a list's rule for a sender.

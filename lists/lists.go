@@ -25,6 +25,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/mailauth"
@@ -165,7 +167,27 @@ func (l *List) Validate() error {
 	if l.DisplayName == "" {
 		l.DisplayName = l.Local()
 	}
+	if err := checkName(l.DisplayName); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// maxName bounds a list's display name, in characters.
+const maxName = 200
+
+// checkName refuses a display name that header fields (List-Id, the
+// From of notices) and pages cannot carry: one line of printable
+// characters, at most maxName of them. A line break would make every
+// copy fail as it is written.
+func checkName(n string) error {
+	if utf8.RuneCountInString(n) > maxName {
+		return fmt.Errorf("a name of at most %d characters", maxName)
+	}
+	if strings.ContainsFunc(n, func(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }) || !utf8.ValidString(n) {
+		return errors.New("a name of one line, without control characters")
+	}
+	return nil
 }
 
 func contains(xs []string, x string) bool {

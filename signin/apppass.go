@@ -108,7 +108,8 @@ func (s *Service) AppPasswords(ctx context.Context, email string) ([]AppPassword
 }
 
 // RevokeAppPassword deletes one of email's app passwords: a client using
-// it is refused from its next sign-in.
+// it is refused from its next sign-in, and a session it holds is closed
+// at its folder's next change (package imapd).
 func (s *Service) RevokeAppPassword(ctx context.Context, email string, id int64) error {
 	return s.db.Write(ctx, func(tx *store.Tx) error {
 		_, err := tx.Exec("apppass.revoke", id, strings.ToLower(strings.TrimSpace(email)))

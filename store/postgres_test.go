@@ -2,9 +2,11 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
@@ -101,5 +103,45 @@ func TestPostgresGroupCommit(t *testing.T) {
 	}
 	if e := db.Engine(); e != store.Postgres {
 		t.Fatalf("engine %v", e)
+	}
+}
+
+// A search's excerpt on PostgreSQL marks words as the index splits them,
+// as FTS4's snippet does on SQLite: a word inside an address or a host
+// name, a word typed without its accents; and it cuts a long text around
+// the first match, with "…" where words were left out.
+func TestPostgresExcerpt(t *testing.T) {
+	u := pgtest.URL(t)
+	db, err := store.OpenURL(u, "") // the schema, with relais_excerpt
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	raw, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	const post = "Pour le covoiturage, écrivez à jean.dupont@example.net avant jeudi."
+	long := strings.Repeat("mot ", 40) + "la salle est réservée " + strings.Repeat("fin ", 40)
+	for _, c := range []struct{ text, match, want string }{
+		{post, "dupont", "à jean.\x01dupont\x02@example.net"},
+		{post, "net", "@example.\x01net\x02 avant"},
+		{post, "jean dupont", "\x01jean\x02.\x01dupont\x02@"},
+		{post, "ecrivez", "\x01écrivez\x02 à"},
+		{post, "author:jean", "Pour le covoiturage, écrivez à jean.dupont@example.net avant jeudi"},
+		{long, "salle", "…mot mot mot la \x01salle\x02 est réservée fin"},
+		{"", "salle", ""},
+	} {
+		var got string
+		if err := raw.QueryRow("SELECT relais_excerpt($1, $2)", c.text, c.match).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(got, c.want) || c.want == "" && got != "" {
+			t.Errorf("excerpt of %q for %q: %q, want it to hold %q", c.text, c.match, got, c.want)
+		}
+		if c.text == long && (!strings.HasSuffix(got, "…") || len(strings.Fields(got)) > 24) {
+			t.Errorf("long excerpt not cut to 24 words: %q", got)
+		}
 	}
 }

@@ -27,7 +27,7 @@ type API interface {
 	Group(ctx context.Context, address string) (APIGroup, error)
 	SaveGroup(ctx context.Context, tok APIToken, g APIGroup, create bool, client string) (APIGroup, error)
 	RemoveGroup(ctx context.Context, tok APIToken, address, client string) error
-	SyncGroups(ctx context.Context, tok APIToken, gs []APIGroup, dryRun bool, client string) (APISyncReport, error)
+	SyncGroups(ctx context.Context, tok APIToken, gs []APIGroup, dryRun bool, allowRemovals int, client string) (APISyncReport, error)
 	Lists(ctx context.Context) ([]APIList, error)
 	List(ctx context.Context, address string) (APIList, error)
 	SaveList(ctx context.Context, tok APIToken, l APIList, create bool, client string) (APIList, error)
@@ -70,6 +70,9 @@ type APISyncReport struct {
 	Removed   int         `json:"removed"`
 	Unchanged int         `json:"unchanged"`
 	Changes   []APIChange `json:"changes"`
+	// NeedsConfirmation: a dry run whose removals would be refused
+	// without ?allow_removals=N.
+	NeedsConfirmation bool `json:"needs_confirmation,omitempty"`
 }
 
 // APIChange is one change of a sync.
@@ -318,9 +321,12 @@ func pageOf[T any](w http.ResponseWriter, r *http.Request, items []T) {
 		items = []T{}
 	}
 	total := len(items)
-	page := items[min(offset, total):min(offset+limit, total)]
+	// offset+limit may overflow: compare what is left instead.
+	from := min(offset, total)
+	to := from + min(limit, total-from)
+	page := items[from:to]
 	out := map[string]any{"items": page, "total": total, "limit": limit, "offset": offset}
-	if offset+limit < total {
+	if to < total {
 		nq := r.URL.Query()
 		nq.Set("offset", strconv.Itoa(offset+limit))
 		nq.Set("limit", strconv.Itoa(limit))

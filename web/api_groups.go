@@ -1,6 +1,9 @@
 package web
 
-import "net/http"
+import (
+	"net/http"
+	"strconv"
+)
 
 func (s *Server) apiGroups(w http.ResponseWriter, r *http.Request, tok APIToken) {
 	gs, err := s.api.Groups(r.Context())
@@ -97,7 +100,10 @@ func (s *Server) apiRemoveGroup(w http.ResponseWriter, r *http.Request, tok APIT
 
 // apiSyncGroups takes the platform's full list of groups and animators
 // and applies the difference in one transaction (?dry_run=true: only
-// says what would change). One bad line and nothing changes.
+// says what would change). One bad line and nothing changes. A sync that
+// removes every group, or more than ten and a tenth of them, needs
+// ?allow_removals=N with N at least the number removed (a truncated
+// export must not empty the hub).
 func (s *Server) apiSyncGroups(w http.ResponseWriter, r *http.Request, tok APIToken) {
 	var body struct {
 		Groups []APIGroup `json:"groups"`
@@ -110,7 +116,16 @@ func (s *Server) apiSyncGroups(w http.ResponseWriter, r *http.Request, tok APITo
 		problem(w, http.StatusBadRequest, "dry_run is true or false", nil)
 		return
 	}
-	rep, err := s.api.SyncGroups(r.Context(), tok, body.Groups, dry == "true", s.client(r).String())
+	allow := 0
+	if v := r.URL.Query().Get("allow_removals"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			problem(w, http.StatusBadRequest, "allow_removals is a number of groups, 0 or more", nil)
+			return
+		}
+		allow = n
+	}
+	rep, err := s.api.SyncGroups(r.Context(), tok, body.Groups, dry == "true", allow, s.client(r).String())
 	if err != nil {
 		s.apiFail(w, err)
 		return

@@ -37,9 +37,12 @@ func (s *Server) archiveRoutes(handle func(string, http.HandlerFunc)) {
 	handle("POST /archives/{list}/m/{id}/remove", s.archiveRemove)
 }
 
-// who is the signed-in address, "" for a visitor.
+// who is the address whose archives a request reads: a session opened
+// by a link asked for. A footer's session reads as a visitor (public
+// archives): its link travels with every copy of list mail, forwarded to
+// anyone, and a members' archive holds years of the list.
 func who(r *http.Request) string {
-	if sess := session(r); sess != nil {
+	if sess := session(r); sess != nil && sess.Strong {
 		return sess.Email
 	}
 	return ""
@@ -51,7 +54,7 @@ func (s *Server) archiveError(w http.ResponseWriter, r *http.Request, err error)
 	switch {
 	case err == nil:
 		return false
-	case errors.Is(err, ErrSignIn) && session(r) == nil:
+	case errors.Is(err, ErrSignIn) && who(r) == "":
 		s.page(w, r, http.StatusUnauthorized, "web/archive-closed", nil)
 	case errors.Is(err, ErrNoFeed), errors.Is(err, ErrSignIn):
 		s.page(w, r, http.StatusNotFound, "web/error", errorPage{Reason: "notfound"})
@@ -226,7 +229,7 @@ type archiveCompose struct {
 
 func (s *Server) archiveComposeForm(w http.ResponseWriter, r *http.Request) {
 	sess := s.signedIn(w, r)
-	if sess == nil {
+	if sess == nil || !s.strongWrite(w, r, sess) {
 		return
 	}
 	c, err := s.compose(r)
@@ -272,7 +275,7 @@ func (s *Server) archiveComposeSend(w http.ResponseWriter, r *http.Request) {
 		status(w, http.StatusRequestEntityTooLarge)
 		return
 	}
-	if !s.checkCSRF(w, r) {
+	if !s.checkCSRF(w, r) || !s.strongWrite(w, r, sess) {
 		return
 	}
 	c, err := s.compose(r)
@@ -299,10 +302,23 @@ func (s *Server) archiveComposeSend(w http.ResponseWriter, r *http.Request) {
 	s.page(w, r, http.StatusOK, "web/archive-compose", c)
 }
 
+// strongWrite says whether sess may write to a list or remove a post: a
+// session opened by a link asked for. A footer's link travels with every
+// copy of a list's mail, forwarded or quoted outside the hub; the session
+// it opens reads, and changes the member's own subscriptions, but does
+// not speak in their name (the console refuses it for the same reason).
+func (s *Server) strongWrite(w http.ResponseWriter, r *http.Request, sess *Session) bool {
+	if !sess.Strong {
+		s.page(w, r, http.StatusForbidden, "web/error", errorPage{Reason: "strong-write"})
+		return false
+	}
+	return true
+}
+
 // archiveRemove takes a post out of the archive, for its owners.
 func (s *Server) archiveRemove(w http.ResponseWriter, r *http.Request) {
 	sess := s.signedIn(w, r)
-	if sess == nil || !s.checkCSRF(w, r) {
+	if sess == nil || !s.checkCSRF(w, r) || !s.strongWrite(w, r, sess) {
 		return
 	}
 	id, ok := pathID(r, "id")
@@ -316,7 +332,7 @@ func (s *Server) archiveRemove(w http.ResponseWriter, r *http.Request) {
 	if s.archiveError(w, r, err) {
 		return
 	}
-	if err := s.archive.Remove(r.Context(), list, sess.Email, id, reason); s.archiveError(w, r, err) {
+	if err := s.archive.Remove(r.Context(), list, sess.Email, id, reason, s.client(r).String()); s.archiveError(w, r, err) {
 		return
 	}
 	back := t.Posts[0].Thread

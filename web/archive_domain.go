@@ -38,8 +38,9 @@ type Archives interface {
 	// the post it answers (0: a new thread). It says what became of it.
 	Post(ctx context.Context, list, email string, p ArchivePost) (ArchivePosted, error)
 	// Remove takes a post out of the archive, for an owner or moderator
-	// (ErrNoFeed for anyone else), recording why.
-	Remove(ctx context.Context, list, email string, id int64, reason string) error
+	// (ErrNoFeed for anyone else), recording why, and client (the
+	// browser's address) in the audit log.
+	Remove(ctx context.Context, list, email string, id int64, reason, client string) error
 }
 
 // ErrSignIn: the archive is not public; a member who signs in may read it.

@@ -338,6 +338,9 @@ func (s *Server) consoleRoutes(handle func(string, http.HandlerFunc)) {
 	handle("GET /console/audit.csv", s.consoleAuditCSV)
 }
 
+// consoleFormMax bounds a console form, URL-encoded.
+const consoleFormMax = 256 << 10
+
 // consoleWho returns the signed-in address that may use the console: a
 // session opened by a mailed link. Anyone else is sent to sign in, or
 // told why not.
@@ -346,8 +349,19 @@ func (s *Server) consoleWho(w http.ResponseWriter, r *http.Request, post bool) (
 	if sess == nil {
 		return "", false
 	}
-	if post && !s.checkCSRF(w, r) {
-		return "", false
+	if post {
+		// The console's forms are larger than the member pages' (a
+		// message to attendees of 20,000 bytes, a list's four texts),
+		// and URL-encoded French triples in size: read them whole here,
+		// then check their token.
+		r.Body = http.MaxBytesReader(w, r.Body, consoleFormMax)
+		if err := r.ParseForm(); err != nil {
+			status(w, http.StatusRequestEntityTooLarge)
+			return "", false
+		}
+		if !s.checkCSRF(w, r) {
+			return "", false
+		}
 	}
 	if !sess.Strong {
 		s.page(w, r, http.StatusForbidden, "web/error", errorPage{Reason: "strong-console"})

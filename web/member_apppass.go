@@ -6,10 +6,17 @@ import (
 )
 
 // memberAppPassword makes an app password for the archives over IMAP and
-// shows it on the member's page, this once (it is never in a URL).
+// shows it on the member's page, this once (it is never in a URL). Only a
+// session opened by a link asked for may: a password outlives the session
+// and reads every archive of the member, and a footer's link travels with
+// every copy someone forwards.
 func (s *Server) memberAppPassword(w http.ResponseWriter, r *http.Request) {
 	sess := s.signedIn(w, r)
 	if sess == nil || !s.checkCSRF(w, r) {
+		return
+	}
+	if !sess.Strong {
+		s.page(w, r, http.StatusForbidden, "web/error", errorPage{Reason: "strong-write"})
 		return
 	}
 	name := strings.TrimSpace(bounded(r.PostForm.Get("name"), 200))

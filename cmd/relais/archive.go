@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"codeberg.org/relais/relais/archive"
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/lists"
 )
 
@@ -125,7 +126,7 @@ func archiveRemove(args []string) error {
 	if who == "" {
 		who = "operator@" + c.Hostname
 	}
-	if err := archive.Remove(ctx, db, l.ID, n, who, *reason, time.Now()); err != nil {
+	if err := archive.Remove(ctx, db, l.ID, l.Local(), n, audit.Actor{Who: who, Via: audit.ViaCLI, From: "command line"}, *reason, time.Now()); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: post %d removed from the archive\n", l.Local(), n)

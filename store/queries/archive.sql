@@ -175,6 +175,12 @@ SELECT COUNT(*) FROM held;
 -- name: test.removal
 SELECT reason, removed_by FROM archive_removals WHERE post_id = ?;
 
+-- name: archive.animated-codes
+-- The codes of the groups an address animates: the territory lists whose
+-- archive it reads are those whose code contains one. lower() on both
+-- sides, not COLLATE NOCASE: the same text on PostgreSQL.
+SELECT g.code FROM groups g JOIN animators a ON a.group_id = g.id WHERE lower(a.email) = lower(?);
+
 -- name: archive.readable
 -- The lists whose archive an address may read, or might (the caller
 -- checks the visibility against its role): public ones (?2 = 1), those it
@@ -189,3 +195,6 @@ WHERE (?2 = 1 AND l.archive_visibility = 'public')
    OR l.id IN (SELECT list_id FROM list_owners WHERE email = ?1)
    OR l.policy = 'territory'
 ORDER BY l.code, l.name;
+
+-- name: test.post-count
+SELECT (SELECT COUNT(*) FROM posts) + (SELECT COUNT(*) FROM held);

@@ -190,12 +190,16 @@ CREATE INDEX held_decided ON held(decided_at) WHERE state != 'held';
 -- unicode61 remove_diacritics=2 does the same), and everything that is not
 -- a letter or a digit a space, so that words split where FTS4's split
 -- (an address is three words, as there). translate and regexp_replace are
--- immutable: no extension (unaccent) is needed.
-CREATE FUNCTION relais_fold(t TEXT) RETURNS TEXT LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT regexp_replace(translate(lower(t),
+-- immutable: no extension (unaccent) is needed. relais_letters is the
+-- first half: one character for one, so positions in it are positions in
+-- the text (relais_excerpt).
+CREATE FUNCTION relais_letters(t TEXT) RETURNS TEXT LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT translate(lower(t),
         'àáâãäåāăąçćĉċčďđèéêëēĕėęěĝğġģĥħìíîïĩīĭįıĵķĺļľŀłñńņňòóôõöøōŏőœŕŗřśŝşšţťŧùúûüũūŭůűųŵýÿŷźżžæß',
-        'aaaaaaaaacccccddeeeeeeeeegggghhiiiiiiiiijklllllnnnnoooooooooœrrrsssstttuuuuuuuuuuwyyyzzzæß'),
-        '[^[:alnum:]]+', ' ', 'g')
+        'aaaaaaaaacccccddeeeeeeeeegggghhiiiiiiiiijklllllnnnnoooooooooœrrrsssstttuuuuuuuuuuwyyyzzzæß')
+$$;
+CREATE FUNCTION relais_fold(t TEXT) RETURNS TEXT LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT regexp_replace(relais_letters(t), '[^[:alnum:]]+', ' ', 'g')
 $$;
 
 -- tsv: the search index (FTS4's posts_fts on SQLite): subject (weight A),
@@ -239,6 +243,42 @@ CREATE FUNCTION relais_tsquery(m TEXT) RETURNS tsquery LANGUAGE sql IMMUTABLE PA
              ELSE quote_literal(relais_fold(w)) END, ' & '), '')::tsquery
     FROM regexp_split_to_table(btrim(m), '\s+') AS w
     WHERE w != '' AND relais_fold(replace(w, 'author:', '')) ~ '^[[:alnum:]]+$'
+$$;
+
+-- The words around a search's match, as FTS4's snippet(…, 24) gives them:
+-- at most 24 words of t from a little before the first one the search m
+-- matched, each matched word between \x01 and \x02, "…" where words were
+-- left out. Words split where the index splits them (relais_fold), so a
+-- word of an address or a link is marked as on SQLite, which ts_headline
+-- cannot do (its parser keeps an address or a host name as one token, and
+-- knows no accent folding). Positions come from relais_letters, one
+-- character for one; a text whose lower case changes length (a rare
+-- letter such as İ) is split as it is.
+CREATE FUNCTION relais_excerpt(t TEXT, m TEXT) RETURNS TEXT LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    WITH q AS (
+        SELECT relais_fold(w) AS w FROM regexp_split_to_table(btrim(m), '\s+') AS w
+        WHERE w NOT LIKE 'author:%' AND relais_fold(w) ~ '^[[:alnum:]]+$'),
+    f AS (
+        SELECT CASE WHEN char_length(relais_letters(t)) = char_length(t) THEN relais_letters(t) ELSE t END AS f),
+    tok AS (
+        SELECT x.n, x.m[1] AS s, x.m[1] ~ '^[[:alnum:]]' AS word,
+               COALESCE(sum(char_length(x.m[1])) OVER (ORDER BY x.n ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)::int AS off
+        FROM f, regexp_matches(f.f, '[[:alnum:]]+|[^[:alnum:]]+', 'g') WITH ORDINALITY AS x(m, n)),
+    num AS (
+        SELECT n, off, char_length(s) AS len, word,
+               word AND relais_fold(s) IN (SELECT w FROM q) AS hit,
+               count(*) FILTER (WHERE word) OVER (ORDER BY n) AS wn
+        FROM tok),
+    win AS (
+        SELECT GREATEST(1, LEAST(COALESCE(MIN(wn) FILTER (WHERE hit), 1) - 4, MAX(wn) - 23)) AS first,
+               MAX(wn) AS words
+        FROM num)
+    SELECT CASE WHEN win.first > 1 THEN '…' ELSE '' END ||
+           COALESCE(string_agg(CASE WHEN hit THEN chr(1) || substr(t, off + 1, len) || chr(2)
+                                    ELSE substr(t, off + 1, len) END, '' ORDER BY n), '') ||
+           CASE WHEN win.first + 23 < win.words THEN '…' ELSE '' END
+    FROM win LEFT JOIN num ON num.wn BETWEEN win.first AND win.first + 23 AND (num.word OR num.wn < win.first + 23)
+    GROUP BY win.first, win.words
 $$;
 
 CREATE TABLE queues (

@@ -16,10 +16,10 @@ UPDATE posts SET thread = ?1 WHERE id IN (SELECT id FROM sub);
 -- name: archive.search
 -- Words (and author:) through posts_tsv, newest first. ?1 is the FTS4
 -- expression the archive makes (words, author:word), which relais_tsquery
--- reads. The excerpt marks the words with \x01 and \x02 as FTS4's snippet.
+-- reads. The excerpt marks the words with \x01 and \x02 as FTS4's snippet
+-- (relais_excerpt: words split as the index splits them).
 SELECT p.id, p.list_id, p.poster, p.author, p.subject, p.posted_at, p.msgid, p.parent, p.thread, p.size,
-       ts_headline('simple', CASE WHEN p.text = '' THEN p.subject ELSE p.text END, relais_tsquery(?1),
-                   'StartSel=' || chr(1) || ', StopSel=' || chr(2) || ', MaxWords=24, MinWords=8, ShortWord=0, FragmentDelimiter=…, MaxFragments=1')
+       relais_excerpt(CASE WHEN p.text = '' THEN p.subject ELSE p.text END, ?1)
 FROM posts p
 WHERE p.tsv @@ relais_tsquery(?1) AND p.list_id = ?2 AND p.posted_at >= ?3 AND p.posted_at < ?4 AND p.id < ?5
 ORDER BY p.id DESC LIMIT ?6;
