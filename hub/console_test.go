@@ -425,7 +425,7 @@ var lineRE = regexp.MustCompile(`line 1234`)
 func TestAPIGroupSync(t *testing.T) {
 	e := newEnvTB(t, func(c *config.Config) { c.Web.RequestsPerIPMinute = 0 })
 	ctx := context.Background()
-	secret, _, err := access.CreateToken(ctx, e.h.DB, "platform", []string{"groups"}, time.Now())
+	secret, _, err := access.CreateToken(ctx, e.h.DB, "platform", []string{"groups", "events"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
