@@ -251,6 +251,13 @@ SELECT COUNT(*) FROM digests_sent WHERE sent_at <= ?;
 -- name: retain.digests
 DELETE FROM digests_sent WHERE sent_at <= ?;
 
+-- name: retain.agenda-count
+-- An agenda record that is off: never confirmed, or stopped.
+SELECT COUNT(*) FROM agenda_members WHERE active = 0 AND updated_at <= ?;
+
+-- name: retain.agenda
+DELETE FROM agenda_members WHERE active = 0 AND updated_at <= ?;
+
 -- name: list.set-retention
 UPDATE lists SET archive_keep = ?, erase_posts = ? WHERE id = ?;
 
