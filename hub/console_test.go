@@ -162,6 +162,7 @@ func TestConsolePermissionMatrix(t *testing.T) {
 		{"POST", "/console/lists/" + A + "/senders", url.Values{"email": {"nobody@example.org"}}, owners, 303},
 		{"GET", "/console/lists/" + A + "/members", nil, owners, 200},
 		{"POST", "/console/lists/" + A + "/members", url.Values{"action": {"remove"}, "emails": {"nobody@example.org"}}, owners, 422},
+		{"POST", "/console/lists/" + A + "/members", url.Values{"action": {"admit"}, "emails": {"nobody@example.org"}}, owners, 422},
 		{"GET", "/console/lists/" + A + "/members.csv", nil, owners, 200},
 		{"GET", "/console/lists/" + A + "/settings", nil, owners, 200},
 		{"POST", "/console/lists/" + A + "/settings", url.Values{"policy": {"nonsense"}}, owners, 422},
