@@ -51,6 +51,11 @@ type Member struct {
 	Themes   []string
 	Active   bool
 	Groups   []int64 // the groups they belong to
+	// Admitted are the groups of Groups whose members-only events they
+	// see: those they animate, and those of lists where an owner, the
+	// platform or an operator admitted them (lists.Admit); subscribing
+	// oneself to a list of the code is not enough.
+	Admitted []int64
 	Created  time.Time
 	Updated  time.Time
 }
@@ -184,10 +189,15 @@ func Select(m Member, c *Catalogue, from, to time.Time, lastWeek []int64) Digest
 		}
 		return geo.Distance(m.Point, geo.Point{Lat: e.Lat, Lon: e.Lon})
 	}
-	// 1. Their groups' events, members-only ones included.
+	// 1. Their groups' events, members-only ones of the groups that
+	// admitted them included.
 	var own []int32
 	for _, g := range m.Groups {
+		admitted := slices.Contains(m.Admitted, g)
 		for _, i := range c.byGroup[g] {
+			if !admitted && !c.Events[i].Public {
+				continue // another of its groups may have admitted them
+			}
 			if take(i) {
 				own = append(own, i)
 			}

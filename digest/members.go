@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,12 +50,24 @@ func Get(ctx context.Context, db *store.DB, email string) (Member, error) {
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var admitted bool
+		if err := rows.Scan(&id, &admitted); err != nil {
 			return m, err
 		}
-		m.Groups = append(m.Groups, id)
+		m.addGroup(id, admitted)
 	}
 	return m, rows.Err()
+}
+
+// addGroup records that m belongs to group id, admitted or not (a row
+// for each list of its code: admitted by one is admitted).
+func (m *Member) addGroup(id int64, admitted bool) {
+	if !slices.Contains(m.Groups, id) {
+		m.Groups = append(m.Groups, id)
+	}
+	if admitted && !slices.Contains(m.Admitted, id) {
+		m.Admitted = append(m.Admitted, id)
+	}
 }
 
 // GetTx reads a member inside a transaction (without their groups).

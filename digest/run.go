@@ -216,7 +216,10 @@ func (s *Service) Run(ctx context.Context, dry bool) (Report, error) {
 				continue
 			}
 			rep.Due++
-			m.Groups = groupsOf[m.Email]
+			m.Groups, m.Admitted = nil, nil
+			if g := groupsOf[m.Email]; g != nil {
+				m.Groups, m.Admitted = g.Groups, g.Admitted
+			}
 			d := Select(m, cat, local, local.AddDate(0, 0, s.cfg.Days), last)
 			sel, _ := json.Marshal(d)
 			picks = append(picks, pick{m.Email, week, sel, d.Empty()})
@@ -296,20 +299,27 @@ func (s *Service) sentPage(ctx context.Context, first, last, since string) (map[
 	return out, rows.Err()
 }
 
-func (s *Service) allGroups(ctx context.Context) (map[string][]int64, error) {
+func (s *Service) allGroups(ctx context.Context) (map[string]*Member, error) {
 	rows, err := s.db.Query(ctx, "agenda.all-groups")
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[string][]int64{}
+	out := map[string]*Member{}
 	for rows.Next() {
 		var email string
 		var id int64
-		if err := rows.Scan(&email, &id); err != nil {
+		var admitted bool
+		if err := rows.Scan(&email, &id, &admitted); err != nil {
 			return nil, err
 		}
-		out[strings.ToLower(email)] = append(out[strings.ToLower(email)], id)
+		email = strings.ToLower(email)
+		m := out[email]
+		if m == nil {
+			m = &Member{}
+			out[email] = m
+		}
+		m.addGroup(id, admitted)
 	}
 	return out, rows.Err()
 }

@@ -383,6 +383,7 @@ func (h *Hub) tellSettings(tx *store.Tx, mem digest.Member, results []digest.Res
 		"Results": lines, "Place": mem.Place, "PostCode": mem.PostCode, "Radius": mem.Radius,
 		"Themes": strings.Join(mem.Themes, ", "), "Active": mem.Active, "Located": mem.Located(),
 		"Request": h.Digest.Request(), "Confirm": confirm, "Unproven": unproven,
+		"ForgetDays": int(h.Config.Retention.AgendaStopped.D().Hours()+23) / 24,
 	}, strings.TrimSpace(ref))
 }
 

@@ -241,7 +241,8 @@ func (c webConsole) SetSender(ctx context.Context, who string, id int64, email, 
 }
 
 func memberRow(m lists.Member, lang string) web.MemberRow {
-	return web.MemberRow{ID: m.ID, Email: m.Email, State: m.State, Mode: m.Mode, Paused: m.Paused, Since: templates.Day(lang, m.ConsentAt.In(parisZone())), Bounce: m.Bounce}
+	return web.MemberRow{ID: m.ID, Email: m.Email, State: m.State, Mode: m.Mode, Paused: m.Paused, Since: templates.Day(lang, m.ConsentAt.In(parisZone())), Bounce: m.Bounce,
+		Admitted: m.Admitted}
 }
 
 // membersPage is how many members a page shows.
@@ -311,6 +312,8 @@ func (c webConsole) ChangeMembers(ctx context.Context, who string, id int64, f w
 		err = c.h.Lists.Remove(ctx, id, f.Emails[0], f.Reason, a)
 	case "enable":
 		err = c.h.Lists.Enable(ctx, id, f.Emails[0], a)
+	case "admit":
+		err = c.h.Lists.Admit(ctx, id, f.Emails[0], a)
 	}
 	switch {
 	case errors.Is(err, lists.ErrNotMember):
@@ -336,7 +339,7 @@ func (c webConsole) MembersCSV(ctx context.Context, who string, id int64, w io.W
 		return err
 	}
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"email", "state", "mode", "paused", "consent_at", "consent_how", "left_at", "left_how", "bounce_score"})
+	cw.Write([]string{"email", "state", "mode", "paused", "consent_at", "consent_how", "left_at", "left_how", "bounce_score", "admitted"})
 	iso := func(t time.Time) string {
 		if t.IsZero() {
 			return ""
@@ -345,7 +348,7 @@ func (c webConsole) MembersCSV(ctx context.Context, who string, id int64, w io.W
 	}
 	for _, m := range ms {
 		cw.Write([]string{m.Email, m.State, m.Mode, strconv.FormatBool(m.Paused), iso(m.ConsentAt), m.ConsentHow, iso(m.LeftAt), m.LeftHow,
-			strconv.FormatFloat(m.Bounce, 'f', -1, 64)})
+			strconv.FormatFloat(m.Bounce, 'f', -1, 64), strconv.FormatBool(m.Admitted)})
 	}
 	cw.Flush()
 	return cw.Error()

@@ -162,6 +162,7 @@ func TestConsolePermissionMatrix(t *testing.T) {
 		{"POST", "/console/lists/" + A + "/senders", url.Values{"email": {"nobody@example.org"}}, owners, 303},
 		{"GET", "/console/lists/" + A + "/members", nil, owners, 200},
 		{"POST", "/console/lists/" + A + "/members", url.Values{"action": {"remove"}, "emails": {"nobody@example.org"}}, owners, 422},
+		{"POST", "/console/lists/" + A + "/members", url.Values{"action": {"admit"}, "emails": {"nobody@example.org"}}, owners, 422},
 		{"GET", "/console/lists/" + A + "/members.csv", nil, owners, 200},
 		{"GET", "/console/lists/" + A + "/settings", nil, owners, 200},
 		{"POST", "/console/lists/" + A + "/settings", url.Values{"policy": {"nonsense"}}, owners, 422},
@@ -425,7 +426,7 @@ var lineRE = regexp.MustCompile(`line 1234`)
 func TestAPIGroupSync(t *testing.T) {
 	e := newEnvTB(t, func(c *config.Config) { c.Web.RequestsPerIPMinute = 0 })
 	ctx := context.Background()
-	secret, _, err := access.CreateToken(ctx, e.h.DB, "platform", []string{"groups"}, time.Now())
+	secret, _, err := access.CreateToken(ctx, e.h.DB, "platform", []string{"groups", "events"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

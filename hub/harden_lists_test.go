@@ -346,7 +346,7 @@ func TestHardenListChangesNeedProvenFrom(t *testing.T) {
 	// were, and the same replies come again.
 	err := e.h.DB.Write(context.Background(), func(tx *store.Tx) error {
 		for _, v := range victims {
-			if _, err := tx.Exec("member.subscribe", l.ID, v, "fr", e.clock.now().Unix(), "test: back"); err != nil {
+			if _, err := tx.Exec("member.subscribe", l.ID, v, "fr", e.clock.now().Unix(), "test: back", false); err != nil {
 				return err
 			}
 		}

@@ -286,25 +286,50 @@ func TestReview2FooterLinkForwardedToPeopleIsSpent(t *testing.T) {
 // else's address as From, from a domain that publishes no SPF or DMARC
 // (so the hub cannot tell): the hub keeps an agenda record for that
 // address (with the place) and mails it a link to confirm. Nobody
-// confirms: the record, an address tied to a place by a political
-// movement, stays for ever; no retention period reaches it (PRIVACY.md:
-// "settings while the person keeps them", but this person never gave
-// them). The same for a member who said stop (documented).
+// confirmed: the record, an address tied to a place by a political
+// movement, stayed for ever. An agenda record that is off (never
+// confirmed, or stopped) now goes retention.agenda_stopped (30 days)
+// after its last change; one that is on stays, and one changed lately
+// too.
 func TestReview2UnconfirmedAgendaRecordIsNotKeptForEver(t *testing.T) {
-	t.Skip("finding: an agenda record that was never confirmed (typed by someone else) is kept for ever; " +
-		"agenda_members has no confirmed flag to tell it from one who said stop: needs a migration and a retention rule")
 	e := newEnv(t)
+	ctx := context.Background()
 	const victim = "victime@sans-spf.example"
 	e.mustSend(victim, "agenda+request@hub.example", post(victim, "agenda+request@hub.example", "code-postal 44000", "code-postal 44000"))
-	e.waitFor("the confirmation", countTo(victim, 1))
-	if m, err := digest.Get(context.Background(), e.h.DB, victim); err != nil || m.Active || m.PostCode != "44000" {
+	ms := e.waitFor("the confirmation", countTo(victim, 1))
+	if body := text(to(ms, victim)[0]); !strings.Contains(body, "effacés") || !strings.Contains(body, "dans 30 jours") {
+		t.Errorf("the confirmation does not say the settings go in 30 days:\n%s", body)
+	}
+	if m, err := digest.Get(ctx, e.h.DB, victim); err != nil || m.Active || m.PostCode != "44000" {
 		t.Fatalf("agenda record %+v %v", m, err)
 	}
-	if _, err := privacy.Retain(context.Background(), e.h.DB, Policy(e.cfg), e.clock.now().AddDate(1, 0, 0), false); err != nil {
-		t.Fatal(err)
+	e.agendaMember("bob@example.org", "code-postal 44000") // on: stays
+	e.agendaMember("stop@example.org", "code-postal 44000")
+	e.mustSend("stop@example.org", "agenda+request@hub.example", post("stop@example.org", "agenda+request@hub.example", "stop", "stop"))
+	e.settle()
+	if m, err := digest.Get(ctx, e.h.DB, "stop@example.org"); err != nil || m.Active {
+		t.Fatalf("the member who said stop: %+v %v", m, err)
 	}
-	if m, err := digest.Get(context.Background(), e.h.DB, victim); !errors.Is(err, digest.ErrNoMember) {
-		t.Fatalf("a year on, the agenda record nobody confirmed is still there: %+v", m)
+	// 29 days on, everything stays; 31 days on, the records that are off go.
+	for _, c := range []struct {
+		days int
+		gone []string
+	}{{29, nil}, {31, []string{victim, "stop@example.org"}}} {
+		items, err := privacy.Retain(ctx, e.h.DB, Policy(e.cfg), e.clock.now().AddDate(0, 0, c.days), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			if it.Kind == "agenda" && it.Count != int64(len(c.gone)) {
+				t.Errorf("day %d: retention counts %d agenda records, want %d", c.days, it.Count, len(c.gone))
+			}
+		}
+		for _, who := range []string{victim, "stop@example.org", "bob@example.org"} {
+			_, err := digest.Get(ctx, e.h.DB, who)
+			if gone := errors.Is(err, digest.ErrNoMember); gone != contains(c.gone, who) {
+				t.Errorf("day %d: %s gone %v (%v)", c.days, who, gone, err)
+			}
+		}
 	}
 }
 

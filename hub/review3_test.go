@@ -6,6 +6,7 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -725,21 +726,61 @@ func TestReview3TerritoryArchiveReaders(t *testing.T) {
 	}
 }
 
-// Not fixed (a design decision on what scopes mean): a token's scopes
-// are not a boundary. A token made for "lists" only (list settings) can
-// name any address an owner of any list, and that address then reads
-// and exports the list's members in the console: the "members" scope's
-// power, and its Art. 9 data. Likewise "groups" names animators, who read
-// events' attendees. Changing owners, moderators or animators should
-// take the scope whose data they open ("members", "events"), or be an
-// operator's act.
+// A token's scopes were not a boundary: a token made for "lists" only
+// (list settings) could name any address an owner of any list, and that
+// address then read and exported the list's members in the console: the
+// "members" scope's power, and its Art. 9 data. Likewise "groups" named
+// animators, who read events' attendees. Naming people to a role now
+// takes the scope whose data the role opens: owners "members",
+// moderators "held", animators "events"; the same people in another
+// order or case is no change.
 func TestReview3ScopesAreABoundary(t *testing.T) {
-	t.Skip("finding: a lists-only token makes its own address an owner and reads the members in the console")
 	e := newEnv(t)
 	ctx := context.Background()
 	e.createList("4405.discussion", "members", []string{"camille@exemple.fr"}, "alice@example.org")
-	tok, _, _ := access.CreateToken(ctx, e.h.DB, "settings", []string{"lists"}, time.Now())
-	if code, body := e.apiCall(t, tok, "PATCH", "/lists/4405.discussion", `{"owners": ["tool@example.net"]}`); code != 403 {
-		t.Errorf("a lists-only token changed the owners: %d %s", code, body)
+	settings, _, _ := access.CreateToken(ctx, e.h.DB, "settings", []string{"lists"}, time.Now())
+	forGroups, _, _ := access.CreateToken(ctx, e.h.DB, "groups", []string{"groups"}, time.Now())
+	full, _, _ := access.CreateToken(ctx, e.h.DB, "platform", access.Scopes, time.Now())
+
+	for _, c := range []struct {
+		tok, method, path, body string
+		want                    int
+		scope                   string
+	}{
+		{settings, "PATCH", "/lists/4405.discussion", `{"owners": ["tool@example.net"]}`, 403, "members"},
+		{settings, "PATCH", "/lists/4405.discussion", `{"owners": ["camille@exemple.fr", "tool@example.net"]}`, 403, "members"},
+		{settings, "PATCH", "/lists/4405.discussion", `{"moderators": ["tool@example.net"]}`, 403, "held"},
+		{settings, "POST", "/lists", `{"address": "4405.annonces", "policy": "announce", "owners": ["tool@example.net"]}`, 403, "members"},
+		{forGroups, "POST", "/groups", `{"address": "4406.reze", "name": "Rezé", "animators": ["tool@example.net"]}`, 403, "events"},
+		{forGroups, "PUT", "/groups/4405.nantes-sud/animators", `{"animators": ["tool@example.net"]}`, 403, "events"},
+		{forGroups, "PATCH", "/groups/4405.nantes-sud", `{"animators": ["camille@exemple.fr", "tool@example.net"]}`, 403, "events"},
+		{forGroups, "PUT", "/groups", `{"groups": [{"address": "4405.nantes-sud", "name": "Nantes Sud", "animators": ["tool@example.net"]}]}`, 403, "events"},
+		// What names nobody new passes.
+		{settings, "PATCH", "/lists/4405.discussion", `{"owners": ["Camille@Exemple.fr"], "name": "Discussion"}`, 200, ""},
+		{forGroups, "PATCH", "/groups/4405.nantes-sud", `{"name": "Nantes Sud (44)"}`, 200, ""},
+		{forGroups, "PUT", "/groups", `{"groups": [{"address": "4405.nantes-sud", "name": "Nantes Sud", "animators": ["karim@exemple.fr", "CAMILLE@exemple.fr"]}]}`, 200, ""},
+		// A token with the scope does it (a group has an animator at least:
+		// creating one takes the scope "events" too).
+		{full, "POST", "/groups", `{"address": "4406.reze", "name": "Rezé", "animators": ["tool@example.net"]}`, 201, ""},
+		{full, "PATCH", "/lists/4405.discussion", `{"moderators": ["modo@exemple.fr"]}`, 200, ""},
+		{full, "PUT", "/groups/4406.reze/animators", `{"animators": ["reze@exemple.fr"]}`, 200, ""},
+	} {
+		code, body := e.apiCall(t, c.tok, c.method, c.path, c.body)
+		if code != c.want || (c.scope != "" && !strings.Contains(body, "takes the scope "+c.scope)) {
+			t.Errorf("%s %s %s: %d %s, want %d", c.method, c.path, c.body, code, body, c.want)
+		}
+	}
+	var l struct{ Owners, Moderators []string }
+	if code, body := e.apiCall(t, full, "GET", "/lists/4405.discussion", ""); code != 200 || json.Unmarshal([]byte(body), &l) != nil {
+		t.Fatalf("the list: %d %s", code, body)
+	}
+	if strings.Join(l.Owners, " ") != "camille@exemple.fr" || strings.Join(l.Moderators, " ") != "modo@exemple.fr" {
+		t.Errorf("after the refusals: owners %v, moderators %v", l.Owners, l.Moderators)
+	}
+	for local, want := range map[string]string{"4405.nantes-sud": "camille@exemple.fr karim@exemple.fr", "4406.reze": "reze@exemple.fr"} {
+		g, err := groups.Get(ctx, e.h.DB, local)
+		if err != nil || strings.Join(g.Animators, " ") != want {
+			t.Errorf("%s animated by %v (%v), want %s", local, g.Animators, err, want)
+		}
 	}
 }

@@ -3,10 +3,15 @@ package hub
 import (
 	"context"
 	"encoding/base32"
+	"fmt"
+	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/events"
 )
 
@@ -36,33 +41,81 @@ func TestReviewAgendaJoinThenTakeOver(t *testing.T) {
 	}
 }
 
-// Finding (not fixed): a members-only event reaches anyone who subscribes
-// to any list of its group's code. The digest counts as a group's member
-// whoever is on a list of that code (store/queries/digest.sql
-// agenda.groups-of), and subscribing to a list takes only the
-// subscriber's own confirmation, whatever the list: the group's public
-// announcement list is enough.
+// A members-only event reached anyone who subscribed to any list of its
+// group's code: the digest counted as a group's member whoever was on a
+// list of that code, and subscribing takes only the subscriber's own
+// confirmation, whatever the list (the group's open announcement list
+// was enough). Members-only events now go to the group's animators and
+// to the members of its code's lists that someone responsible admitted:
+// added by an owner or the platform, imported by an operator, invited by
+// an owner, or admitted in the console. One who subscribed themselves
+// still gets the group's public events first.
 func TestReviewMembersOnlyEventToAnySubscriber(t *testing.T) {
-	t.Skip("finding: members-only events go to whoever subscribes to any list of the group's code, an open announcement list included (digest agenda.groups-of); needs a rule on who a group's members are")
 	e := newEnv(t)
+	ctx := context.Background()
 	e.createList("4405.annonces", "announce", []string{"camille@exemple.fr"})
+	disc := e.createList("4405.discussion", "members", []string{"camille@exemple.fr"}, "ami@example.org")
 	rcpt := "4405.nantes-sud+agenda@hub.example"
-	e.mustSend("camille@exemple.fr", rcpt, post("camille@exemple.fr", rcpt, "Événement",
-		"Titre : Réunion interne stratégie\nDate : jeudi 3 décembre 2026 à 18h30\nLieu : 12 rue de la Paix, 44000 Nantes\nPublic : non\n"))
-	e.waitFor("published", countTo("camille@exemple.fr", 1))
+	for n, ev := range []string{
+		"Titre : Reunion interne strategie\nDate : jeudi 3 décembre 2026 à 18h30\nLieu : 12 rue de la Paix, 44000 Nantes\nPublic : non\n",
+		"Titre : Fete du quartier\nDate : samedi 5 décembre 2026 à 15h00\nLieu : 12 rue de la Paix, 44000 Nantes\nPublic : oui\n",
+	} {
+		e.mustSend("camille@exemple.fr", rcpt, post("camille@exemple.fr", rcpt, "Événement", ev))
+		e.waitFor("published", countTo("camille@exemple.fr", n+1))
+	}
 	const spy = "spy@example.org"
-	e.mustSend(spy, "4405.annonces+subscribe@hub.example", post(spy, "4405.annonces+subscribe@hub.example", "inscription", ""))
-	ms := e.waitFor("confirmation", countTo(spy, 1))
-	confirm := replyAddress(t, to(ms, spy)[0])
-	e.mustSend(spy, confirm, post(spy, confirm, "Re: confirmer", "oui"))
-	e.waitFor("welcome", countTo(spy, 2))
-	e.agendaMember(spy, "code-postal 29200")
-	_, body, err := e.h.Digest.Preview(context.Background(), spy)
-	if err != nil {
+	joined := 0
+	selfSubscribe := func(list string) {
+		t.Helper()
+		req := list + "+subscribe@hub.example"
+		e.mustSend(spy, req, post(spy, req, "inscription", ""))
+		ms := e.waitFor("confirmation", countTo(spy, joined+1))
+		confirm := replyAddress(t, to(ms, spy)[joined])
+		e.mustSend(spy, confirm, post(spy, confirm, "Re: confirmer", "oui"))
+		e.waitFor("welcome", countTo(spy, joined+2))
+		joined += 2
+	}
+	selfSubscribe("4405.annonces")
+	selfSubscribe("4405.discussion")
+	e.agendaMember(spy, "code-postal 29200") // Brest: nothing near Nantes
+	e.agendaMember("ami@example.org", "code-postal 29200")
+	sees := func(who string) (secret, public bool) {
+		t.Helper()
+		_, body, err := e.h.Digest.Preview(ctx, who)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Contains(string(body), "Reunion interne strategie"), strings.Contains(string(body), "Fete du quartier")
+	}
+	if secret, public := sees(spy); secret || !public {
+		t.Fatalf("one who subscribed themselves to the group's lists: members-only event %v (want false), public one %v (want true)", secret, public)
+	}
+	if secret, _ := sees("ami@example.org"); !secret {
+		t.Errorf("a member the operator added does not see the members-only event")
+	}
+	// The owner admits the spy in the console: now they see it.
+	b := e.session("camille@exemple.fr", true, time.Now().Add(time.Hour))
+	members := fmt.Sprintf("/console/lists/%d/members", disc.ID)
+	if _, page, _ := b.do("GET", members, nil); !strings.Contains(page, "non (inscrit de lui-même)") || !strings.Contains(page, "Admettre "+spy) {
+		t.Errorf("the members page does not say who subscribed themselves:\n%s", page)
+	}
+	form := url.Values{"csrf": {b.csrf("/me")}, "action": {"admit"}, "emails": {spy}}
+	if code, _, hdr := b.do("POST", members, form); code != http.StatusSeeOther || !strings.Contains(hdr.Get("Location"), "done=admitted") {
+		t.Fatalf("admit in the console: %d %v", code, hdr)
+	}
+	owner := audit.Actor{Who: "camille@exemple.fr", Via: audit.ViaWeb}
+	if secret, _ := sees(spy); !secret {
+		t.Errorf("an admitted member does not see the members-only event")
+	}
+	// Leaving ends it; coming back by oneself does not bring it back.
+	if err := e.h.Lists.Remove(ctx, disc.ID, spy, "test", owner); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(body), "stratégie") || strings.Contains(string(body), "strat=C3=A9gie") {
-		t.Fatalf("the subscriber of an announcement list is shown the members-only event:\n%s", body)
+	joined++ // the goodbye
+	e.waitFor("goodbye", countTo(spy, joined))
+	selfSubscribe("4405.discussion")
+	if secret, _ := sees(spy); secret {
+		t.Errorf("one admitted, who left and subscribed again by themselves, sees the members-only event")
 	}
 }
 

@@ -257,7 +257,9 @@ func (s *Service) Token(ctx context.Context, tx *store.Tx, listID int64, kind, t
 	case kind == "confirm" && action != "":
 		return s.confirmChanges(tx, l, tk.email, tk.lang, decodeChanges(action), how, ref)
 	case kind == "confirm":
-		if _, err := tx.Exec("member.subscribe", l.ID, tk.email, tk.lang, now.Unix(), how); err != nil {
+		// An owner's invitation admits: the owner chose the person.
+		admitted := strings.HasPrefix(tk.request, invitedBy)
+		if _, err := tx.Exec("member.subscribe", l.ID, tk.email, tk.lang, now.Unix(), how, admitted); err != nil {
 			return err
 		}
 		return s.welcome(tx, l, tk.email, tk.lang, ref)

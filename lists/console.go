@@ -454,7 +454,7 @@ func (s *Service) AddMembers(ctx context.Context, id int64, consent string, emai
 				return err
 			}
 			if o == "" {
-				if _, err := tx.Exec("member.subscribe", l.ID, addr, l.Lang, s.now().Unix(), "owner "+a.String()+": "+consent); err != nil {
+				if _, err := tx.Exec("member.subscribe", l.ID, addr, l.Lang, s.now().Unix(), "owner "+a.String()+": "+consent, true); err != nil {
 					return err
 				}
 				if err := audit.Record(tx, a, s.now(), "member.add", l.Local(), addr+": "+oneLine(consent)); err != nil {
@@ -550,7 +550,7 @@ func (s *Service) Invite(ctx context.Context, id int64, emails []string, note st
 func (s *Service) invite(tx *store.Tx, l List, addr, note string, a audit.Actor) error {
 	now := s.now()
 	tok := newToken()
-	request := "invitation by " + a.String()
+	request := invitedBy + a.String()
 	if _, err := tx.Exec("token.insert", tok, "confirm", l.ID, addr, l.Lang, 0, now.Unix(), now.Add(s.cfg.ConfirmTTL).Unix(), request); err != nil {
 		return err
 	}
@@ -608,6 +608,39 @@ func (s *Service) Enable(ctx context.Context, id int64, email string, a audit.Ac
 			return fmt.Errorf("%w: %s is %s", ErrNotBouncing, m.Email, m.State)
 		}
 		return audit.Record(tx, a, s.now(), "member.enable", l.Local(), m.Email)
+	})
+}
+
+// invitedBy begins the request of an owner's invitation: the member who
+// confirms it is admitted.
+const invitedBy = "invitation by "
+
+// Admit makes a member of the list one of its groups' members: they see
+// the members-only events of the groups of the list's code (digest), as
+// those an owner added do. Someone who subscribed themselves is not
+// admitted until an owner says so (ErrNotMember for one who left;
+// admitting twice is no error).
+func (s *Service) Admit(ctx context.Context, id int64, email string, a audit.Actor) error {
+	return s.db.Write(ctx, func(tx *store.Tx) error {
+		l, err := get(tx, id)
+		if err != nil {
+			return err
+		}
+		m, err := member(tx, id, email)
+		if err != nil {
+			return err
+		}
+		if m.State == "unsubscribed" {
+			return fmt.Errorf("%w: %s left", ErrNotMember, m.Email)
+		}
+		res, err := tx.Exec("member.admit", m.ID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		return audit.Record(tx, a, s.now(), "member.admit", l.Local(), m.Email)
 	})
 }
 

@@ -28,13 +28,16 @@ type Member struct {
 	LeftHow    string
 	Bounce     float64
 	BounceAt   time.Time
+	// Admitted: an owner, the platform or an operator made them one of
+	// the groups' members (see Admit); who subscribed themselves is not.
+	Admitted bool
 }
 
 func scanMember(row scanner) (Member, error) {
 	var m Member
 	var resume, consent, left, bounceAt int64
 	err := row.Scan(&m.ID, &m.ListID, &m.Email, &m.State, &m.Mode, &m.Paused, &resume, &m.Lang, &consent,
-		&m.ConsentHow, &left, &m.LeftHow, &m.Bounce, &bounceAt)
+		&m.ConsentHow, &left, &m.LeftHow, &m.Bounce, &bounceAt, &m.Admitted)
 	m.ResumeAt, m.ConsentAt, m.LeftAt, m.BounceAt = unix(resume), unix(consent), unix(left), unix(bounceAt)
 	return m, err
 }
@@ -121,7 +124,7 @@ func Subscribe(ctx context.Context, db *store.DB, listID int64, how string, emai
 			} else if erased {
 				continue
 			}
-			if _, err := tx.Exec("member.subscribe", listID, e, l.Lang, now.Unix(), "operator: "+how); err != nil {
+			if _, err := tx.Exec("member.subscribe", listID, e, l.Lang, now.Unix(), "operator: "+how, true); err != nil {
 				return err
 			}
 			n++

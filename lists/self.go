@@ -129,7 +129,7 @@ func (s *Service) JoinProven(ctx context.Context, listID int64, email, lang, how
 		if lang == "" {
 			lang = l.Lang
 		}
-		if _, err := tx.Exec("member.subscribe", l.ID, email, lang, s.now().Unix(), how); err != nil {
+		if _, err := tx.Exec("member.subscribe", l.ID, email, lang, s.now().Unix(), how, false); err != nil {
 			return err
 		}
 		out = OutcomeJoined

@@ -108,6 +108,9 @@ type Subscription struct {
 	LeftHow      string     `json:"left_how,omitempty"`
 	BounceScore  float64    `json:"bounce_score"`
 	LastBounceAt *time.Time `json:"last_bounce_at,omitempty"`
+	// Admitted: an owner, the platform or an operator made them one of
+	// the groups' members (members-only events).
+	Admitted bool `json:"admitted"`
 }
 
 // Digest is the weekly agenda's settings, with the weeks it was sent.
@@ -279,7 +282,7 @@ func ExportOf(ctx context.Context, db *store.DB, domain, email string, now time.
 		var sub Subscription
 		var resume, consent, left, bounceAt int64
 		err := s.Scan(&code, &name, &sub.State, &sub.Mode, &sub.Paused, &resume, &sub.Lang, &consent, &sub.ConsentHow,
-			&left, &sub.LeftHow, &sub.BounceScore, &bounceAt)
+			&left, &sub.LeftHow, &sub.BounceScore, &bounceAt, &sub.Admitted)
 		sub.List, sub.ResumeAt, sub.ConsentAt, sub.LeftAt, sub.LastBounceAt = addr(code, name), at(resume), at(consent), at(left), at(bounceAt)
 		x.Subscriptions = append(x.Subscriptions, sub)
 		return err

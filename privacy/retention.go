@@ -19,6 +19,9 @@ type Policy struct {
 	Consent    time.Duration // consent records of departed members, after leaving
 	Archive    time.Duration // list posts, unless the list says otherwise; 0 for ever
 	Digests    time.Duration // records of weekly digests sent
+	// AgendaStopped: agenda records that are off (never confirmed, or
+	// stopped), after their last change
+	AgendaStopped time.Duration
 }
 
 // Item is one kind of record and how many of them are past their period.
@@ -111,6 +114,7 @@ func Retain(ctx context.Context, db *store.DB, p Policy, now time.Time, dryRun b
 		{"held", "retain.held-count", "retain.held", p.Held},
 		{"attendance", "retain.attendance-count", "retain.attendance", p.Attendance},
 		{"digests", "retain.digests-count", "retain.digests", p.Digests},
+		{"agenda", "retain.agenda-count", "retain.agenda", p.AgendaStopped},
 		// "sessions": the web's links, spent links and sessions at their
 		// expiry; link requests after a day (the hourly caps' counts).
 		{"sessions", "retain.web-count", "retain.web-links", 0},

@@ -47,7 +47,7 @@ func TestEveryTemplateInEveryLanguage(t *testing.T) {
 		"Own": []map[string]any{{"Title": "Réunion", "When": "samedi", "Place": "Nantes", "Distance": "à 3 km", "Organisers": "organisé par A",
 			"Calendar": "https://x/e.ics", "Themes": "climat", "Details": "d", "MembersOnly": true, "Attend": "https://x/a"}},
 		"Near": []map[string]any{}, "Themes": []map[string]any{}, "Cancelled": []map[string]any{},
-		"Active": true, "Located": true, "Unproven": false, "Manage": "https://x/signin/l.1.x.y",
+		"Active": true, "Located": true, "Unproven": false, "ForgetDays": 30, "Manage": "https://x/signin/l.1.x.y",
 		"Link": "https://x/signin/t", "Minutes": 15, "Web": "https://x", "Welcome": "Bienvenue !", "OwnFooter": "Charte : https://x",
 		"Body": "Rendez-vous à 18h.", "Sender": "Nantes Sud",
 		"Event": map[string]any{"Title": "Réunion", "When": "samedi", "Place": "Nantes", "Groups": "4405.nantes-sud"}}

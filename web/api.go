@@ -244,6 +244,44 @@ func (s *Server) apiAuth(scope string, next apiHandler) http.HandlerFunc {
 	}
 }
 
+// roleScope is the scope a token needs to name people to a role: a role
+// opens data, and naming someone to it must take the scope that reads
+// that data, or a token made for list settings could make its own
+// address an owner and read the members (Art. 9 data) in the console.
+var roleScope = map[string]struct{ scope, why string }{
+	"owners":     {"members", "a list's owners read and export its members"},
+	"moderators": {"held", "a list's moderators read its held posts"},
+	"animators":  {"events", "a group's animators read who comes to its events"},
+}
+
+// mayName says whether tok may change role from before to after (the
+// same addresses in any order or case is no change); if not, it answers
+// 403 and nothing is changed.
+func mayName(w http.ResponseWriter, tok APIToken, role string, before, after []string) bool {
+	rs := roleScope[role]
+	if slices.Contains(tok.Scopes, rs.scope) || sameAddresses(before, after) {
+		return true
+	}
+	problem(w, http.StatusForbidden, "changing "+role+" takes the scope "+rs.scope+": "+rs.why, nil)
+	return false
+}
+
+// sameAddresses compares two address lists as sets, ignoring case and
+// spaces.
+func sameAddresses(a, b []string) bool {
+	norm := func(as []string) []string {
+		out := make([]string, 0, len(as))
+		for _, x := range as {
+			if x = strings.ToLower(strings.TrimSpace(x)); x != "" {
+				out = append(out, x)
+			}
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	return slices.Equal(norm(a), norm(b))
+}
+
 func (s *Server) apiNotFound(w http.ResponseWriter, r *http.Request) {
 	problem(w, http.StatusNotFound, "no such endpoint", nil)
 }

@@ -2,7 +2,9 @@ package web
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 func (s *Server) apiGroups(w http.ResponseWriter, r *http.Request, tok APIToken) {
@@ -26,6 +28,9 @@ func (s *Server) apiGroup(w http.ResponseWriter, r *http.Request, tok APIToken) 
 func (s *Server) apiCreateGroup(w http.ResponseWriter, r *http.Request, tok APIToken) {
 	var g APIGroup
 	if !readJSON(w, r, 64<<10, &g) {
+		return
+	}
+	if !mayName(w, tok, "animators", nil, g.Animators) {
 		return
 	}
 	out, err := s.api.SaveGroup(r.Context(), tok, g, true, s.client(r).String())
@@ -59,6 +64,9 @@ func (s *Server) apiUpdateGroup(w http.ResponseWriter, r *http.Request, tok APIT
 		cur.Commune = *patch.Commune
 	}
 	if patch.Animators != nil {
+		if !mayName(w, tok, "animators", cur.Animators, *patch.Animators) {
+			return
+		}
 		cur.Animators = *patch.Animators
 	}
 	out, err := s.api.SaveGroup(r.Context(), tok, cur, false, s.client(r).String())
@@ -79,6 +87,9 @@ func (s *Server) apiSetAnimators(w http.ResponseWriter, r *http.Request, tok API
 		Animators []string `json:"animators"`
 	}
 	if !readJSON(w, r, 64<<10, &body) {
+		return
+	}
+	if !mayName(w, tok, "animators", cur.Animators, body.Animators) {
 		return
 	}
 	cur.Animators = body.Animators
@@ -115,6 +126,23 @@ func (s *Server) apiSyncGroups(w http.ResponseWriter, r *http.Request, tok APITo
 	if dry != "" && dry != "true" && dry != "false" {
 		problem(w, http.StatusBadRequest, "dry_run is true or false", nil)
 		return
+	}
+	if !slices.Contains(tok.Scopes, roleScope["animators"].scope) {
+		// Without the scope, a sync may not change who animates a group.
+		have, err := s.api.Groups(r.Context())
+		if err != nil {
+			s.apiFail(w, err)
+			return
+		}
+		cur := map[string][]string{}
+		for _, g := range have {
+			cur[strings.ToLower(g.Address)] = g.Animators
+		}
+		for _, g := range body.Groups {
+			if !mayName(w, tok, "animators", cur[strings.ToLower(strings.TrimSpace(g.Address))], g.Animators) {
+				return
+			}
+		}
 	}
 	allow := 0
 	if v := r.URL.Query().Get("allow_removals"); v != "" {

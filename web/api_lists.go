@@ -28,6 +28,9 @@ func (s *Server) apiCreateList(w http.ResponseWriter, r *http.Request, tok APITo
 	if !readJSON(w, r, 64<<10, &l) {
 		return
 	}
+	if !mayName(w, tok, "owners", nil, l.Owners) || !mayName(w, tok, "moderators", nil, l.Moderators) {
+		return
+	}
 	out, err := s.api.SaveList(r.Context(), tok, l, true, s.client(r).String())
 	if err != nil {
 		s.apiFail(w, err)
@@ -82,9 +85,15 @@ func (s *Server) apiUpdateList(w http.ResponseWriter, r *http.Request, tok APITo
 		cur.RatePerHour = *p.RatePerHour
 	}
 	if p.Owners != nil {
+		if !mayName(w, tok, "owners", cur.Owners, *p.Owners) {
+			return
+		}
 		cur.Owners = *p.Owners
 	}
 	if p.Moderators != nil {
+		if !mayName(w, tok, "moderators", cur.Moderators, *p.Moderators) {
+			return
+		}
 		cur.Moderators = *p.Moderators
 	}
 	if p.Welcome != nil {

@@ -181,6 +181,9 @@ type MemberRow struct {
 	Paused bool
 	Since  string
 	Bounce float64
+	// Admitted: sees the members-only events of the groups of the
+	// list's code (lists.Admit).
+	Admitted bool
 }
 
 // MemberDetail is one member's record and bounces.

@@ -78,7 +78,7 @@ func (s *Server) consoleChangeMembers(w http.ResponseWriter, r *http.Request) {
 	f := MemberForm{Action: r.PostForm.Get("action"), Emails: addresses(r.PostForm.Get("emails")),
 		Consent: r.PostForm.Get("consent"), Note: r.PostForm.Get("note"), Reason: r.PostForm.Get("reason")}
 	switch f.Action {
-	case "add", "invite", "remove", "enable":
+	case "add", "invite", "remove", "enable", "admit":
 	default:
 		s.page(w, r, http.StatusBadRequest, "web/error", errorPage{Reason: "badrequest"})
 		return
@@ -92,8 +92,8 @@ func (s *Server) consoleChangeMembers(w http.ResponseWriter, r *http.Request) {
 	} else if s.consoleErr(w, r, err) {
 		return
 	}
-	if problem == "" && (f.Action == "remove" || f.Action == "enable") {
-		done := map[string]string{"remove": "removed", "enable": "enabled"}[f.Action]
+	if problem == "" && (f.Action == "remove" || f.Action == "enable" || f.Action == "admit") {
+		done := map[string]string{"remove": "removed", "enable": "enabled", "admit": "admitted"}[f.Action]
 		http.Redirect(w, r, "/console/lists/"+strconv.FormatInt(id, 10)+"/members?done="+done, http.StatusSeeOther)
 		return
 	}

@@ -20,7 +20,7 @@ tickets, or all). The secret is printed once; the hub keeps only its hash.`, sub
 }}
 
 func tokenCreate(args []string) error {
-	fs := newFlags("token create", "--name NAME --scope SCOPE,… [--json]", "Make an API token named NAME reaching SCOPEs (groups, lists, members, events,\nheld, tickets, or all). Its secret is printed once: give it to the platform.")
+	fs := newFlags("token create", "--name NAME --scope SCOPE,… [--json]", "Make an API token named NAME reaching SCOPEs (groups, lists, members, events,\nheld, tickets, or all). Its secret is printed once: give it to the platform.\nNaming owners takes members, moderators held, animators events.")
 	data := addData(fs)
 	name := fs.String("name", "", "what the token is for (\"plateforme\")")
 	scope := fs.String("scope", "", "comma-separated scopes, or all")

@@ -96,7 +96,7 @@ ORDER BY 1 DESC LIMIT 50;
 
 -- name: member.search
 -- The console's search: part of an address, every state.
-SELECT id, list_id, email, state, mode, paused, resume_at, lang, consent_at, consent_how, left_at, left_how, bounce_score, bounce_at
+SELECT id, list_id, email, state, mode, paused, resume_at, lang, consent_at, consent_how, left_at, left_how, bounce_score, bounce_at, admitted
 FROM members WHERE list_id = ?1 AND (?2 = '' OR instr(email, ?2) > 0) AND (?3 = '' OR state = ?3)
 ORDER BY email LIMIT ?4 OFFSET ?5;
 

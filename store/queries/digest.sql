@@ -26,17 +26,19 @@ FROM agenda_members WHERE active = 1 AND insee != '' AND email > ? ORDER BY emai
 -- name: agenda.groups-of
 -- The groups a member belongs to: those they animate, and those whose
 -- code is the code of a list they are a member of (4405.discussion makes
--- a member of the groups of 4405).
-SELECT g.id FROM animators a JOIN groups g ON g.id = a.group_id WHERE a.email = ?
+-- a member of the groups of 4405); admitted (1) for the groups whose
+-- members-only events they see: animators, and members an owner, the
+-- platform or an operator admitted.
+SELECT g.id, 1 FROM animators a JOIN groups g ON g.id = a.group_id WHERE a.email = ?
 UNION
-SELECT g.id FROM members m JOIN lists l ON l.id = m.list_id JOIN groups g ON g.code = l.code
+SELECT g.id, m.admitted FROM members m JOIN lists l ON l.id = m.list_id JOIN groups g ON g.code = l.code
 WHERE m.email = ? AND m.state != 'unsubscribed';
 
 -- name: agenda.all-groups
 -- Every member's groups at once, for a run over everyone.
-SELECT a.email, g.id FROM animators a JOIN groups g ON g.id = a.group_id
+SELECT a.email, g.id, 1 FROM animators a JOIN groups g ON g.id = a.group_id
 UNION
-SELECT m.email, g.id FROM members m JOIN lists l ON l.id = m.list_id JOIN groups g ON g.code = l.code
+SELECT m.email, g.id, m.admitted FROM members m JOIN lists l ON l.id = m.list_id JOIN groups g ON g.code = l.code
 WHERE m.state != 'unsubscribed';
 
 -- name: digest.sent

@@ -37,11 +37,11 @@ DELETE FROM list_owners WHERE list_id = ?;
 SELECT email, role FROM list_owners WHERE list_id = ? ORDER BY role, email;
 
 -- name: member.get
-SELECT id, list_id, email, state, mode, paused, resume_at, lang, consent_at, consent_how, left_at, left_how, bounce_score, bounce_at
+SELECT id, list_id, email, state, mode, paused, resume_at, lang, consent_at, consent_how, left_at, left_how, bounce_score, bounce_at, admitted
 FROM members WHERE list_id = ? AND email = ?;
 
 -- name: member.by-id
-SELECT id, list_id, email, state, mode, paused, resume_at, lang, consent_at, consent_how, left_at, left_how, bounce_score, bounce_at
+SELECT id, list_id, email, state, mode, paused, resume_at, lang, consent_at, consent_how, left_at, left_how, bounce_score, bounce_at, admitted
 FROM members WHERE id = ?;
 
 -- name: member.state
@@ -50,10 +50,16 @@ SELECT id, state FROM members WHERE list_id = ? AND email = ?;
 
 -- name: member.subscribe
 -- A new member, or one coming back: the new consent replaces the old one.
-INSERT INTO members (list_id, email, lang, consent_at, consent_how) VALUES (?, ?, ?, ?, ?)
+-- admitted (1: by an owner, the platform or an operator) is kept while the
+-- member stays; one who left and comes back by themselves is not.
+INSERT INTO members (list_id, email, lang, consent_at, consent_how, admitted) VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (list_id, email) DO UPDATE SET state = 'active', mode = 'each', paused = 0, resume_at = 0,
   lang = excluded.lang, consent_at = excluded.consent_at, consent_how = excluded.consent_how,
-  left_at = 0, left_how = '', bounce_score = 0, bounce_at = 0;
+  left_at = 0, left_how = '', bounce_score = 0, bounce_at = 0,
+  admitted = CASE WHEN excluded.admitted = 1 THEN 1 WHEN members.state = 'unsubscribed' THEN 0 ELSE members.admitted END;
+
+-- name: member.admit
+UPDATE members SET admitted = 1 WHERE id = ? AND state != 'unsubscribed' AND admitted = 0;
 
 -- name: member.leave
 UPDATE members SET state = 'unsubscribed', left_at = ?, left_how = ? WHERE id = ? AND state != 'unsubscribed';
@@ -84,7 +90,7 @@ SELECT email FROM members WHERE list_id = ?1 AND state = 'active' AND mode = ?2
   AND (paused = 0 OR (resume_at > 0 AND resume_at <= ?3)) ORDER BY id;
 
 -- name: member.list
-SELECT id, list_id, email, state, mode, paused, resume_at, lang, consent_at, consent_how, left_at, left_how, bounce_score, bounce_at
+SELECT id, list_id, email, state, mode, paused, resume_at, lang, consent_at, consent_how, left_at, left_how, bounce_score, bounce_at, admitted
 FROM members WHERE list_id = ? ORDER BY email;
 
 -- name: member.count

@@ -31,7 +31,7 @@ SELECT q.name FROM queue_operators o JOIN queues q ON q.id = o.queue_id WHERE o.
 -- name: person.subscriptions
 -- Uses members_email.
 SELECT l.code, l.name, m.state, m.mode, m.paused, m.resume_at, m.lang, m.consent_at, m.consent_how,
-       m.left_at, m.left_how, m.bounce_score, m.bounce_at
+       m.left_at, m.left_how, m.bounce_score, m.bounce_at, m.admitted
 FROM members m JOIN lists l ON l.id = m.list_id WHERE m.email = ? ORDER BY l.code, l.name;
 
 -- name: person.digests
@@ -250,6 +250,13 @@ SELECT COUNT(*) FROM digests_sent WHERE sent_at <= ?;
 
 -- name: retain.digests
 DELETE FROM digests_sent WHERE sent_at <= ?;
+
+-- name: retain.agenda-count
+-- An agenda record that is off: never confirmed, or stopped.
+SELECT COUNT(*) FROM agenda_members WHERE active = 0 AND updated_at <= ?;
+
+-- name: retain.agenda
+DELETE FROM agenda_members WHERE active = 0 AND updated_at <= ?;
 
 -- name: list.set-retention
 UPDATE lists SET archive_keep = ?, erase_posts = ? WHERE id = ?;

@@ -107,7 +107,7 @@ DELETE FROM web_link_requests WHERE at <= ? - 86400;
 -- name: member.of-person
 -- Every list a person is on or left, for their page.
 SELECT m.id, m.list_id, m.email, m.state, m.mode, m.paused, m.resume_at, m.lang, m.consent_at, m.consent_how,
-       m.left_at, m.left_how, m.bounce_score, m.bounce_at
+       m.left_at, m.left_how, m.bounce_score, m.bounce_at, m.admitted
 FROM members m JOIN lists l ON l.id = m.list_id WHERE m.email = ? ORDER BY l.code, l.name;
 
 -- name: member.set-lang

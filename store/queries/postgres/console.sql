@@ -19,6 +19,6 @@ WHERE d.rcpt = ?2 AND d.state = 'failed' AND o.kind IN ('list', 'list-digest')
 ORDER BY 1 DESC LIMIT 50;
 
 -- name: member.search
-SELECT id, list_id, email, state, mode, paused, resume_at, lang, consent_at, consent_how, left_at, left_how, bounce_score, bounce_at
+SELECT id, list_id, email, state, mode, paused, resume_at, lang, consent_at, consent_how, left_at, left_how, bounce_score, bounce_at, admitted
 FROM members WHERE list_id = ?1 AND (?2 = '' OR strpos(email, ?2) > 0) AND (?3 = '' OR state = ?3)
 ORDER BY email LIMIT ?4 OFFSET ?5;
