@@ -219,7 +219,7 @@ func TestMemberErase(t *testing.T) {
 		}
 	}
 	// An import of an old file: marie stays out, a new address comes in.
-	n, err := lists.Subscribe(ctx, e.h.DB, e.discussion.ID, "old CSV", []string{"Marie@example.org", "new@example.org"}, e.clock.now())
+	n, err := lists.Subscribe(ctx, e.h.DB, e.discussion.ID, "old CSV", []string{"Marie@example.org", "new@example.org"}, audit.Actor{}, e.clock.now())
 	if err != nil || n != 1 {
 		t.Fatalf("re-import added %d: %v", n, err)
 	}
@@ -388,7 +388,7 @@ func TestRetentionPeriods(t *testing.T) {
 	}
 	// The withdrawal outlived its record as a keyed hash: an old import
 	// does not bring marie back to the list she left.
-	if n, err := lists.Subscribe(ctx, e.h.DB, e.annonces.ID, "old CSV", []string{marie}, e.clock.now()); err != nil || n != 0 {
+	if n, err := lists.Subscribe(ctx, e.h.DB, e.annonces.ID, "old CSV", []string{marie}, audit.Actor{}, e.clock.now()); err != nil || n != 0 {
 		t.Fatalf("re-import after the consent record expired: %d %v", n, err)
 	}
 }
