@@ -30,7 +30,7 @@ func newWorld(t *testing.T) *world {
 	t.Cleanup(func() { db.Close() })
 	code, _ := address.ParseCode("4405")
 	l, err := lists.Create(context.Background(), db, lists.List{Code: code, Name: "discussion", Policy: lists.Members,
-		Owners: []lists.Owner{{Email: "camille@exemple.fr"}}})
+		Owners: []lists.Owner{{Email: "camille@exemple.fr"}}}, audit.Actor{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,12 +110,3 @@ func WriteCSV(w io.Writer, entries []Entry) error {
 	c.Flush()
 	return c.Error()
 }
-
-// Prune deletes the entries older than before, returning how many.
-func Prune(tx *store.Tx, before time.Time) (int64, error) {
-	res, err := tx.Exec("audit.delete-old", before.Unix())
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}

@@ -98,6 +98,9 @@ type Retention struct {
 	// stop), after its last change. The settings of a person who does
 	// not receive the agenda are not kept for ever.
 	AgendaStopped Duration `toml:"agenda_stopped"`
+	// Audit: an entry of the audit log (who did what, from where), after
+	// it was written.
+	Audit Duration `toml:"audit"`
 }
 
 // Backup configures the encrypted backups `serve` makes by itself
@@ -488,6 +491,7 @@ func Default() Config {
 			Digests:    Duration(35 * 24 * time.Hour),
 			// The link to confirm an agenda works as long as its record.
 			AgendaStopped: Duration(30 * 24 * time.Hour),
+			Audit:         Duration(365 * 24 * time.Hour),
 		},
 		Backup: Backup{Every: Duration(24 * time.Hour), Keep: 7},
 	}
@@ -751,8 +755,8 @@ func (c *Config) Validate() error {
 		c.Auth.AuthservID = c.Hostname
 	}
 	r := c.Retention
-	if r.Tickets <= 0 || r.Held <= 0 || r.Attendance <= 0 || r.Consent <= 0 || r.AgendaStopped <= 0 || r.Archive < 0 || r.Digests < 14*Duration(24*time.Hour) {
-		errs = append(errs, errors.New("retention: tickets, held, attendance, consent and agenda_stopped must be positive, archive not negative (0: for ever), digests at least 336h (next week's digest reads this week's)"))
+	if r.Tickets <= 0 || r.Held <= 0 || r.Attendance <= 0 || r.Consent <= 0 || r.AgendaStopped <= 0 || r.Audit <= 0 || r.Archive < 0 || r.Digests < 14*Duration(24*time.Hour) {
+		errs = append(errs, errors.New("retention: tickets, held, attendance, consent, agenda_stopped and audit must be positive, archive not negative (0: for ever), digests at least 336h (next week's digest reads this week's)"))
 	}
 	if r.Archive > 0 && r.Archive < 8*Duration(24*time.Hour) {
 		errs = append(errs, errors.New("retention.archive: at least 192h, so weekly digests find their posts (0: for ever)"))

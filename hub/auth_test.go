@@ -11,6 +11,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/dkim"
 	"codeberg.org/relais/relais/internal/dkimcheck"
@@ -221,7 +222,7 @@ func TestAuthPerListSetting(t *testing.T) {
 	relaxed := e.createList("4405.relax", lists.Members, []string{"anim@example.org"}, "alice@example.org", "camille@exemple.fr", "bob@nospf.example")
 	relaxed.Auth = lists.AuthRelaxed
 	relaxed.Owners = []lists.Owner{{Email: "anim@example.org"}}
-	if _, err := lists.Update(context.Background(), e.h.DB, relaxed); err != nil {
+	if _, err := lists.Update(context.Background(), e.h.DB, relaxed, audit.Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	e.dns.Set("exemple.fr", "v=spf1 ip4:192.0.2.1 -all")
@@ -237,7 +238,7 @@ func TestAuthPerListSetting(t *testing.T) {
 	off := e.createList("4405.libre", lists.Members, []string{"anim@example.org"}, "alice@example.org", "camille@exemple.fr")
 	off.Auth = lists.AuthOff
 	off.Owners = []lists.Owner{{Email: "anim@example.org"}}
-	if _, err := lists.Update(context.Background(), e.h.DB, off); err != nil {
+	if _, err := lists.Update(context.Background(), e.h.DB, off, audit.Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	e.mustSend("camille@exemple.fr", "4405.libre@hub.example", post("camille@exemple.fr", "4405.libre@hub.example", "Cru", "…"))

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/lists"
 	"codeberg.org/relais/relais/outbox"
 	"codeberg.org/relais/relais/store"
@@ -374,7 +375,7 @@ func TestHardenListChangesNeedProvenFrom(t *testing.T) {
 	// A pause until a date: the confirmation says until when, and
 	// confirming sets exactly that end.
 	dated := "dated@nodns.example"
-	if _, err := lists.Subscribe(context.Background(), e.h.DB, l.ID, "test fixture", []string{dated}, e.clock.now()); err != nil {
+	if _, err := lists.Subscribe(context.Background(), e.h.DB, l.ID, "test fixture", []string{dated}, audit.Actor{}, e.clock.now()); err != nil {
 		t.Fatal(err)
 	}
 	e.mustSend("mallory@example.net", "4405.discussion+request@hub.example", post(dated, "4405.discussion+request@hub.example", "Question",

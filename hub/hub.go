@@ -710,7 +710,7 @@ func (h *Hub) collect(ctx context.Context) {
 func Policy(c config.Config) privacy.Policy {
 	r := c.Retention
 	return privacy.Policy{Messages: c.Queue.Keep.D(), Tickets: r.Tickets.D(), Held: r.Held.D(), Attendance: r.Attendance.D(),
-		Consent: r.Consent.D(), Archive: r.Archive.D(), Digests: r.Digests.D(), AgendaStopped: r.AgendaStopped.D()}
+		Consent: r.Consent.D(), Archive: r.Archive.D(), Digests: r.Digests.D(), AgendaStopped: r.AgendaStopped.D(), Audit: r.Audit.D()}
 }
 
 // Retain deletes what is past its retention period now, or with dryRun

@@ -23,6 +23,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"codeberg.org/relais/relais/address"
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/lists"
 	"codeberg.org/relais/relais/outbox"
@@ -40,12 +41,12 @@ func (e *env) createList(local, policy string, owners []string, members ...strin
 	for _, o := range owners {
 		l.Owners = append(l.Owners, lists.Owner{Email: o})
 	}
-	l, err = lists.Create(context.Background(), e.h.DB, l)
+	l, err = lists.Create(context.Background(), e.h.DB, l, audit.Actor{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	if len(members) > 0 {
-		if _, err := lists.Subscribe(context.Background(), e.h.DB, l.ID, "test fixture", members, e.clock.now()); err != nil {
+		if _, err := lists.Subscribe(context.Background(), e.h.DB, l.ID, "test fixture", members, audit.Actor{}, e.clock.now()); err != nil {
 			e.t.Fatal(err)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"codeberg.org/relais/relais/archive"
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/backup"
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/groups"
@@ -218,7 +219,7 @@ func TestMemberErase(t *testing.T) {
 		}
 	}
 	// An import of an old file: marie stays out, a new address comes in.
-	n, err := lists.Subscribe(ctx, e.h.DB, e.discussion.ID, "old CSV", []string{"Marie@example.org", "new@example.org"}, e.clock.now())
+	n, err := lists.Subscribe(ctx, e.h.DB, e.discussion.ID, "old CSV", []string{"Marie@example.org", "new@example.org"}, audit.Actor{}, e.clock.now())
 	if err != nil || n != 1 {
 		t.Fatalf("re-import added %d: %v", n, err)
 	}
@@ -306,7 +307,10 @@ func TestEraseKeepsPostsWhenTheListSaysSo(t *testing.T) {
 func TestRetentionPeriods(t *testing.T) {
 	// Every period apart from the others (the defaults give held posts
 	// and message bodies the same week).
-	e := newPersonEnv(t, func(c *configT) { c.Retention.Held = config.Duration(8 * 24 * time.Hour) })
+	e := newPersonEnv(t, func(c *configT) {
+		c.Retention.Held = config.Duration(8 * 24 * time.Hour)
+		c.Retention.Audit = config.Duration(200 * 24 * time.Hour)
+	})
 	ctx := context.Background()
 	// marie leaves the announce list, a held post of hers is rejected, her
 	// ticket is closed; all at t0.
@@ -332,6 +336,12 @@ func TestRetentionPeriods(t *testing.T) {
 		x.Subscriptions[0].LeftAt == nil || !x.Subscriptions[0].LeftAt.Equal(t0.Truncate(time.Second)) {
 		t.Fatalf("setup: %+v", x)
 	}
+	// An audit entry of hers (her page's change), at t0.
+	if err := e.h.DB.Write(ctx, func(tx *store.Tx) error {
+		return audit.Record(tx, audit.Actor{Who: marie, Via: audit.ViaWeb}, t0, "member.mode", "4405.discussion", "weekly")
+	}); err != nil {
+		t.Fatal(err)
+	}
 	end := time.Date(2026, 11, 26, 19, 0, 0, 0, time.UTC) // the event: 18h–20h Paris
 	r := e.cfg.Retention
 	kinds := []struct {
@@ -346,6 +356,8 @@ func TestRetentionPeriods(t *testing.T) {
 		{"held", t0.Add(r.Held.D()), func(x privacy.Export) bool { return len(x.HeldPosts)+len(x.MessagesKept) > 0 }},
 		{"attendance", end.Add(r.Attendance.D()), func(x privacy.Export) bool { return len(x.Attendance) > 0 }},
 		{"digests", t0.Add(r.Digests.D()), func(x privacy.Export) bool { return x.Digest != nil && len(x.Digest.Sent) > 0 }},
+		// The audit log.
+		{"audit", t0.Add(r.Audit.D()), func(x privacy.Export) bool { return len(x.Audit) > 0 }},
 		{"tickets", t0.Add(r.Tickets.D()), func(x privacy.Export) bool { return len(x.Tickets) > 0 }},
 		// The list's own archive setting wins over retention.archive.
 		{"archive", t0.Add(400 * 24 * time.Hour), func(x privacy.Export) bool { return len(x.Posts) > 0 }},
@@ -376,7 +388,7 @@ func TestRetentionPeriods(t *testing.T) {
 	}
 	// The withdrawal outlived its record as a keyed hash: an old import
 	// does not bring marie back to the list she left.
-	if n, err := lists.Subscribe(ctx, e.h.DB, e.annonces.ID, "old CSV", []string{marie}, e.clock.now()); err != nil || n != 0 {
+	if n, err := lists.Subscribe(ctx, e.h.DB, e.annonces.ID, "old CSV", []string{marie}, audit.Actor{}, e.clock.now()); err != nil || n != 0 {
 		t.Fatalf("re-import after the consent record expired: %d %v", n, err)
 	}
 }

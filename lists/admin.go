@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"codeberg.org/relais/relais/address"
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/store"
 )
 
@@ -91,8 +92,12 @@ func Waiting(ctx context.Context, db *store.DB) (int, time.Time, error) {
 // RemoveMember unsubscribes email from list listID for an operator; how is
 // recorded as the withdrawal ("operator: asked by phone"). It reports
 // ErrNotMember when the address is not, or no longer, on the list.
-func RemoveMember(ctx context.Context, db *store.DB, listID int64, email, how string, now time.Time) error {
+func RemoveMember(ctx context.Context, db *store.DB, listID int64, email, how string, a audit.Actor, now time.Time) error {
 	return db.Write(ctx, func(tx *store.Tx) error {
+		l, err := get(tx, listID)
+		if err != nil {
+			return err
+		}
 		m, err := member(tx, listID, email)
 		if err != nil {
 			return err
@@ -100,8 +105,10 @@ func RemoveMember(ctx context.Context, db *store.DB, listID int64, email, how st
 		ok, err := leave(tx, m, "operator: "+how, now)
 		if err == nil && !ok {
 			return fmt.Errorf("%w: %s left on %s", ErrNotMember, m.Email, m.LeftAt.Format("2006-01-02"))
+		} else if err != nil {
+			return err
 		}
-		return err
+		return audit.Record(tx, a, now, "member.remove", l.Local(), m.Email+": "+oneLine(how))
 	})
 }
 
@@ -111,8 +118,12 @@ var ErrNotBouncing = errors.New("lists: member is not bouncing")
 
 // EnableMember sends mail again to a member set to bouncing, with the
 // bounce score cleared (the member's own "reprendre" does the same).
-func EnableMember(ctx context.Context, db *store.DB, listID int64, email string) error {
+func EnableMember(ctx context.Context, db *store.DB, listID int64, email string, a audit.Actor, now time.Time) error {
 	return db.Write(ctx, func(tx *store.Tx) error {
+		l, err := get(tx, listID)
+		if err != nil {
+			return err
+		}
 		m, err := member(tx, listID, email)
 		if err != nil {
 			return err
@@ -124,7 +135,7 @@ func EnableMember(ctx context.Context, db *store.DB, listID int64, email string)
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("%w: %s is %s", ErrNotBouncing, m.Email, m.State)
 		}
-		return nil
+		return audit.Record(tx, a, now, "member.enable", l.Local(), m.Email)
 	})
 }
 
@@ -138,8 +149,15 @@ func PostCount(ctx context.Context, db *store.DB, listID int64) (int, error) {
 // Delete removes list listID with its members, held posts, tokens and
 // archive: export the archive first to keep it. Copies already queued for
 // its members are dropped at send time.
-func Delete(ctx context.Context, db *store.DB, listID int64) error {
+func Delete(ctx context.Context, db *store.DB, listID int64, a audit.Actor) error {
 	return db.Write(ctx, func(tx *store.Tx) error {
+		l, err := get(tx, listID)
+		if err != nil {
+			return err
+		}
+		if err := audit.Record(tx, a, time.Now(), "list.delete", l.Local(), ""); err != nil {
+			return err
+		}
 		res, err := tx.Exec("list.delete", listID)
 		if err != nil {
 			return err

@@ -591,24 +591,7 @@ func (s *Service) Remove(ctx context.Context, id int64, email, why string, a aud
 // Enable sends mail again to a member set to bouncing (ErrNotBouncing for
 // another).
 func (s *Service) Enable(ctx context.Context, id int64, email string, a audit.Actor) error {
-	return s.db.Write(ctx, func(tx *store.Tx) error {
-		l, err := get(tx, id)
-		if err != nil {
-			return err
-		}
-		m, err := member(tx, id, email)
-		if err != nil {
-			return err
-		}
-		res, err := tx.Exec("member.enable", m.ID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("%w: %s is %s", ErrNotBouncing, m.Email, m.State)
-		}
-		return audit.Record(tx, a, s.now(), "member.enable", l.Local(), m.Email)
-	})
+	return EnableMember(ctx, s.db, id, email, a, s.now())
 }
 
 // invitedBy begins the request of an owner's invitation: the member who

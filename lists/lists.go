@@ -29,6 +29,7 @@ import (
 	"unicode/utf8"
 
 	"codeberg.org/relais/relais/address"
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/queue"
 	"codeberg.org/relais/relais/store"
@@ -313,20 +314,30 @@ func (s *Service) FromAddress(l List, detail string) string {
 }
 
 // Create stores a new list. Its CODE.NAME must not be a group's.
-func Create(ctx context.Context, db *store.DB, l List) (List, error) {
+func Create(ctx context.Context, db *store.DB, l List, a audit.Actor) (List, error) {
 	if err := l.Validate(); err != nil {
 		return l, err
 	}
-	err := db.Write(ctx, func(tx *store.Tx) error { return create(tx, &l) })
+	err := db.Write(ctx, func(tx *store.Tx) error {
+		if err := create(tx, &l); err != nil {
+			return err
+		}
+		return audit.Record(tx, a, time.Now(), "list.create", l.Local(), l.Policy)
+	})
 	return l, err
 }
 
 // Update stores new settings and owners for an existing list.
-func Update(ctx context.Context, db *store.DB, l List) (List, error) {
+func Update(ctx context.Context, db *store.DB, l List, a audit.Actor) (List, error) {
 	if err := l.Validate(); err != nil {
 		return l, err
 	}
-	err := db.Write(ctx, func(tx *store.Tx) error { return update(tx, &l) })
+	err := db.Write(ctx, func(tx *store.Tx) error {
+		if err := update(tx, &l); err != nil {
+			return err
+		}
+		return audit.Record(tx, a, time.Now(), "list.settings", l.Local(), "")
+	})
 	return l, err
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/store"
 )
 
@@ -82,7 +83,7 @@ func MemberList(ctx context.Context, db *store.DB, listID int64) ([]Member, erro
 // are left as they are; so are addresses erased from the hub, and those
 // whose withdrawal from the list outlived its record (both kept as a keyed
 // hash, see package privacy). It returns how many were added.
-func Subscribe(ctx context.Context, db *store.DB, listID int64, how string, emails []string, now time.Time) (int, error) {
+func Subscribe(ctx context.Context, db *store.DB, listID int64, how string, emails []string, a audit.Actor, now time.Time) (int, error) {
 	how = strings.TrimSpace(how)
 	if how == "" {
 		return 0, errors.New("say where these addresses' consent is recorded (--consent)")
@@ -125,6 +126,9 @@ func Subscribe(ctx context.Context, db *store.DB, listID int64, how string, emai
 				continue
 			}
 			if _, err := tx.Exec("member.subscribe", listID, e, l.Lang, now.Unix(), "operator: "+how, true); err != nil {
+				return err
+			}
+			if err := audit.Record(tx, a, now, "member.add", l.Local(), e+": "+oneLine(how)); err != nil {
 				return err
 			}
 			n++

@@ -22,6 +22,7 @@ type Policy struct {
 	// AgendaStopped: agenda records that are off (never confirmed, or
 	// stopped), after their last change
 	AgendaStopped time.Duration
+	Audit         time.Duration // audit log entries, after writing
 }
 
 // Item is one kind of record and how many of them are past their period.
@@ -115,6 +116,7 @@ func Retain(ctx context.Context, db *store.DB, p Policy, now time.Time, dryRun b
 		{"attendance", "retain.attendance-count", "retain.attendance", p.Attendance},
 		{"digests", "retain.digests-count", "retain.digests", p.Digests},
 		{"agenda", "retain.agenda-count", "retain.agenda", p.AgendaStopped},
+		{"audit", "retain.audit-count", "audit.delete-old", p.Audit},
 		// "sessions": the web's links, spent links and sessions at their
 		// expiry; link requests after a day (the hourly caps' counts).
 		{"sessions", "retain.web-count", "retain.web-links", 0},

@@ -29,6 +29,7 @@ import (
 
 	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/archive"
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/lists"
 	"codeberg.org/relais/relais/store"
 )
@@ -89,7 +90,7 @@ func main() {
 	l, err := lists.Find(ctx, db, "4405.discussion")
 	if err != nil {
 		if l, err = lists.Create(ctx, db, lists.List{Code: code, Name: "discussion", Policy: lists.Members,
-			Owners: []lists.Owner{{Email: "camille@exemple.fr"}}}); err != nil {
+			Owners: []lists.Owner{{Email: "camille@exemple.fr"}}}, audit.Actor{}); err != nil {
 			fail(err)
 		}
 	}

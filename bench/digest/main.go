@@ -49,6 +49,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"codeberg.org/relais/relais/address"
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/digest"
 	"codeberg.org/relais/relais/dkim"
@@ -189,13 +190,13 @@ func run(nMembers, nEvents, nGroups, sample int, deliver bool) error {
 		if !ok {
 			cd, _ := address.ParseCode(code)
 			l, err := lists.Create(ctx, h.DB, lists.List{Code: cd, Name: "discussion", Policy: lists.Members,
-				Owners: []lists.Owner{{Email: "owner@example.org"}}})
+				Owners: []lists.Owner{{Email: "owner@example.org"}}}, audit.Actor{})
 			if err != nil {
 				return err
 			}
 			id, codes[code] = l.ID, l.ID
 		}
-		if _, err := lists.Subscribe(ctx, h.DB, id, "benchmark", []string{fmt.Sprintf("m%d@example.org", i)}, now); err != nil {
+		if _, err := lists.Subscribe(ctx, h.DB, id, "benchmark", []string{fmt.Sprintf("m%d@example.org", i)}, audit.Actor{}, now); err != nil {
 			return err
 		}
 	}

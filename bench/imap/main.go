@@ -33,6 +33,7 @@ import (
 
 	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/archive"
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/hub"
 	"codeberg.org/relais/relais/internal/mbsync"
@@ -87,11 +88,11 @@ func main() {
 	defer h.Close(ctx)
 	code, _ := address.ParseCode("4405")
 	l, err := lists.Create(ctx, h.DB, lists.List{Code: code, Name: "discussion", Policy: lists.Members,
-		Owners: []lists.Owner{{Email: "camille@exemple.fr"}}})
+		Owners: []lists.Owner{{Email: "camille@exemple.fr"}}}, audit.Actor{})
 	if err != nil {
 		fail(err)
 	}
-	if _, err := lists.Subscribe(ctx, h.DB, l.ID, "bench", []string{member}, time.Now()); err != nil {
+	if _, err := lists.Subscribe(ctx, h.DB, l.ID, "bench", []string{member}, audit.Actor{}, time.Now()); err != nil {
 		fail(err)
 	}
 	pw, err := h.SignIn.NewAppPassword(ctx, member, "bench")

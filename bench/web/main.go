@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"codeberg.org/relais/relais/address"
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/digest"
 	"codeberg.org/relais/relais/events"
@@ -132,7 +133,7 @@ func run(nMembers, nEvents, nGroups, nClients int, d time.Duration) error {
 		groupIDs = append(groupIDs, gr.ID)
 		if i%10 == 0 { // a list for one group in ten
 			l, err := lists.Create(ctx, h.DB, lists.List{Code: code, Name: fmt.Sprintf("liste%d", i), Policy: lists.Members,
-				Owners: []lists.Owner{{Email: fmt.Sprintf("anim%d@example.org", i)}}})
+				Owners: []lists.Owner{{Email: fmt.Sprintf("anim%d@example.org", i)}}}, audit.Actor{})
 			if err != nil {
 				return fmt.Errorf("list: %w", err)
 			}
@@ -173,7 +174,7 @@ func run(nMembers, nEvents, nGroups, nClients int, d time.Duration) error {
 		}
 	}
 	for id, emails := range byList {
-		if _, err := lists.Subscribe(ctx, h.DB, id, "bench", slices.Compact(emails), now); err != nil {
+		if _, err := lists.Subscribe(ctx, h.DB, id, "bench", slices.Compact(emails), audit.Actor{}, now); err != nil {
 			return err
 		}
 	}

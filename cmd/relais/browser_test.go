@@ -23,6 +23,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/digest"
 	"codeberg.org/relais/relais/lists"
 	"codeberg.org/relais/relais/privacy"
@@ -43,7 +44,7 @@ func TestBrowserMemberScenario(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, l := range []lists.List{discussion, annonces} {
-		if _, err := lists.Subscribe(ctx, h.DB, l.ID, "browser test", []string{marie}, time.Now()); err != nil {
+		if _, err := lists.Subscribe(ctx, h.DB, l.ID, "browser test", []string{marie}, audit.Actor{}, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"codeberg.org/relais/relais/address"
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/events"
 	"codeberg.org/relais/relais/geo"
@@ -177,7 +178,7 @@ func seedDemo(dir string) error {
 	if err != nil {
 		return err
 	}
-	if _, err = lists.Subscribe(ctx, db, l.ID, "demo data", []string{"camille@exemple.fr", "karim@exemple.fr", "lea@exemple.fr"}, time.Now()); err != nil {
+	if _, err = lists.Subscribe(ctx, db, l.ID, "demo data", []string{"camille@exemple.fr", "karim@exemple.fr", "lea@exemple.fr"}, audit.Actor{}, time.Now()); err != nil {
 		return err
 	}
 	return seedAgenda(ctx, db)

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"time"
 
 	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/groups"
@@ -51,18 +52,13 @@ func groupSave(verb string, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, _, err := data.openWrite()
+	db, c, err := data.openWrite()
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	g := groups.Group{Code: code, Name: name, DisplayName: *gf.name, Commune: *gf.commune, Animators: gf.animators}
-	ctx := context.Background()
-	if verb == "add" {
-		g, err = groups.Add(ctx, db, g)
-	} else {
-		g, err = groups.Update(ctx, db, g)
-	}
+	g, err = groups.Save(context.Background(), db, g, verb == "add", cliActor(c.Hostname), time.Now())
 	if err != nil {
 		return err
 	}
@@ -77,12 +73,12 @@ func groupRemove(args []string) error {
 	if err != nil {
 		return err
 	}
-	db, _, err := data.openRead()
+	db, c, err := data.openRead() // a removal needs data: it creates none
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := groups.Remove(context.Background(), db, pos[0]); err != nil {
+	if err := groups.Delete(context.Background(), db, pos[0], cliActor(c.Hostname), time.Now()); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "removed: %s\n", pos[0])

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"codeberg.org/relais/relais/address"
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/lists"
 	"codeberg.org/relais/relais/store"
 )
@@ -131,14 +132,14 @@ func listCreate(args []string) error {
 	if err != nil {
 		return err
 	}
-	db, _, err := data.openWrite()
+	db, c, err := data.openWrite()
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	l := lists.List{Code: code, Name: name, Archive: true}
 	set.apply(&l, true)
-	if l, err = lists.Create(context.Background(), db, l); err != nil {
+	if l, err = lists.Create(context.Background(), db, l, cliActor(c.Hostname)); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "created: %s (%s), policy %s, replies to %s, auth %s\n", l.Local(), l.DisplayName, l.Policy, l.ReplyTo, l.Auth)
@@ -154,7 +155,7 @@ func listUpdate(args []string) error {
 	if err != nil {
 		return err
 	}
-	db, _, err := data.openRead()
+	db, c, err := data.openRead()
 	if err != nil {
 		return err
 	}
@@ -165,7 +166,7 @@ func listUpdate(args []string) error {
 		return err
 	}
 	set.apply(&l, false)
-	if l, err = lists.Update(ctx, db, l); err != nil {
+	if l, err = lists.Update(ctx, db, l, cliActor(c.Hostname)); err != nil {
 		return err
 	}
 	var owners []string
@@ -233,7 +234,7 @@ func listDelete(args []string) error {
 			return err
 		}
 	}
-	if err := lists.Delete(ctx, db, l.ID); err != nil {
+	if err := lists.Delete(ctx, db, l.ID, cliActor(c.Hostname)); err != nil {
 		return err
 	}
 	if kept != "" {
@@ -466,7 +467,7 @@ func listSubscribe(args []string) error {
 		}
 		emails = append(emails, strings.Fields(string(b))...)
 	}
-	db, _, err := data.openRead()
+	db, c, err := data.openRead()
 	if err != nil {
 		return err
 	}
@@ -476,7 +477,7 @@ func listSubscribe(args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := lists.Subscribe(ctx, db, l.ID, *consent, emails, time.Now())
+	n, err := lists.Subscribe(ctx, db, l.ID, *consent, emails, cliActor(c.Hostname), time.Now())
 	if err != nil {
 		return err
 	}
@@ -493,8 +494,8 @@ func listRemove(args []string) error {
 	if err != nil {
 		return err
 	}
-	return eachMember(data, pos, "removed", func(ctx context.Context, db *store.DB, l lists.List, email string) error {
-		return lists.RemoveMember(ctx, db, l.ID, email, *reason, time.Now())
+	return eachMember(data, pos, "removed", func(ctx context.Context, db *store.DB, l lists.List, email string, a audit.Actor) error {
+		return lists.RemoveMember(ctx, db, l.ID, email, *reason, a, time.Now())
 	})
 }
 
@@ -506,8 +507,8 @@ func listEnable(args []string) error {
 	if err != nil {
 		return err
 	}
-	return eachMember(data, pos, "enabled", func(ctx context.Context, db *store.DB, l lists.List, email string) error {
-		return lists.EnableMember(ctx, db, l.ID, email)
+	return eachMember(data, pos, "enabled", func(ctx context.Context, db *store.DB, l lists.List, email string, a audit.Actor) error {
+		return lists.EnableMember(ctx, db, l.ID, email, a, time.Now())
 	})
 }
 
@@ -538,8 +539,8 @@ func listExport(args []string) error {
 
 // eachMember runs fn for each address of pos[1:] on list pos[0], saying
 // what was done to each; an address that fails does not stop the others.
-func eachMember(data *dataFlags, pos []string, verb string, fn func(context.Context, *store.DB, lists.List, string) error) error {
-	db, _, err := data.openRead()
+func eachMember(data *dataFlags, pos []string, verb string, fn func(context.Context, *store.DB, lists.List, string, audit.Actor) error) error {
+	db, c, err := data.openRead()
 	if err != nil {
 		return err
 	}
@@ -551,7 +552,7 @@ func eachMember(data *dataFlags, pos []string, verb string, fn func(context.Cont
 	}
 	var errs []error
 	for _, email := range pos[1:] {
-		if err := fn(ctx, db, l, email); err != nil {
+		if err := fn(ctx, db, l, email, cliActor(c.Hostname)); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", email, err))
 			continue
 		}

@@ -11,7 +11,7 @@ WHERE at >= ?1 AND at < ?2 AND (?3 = '' OR actor = ?3) AND (?4 = '' OR target = 
 ORDER BY at DESC, id DESC LIMIT ?5;
 
 -- name: audit.delete-old
-DELETE FROM audit WHERE at < ?;
+DELETE FROM audit WHERE at <= ?;
 
 -- name: audit.of-person
 -- Export: the entries a person made or that name them.

@@ -258,6 +258,10 @@ SELECT COUNT(*) FROM agenda_members WHERE active = 0 AND updated_at <= ?;
 -- name: retain.agenda
 DELETE FROM agenda_members WHERE active = 0 AND updated_at <= ?;
 
+-- name: retain.audit-count
+-- Uses audit_at.
+SELECT COUNT(*) FROM audit WHERE at <= ?;
+
 -- name: list.set-retention
 UPDATE lists SET archive_keep = ?, erase_posts = ? WHERE id = ?;
 
