@@ -354,6 +354,51 @@ func TestPagesFramingAndPolicy(t *testing.T) {
 	}
 }
 
+// An agenda's URL without an extension is its page, or its feed for a
+// calendar client asking for text/calendar: both say Vary: Accept, so a
+// cache between does not give one to the other; the .ics and .html URLs
+// are one thing each.
+func TestAgendaURLVariesByAccept(t *testing.T) {
+	e := newEnv(t)
+	get := func(path, accept string) (int, string, http.Header) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://"+e.h.WebAddr().String()+path, nil)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header
+	}
+	varies := func(h http.Header) bool {
+		for _, v := range h.Values("Vary") {
+			for _, f := range strings.Split(v, ",") {
+				if strings.EqualFold(strings.TrimSpace(f), "Accept") {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, c := range []struct {
+		path, accept, ctype string
+		vary                bool
+	}{
+		{"/agenda/group/4405.nantes-sud", "text/html", "text/html; charset=utf-8", true},
+		{"/agenda/group/4405.nantes-sud", "text/calendar", "text/calendar; charset=utf-8", true},
+		{"/agenda/group/4405.nantes-sud.ics", "text/html", "text/calendar; charset=utf-8", false},
+		{"/agenda/group/4405.nantes-sud.html", "text/calendar", "text/html; charset=utf-8", false},
+	} {
+		code, ctype, h := get(c.path, c.accept)
+		if code != 200 || ctype != c.ctype || varies(h) != c.vary {
+			t.Errorf("%s (Accept: %s): %d %s, Vary %v", c.path, c.accept, code, ctype, h.Values("Vary"))
+		}
+	}
+}
+
 // Under https (web.base_url), every cookie the pages set is Secure.
 func TestCookiesSecureUnderHTTPS(t *testing.T) {
 	e := newEnv(t, func(c *config.Config) { c.Web.BaseURL = "https://listes.hub.example" })

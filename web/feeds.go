@@ -46,6 +46,10 @@ func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		html := true
 		key, html = strings.CutSuffix(file, ".html")
+		if !html {
+			// One URL, two representations: a cache must keep them apart.
+			w.Header().Add("Vary", "Accept")
+		}
 		if !html && wantsCalendar(r) {
 			ok = true
 		} else {
