@@ -404,8 +404,44 @@ func TestCookiesSecureUnderHTTPS(t *testing.T) {
 	e := newEnv(t, func(c *config.Config) { c.Web.BaseURL = "https://listes.hub.example" })
 	_, _, hdr := newBrowser(t, e).do("GET", "/signin", nil)
 	c := hdr.Get("Set-Cookie")
-	if !strings.Contains(c, "relais_form=") || !strings.Contains(c, "; Secure") || !strings.Contains(c, "HttpOnly") {
+	// __Host-: the browser keeps it only Secure, for this host and Path=/.
+	if !strings.HasPrefix(c, "__Host-relais_form=") || !strings.Contains(c, "; Secure") || !strings.Contains(c, "HttpOnly") ||
+		!strings.Contains(c, "Path=/;") || strings.Contains(c, "Domain=") {
 		t.Fatalf("cookie under https: %q", c)
+	}
+	// The form's token goes with the cookie of that name, not with one a
+	// sibling host could set without the prefix.
+	value := strings.SplitN(strings.TrimPrefix(c, "__Host-relais_form="), ";", 2)[0]
+	post := func(cookie string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://"+e.h.WebAddr().String()+"/signin", nil)
+		req.Header.Set("Cookie", cookie)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		tok := csrfRE.FindStringSubmatch(string(body))
+		if tok == nil {
+			t.Fatalf("no form token:\n%.300s", body)
+		}
+		form := url.Values{"csrf": {tok[1]}, "email": {"marie@example.org"}}
+		req, _ = http.NewRequest("POST", "http://"+e.h.WebAddr().String()+"/signin", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Cookie", cookie)
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post("__Host-relais_form=" + value); code != 200 {
+		t.Errorf("the form with its __Host- cookie: %d", code)
+	}
+	if code := post("relais_form=" + value); code != 403 {
+		t.Errorf("the form with a cookie without the prefix: %d, want 403", code)
 	}
 	if hdr.Get("Strict-Transport-Security") == "" {
 		t.Error("no Strict-Transport-Security under https")

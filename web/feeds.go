@@ -91,6 +91,7 @@ func wantsCalendar(r *http.Request) bool {
 // nothing else: the same bytes whatever led to it.
 func status(w http.ResponseWriter, code int) {
 	h := w.Header()
+	h.Del("Vary") // the same answer whatever the request said
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")

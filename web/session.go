@@ -14,7 +14,10 @@ import (
 )
 
 // Cookies the pages set. Every one is HttpOnly, SameSite, and Secure when
-// members reach the pages over https.
+// members reach the pages over https, where its name also takes the
+// __Host- prefix (RFC 6265bis §4.1.3.2): the browser then keeps it only
+// if it is Secure, for Path=/ and this host alone, so a sibling subdomain
+// cannot plant one of its own (s.cookieName).
 const (
 	sessionCookie = "relais_session" // a session's random value (the hub keeps its hash)
 	formCookie    = "relais_form"    // binds the forms shown before signing in (double submit)
@@ -30,7 +33,7 @@ const personKey ctxKey = 0
 func (s *Server) person(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.signin != nil {
-			if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+			if c, err := s.cookie(r, sessionCookie); err == nil && c.Value != "" {
 				sess, err := s.signin.Session(r.Context(), c.Value)
 				switch {
 				case err == nil:
@@ -68,13 +71,26 @@ func (s *Server) signedIn(w http.ResponseWriter, r *http.Request) *Session {
 	return sess
 }
 
+// cookieName is the name cookie name has on the wire.
+func (s *Server) cookieName(name string) string {
+	if s.cfg.Secure {
+		return "__Host-" + name
+	}
+	return name
+}
+
+// cookie reads the request's cookie name (its wire name, cookieName).
+func (s *Server) cookie(r *http.Request, name string) (*http.Cookie, error) {
+	return r.Cookie(s.cookieName(name))
+}
+
 func (s *Server) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration, site http.SameSite) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: int(maxAge / time.Second),
+	http.SetCookie(w, &http.Cookie{Name: s.cookieName(name), Value: value, Path: "/", MaxAge: int(maxAge / time.Second),
 		HttpOnly: true, Secure: s.cfg.Secure, SameSite: site})
 }
 
 func (s *Server) clearCookie(w http.ResponseWriter, name string) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.cfg.Secure,
+	http.SetCookie(w, &http.Cookie{Name: s.cookieName(name), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.cfg.Secure,
 		SameSite: http.SameSiteLaxMode})
 }
 
@@ -94,7 +110,7 @@ func (s *Server) csrf(w http.ResponseWriter, r *http.Request) string {
 	if sess := session(r); sess != nil {
 		return s.mac("csrf", sess.Key)
 	}
-	c, err := r.Cookie(formCookie)
+	c, err := s.cookie(r, formCookie)
 	v := ""
 	if err == nil && len(c.Value) == 32 {
 		v = c.Value
@@ -104,7 +120,7 @@ func (s *Server) csrf(w http.ResponseWriter, r *http.Request) string {
 		v = b32.EncodeToString(b[:])
 		s.setCookie(w, formCookie, v, 24*time.Hour, http.SameSiteStrictMode)
 		// The rest of this request sees it too (a page with two forms).
-		r.AddCookie(&http.Cookie{Name: formCookie, Value: v})
+		r.AddCookie(&http.Cookie{Name: s.cookieName(formCookie), Value: v})
 	}
 	return s.mac("form", v)
 }
@@ -122,7 +138,7 @@ func (s *Server) checkCSRF(w http.ResponseWriter, r *http.Request) bool {
 	want := ""
 	if sess := session(r); sess != nil {
 		want = s.mac("csrf", sess.Key)
-	} else if c, err := r.Cookie(formCookie); err == nil && c.Value != "" {
+	} else if c, err := s.cookie(r, formCookie); err == nil && c.Value != "" {
 		want = s.mac("form", c.Value)
 	}
 	if got == "" || want == "" || !hmac.Equal([]byte(got), []byte(want)) {
@@ -140,8 +156,11 @@ func language(r *http.Request) string {
 	if sess := session(r); sess != nil && (sess.Lang == "fr" || sess.Lang == "en") {
 		return sess.Lang
 	}
-	if c, err := r.Cookie(langCookie); err == nil && (c.Value == "fr" || c.Value == "en") {
-		return c.Value
+	// Either wire name (cookieName): a language is no secret.
+	for _, name := range []string{"__Host-" + langCookie, langCookie} {
+		if c, err := r.Cookie(name); err == nil && (c.Value == "fr" || c.Value == "en") {
+			return c.Value
+		}
 	}
 	return acceptLanguage(r.Header.Get("Accept-Language"))
 }

@@ -63,7 +63,7 @@ func (s *Server) signinOpen(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "sign in", err)
 		return
 	}
-	if old, err := r.Cookie(sessionCookie); err == nil && old.Value != "" {
+	if old, err := s.cookie(r, sessionCookie); err == nil && old.Value != "" {
 		s.signin.SignOut(r.Context(), old.Value) // one session per browser
 	}
 	s.setCookie(w, sessionCookie, cookie, time.Until(sess.Expires), http.SameSiteLaxMode)
@@ -75,7 +75,7 @@ func (s *Server) signout(w http.ResponseWriter, r *http.Request) {
 	if !s.checkCSRF(w, r) {
 		return
 	}
-	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+	if c, err := s.cookie(r, sessionCookie); err == nil && c.Value != "" {
 		if err := s.signin.SignOut(r.Context(), c.Value); err != nil {
 			s.fail(w, r, "sign out", err)
 			return
