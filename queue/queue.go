@@ -432,6 +432,13 @@ func (q *Queue) handOver(tx *store.Tx, m Message) (store.Received, bool) {
 // committed: in flight from now on, they go to the workers before any
 // claim.
 func (q *Queue) handed(js []job) {
+	if !q.running.Load() {
+		// Stopped since they were queued: the claims are given back for
+		// the other nodes and the next start (not on the writer that
+		// runs this, which must not wait for another write).
+		go q.unlease(js)
+		return
+	}
 	q.mu.Lock()
 	for _, j := range js {
 		q.inflight[j.id] = true
