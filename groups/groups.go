@@ -295,7 +295,13 @@ func List(ctx context.Context, db *store.DB) ([]Group, error) {
 // default), and with it their DMARC. The envelope sender is the hub's VERP
 // address, so bounces come back to the hub and never to the writer.
 func Forward(tx *store.Tx, q *queue.Queue, groupID int64, in Inbound) error {
-	g, err := get(tx, groupID)
+	var g Group
+	var err error
+	if tx.Engine() == store.Postgres {
+		g, err = getWithAnimators(tx, groupID)
+	} else {
+		g, err = get(tx, groupID)
+	}
 	if err != nil {
 		return err
 	}
@@ -318,6 +324,29 @@ type Inbound struct {
 	ID        int64  // inbound recipient row
 	MessageID string // body in the messages table
 	Rcpt      string // the group address as the sender wrote it
+}
+
+// getWithAnimators is get in one round trip (PostgreSQL: the animators
+// come as one string, a line each).
+func getWithAnimators(tx queryRower, id int64) (Group, error) {
+	var g Group
+	var code, animators string
+	var created int64
+	err := tx.QueryRow("group.get-with-animators", id).Scan(&g.ID, &code, &g.Name, &g.DisplayName, &g.Commune, &created, &animators)
+	if errors.Is(err, sql.ErrNoRows) {
+		return g, ErrNotFound
+	} else if err != nil {
+		return g, err
+	}
+	c, err := address.ParseCode(code)
+	if err != nil {
+		return g, fmt.Errorf("groups: stored code of group %d: %w", g.ID, err)
+	}
+	g.Code, g.Created = c, time.Unix(created, 0)
+	if animators != "" {
+		g.Animators = strings.Split(animators, "\n")
+	}
+	return g, nil
 }
 
 // Load reads group id, with its animators, inside a transaction.

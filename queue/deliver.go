@@ -146,13 +146,21 @@ func (q *Queue) load(ctx context.Context, outboundID int64, b *body) error {
 	var prefix []byte
 	var nullSender, utf8, eight bool
 	var kind, ref string
-	err := q.db.QueryRow(ctx, "delivery.job", outboundID).Scan(new(int64), &msgID, &prefix, &nullSender, &utf8, &eight, &kind, &ref)
-	if err != nil {
-		return fmt.Errorf("load outbound %d: %w", outboundID, err)
-	}
 	var raw []byte
-	if err := q.db.QueryRow(ctx, "message.body", msgID).Scan(&raw); err != nil {
-		return fmt.Errorf("load body %s: %w", msgID, err)
+	if q.db.Engine() == store.Postgres {
+		// One round trip for the outbound message and its body.
+		err := q.db.QueryRow(ctx, "delivery.job-body", outboundID).Scan(new(int64), &msgID, &prefix, &nullSender, &utf8, &eight, &kind, &ref, &raw)
+		if err != nil {
+			return fmt.Errorf("load outbound %d: %w", outboundID, err)
+		}
+	} else {
+		err := q.db.QueryRow(ctx, "delivery.job", outboundID).Scan(new(int64), &msgID, &prefix, &nullSender, &utf8, &eight, &kind, &ref)
+		if err != nil {
+			return fmt.Errorf("load outbound %d: %w", outboundID, err)
+		}
+		if err := q.db.QueryRow(ctx, "message.body", msgID).Scan(&raw); err != nil {
+			return fmt.Errorf("load body %s: %w", msgID, err)
+		}
 	}
 	data := append(prefix[:len(prefix):len(prefix)], raw...)
 	*b = body{outboundID: outboundID, messageID: msgID, kind: kind, ref: ref, data: data, bodyAt: dkim.BodyStart(data),
@@ -169,6 +177,9 @@ func (w *worker) attempt(ctx context.Context, j job) {
 	report := func(res result) {
 		o.res = res
 		q.outcomes <- o
+	}
+	if j.pre != nil && w.cache.outboundID != j.outboundID {
+		w.cache = *j.pre // handed over with the message (Enqueue)
 	}
 	if err := q.load(ctx, j.outboundID, &w.cache); err != nil {
 		report(result{reply: "internal error: " + err.Error()})
@@ -497,10 +508,30 @@ func (q *Queue) record(batch []outcome) {
 		}
 		return nil
 	}
+	allSent := bulk
+	for _, o := range batch {
+		allSent = allSent && o.state == "sent"
+	}
+	if allSent {
+		// One statement, its own transaction: no begin, no commit.
+		write = func(*store.Tx) error {
+			ids, replies := make([]int64, len(batch)), make([]string, len(batch))
+			for i, o := range batch {
+				ids[i], replies[i] = o.j.id, o.res.reply
+			}
+			_, err := q.db.ExecWrite(context.Background(), "delivery.sent-many", ids, replies, now.Unix())
+			return err
+		}
+	}
 	var err error
 	for try, wait := range []time.Duration{0, 100 * time.Millisecond, time.Second, 5 * time.Second} {
 		time.Sleep(wait)
-		if err = q.db.WriteLazy(context.Background(), write); err == nil || errors.Is(err, store.ErrClosed) {
+		if allSent {
+			err = write(nil)
+		} else {
+			err = q.db.WriteLazy(context.Background(), write)
+		}
+		if err == nil || errors.Is(err, store.ErrClosed) {
 			break
 		}
 		q.log.Error("recording delivery outcomes failed", "try", try+1, "err", err)

@@ -201,7 +201,14 @@ type Queue struct {
 	log    *slog.Logger
 	secret []byte
 
-	kick          chan struct{}
+	kick chan struct{}
+	// On PostgreSQL, handedWake tells the scheduler of deliveries handed
+	// over at enqueue, and the Kick their caller makes after the commit
+	// claims nothing, unless something was queued without being handed
+	// over since the last claim (owed). Any other Kick claims.
+	handedWake    chan struct{}
+	owed          atomic.Bool
+	absorb        atomic.Int64 // hand-overs whose caller's Kick is still to come
 	onFailure     FailureHandler
 	onBounce      BounceHandler
 	personalizers map[string]Personalizer
@@ -211,6 +218,7 @@ type Queue struct {
 
 	mu       sync.Mutex
 	inflight map[int64]bool
+	waiting  []job // handed over at enqueue, for the scheduler (PostgreSQL)
 	// freshAfter is the last never-tried delivery handed out; only the
 	// scheduler goroutine touches it.
 	freshAfter int64
@@ -292,10 +300,11 @@ func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Queu
 	}
 	return &Queue{
 		db: db, cfg: cfg, log: log, secret: secret,
-		kick:     make(chan struct{}, 1),
-		cpu:      make(chan struct{}, runtime.GOMAXPROCS(0)),
-		inflight: make(map[int64]bool),
-		conns:    make(map[*trackedConn]bool),
+		kick:       make(chan struct{}, 1),
+		handedWake: make(chan struct{}, 1),
+		cpu:        make(chan struct{}, runtime.GOMAXPROCS(0)),
+		inflight:   make(map[int64]bool),
+		conns:      make(map[*trackedConn]bool),
 	}, nil
 }
 
@@ -315,6 +324,10 @@ func (q *Queue) Personalize(kind string, p Personalizer) {
 
 // Kick wakes the scheduler: call it after committing an Enqueue.
 func (q *Queue) Kick() {
+	if q.db.Engine() == store.Postgres && !q.owed.Load() && q.absorb.Add(-1) >= 0 {
+		return // the kick that follows a hand-over: nothing to claim
+	}
+	q.absorb.Store(0)
 	select {
 	case q.kick <- struct{}{}:
 	default:
@@ -342,8 +355,33 @@ func (q *Queue) Enqueue(tx *store.Tx, m Message) (int64, error) {
 		// deliveries too.
 		var id int64
 		var nothing bool
-		err := tx.QueryRow("outbound.enqueue", m.MessageID, m.Prefix, m.NullSender, inbound, m.Kind, m.Ref, now.Unix(), m.To, next).Scan(&id, &nothing)
-		return id, err
+		var claimed string
+		held, handOver := q.handOver(tx, m)
+		var lease int64
+		if handOver {
+			lease = now.Add(q.cfg.Lease).Unix()
+		}
+		err := tx.QueryRow("outbound.enqueue", m.MessageID, m.Prefix, m.NullSender, inbound, m.Kind, m.Ref, now.Unix(), m.To, next, lease).Scan(&id, &nothing, &claimed)
+		if err != nil || !handOver {
+			q.owed.Store(true)
+			return id, err
+		}
+		b := &body{outboundID: id, messageID: m.MessageID, kind: m.Kind, ref: m.Ref, nullSender: m.NullSender,
+			utf8: held.SMTPUTF8, eight: held.Body8Bit}
+		// A copy: the spool's buffer is not ours once the transaction ends.
+		b.data = append(append(make([]byte, 0, len(m.Prefix)+len(held.Body)), m.Prefix...), held.Body...)
+		b.bodyAt = dkim.BodyStart(b.data)
+		js := make([]job, 0, len(m.To))
+		for _, line := range strings.Split(claimed, "\n") {
+			sid, rcpt, ok := strings.Cut(line, " ")
+			did, err := strconv.ParseInt(sid, 10, 64)
+			if !ok || err != nil {
+				return 0, fmt.Errorf("queue: enqueue: bad claimed delivery %q", line)
+			}
+			js = append(js, job{id: did, outboundID: id, rcpt: rcpt, attempt: 1, created: time.Unix(now.Unix(), 0), pre: b})
+		}
+		tx.AfterCommit(func() { q.handed(js) })
+		return id, nil
 	}
 	res, err := tx.Exec("outbound.insert", m.MessageID, m.Prefix, m.NullSender, inbound, m.Kind, m.Ref, now.Unix())
 	if err != nil {
@@ -359,6 +397,86 @@ func (q *Queue) Enqueue(tx *store.Tx, m Message) (int64, error) {
 		}
 	}
 	return id, tx.Notify(NotifyChannel)
+}
+
+// handOverMax is the most deliveries of one message that Enqueue hands
+// to this node's own workers (PostgreSQL): more, a list post's, are
+// claimed by batches as they go, so that none waits in memory for long
+// under a lease. handOverQueue bounds those handed over and not yet
+// given to a worker.
+const (
+	handOverMax   = 64
+	handOverQueue = 2 * scanLimit
+)
+
+// handOver says whether the deliveries of m, queued in tx, go straight to
+// this node's workers at the commit, claimed by the statement that writes
+// them, with the message tx holds (PostgreSQL, a node that delivers, a
+// message accepted in tx): no claim, no read of the body. A node that
+// dies leaves them to the others once the lease runs out, as any claim.
+func (q *Queue) handOver(tx *store.Tx, m Message) (store.Received, bool) {
+	if !q.running.Load() || len(m.To) > handOverMax {
+		return store.Received{}, false
+	}
+	held, ok := tx.Held(m.MessageID)
+	if !ok {
+		return held, false
+	}
+	q.mu.Lock()
+	full := len(q.waiting) >= handOverQueue
+	q.mu.Unlock()
+	return held, !full
+}
+
+// handed takes deliveries claimed at their enqueue (handOver), once
+// committed: in flight from now on, they go to the workers before any
+// claim.
+func (q *Queue) handed(js []job) {
+	if !q.running.Load() {
+		// Stopped since they were queued: the claims are given back for
+		// the other nodes and the next start (not on the writer that
+		// runs this, which must not wait for another write).
+		go q.unlease(js)
+		return
+	}
+	q.mu.Lock()
+	for _, j := range js {
+		q.inflight[j.id] = true
+	}
+	q.waiting = append(q.waiting, js...)
+	q.mu.Unlock()
+	if q.absorb.Add(1) > handOverQueue {
+		q.absorb.Store(handOverQueue)
+	}
+	select {
+	case q.handedWake <- struct{}{}:
+	default:
+	}
+}
+
+// takeHanded returns the deliveries handed over and not yet given to a
+// worker. Those that waited past half their lease are let go instead:
+// the claims take them once the lease runs out.
+func (q *Queue) takeHanded() []job {
+	q.mu.Lock()
+	js := q.waiting
+	q.waiting = nil
+	q.mu.Unlock()
+	if len(js) == 0 {
+		return nil
+	}
+	now := q.cfg.Now()
+	kept := js[:0]
+	var old []job
+	for _, j := range js {
+		if now.Sub(j.created) > q.cfg.Lease/2 {
+			old = append(old, j)
+			continue
+		}
+		kept = append(kept, j)
+	}
+	q.release(old)
+	return kept
 }
 
 // ReturnPath is the VERP envelope sender of delivery id:
@@ -411,6 +529,7 @@ type job struct {
 	rcpt           string
 	attempt        int
 	created        time.Time
+	pre            *body // the message, when Enqueue handed the job over
 }
 
 // Run delivers until ctx ends, then waits for attempts under way to be
@@ -441,7 +560,7 @@ func (q *Queue) Run(ctx context.Context) error {
 	}
 	err := q.schedule(ctx, jobs)
 	// Claimed and not taken by a worker: given back.
-	var left []job
+	left := q.takeHanded()
 	for len(jobs) > 0 {
 		select {
 		case j := <-jobs:
@@ -473,8 +592,30 @@ func (q *Queue) Running() bool { return q.running.Load() }
 func (q *Queue) schedule(ctx context.Context, jobs chan<- job) error {
 	notified := q.db.Listen(NotifyChannel) // nil on SQLite: never
 	shared := q.db.Engine() == store.Postgres
+	claim := true
+	var wakeAt time.Time // the end of the last wait planned (after a claim)
 	for {
-		due, err := q.claimDue(ctx)
+		if shared {
+			// Handed over at enqueue: claimed already.
+			hs := q.takeHanded()
+			for i, j := range hs {
+				select {
+				case jobs <- j:
+				case <-ctx.Done():
+					q.release(hs[i:])
+					q.unlease(hs[i:])
+					return nil
+				}
+			}
+		}
+		var due []job
+		var err error
+		claimed := claim
+		if claimed {
+			q.owed.Store(false)
+			due, err = q.claimDue(ctx)
+		}
+		claim = true
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -511,10 +652,16 @@ func (q *Queue) schedule(ctx context.Context, jobs chan<- job) error {
 		// Looked at again at least every rescan: what another process
 		// changed (relais outbox retry|release, a list post approved from
 		// the command line) goes out without waiting for a kick.
-		wait := rescan
-		if next, ok := q.nextDue(ctx); ok {
-			wait = max(next.Sub(q.cfg.Now()), 50*time.Millisecond)
-			wait = min(wait, rescan)
+		var wait time.Duration
+		if claimed {
+			wait = rescan
+			if next, ok := q.nextDue(ctx); ok {
+				wait = max(next.Sub(q.cfg.Now()), 50*time.Millisecond)
+				wait = min(wait, rescan)
+			}
+			wakeAt = time.Now().Add(wait)
+		} else if wait = time.Until(wakeAt); wait <= 0 {
+			continue // the wait planned before the handed-over work is over
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -522,6 +669,8 @@ func (q *Queue) schedule(ctx context.Context, jobs chan<- job) error {
 			t.Stop()
 			return nil
 		case <-q.kick:
+		case <-q.handedWake:
+			claim = false // nothing new but what was handed over
 		case <-notified:
 		case <-t.C:
 		}

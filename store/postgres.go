@@ -449,6 +449,7 @@ func (db *DB) commitPG(batch []*writeReq) {
 				r.done <- fmt.Errorf("store: commit: %w", err)
 				return
 			}
+			runAfter(tx.after)
 			r.done <- nil
 			return
 		}
@@ -460,6 +461,7 @@ func (db *DB) commitPG(batch []*writeReq) {
 		return
 	}
 	tx := &Tx{tx: sqlTx, db: db}
+	after := make([][]func(), len(batch))
 	for i, r := range batch {
 		for try := 1; ; try++ {
 			if err := r.ctx.Err(); err != nil {
@@ -471,7 +473,9 @@ func (db *DB) commitPG(batch []*writeReq) {
 				fail(fmt.Errorf("store: savepoint: %w", err))
 				return
 			}
+			tx.after = nil
 			errs[i] = runSafely(r.fn, tx)
+			after[i] = tx.after
 			if errs[i] != nil {
 				if _, err := sqlTx.Exec("ROLLBACK TO w"); err != nil {
 					sqlTx.Rollback()
@@ -499,6 +503,9 @@ func (db *DB) commitPG(batch []*writeReq) {
 		return
 	}
 	for i, r := range batch {
+		if errs[i] == nil {
+			runAfter(after[i])
+		}
 		r.done <- errs[i]
 	}
 }
@@ -518,6 +525,26 @@ func (db *DB) QueryWrite(ctx context.Context, name string, args ...any) (*sql.Ro
 		return nil, fmt.Errorf("store: %s: %w", name, err)
 	}
 	return rows, nil
+}
+
+// ExecWrite runs the named statement that writes alone, outside Write:
+// on PostgreSQL one statement is its own transaction, committed
+// (synchronous_commit on) when ExecWrite returns nil; a begin and a
+// commit saved. PostgreSQL only.
+func (db *DB) ExecWrite(ctx context.Context, name string, args ...any) (sql.Result, error) {
+	if db.pg == nil {
+		return nil, errors.New("store: ExecWrite is PostgreSQL's")
+	}
+	db.mu.RLock() // Close waits for it
+	defer db.mu.RUnlock()
+	if db.closed {
+		return nil, ErrClosed
+	}
+	res, err := db.w.ExecContext(ctx, db.sqlOf(name), pgArgs(args)...)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", name, err)
+	}
+	return res, nil
 }
 
 // lockKey is the advisory lock key of name.

@@ -489,6 +489,28 @@ type Tx struct {
 	depth  int
 	notify map[string]bool // channels to notify at the commit (PostgreSQL)
 	held   *Received       // the message this transaction inserted (Hold)
+	after  []func()        // run once the transaction has committed (AfterCommit)
+}
+
+// AfterCommit runs fn once tx has committed, after the commit returned
+// and before Write returns; never if tx rolls back (a write run again
+// starts without the functions its failed run asked for).
+func (t *Tx) AfterCommit(fn func()) { t.after = append(t.after, fn) }
+
+// Held returns the message tx inserted and holds (Hold), if it is id,
+// without reading the database.
+func (t *Tx) Held(id string) (Received, bool) {
+	if t.held != nil && t.held.ID == id {
+		return *t.held, true
+	}
+	return Received{}, false
+}
+
+// runAfter runs fns, the AfterCommit functions of a write committed.
+func runAfter(fns []func()) {
+	for _, fn := range fns {
+		fn()
+	}
 }
 
 // Exec runs the named statement.
@@ -688,9 +710,11 @@ func (db *DB) commit(batch []*writeReq) {
 			r.done <- fmt.Errorf("store: commit: %w", err)
 			return
 		}
+		runAfter(tx.after)
 		r.done <- nil
 		return
 	}
+	after := make([][]func(), len(batch))
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			errs[i] = err
@@ -700,7 +724,9 @@ func (db *DB) commit(batch []*writeReq) {
 			errs[i] = fmt.Errorf("store: savepoint: %w", err)
 			continue
 		}
+		tx.after = nil
 		errs[i] = runSafely(r.fn, tx)
+		after[i] = tx.after
 		if errs[i] != nil {
 			if _, err := sqlTx.Exec("ROLLBACK TO w"); err != nil {
 				sqlTx.Rollback()
@@ -719,6 +745,9 @@ func (db *DB) commit(batch []*writeReq) {
 		return
 	}
 	for i, r := range batch {
+		if errs[i] == nil {
+			runAfter(after[i])
+		}
 		r.done <- errs[i]
 	}
 }
@@ -832,3 +861,6 @@ func (tx *Tx) Received(id string) (Received, error) {
 	err = tx.QueryRow("message.body", id).Scan(&m.Body)
 	return m, err
 }
+
+// Engine says which database the transaction runs on.
+func (t *Tx) Engine() Engine { return t.db.Engine() }

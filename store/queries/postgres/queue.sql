@@ -36,12 +36,26 @@ WHERE d.id = v.id AND d.state = 'queued';
 
 -- name: outbound.enqueue
 -- PostgreSQL only: an outbound message and its deliveries (recipients ?8
--- as an array) in one statement, one round trip whatever their number,
--- and the nodes told (NOTIFY, delivered at the commit).
+-- as an array) in one statement, one round trip whatever their number.
+-- With a lease (?10, in seconds since the epoch, 0 for none) the node that
+-- queues them has claimed them already, as delivery.lease would: its
+-- workers get them at the commit, with the body it has in memory, and
+-- the deliveries' ids and recipients come back as lines "ID RCPT". The
+-- other nodes are told (NOTIFY, delivered at the commit) only of what is
+-- not claimed: until the lease runs out they could not take it.
 WITH o AS (
     INSERT INTO outbound (message_id, prefix, null_sender, inbound_id, kind, ref, created_at)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id),
 d AS (
-    INSERT INTO deliveries (outbound_id, rcpt, next_attempt, created_at, updated_at)
-    SELECT o.id, r.rcpt, ?9, ?7, ?7 FROM o, unnest(CAST(?8 AS TEXT[])) WITH ORDINALITY AS r(rcpt, n) ORDER BY r.n)
-SELECT o.id, pg_notify('relais_queue', '') IS NULL FROM o;
+    INSERT INTO deliveries (outbound_id, rcpt, next_attempt, created_at, updated_at, lease_until)
+    SELECT o.id, r.rcpt, ?9, ?7, ?7, CAST(?10 AS BIGINT) FROM o, unnest(CAST(?8 AS TEXT[])) WITH ORDINALITY AS r(rcpt, n) ORDER BY r.n
+    RETURNING id, rcpt)
+SELECT o.id,
+       CASE WHEN CAST(?10 AS BIGINT) > 0 THEN FALSE ELSE pg_notify('relais_queue', '') IS NULL END,
+       CASE WHEN CAST(?10 AS BIGINT) > 0 THEN (SELECT string_agg(d.id::text || ' ' || d.rcpt, E'\n' ORDER BY d.id) FROM d) ELSE '' END
+FROM o;
+
+-- name: delivery.job-body
+-- PostgreSQL only: delivery.job and the message's body in one round trip.
+SELECT o.id, o.message_id, o.prefix, o.null_sender, m.smtputf8, m.body8bit, o.kind, o.ref, m.body FROM outbound o
+JOIN messages m ON m.id = o.message_id WHERE o.id = ?;
