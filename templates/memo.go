@@ -1,0 +1,636 @@
+package templates
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	htmltemplate "html/template"
+	"io"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"text/template"
+	"text/template/parse"
+	"unicode/utf8"
+)
+
+// A Memo composes messages whose lists ({{range .Own}}…{{end}}) hold items
+// that many messages share, such as the events of the weekly digests:
+// each list item is rendered once, text and HTML, and kept; a message is
+// then its template's shell around the kept items. What differs from one
+// reader to the next inside an item (a personal link, a distance) is named
+// by the item's personal fields: an item is kept with a placeholder in each
+// of them, and each message puts its own values in, escaped as the
+// template would have escaped them where they stand. The messages are
+// those Set.Compose makes from the same templates and data.
+//
+// Only what is sure to come out the same is kept. A list is rendered item
+// by item (Compose's way) when its range declares variables, or its body
+// uses $ or other variables, {{.}}, {{template}}, {{break}}, {{continue}},
+// or a personal field other than as a whole action ({{.Attend}}) or an
+// {{if}}'s condition; when the HTML range does not stand in text (between
+// elements); when a placeholder comes out in a place other than text, a
+// quoted attribute or a URL; or when a value would not pass where its
+// placeholder did (a URL of another scheme). Items that are not comparable
+// structs are never kept. Operators' overrides are read as Compose reads
+// them.
+type Memo struct {
+	set      *Set
+	personal []string
+	holes    []string // placeholder of each personal field
+	marker   string
+
+	mu    sync.Mutex
+	forms map[string]*memoForm // by "lang/name/html"
+
+	keptMu sync.RWMutex
+	kept   map[keptKey]*stencil
+
+	fields sync.Map // reflect.Type → []int: index of each personal field, -1 if none
+}
+
+// maxKept bounds the items kept; past it they are made again.
+const maxKept = 100000
+
+// probe follows each placeholder's number: how the template escapes it
+// says where the placeholder stands. A '/' before the ':' keeps it from
+// looking like a URL's scheme.
+const probe = "/ <&'\"+:%é"
+
+// Memo returns a Memo for the templates of s whose list items have the
+// given personal fields (strings).
+func (s *Set) Memo(personal ...string) *Memo {
+	var r [8]byte
+	rand.Read(r[:])
+	m := &Memo{set: s, personal: personal, marker: "Zrq" + hex.EncodeToString(r[:]), forms: map[string]*memoForm{},
+		kept: map[keptKey]*stencil{}}
+	for i := range personal {
+		m.holes = append(m.holes, m.marker+"b"+strconv.Itoa(i)+probe+m.marker+"e")
+	}
+	return m
+}
+
+// Compose is Set.Compose, with the lists of template name kept item by
+// item.
+func (m *Memo) Compose(lang, name string, data any, env Envelope) ([]byte, error) {
+	r, html, err := m.render(lang, name, data, env.HTML)
+	if err != nil {
+		return nil, err
+	}
+	return compose(name, r, html, env)
+}
+
+// render is Set.render, with the lists kept item by item.
+func (m *Memo) render(lang, name string, data any, htmlName string) (Rendered, []byte, error) {
+	f, err := m.form(lang, name, htmlName)
+	if err != nil {
+		return Rendered{}, nil, err
+	}
+	if f == nil {
+		return m.set.render(lang, name, data, htmlName)
+	}
+	var b bytes.Buffer
+	if err := f.text.Execute(&b, data); err != nil {
+		return Rendered{}, nil, fmt.Errorf("templates: %s/%s: %w", f.lang, name, err)
+	}
+	r, err := rendered(f.lang, name, b.String())
+	if err != nil || f.html == nil {
+		return r, nil, err
+	}
+	var h bytes.Buffer
+	if err := f.html.Execute(&h, data); err != nil {
+		return r, nil, fmt.Errorf("templates: %s/%s.html: %w", f.lang, htmlName, err)
+	}
+	return r, h.Bytes(), nil
+}
+
+// memoForm is a message's templates with their lists' bodies taken out as
+// templates of their own ("relais-item-N"), called by the function
+// memoItem for each item.
+type memoForm struct {
+	lang string
+	text *template.Template
+	html *htmltemplate.Template // nil: no HTML part
+}
+
+// memoPart is one of a form's templates, text or HTML.
+type memoPart struct {
+	m    *Memo
+	html bool
+	exec func(w io.Writer, name string, data any) error
+	// kept[i]: list i's items may be kept (its body passed the checks).
+	kept []bool
+}
+
+// form returns the memo form of name in lang (with the HTML page
+// htmlName), or nil when the message is to be composed as Set.Compose
+// does.
+func (m *Memo) form(lang, name, htmlName string) (*memoForm, error) {
+	key := lang + "/" + name + "/" + htmlName
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if f, ok := m.forms[key]; ok {
+		return f, nil
+	}
+	f, err := m.build(lang, name, htmlName)
+	if err != nil {
+		return nil, err
+	}
+	m.forms[key] = f
+	return f, nil
+}
+
+func (m *Memo) build(lang, name, htmlName string) (*memoForm, error) {
+	if _, ok := m.set.msgs[lang+"/"+name]; !ok {
+		lang = Languages[0] // as Render falls back
+	}
+	src, ok := m.set.srcs[lang+"/"+name+".tmpl"]
+	if !ok {
+		return nil, nil // Compose says what is missing
+	}
+	f := &memoForm{lang: lang}
+	tp := &memoPart{m: m}
+	trees, sites, err := m.split(lang+"/"+name+".tmpl", src, tp)
+	if err != nil {
+		return nil, nil
+	}
+	tname := lang + "/" + name + ".tmpl"
+	t := template.New(tname).Option("missingkey=error").Funcs(template.FuncMap{"relaisItem": tp.item})
+	for n, tr := range trees {
+		if _, err := t.AddParseTree(n, tr); err != nil {
+			return nil, nil
+		}
+	}
+	tp.exec = t.ExecuteTemplate
+	f.text = t.Lookup(tname)
+	_ = sites // the text has no escaping to check
+	if htmlName == "" {
+		return f, nil
+	}
+	hsrc, ok := m.set.srcs[lang+"/"+htmlName+".html"]
+	if !ok {
+		return nil, nil
+	}
+	hp := &memoPart{m: m, html: true}
+	trees, sites, err = m.split(lang+"/"+htmlName+".html", hsrc, hp)
+	if err != nil {
+		return nil, nil
+	}
+	hname := lang + "/" + htmlName + ".html"
+	h := htmltemplate.New(hname).Option("missingkey=error").Funcs(htmltemplate.FuncMap{"relaisItem": hp.itemHTML})
+	for n, tr := range trees {
+		if _, err := h.AddParseTree(n, tr); err != nil {
+			return nil, nil
+		}
+	}
+	h = h.Lookup(hname)
+	// Escape the page now (executing it without data does), then check
+	// that each list's items stand in text, where the item templates,
+	// escaped on their own, start.
+	if err := h.Execute(io.Discard, nil); err != nil {
+		var e *htmltemplate.Error
+		if errors.As(err, &e) {
+			return nil, nil
+		}
+	}
+	for _, a := range sites {
+		if len(a.Pipe.Cmds) != 2 || len(a.Pipe.Cmds[1].Args) != 1 {
+			return nil, nil
+		}
+		if id, ok := a.Pipe.Cmds[1].Args[0].(*parse.IdentifierNode); !ok || id.Ident != "_html_template_htmlescaper" {
+			return nil, nil
+		}
+	}
+	hp.exec = h.ExecuteTemplate
+	f.html = h
+	return f, nil
+}
+
+// split parses a template and takes the body of each list it may keep
+// out into a template of its own; it returns the trees and the actions
+// that now call them.
+func (m *Memo) split(name, src string, p *memoPart) (map[string]*parse.Tree, []*parse.ActionNode, error) {
+	trees, err := parseSet(name, src)
+	if err != nil {
+		return nil, nil, err
+	}
+	main := trees[name]
+	if main == nil {
+		return nil, nil, fmt.Errorf("templates: %s is empty", name)
+	}
+	var sites []*parse.ActionNode
+	var walk func(l *parse.ListNode) error
+	walk = func(l *parse.ListNode) error {
+		if l == nil {
+			return nil
+		}
+		for _, n := range l.Nodes {
+			switch n := n.(type) {
+			case *parse.IfNode:
+				if err := walk(n.List); err != nil {
+					return err
+				}
+				if err := walk(n.ElseList); err != nil {
+					return err
+				}
+			case *parse.RangeNode:
+				// Inside a range or a with, dot is something else: only
+				// the lists of the message's own data are taken.
+				if !wholeField(n.Pipe, "") || !m.pure(n.List) {
+					continue
+				}
+				i := len(p.kept)
+				call, err := parseSet("call", "{{relaisItem "+strconv.Itoa(i)+" .}}")
+				if err != nil {
+					return err
+				}
+				a := call["call"].Root.Nodes[0].(*parse.ActionNode)
+				body := &parse.Tree{Name: itemName(i), ParseName: name, Root: n.List}
+				trees[body.Name] = body
+				n.List = call["call"].Root
+				sites = append(sites, a)
+				p.kept = append(p.kept, true)
+			}
+		}
+		return nil
+	}
+	if err := walk(main.Root); err != nil {
+		return nil, nil, err
+	}
+	return trees, sites, nil
+}
+
+// parseSet parses a template's source into its trees, the functions it
+// calls not checked (text/template and html/template check them when they
+// run it).
+func parseSet(name, src string) (map[string]*parse.Tree, error) {
+	trees := map[string]*parse.Tree{}
+	t := parse.New(name)
+	t.Mode = parse.SkipFuncCheck
+	if _, err := t.Parse(src, "", "", trees); err != nil {
+		return nil, err
+	}
+	return trees, nil
+}
+
+func itemName(i int) string { return "relais-item-" + strconv.Itoa(i) }
+
+// wholeField says whether pipe is a single field of dot and nothing else
+// ({{.Own}}); if field is not "", that field.
+func wholeField(pipe *parse.PipeNode, field string) bool {
+	if pipe == nil || len(pipe.Decl) > 0 || len(pipe.Cmds) != 1 || len(pipe.Cmds[0].Args) != 1 {
+		return false
+	}
+	f, ok := pipe.Cmds[0].Args[0].(*parse.FieldNode)
+	return ok && len(f.Ident) == 1 && (field == "" || f.Ident[0] == field)
+}
+
+// pure says whether a list body's output depends on its item alone, and
+// on its personal fields only as whole actions or {{if}} conditions.
+func (m *Memo) pure(n parse.Node) bool {
+	switch n := n.(type) {
+	case nil:
+		return true
+	case *parse.ListNode:
+		if n == nil {
+			return true
+		}
+		for _, c := range n.Nodes {
+			if !m.pure(c) {
+				return false
+			}
+		}
+		return true
+	case *parse.TextNode, *parse.CommentNode:
+		return true
+	case *parse.ActionNode:
+		return m.bare(n.Pipe) || m.purePipe(n.Pipe)
+	case *parse.IfNode:
+		return (m.bare(n.Pipe) || m.purePipe(n.Pipe)) && m.pure(n.List) && m.pure(n.ElseList)
+	case *parse.RangeNode:
+		return m.purePipe(n.Pipe) && m.pure(n.List) && m.pure(n.ElseList)
+	case *parse.WithNode:
+		return m.purePipe(n.Pipe) && m.pure(n.List) && m.pure(n.ElseList)
+	}
+	return false // template, break, continue, anything new
+}
+
+// bare says whether pipe is one personal field alone.
+func (m *Memo) bare(pipe *parse.PipeNode) bool {
+	for _, f := range m.personal {
+		if wholeField(pipe, f) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Memo) purePipe(pipe *parse.PipeNode) bool {
+	if pipe == nil {
+		return true
+	}
+	if len(pipe.Decl) > 0 {
+		return false
+	}
+	for _, c := range pipe.Cmds {
+		for _, a := range c.Args {
+			if !m.pureArg(a) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (m *Memo) pureArg(a parse.Node) bool {
+	switch a := a.(type) {
+	case *parse.FieldNode:
+		for _, f := range m.personal {
+			if a.Ident[0] == f {
+				return false
+			}
+		}
+		return true
+	case *parse.ChainNode:
+		return m.pureArg(a.Node)
+	case *parse.PipeNode:
+		return m.purePipe(a)
+	case *parse.IdentifierNode, *parse.StringNode, *parse.NumberNode, *parse.BoolNode, *parse.NilNode:
+		return true
+	}
+	return false // dot, variables
+}
+
+// item renders list i's item for the text part.
+func (p *memoPart) item(i int, item any) (string, error) {
+	return p.render(i, item)
+}
+
+// itemHTML renders list i's item for the HTML part: HTML already escaped
+// as the page's own escaping would have (its place checked in build).
+func (p *memoPart) itemHTML(i int, item any) (htmltemplate.HTML, error) {
+	s, err := p.render(i, item)
+	return htmltemplate.HTML(s), err
+}
+
+// keptKey is one list's item, with placeholders in its personal fields.
+type keptKey struct {
+	p    *memoPart
+	i    int
+	item any
+}
+
+// stencil is an item rendered with placeholders: text between holes.
+type stencil struct {
+	bad   bool     // a placeholder came out where it cannot be replaced: render each time
+	parts []string // len(holes)+1
+	holes []hole
+	size  int
+}
+
+type hole struct {
+	field int
+	ctx   escCtx
+}
+
+func (p *memoPart) render(i int, item any) (string, error) {
+	m := p.m
+	v := reflect.ValueOf(item)
+	if i >= len(p.kept) || !p.kept[i] || v.Kind() != reflect.Struct || !v.Type().Comparable() {
+		return p.direct(i, item)
+	}
+	idx := m.fieldsOf(v.Type())
+	var vals [8]string
+	if len(idx) > len(vals) {
+		return p.direct(i, item)
+	}
+	c := reflect.New(v.Type()).Elem()
+	c.Set(v)
+	for k, x := range idx {
+		if x < 0 {
+			continue
+		}
+		if s := c.Field(x).String(); s != "" {
+			vals[k] = s
+			c.Field(x).SetString(m.holes[k])
+		}
+	}
+	key := keptKey{p, i, c.Interface()}
+	m.keptMu.RLock()
+	st := m.kept[key]
+	m.keptMu.RUnlock()
+	if st == nil {
+		var b strings.Builder
+		if err := p.exec(&b, itemName(i), key.item); err != nil {
+			return "", err
+		}
+		st = m.stencil(b.String(), p.html)
+		m.keptMu.Lock()
+		if len(m.kept) >= maxKept {
+			m.kept = map[keptKey]*stencil{}
+		}
+		m.kept[key] = st
+		m.keptMu.Unlock()
+	}
+	if st.bad {
+		return p.direct(i, item)
+	}
+	var b strings.Builder
+	b.Grow(st.size + 200)
+	for k, h := range st.holes {
+		b.WriteString(st.parts[k])
+		s, ok := escape(h.ctx, vals[h.field])
+		if !ok {
+			return p.direct(i, item)
+		}
+		b.WriteString(s)
+	}
+	b.WriteString(st.parts[len(st.holes)])
+	return b.String(), nil
+}
+
+// direct renders an item as it is, each time.
+func (p *memoPart) direct(i int, item any) (string, error) {
+	var b strings.Builder
+	err := p.exec(&b, itemName(i), item)
+	return b.String(), err
+}
+
+// fieldsOf returns the index in t of each personal field, -1 where t has
+// none (or not a string).
+func (m *Memo) fieldsOf(t reflect.Type) []int {
+	if x, ok := m.fields.Load(t); ok {
+		return x.([]int)
+	}
+	idx := make([]int, len(m.personal))
+	for k, name := range m.personal {
+		idx[k] = -1
+		if f, ok := t.FieldByName(name); ok && len(f.Index) == 1 && f.Type.Kind() == reflect.String && f.IsExported() {
+			idx[k] = f.Index[0]
+		}
+	}
+	m.fields.Store(t, idx)
+	return idx
+}
+
+// stencil cuts an item rendered with placeholders at each of them, and
+// says how each was escaped.
+func (m *Memo) stencil(out string, html bool) *stencil {
+	st := &stencil{size: len(out)}
+	begin, end := m.marker+"b", m.marker+"e"
+	for {
+		i := strings.Index(out, begin)
+		if i < 0 {
+			break
+		}
+		st.parts = append(st.parts, out[:i])
+		rest := out[i+len(begin):]
+		j := strings.Index(rest, end)
+		if j < 1 {
+			return &stencil{bad: true}
+		}
+		k, probed := int(rest[0]-'0'), rest[1:j]
+		if k < 0 || k >= len(m.personal) {
+			return &stencil{bad: true}
+		}
+		ctx, ok := probeContext(probed, html)
+		if !ok {
+			return &stencil{bad: true}
+		}
+		st.holes = append(st.holes, hole{k, ctx})
+		out = rest[j+len(end):]
+	}
+	if strings.Contains(out, m.marker) {
+		return &stencil{bad: true}
+	}
+	st.parts = append(st.parts, out)
+	return st
+}
+
+// escCtx is where a placeholder stands, as far as its escaping goes.
+type escCtx int
+
+const (
+	ctxRaw   escCtx = iota // text/template: as it is
+	ctxHTML                // HTML text or a quoted attribute
+	ctxURL                 // a quoted URL attribute, at its start or before its query
+	ctxQuery               // a quoted URL attribute's query or fragment
+)
+
+// minis are html/template's own escaping in each place, found by running
+// it: an item's value is escaped by the same code as the page.
+var minis = map[escCtx]*htmltemplate.Template{
+	ctxHTML:  htmltemplate.Must(htmltemplate.New("").Parse(`{{.}}`)),
+	ctxURL:   htmltemplate.Must(htmltemplate.New("").Parse(`<a href="{{.}}">`)),
+	ctxQuery: htmltemplate.Must(htmltemplate.New("").Parse(`<a href="?{{.}}">`)),
+}
+
+// escapeMini escapes s as html/template does in ctx.
+func escapeMini(ctx escCtx, s string) string {
+	var b strings.Builder
+	if err := minis[ctx].Execute(&b, s); err != nil {
+		return "#ZgotmplZ" // never with a string
+	}
+	out := b.String()
+	switch ctx {
+	case ctxURL:
+		out = strings.TrimSuffix(strings.TrimPrefix(out, `<a href="`), `">`)
+	case ctxQuery:
+		out = strings.TrimSuffix(strings.TrimPrefix(out, `<a href="?`), `">`)
+	}
+	return out
+}
+
+// probed is how the probe comes out in each place.
+var probed = func() map[string]escCtx {
+	p := map[string]escCtx{}
+	for _, c := range []escCtx{ctxQuery, ctxURL, ctxHTML} {
+		p[escapeMini(c, probe)] = c
+	}
+	return p
+}()
+
+func probeContext(out string, html bool) (escCtx, bool) {
+	if !html {
+		return ctxRaw, out == probe
+	}
+	c, ok := probed[out]
+	return c, ok
+}
+
+// escape returns s escaped for ctx; ok is false when s would not come out
+// where its placeholder did (a URL html/template refuses, "#ZgotmplZ",
+// where a URL inside an attribute would pass).
+func escape(ctx escCtx, s string) (string, bool) {
+	switch ctx {
+	case ctxRaw:
+		return s, true
+	case ctxHTML:
+		if plainHTML(s) {
+			return s, true
+		}
+	case ctxURL:
+		if plainURL(s) {
+			return s, true
+		}
+		e := escapeMini(ctx, s)
+		return e, e != "#ZgotmplZ"
+	case ctxQuery:
+		if plainQuery(s) {
+			return s, true
+		}
+	}
+	return escapeMini(ctx, s), true
+}
+
+// plainHTML: s has nothing HTML escapes (letters, digits, some
+// punctuation, and characters beyond ASCII other than the replacement
+// character and the noncharacters).
+func plainHTML(s string) bool {
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case strings.ContainsRune(" ,.:;/_~()?!@#%*-", r):
+		case r >= 0xa0 && r != utf8.RuneError && !(r >= 0xfdd0 && r <= 0xfdef) && r < 0xfff0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainURL: s is an http, https or mailto URL, or has no scheme, with
+// nothing that a URL attribute escapes.
+func plainURL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("-._~/:@", c) >= 0:
+		default:
+			return false
+		}
+	}
+	if i := strings.IndexByte(s, ':'); i >= 0 && !strings.Contains(s[:i], "/") {
+		switch s[:i] {
+		case "http", "https", "mailto":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainQuery: s has nothing a URL's query escapes.
+func plainQuery(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
