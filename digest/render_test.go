@@ -97,3 +97,50 @@ func TestMemoDigestsSameAsPlain(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkRender makes digests of 30 events among 2,000, for members
+// spread over 50 places, through the memo and through the templates alone.
+func BenchmarkRender(b *testing.B) {
+	for _, memo := range []bool{true, false} {
+		b.Run(map[bool]string{true: "memo", false: "plain"}[memo], func(b *testing.B) {
+			s := renderService(&testing.T{}, "")
+			if !memo {
+				s.memo = nil
+			}
+			r := rand.New(rand.NewPCG(5, 6))
+			evs := map[int64]*events.Event{}
+			for id := int64(1); id <= 2000; id++ {
+				evs[id] = &events.Event{ID: id, UID: fmt.Sprintf("u%d@hub.example", id), Title: "Réunion publique sur le climat",
+					Start: time.Date(2026, 11, 24+r.IntN(10), 18, 0, 0, 0, time.UTC), Place: "Salle des fêtes, 2 rue de la Mairie, Nantes",
+					Located: true, Public: true, Themes: []string{"climat"}, Names: []string{"Nantes Sud"},
+					Details: "Une soirée pour parler de ce que nous pouvons faire ensemble, avec des invités et un repas partagé ; venez nombreux."}
+			}
+			byID := func(id int64) (*events.Event, bool) { e, ok := evs[id]; return e, ok }
+			var ds []Digest
+			for range 50 {
+				var d Digest
+				for j := range 30 {
+					it := Item{ID: 1 + r.Int64N(2000), Km: float64(r.IntN(40))}
+					switch {
+					case j < 5:
+						d.Own = append(d.Own, it)
+					case j < 25:
+						d.Near = append(d.Near, it)
+					default:
+						d.Themes = append(d.Themes, it)
+					}
+				}
+				ds = append(ds, d)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				m := Member{Email: fmt.Sprintf("m%d@example.org", i), Link: fmt.Sprintf("l%d", i), PostCode: "44000", Place: "Nantes",
+					Radius: 25, Lang: "fr", Zone: "Europe/Paris", INSEE: "44109", Active: true}
+				if _, err := s.render(m, ds[i%len(ds)], byID, "2026-W48"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

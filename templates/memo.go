@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/template"
 	"text/template/parse"
 	"unicode/utf8"
@@ -93,6 +94,7 @@ func (m *Memo) render(lang, name string, data any, htmlName string) (Rendered, [
 		return m.set.render(lang, name, data, htmlName)
 	}
 	var b bytes.Buffer
+	b.Grow(int(f.textSize.Load()))
 	if err := f.text.Execute(&b, data); err != nil {
 		return Rendered{}, nil, fmt.Errorf("templates: %s/%s: %w", f.lang, name, err)
 	}
@@ -101,9 +103,12 @@ func (m *Memo) render(lang, name string, data any, htmlName string) (Rendered, [
 		return r, nil, err
 	}
 	var h bytes.Buffer
+	h.Grow(int(f.htmlSize.Load()))
 	if err := f.html.Execute(&h, data); err != nil {
 		return r, nil, fmt.Errorf("templates: %s/%s.html: %w", f.lang, htmlName, err)
 	}
+	grow(&f.textSize, b.Len())
+	grow(&f.htmlSize, h.Len())
 	return r, h.Bytes(), nil
 }
 
@@ -111,9 +116,12 @@ func (m *Memo) render(lang, name string, data any, htmlName string) (Rendered, [
 // templates of their own ("relais-item-N"), called by the function
 // memoItem for each item.
 type memoForm struct {
-	lang string
-	text *template.Template
-	html *htmltemplate.Template // nil: no HTML part
+	// textSize and htmlSize are how large the parts were lately: their
+	// buffers start so.
+	textSize, htmlSize atomic.Int64
+	lang               string
+	text               *template.Template
+	html               *htmltemplate.Template // nil: no HTML part
 }
 
 // memoPart is one of a form's templates, text or HTML.
@@ -123,6 +131,15 @@ type memoPart struct {
 	exec func(w io.Writer, name string, data any) error
 	// kept[i]: list i's items may be kept (its body passed the checks).
 	kept []bool
+	// size[i] is how large list i was lately.
+	size []atomic.Int64
+}
+
+// grow makes size at least n, and lets it shrink slowly.
+func grow(size *atomic.Int64, n int) {
+	if old := size.Load(); int64(n) > old || old > 2*int64(n) {
+		size.Store(int64(n) + int64(n)/8)
+	}
 }
 
 // form returns the memo form of name in lang (with the HTML page
@@ -158,7 +175,7 @@ func (m *Memo) build(lang, name, htmlName string) (*memoForm, error) {
 		return nil, nil
 	}
 	tname := lang + "/" + name + ".tmpl"
-	t := template.New(tname).Option("missingkey=error").Funcs(template.FuncMap{"relaisItem": tp.item})
+	t := template.New(tname).Option("missingkey=error").Funcs(template.FuncMap{"relaisItem": tp.item, "relaisList": tp.list})
 	for n, tr := range trees {
 		if _, err := t.AddParseTree(n, tr); err != nil {
 			return nil, nil
@@ -180,7 +197,7 @@ func (m *Memo) build(lang, name, htmlName string) (*memoForm, error) {
 		return nil, nil
 	}
 	hname := lang + "/" + htmlName + ".html"
-	h := htmltemplate.New(hname).Option("missingkey=error").Funcs(htmltemplate.FuncMap{"relaisItem": hp.itemHTML})
+	h := htmltemplate.New(hname).Option("missingkey=error").Funcs(htmltemplate.FuncMap{"relaisItem": hp.itemHTML, "relaisList": hp.listHTML})
 	for n, tr := range trees {
 		if _, err := h.AddParseTree(n, tr); err != nil {
 			return nil, nil
@@ -242,17 +259,40 @@ func (m *Memo) split(name, src string, p *memoPart) (map[string]*parse.Tree, []*
 				if !wholeField(n.Pipe, "") || !m.pure(n.List) {
 					continue
 				}
+				// The body becomes template relais-item-N. A range
+				// without {{else}} becomes {{relaisList N .Field}}, which
+				// ranges in Go over a slice, and over anything else
+				// through template relais-list-N, {{range .}} calling
+				// relais-item-N as the body; one with {{else}} keeps its
+				// range, calling {{relaisItem N .}} for each item.
 				i := len(p.kept)
-				call, err := parseSet("call", "{{relaisItem "+strconv.Itoa(i)+" .}}")
+				n0 := strconv.Itoa(i)
+				calls, err := parseSet("call", "{{relaisItem "+n0+" .}}")
+				if err == nil {
+					var more map[string]*parse.Tree
+					more, err = parseSet(listName(i), `{{range .}}{{template "`+itemName(i)+`" .}}{{end}}`)
+					trees[listName(i)] = more[listName(i)]
+				}
 				if err != nil {
 					return err
 				}
-				a := call["call"].Root.Nodes[0].(*parse.ActionNode)
-				body := &parse.Tree{Name: itemName(i), ParseName: name, Root: n.List}
-				trees[body.Name] = body
-				n.List = call["call"].Root
-				sites = append(sites, a)
+				trees[itemName(i)] = &parse.Tree{Name: itemName(i), ParseName: name, Root: n.List}
 				p.kept = append(p.kept, true)
+				a := calls["call"].Root.Nodes[0].(*parse.ActionNode)
+				if n.ElseList != nil {
+					n.List = calls["call"].Root
+					sites = append(sites, a)
+					continue
+				}
+				field := n.Pipe.Cmds[0].Args[0].(*parse.FieldNode)
+				a.Pipe.Cmds[0].Args = []parse.Node{a.Pipe.Cmds[0].Args[0], a.Pipe.Cmds[0].Args[1], field}
+				a.Pipe.Cmds[0].Args[0].(*parse.IdentifierNode).Ident = "relaisList"
+				for k, x := range l.Nodes {
+					if x == parse.Node(n) {
+						l.Nodes[k] = a
+					}
+				}
+				sites = append(sites, a)
 			}
 		}
 		return nil
@@ -260,6 +300,7 @@ func (m *Memo) split(name, src string, p *memoPart) (map[string]*parse.Tree, []*
 	if err := walk(main.Root); err != nil {
 		return nil, nil, err
 	}
+	p.size = make([]atomic.Int64, len(p.kept))
 	return trees, sites, nil
 }
 
@@ -277,6 +318,8 @@ func parseSet(name, src string) (map[string]*parse.Tree, error) {
 }
 
 func itemName(i int) string { return "relais-item-" + strconv.Itoa(i) }
+
+func listName(i int) string { return "relais-list-" + strconv.Itoa(i) }
 
 // wholeField says whether pipe is a single field of dot and nothing else
 // ({{.Own}}); if field is not "", that field.
@@ -366,13 +409,41 @@ func (m *Memo) pureArg(a parse.Node) bool {
 
 // item renders list i's item for the text part.
 func (p *memoPart) item(i int, item any) (string, error) {
-	return p.render(i, item)
+	var b strings.Builder
+	err := p.render(&b, i, item)
+	return b.String(), err
 }
 
 // itemHTML renders list i's item for the HTML part: HTML already escaped
 // as the page's own escaping would have (its place checked in build).
 func (p *memoPart) itemHTML(i int, item any) (htmltemplate.HTML, error) {
-	s, err := p.render(i, item)
+	s, err := p.item(i, item)
+	return htmltemplate.HTML(s), err
+}
+
+// list renders list i, items, for the text part: as {{range}} does.
+func (p *memoPart) list(i int, items any) (string, error) {
+	var b strings.Builder
+	v := reflect.ValueOf(items)
+	switch v.Kind() {
+	case reflect.Slice, reflect.Array:
+		b.Grow(int(p.size[i].Load()))
+		for j := range v.Len() {
+			if err := p.render(&b, i, v.Index(j).Interface()); err != nil {
+				return "", err
+			}
+		}
+		grow(&p.size[i], b.Len())
+	default: // maps (in the order of their keys), numbers, nil…
+		if err := p.exec(&b, listName(i), items); err != nil {
+			return "", err
+		}
+	}
+	return b.String(), nil
+}
+
+func (p *memoPart) listHTML(i int, items any) (htmltemplate.HTML, error) {
+	s, err := p.list(i, items)
 	return htmltemplate.HTML(s), err
 }
 
@@ -396,16 +467,17 @@ type hole struct {
 	ctx   escCtx
 }
 
-func (p *memoPart) render(i int, item any) (string, error) {
+// render writes list i's item to b.
+func (p *memoPart) render(b *strings.Builder, i int, item any) error {
 	m := p.m
 	v := reflect.ValueOf(item)
 	if i >= len(p.kept) || !p.kept[i] || v.Kind() != reflect.Struct || !v.Type().Comparable() {
-		return p.direct(i, item)
+		return p.exec(b, itemName(i), item)
 	}
 	idx := m.fieldsOf(v.Type())
 	var vals [8]string
 	if len(idx) > len(vals) {
-		return p.direct(i, item)
+		return p.exec(b, itemName(i), item)
 	}
 	c := reflect.New(v.Type()).Elem()
 	c.Set(v)
@@ -423,11 +495,11 @@ func (p *memoPart) render(i int, item any) (string, error) {
 	st := m.kept[key]
 	m.keptMu.RUnlock()
 	if st == nil {
-		var b strings.Builder
-		if err := p.exec(&b, itemName(i), key.item); err != nil {
-			return "", err
+		var out strings.Builder
+		if err := p.exec(&out, itemName(i), key.item); err != nil {
+			return err
 		}
-		st = m.stencil(b.String(), p.html)
+		st = m.stencil(out.String(), p.html)
 		m.keptMu.Lock()
 		if len(m.kept) >= maxKept {
 			m.kept = map[keptKey]*stencil{}
@@ -436,27 +508,26 @@ func (p *memoPart) render(i int, item any) (string, error) {
 		m.keptMu.Unlock()
 	}
 	if st.bad {
-		return p.direct(i, item)
+		return p.exec(b, itemName(i), item)
 	}
-	var b strings.Builder
-	b.Grow(st.size + 200)
+	var small [8]string
+	esc := small[:]
+	if len(st.holes) > len(small) {
+		esc = make([]string, len(st.holes))
+	}
 	for k, h := range st.holes {
-		b.WriteString(st.parts[k])
 		s, ok := escape(h.ctx, vals[h.field])
 		if !ok {
-			return p.direct(i, item)
+			return p.exec(b, itemName(i), item)
 		}
-		b.WriteString(s)
+		esc[k] = s
+	}
+	for k := range st.holes {
+		b.WriteString(st.parts[k])
+		b.WriteString(esc[k])
 	}
 	b.WriteString(st.parts[len(st.holes)])
-	return b.String(), nil
-}
-
-// direct renders an item as it is, each time.
-func (p *memoPart) direct(i int, item any) (string, error) {
-	var b strings.Builder
-	err := p.exec(&b, itemName(i), item)
-	return b.String(), err
+	return nil
 }
 
 // fieldsOf returns the index in t of each personal field, -1 where t has

@@ -136,6 +136,8 @@ func TestMemoOverrides(t *testing.T) {
 		"in an attribute": {"", `<p title="{{range .Own}}{{.Title}} {{.Attend}}{{end}}">{{range .Near}}{{.Attend}}{{end}}</p>`},
 		"script":          {"", `<script>var a = [{{range .Own}}{{.Attend}},{{end}}];</script>{{range .Near}}<b>{{.Attend}}</b>{{end}}`},
 		"with":            {"", `{{range .Own}}{{with .Attend}}<a href="{{.}}">{{.}}</a>{{end}}{{with .Calendar}}{{.}}{{end}}{{end}}`},
+		"else": {"Subject: x\n\n{{range .Own}}{{.Attend}} {{.Distance}}\n{{else}}none\n{{end}}",
+			`{{range .Own}}<a href="{{.Attend}}">{{.Title}}</a>{{else}}<p>rien</p>{{end}}{{range .Near}}<i>{{.Attend}}</i>{{end}}`},
 		"nested": {"", `{{range .Own}}<ul>{{range .Themes}}{{end}}</ul>{{end}}{{if .Near}}{{range .Near}}<i>{{if .Distance}}({{.Distance}}){{end}}</i>
 <a href="{{.Attend}}">{{.Title}}</a>{{end}}{{else}}rien{{end}}`},
 	} {
@@ -185,5 +187,29 @@ func TestMemoPlainValues(t *testing.T) {
 		if a.String() != `<a title="`+escapeMini(ctxHTML, s)+`">` {
 			t.Fatalf("%q: attribute %q, text %q", s, a.String(), escapeMini(ctxHTML, s))
 		}
+	}
+}
+
+// Lists that are not slices range as {{range}} does: a map in the order
+// of its keys, a number.
+func TestMemoOtherLists(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "fr"), 0o755)
+	os.WriteFile(filepath.Join(dir, "fr", "agenda-digest.tmpl"), []byte("Subject: x\n\n{{range .Own}}{{.Attend}}\n{{end}}{{range .Near}}{{.Attend}}{{end}}{{range .N}}x{{end}}"), 0o644)
+	os.WriteFile(filepath.Join(dir, "fr", "agenda-digest.html"), []byte(`{{range .Own}}<a href="{{.Attend}}">{{.Title}}</a>{{end}}{{range .Near}}{{.Attend}}{{end}}{{range .N}}x{{end}}`), 0o644)
+	s, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := s.Memo("Attend", "Distance")
+	data := map[string]any{"Own": map[string]memoItem{"b": {Title: "B", Attend: "https://x/b"}, "a": {Title: "<A>", Attend: "javascript:x"}},
+		"Near": []any{memoItem{Attend: "&"}, map[string]string{"Attend": "<m>"}}, "N": 3}
+	want, wantHTML, err1 := s.render("fr", "agenda-digest", data, "agenda-digest")
+	got, gotHTML, err2 := m.render("fr", "agenda-digest", data, "agenda-digest")
+	if err1 != nil || err2 != nil || want != got || !bytes.Equal(wantHTML, gotHTML) {
+		t.Fatalf("%v %v\n%q\n%q\n%s\n%s", err1, err2, want, got, wantHTML, gotHTML)
+	}
+	if _, _, err := m.render("fr", "agenda-digest", map[string]any{"Own": nil, "Near": 1.5, "N": 0}, "agenda-digest"); err == nil {
+		t.Fatal("ranged over a float")
 	}
 }
