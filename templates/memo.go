@@ -16,6 +16,7 @@ import (
 	"text/template"
 	"text/template/parse"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // A Memo composes messages whose lists ({{range .Own}}…{{end}}) hold items
@@ -50,7 +51,7 @@ type Memo struct {
 	keptMu sync.RWMutex
 	kept   map[keptKey]*stencil
 
-	fields sync.Map // reflect.Type → []int: index of each personal field, -1 if none
+	fields sync.Map // reflect.Type → *shape
 }
 
 // maxKept bounds the items kept; past it they are made again.
@@ -447,15 +448,25 @@ func (p *memoPart) listHTML(i int, items any) (htmltemplate.HTML, error) {
 	return htmltemplate.HTML(s), err
 }
 
-// keptKey is one list's item, with placeholders in its personal fields.
+// keptKey is one list's item: either the item itself with placeholders
+// in its personal fields, or, when its fields are strings, booleans and
+// integers, what says the same more quickly: the address and length of
+// each string (an item kept holds on to its strings, so while it is kept
+// the same address and length is the same text), the value of each other
+// field, and for a personal field only whether it is empty.
 type keptKey struct {
-	p    *memoPart
-	i    int
-	item any
+	p     *memoPart
+	i     int
+	item  any
+	words [maxWords]uint64
 }
+
+// maxWords bounds the fields of an item keyed by words: two a string.
+const maxWords = 32
 
 // stencil is an item rendered with placeholders: text between holes.
 type stencil struct {
+	item  any      // the item rendered, placeholders in
 	bad   bool     // a placeholder came out where it cannot be replaced: render each time
 	parts []string // len(holes)+1
 	holes []hole
@@ -474,32 +485,64 @@ func (p *memoPart) render(b *strings.Builder, i int, item any) error {
 	if i >= len(p.kept) || !p.kept[i] || v.Kind() != reflect.Struct || !v.Type().Comparable() {
 		return p.exec(b, itemName(i), item)
 	}
-	idx := m.fieldsOf(v.Type())
-	var vals [8]string
-	if len(idx) > len(vals) {
+	sh := m.shapeOf(v.Type())
+	if len(sh.personal) > 8 {
 		return p.exec(b, itemName(i), item)
 	}
-	c := reflect.New(v.Type()).Elem()
-	c.Set(v)
-	for k, x := range idx {
-		if x < 0 {
-			continue
-		}
-		if s := c.Field(x).String(); s != "" {
-			vals[k] = s
-			c.Field(x).SetString(m.holes[k])
+	var vals [8]string
+	for k, x := range sh.personal {
+		if x >= 0 {
+			vals[k] = v.Field(x).String()
 		}
 	}
-	key := keptKey{p, i, c.Interface()}
+	key := keptKey{p: p, i: i}
+	if sh.words {
+		w := 0
+		for x, kind := range sh.kinds {
+			f := v.Field(x)
+			switch kind {
+			case reflect.String:
+				if sh.isPersonal[x] {
+					if f.Len() > 0 {
+						key.words[w] = 1
+					}
+				} else {
+					s := f.String()
+					key.words[w], key.words[w+1] = uint64(uintptr(unsafe.Pointer(unsafe.StringData(s)))), uint64(len(s))
+				}
+				w += 2
+			case reflect.Bool:
+				if f.Bool() {
+					key.words[w] = 1
+				}
+				w++
+			default: // integers
+				key.words[w] = uint64(f.Int())
+				w++
+			}
+		}
+	}
 	m.keptMu.RLock()
 	st := m.kept[key]
 	m.keptMu.RUnlock()
 	if st == nil {
+		c := reflect.New(v.Type()).Elem()
+		c.Set(v)
+		for k, x := range sh.personal {
+			if x >= 0 && vals[k] != "" {
+				c.Field(x).SetString(m.holes[k])
+			}
+		}
+		held := c.Interface()
 		var out strings.Builder
-		if err := p.exec(&out, itemName(i), key.item); err != nil {
+		if err := p.exec(&out, itemName(i), held); err != nil {
 			return err
 		}
 		st = m.stencil(out.String(), p.html)
+		st.item = held // keeps the strings the key names
+		if !sh.words {
+			key.item = held
+		}
 		m.keptMu.Lock()
 		if len(m.kept) >= maxKept {
 			m.kept = map[keptKey]*stencil{}
@@ -530,21 +573,45 @@ func (p *memoPart) render(b *strings.Builder, i int, item any) error {
 	return nil
 }
 
-// fieldsOf returns the index in t of each personal field, -1 where t has
-// none (or not a string).
-func (m *Memo) fieldsOf(t reflect.Type) []int {
+// shape is what render needs to know of an item's type.
+type shape struct {
+	personal   []int // index of each personal field, -1 if none
+	isPersonal []bool
+	kinds      []reflect.Kind
+	words      bool // keyed by words
+}
+
+// shapeOf returns the shape of t.
+func (m *Memo) shapeOf(t reflect.Type) *shape {
 	if x, ok := m.fields.Load(t); ok {
-		return x.([]int)
+		return x.(*shape)
 	}
-	idx := make([]int, len(m.personal))
+	sh := &shape{personal: make([]int, len(m.personal)), isPersonal: make([]bool, t.NumField()), words: true}
 	for k, name := range m.personal {
-		idx[k] = -1
+		sh.personal[k] = -1
 		if f, ok := t.FieldByName(name); ok && len(f.Index) == 1 && f.Type.Kind() == reflect.String && f.IsExported() {
-			idx[k] = f.Index[0]
+			sh.personal[k] = f.Index[0]
+			sh.isPersonal[f.Index[0]] = true
 		}
 	}
-	m.fields.Store(t, idx)
-	return idx
+	w := 0
+	for x := range t.NumField() {
+		k := t.Field(x).Type.Kind()
+		sh.kinds = append(sh.kinds, k)
+		switch k {
+		case reflect.String:
+			w += 2
+		case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			w++
+		default:
+			sh.words = false
+		}
+	}
+	if w > maxWords {
+		sh.words = false
+	}
+	m.fields.Store(t, sh)
+	return sh
 }
 
 // stencil cuts an item rendered with placeholders at each of them, and
