@@ -40,7 +40,11 @@ func (s *Service) render(m Member, d Digest, byID func(int64) (*events.Event, bo
 	if s.cfg.Manage != nil {
 		v.Manage = s.cfg.Manage(m.Link, m.Email)
 	}
-	return s.texts.Compose(m.Lang, "agenda-digest", v, templates.Envelope{
+	compose := s.texts.Compose
+	if s.memo != nil {
+		compose = s.memo.Compose
+	}
+	return compose(m.Lang, "agenda-digest", v, templates.Envelope{
 		From:          "Agenda <agenda@" + s.cfg.Domain + ">",
 		To:            m.Email,
 		Hostname:      s.cfg.Hostname,

@@ -41,9 +41,12 @@ type Config struct {
 
 // Service runs the digests of one hub.
 type Service struct {
-	db     *store.DB
-	q      *queue.Queue
-	texts  *templates.Set
+	db    *store.DB
+	q     *queue.Queue
+	texts *templates.Set
+	// memo makes the digests: each event's lines are rendered once, with
+	// the member's attend link and distance put in (templates.Memo).
+	memo   *templates.Memo
 	geo    *geo.Gazetteer
 	cfg    Config
 	log    *slog.Logger
@@ -70,7 +73,7 @@ func New(ctx context.Context, db *store.DB, q *queue.Queue, texts *templates.Set
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{db: db, q: q, texts: texts, geo: g, cfg: cfg, log: log, secret: secret}, nil
+	return &Service{db: db, q: q, texts: texts, memo: texts.Memo("Attend", "Distance"), geo: g, cfg: cfg, log: log, secret: secret}, nil
 }
 
 // SetWebURL sets the base of the links once the web listener is known.

@@ -36,12 +36,16 @@ type Set struct {
 	msgs    map[string]*template.Template     // "fr/delivery-failed"
 	pages   map[string]*htmltemplate.Template // "fr/unsubscribe"
 	replies *template.Template
+	// srcs is the source of each message template and page, overrides
+	// applied ("fr/agenda-digest.tmpl"), for Memo.
+	srcs map[string]string
 }
 
 // Load parses the built-in templates and, if dir is not empty, the
 // overrides found there.
 func Load(dir string) (*Set, error) {
-	s := &Set{msgs: make(map[string]*template.Template), pages: make(map[string]*htmltemplate.Template)}
+	s := &Set{msgs: make(map[string]*template.Template), pages: make(map[string]*htmltemplate.Template),
+		srcs: make(map[string]string)}
 	read := func(name string) ([]byte, error) {
 		if dir != "" {
 			b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
@@ -58,12 +62,14 @@ func Load(dir string) (*Set, error) {
 	err := eachFile(read, ".tmpl", func(name, src string) error {
 		t, err := template.New(name).Option("missingkey=error").Parse(src)
 		s.msgs[strings.TrimSuffix(name, ".tmpl")] = t
+		s.srcs[name] = src
 		return err
 	})
 	if err == nil {
 		err = eachFile(read, ".html", func(name, src string) error {
 			t, err := htmltemplate.New(name).Option("missingkey=error").Parse(src)
 			s.pages[strings.TrimSuffix(name, ".html")] = t
+			s.srcs[name] = src
 			return err
 		})
 	}
@@ -183,7 +189,13 @@ func (s *Set) Render(lang, name string, data any) (Rendered, error) {
 	if err := t.Execute(&b, data); err != nil {
 		return Rendered{}, fmt.Errorf("templates: %s/%s: %w", lang, name, err)
 	}
-	head, body, ok := strings.Cut(b.String(), "\n\n")
+	return rendered(lang, name, b.String())
+}
+
+// rendered reads a message template's output: its Subject line, a blank
+// line, the text.
+func rendered(lang, name, out string) (Rendered, error) {
+	head, body, ok := strings.Cut(out, "\n\n")
 	if !ok {
 		return Rendered{}, fmt.Errorf("templates: %s/%s: no blank line after the header", lang, name)
 	}
@@ -272,26 +284,40 @@ type File struct {
 // Compose renders template name and builds the whole message, RFC 5322,
 // ready for the queue.
 func (s *Set) Compose(lang, name string, data any, env Envelope) ([]byte, error) {
-	r, err := s.Render(lang, name, data)
+	r, html, err := s.render(lang, name, data, env.HTML)
 	if err != nil {
 		return nil, err
 	}
+	return compose(name, r, html, env)
+}
+
+// render fills message template name and, if htmlName is not "", page
+// htmlName, in the language of the message.
+func (s *Set) render(lang, name string, data any, htmlName string) (Rendered, []byte, error) {
+	r, err := s.Render(lang, name, data)
+	if err != nil || htmlName == "" {
+		return r, nil, err
+	}
+	t, err := s.Page(r.Lang, htmlName)
+	if err != nil {
+		return r, nil, err
+	}
+	var h bytes.Buffer
+	if err := t.Execute(&h, data); err != nil {
+		return r, nil, fmt.Errorf("templates: %s/%s.html: %w", r.Lang, htmlName, err)
+	}
+	return r, h.Bytes(), nil
+}
+
+// compose builds the whole message from its rendered text and HTML (nil
+// for none).
+func compose(name string, r Rendered, html []byte, env Envelope) ([]byte, error) {
 	e := email.NewEmail()
 	e.From = env.From
 	e.To = []string{env.To}
 	e.Subject = r.Subject
 	e.Text = []byte(r.Text)
-	if env.HTML != "" {
-		t, err := s.Page(r.Lang, env.HTML)
-		if err != nil {
-			return nil, err
-		}
-		var h bytes.Buffer
-		if err := t.Execute(&h, data); err != nil {
-			return nil, fmt.Errorf("templates: %s/%s.html: %w", r.Lang, env.HTML, err)
-		}
-		e.HTML = h.Bytes()
-	}
+	e.HTML = html
 	if env.MessageID != "" {
 		e.Headers.Set("Message-ID", env.MessageID)
 	} else {
@@ -317,7 +343,7 @@ func (s *Set) Compose(lang, name string, data any, env Envelope) ([]byte, error)
 	for _, f := range env.Header {
 		e.Headers.Add(f[0], f[1])
 	}
-	b, err := e.Bytes()
+	b, err := toBytes(e)
 	if err != nil {
 		return nil, fmt.Errorf("templates: compose %s: %w", name, err)
 	}
@@ -326,6 +352,10 @@ func (s *Set) Compose(lang, name string, data any, env Envelope) ([]byte, error)
 	}
 	return b, nil
 }
+
+// toBytes writes a composed message (the tests compare mimeBytes with
+// the library's own).
+var toBytes = mimeBytes
 
 // attach makes msg the first part of a multipart/mixed whose second part
 // is orig, whole, as message/rfc822. RFC 2046 §5.2.1 allows no encoding
