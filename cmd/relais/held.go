@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 
-	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/internal/mailview"
 	"codeberg.org/relais/relais/lists"
 )
@@ -149,20 +147,15 @@ func heldDecide(verb string, args []string) error {
 		return err
 	}
 	defer h.Close(context.Background())
-	who := *by
-	if who == "" {
-		who = "operator@" + c.Hostname
-		if u := os.Getenv("SUDO_USER"); u != "" {
-			who = u + "@" + c.Hostname
-		}
+	a := cliActor(c.Hostname)
+	if *by != "" {
+		a.Who = *by
 	}
 	why := ""
 	if reason != nil {
 		why = *reason
 	}
-	host, _ := os.Hostname()
-	if err := h.Lists.Moderate(context.Background(), n, lists.Decision{Approve: verb == "approve", Why: why},
-		audit.Actor{Who: who, Via: audit.ViaCLI, From: host}); err != nil {
+	if err := h.Lists.Moderate(context.Background(), n, lists.Decision{Approve: verb == "approve", Why: why}, a); err != nil {
 		return heldErr(n, err)
 	}
 	fmt.Fprintf(stdout, "held post %d: %s\n", n, map[string]string{"approve": "approved", "reject": "rejected"}[verb])
