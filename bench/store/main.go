@@ -19,6 +19,8 @@
 //
 //	sudo go run ./bench/store                       (MESSAGES=2000 MEMBERS=2000 for a quick look)
 //	sudo go run ./bench/store -only sqlite,pg1      (engines to run)
+//	sudo go run ./bench/store -fanout=false -sessions 50   (intake alone; RELAIS_CPUPROFILE=FILE profiles each node,
+//	                                                the last run's stays; RELAIS_PGTEST_OPTS="-c log_statement=all" for the server)
 package main
 
 import (
@@ -52,6 +54,7 @@ var (
 	only     = flag.String("only", "sqlite,pg1,pg2", "engines: sqlite, pg1 (one node), pg2 (two nodes)")
 	keep     = flag.Bool("keep", false, "keep the work directory")
 	rounds   = flag.Int("rounds", envInt("ROUNDS", 3), "rounds: each runs every engine in turn; medians are printed")
+	fanout   = flag.Bool("fanout", true, "run the fan-out too (false: intake only)")
 )
 
 func envInt(k string, d int) int {
@@ -169,7 +172,9 @@ func main() {
 	for _, s := range strings.Split(*sessions, ",") {
 		runs = append(runs, "intake "+s)
 	}
-	runs = append(runs, "fan-out")
+	if *fanout {
+		runs = append(runs, "fan-out")
+	}
 	for r := 0; r < *rounds; r++ {
 		for _, run := range runs {
 			for _, e := range engines {

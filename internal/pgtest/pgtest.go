@@ -148,6 +148,10 @@ func start(fsync bool) (u, dir string, err error) {
 	if !fsync {
 		opts += " -c fsync=off -c full_page_writes=off"
 	}
+	// Server settings for a look inside (benchmarks: "-c log_statement=all").
+	if extra := os.Getenv("RELAIS_PGTEST_OPTS"); extra != "" {
+		opts += " " + extra
+	}
 	if out, err := run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start"); err != nil {
 		return "", dir, fmt.Errorf("pgtest: pg_ctl start: %v\n%s", err, out)
 	}
