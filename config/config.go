@@ -68,6 +68,10 @@ type Store struct {
 	URL string `toml:"url"`
 	// MaxConns bounds the PostgreSQL connections of this node (default 16).
 	MaxConns int `toml:"max_conns"`
+	// Writers is how many transactions of writes this node runs at once on
+	// PostgreSQL, each taking the writes waiting when it starts (default:
+	// the number of cores, at least 2).
+	Writers int `toml:"writers"`
 }
 
 // Retention says how long each kind of personal record is kept (package

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -186,18 +188,79 @@ func Remove(ctx context.Context, db *store.DB, local string) error {
 			return err
 		}
 		_, err := tx.Exec("group.delete", id)
+		removed(tx)
 		return err
 	})
 }
 
 // Lookup returns the id of the group with this code and name.
+//
+// What it finds is kept for lookupTTL: a stream of mail to one group
+// (every RCPT asks) costs one read, not one per message, which counts on
+// PostgreSQL, where a read is a round trip to the server. Only groups
+// found are kept: one created is found at once. One removed in this
+// process is forgotten at the commit that removes it; one removed by
+// another process (the command line, another node) may still be found for
+// lookupTTL, and the mail accepted for it meanwhile is answered by a
+// notice to its sender, as mail accepted just before a removal always is.
 func Lookup(ctx context.Context, db *store.DB, code address.Code, name string) (int64, error) {
+	k := lookupKey{db: db, code: code.String(), name: name}
+	gen := removals.Load()
+	now := time.Now()
+	lookups.Lock()
+	e, ok := lookups.m[k]
+	lookups.Unlock()
+	if ok && e.gen == gen && now.Sub(e.at) < lookupTTL {
+		return e.id, nil
+	}
 	var id int64
-	err := db.QueryRow(ctx, "group.id-by-address", code.String(), name).Scan(&id)
+	err := db.QueryRow(ctx, "group.id-by-address", k.code, name).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, ErrNotFound
 	}
-	return id, err
+	if err != nil {
+		return 0, err
+	}
+	lookups.Lock()
+	if lookups.m == nil || len(lookups.m) >= lookupMax {
+		lookups.m = make(map[lookupKey]lookupEntry)
+	}
+	lookups.m[k] = lookupEntry{id: id, gen: gen, at: now}
+	lookups.Unlock()
+	return id, nil
+}
+
+// lookupTTL is how long Lookup keeps a group it found; lookupMax how many
+// it keeps at most.
+var lookupTTL = 2 * time.Second
+
+const lookupMax = 4096
+
+type lookupKey struct {
+	db         *store.DB
+	code, name string
+}
+
+type lookupEntry struct {
+	id  int64
+	gen uint64 // removals when it was read
+	at  time.Time
+}
+
+var (
+	lookups struct {
+		sync.Mutex
+		m map[lookupKey]lookupEntry
+	}
+	// removals counts the commits that removed groups in this process:
+	// what Lookup kept before one is not used after it.
+	removals atomic.Uint64
+)
+
+// removed makes Lookup forget what it kept once tx, which removes groups,
+// commits.
+func removed(tx *store.Tx) {
+	tx.AfterCommit(func() { removals.Add(1) })
 }
 
 type queryRower interface {

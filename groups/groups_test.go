@@ -5,8 +5,10 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"codeberg.org/relais/relais/address"
+	"codeberg.org/relais/relais/audit"
 	"codeberg.org/relais/relais/store"
 )
 
@@ -114,4 +116,69 @@ func TestImportCSVReportsEveryBadLine(t *testing.T) {
 	if _, err := ImportCSV(context.Background(), db, strings.NewReader("adresse,nom\n")); err == nil || !strings.Contains(err.Error(), `"address" is missing`) {
 		t.Fatalf("header: %v", err)
 	}
+}
+
+// Lookup keeps what it found for a moment; a removal made in this process
+// (Remove, Delete, Sync) is seen at once, one made by another process
+// (another store handle here) once lookupTTL has run.
+func TestLookupKeptUntilRemoved(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	now := time.Now()
+	add := func(local string) Group {
+		c, name, _ := address.GroupLocal(local)
+		g, err := Add(ctx, db, Group{Code: c, Name: name, DisplayName: "G", Animators: []string{"a@exemple.fr"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id, err := Lookup(ctx, db, c, name); err != nil || id != g.ID {
+			t.Fatalf("lookup %s: %d %v", local, id, err)
+		}
+		return g
+	}
+	gone := func(g Group) {
+		t.Helper()
+		if _, err := Lookup(ctx, db, g.Code, g.Name); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("%s still found after its removal: %v", g.Local(), err)
+		}
+	}
+	g := add("4405.a")
+	if err := Delete(ctx, db, "4405.a", audit.Actor{Who: "test", Via: audit.ViaCLI}, now); err != nil {
+		t.Fatal(err)
+	}
+	gone(g)
+
+	keep, drop := add("4405.b"), add("4405.c")
+	rep, err := Sync(ctx, db, []Entry{{Address: "4405.b", Name: "G", Animators: []string{"a@exemple.fr"}}}, false, 1, audit.Actor{Who: "test", Via: audit.ViaAPI}, now)
+	if err != nil || rep.Removed != 1 {
+		t.Fatalf("sync: %+v %v", rep, err)
+	}
+	gone(drop)
+	if id, err := Lookup(ctx, db, keep.Code, keep.Name); err != nil || id != keep.ID {
+		t.Fatalf("kept group: %d %v", id, err)
+	}
+
+	// Another process removes it: found until the moment runs out.
+	other, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Write(ctx, func(tx *store.Tx) error {
+		_, err := tx.Exec("group.delete", keep.ID)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := Lookup(ctx, db, keep.Code, keep.Name); err != nil || id != keep.ID {
+		t.Fatalf("within the moment: %d %v", id, err)
+	}
+	defer func(ttl time.Duration) { lookupTTL = ttl }(lookupTTL)
+	lookupTTL = 0
+	gone(keep)
 }

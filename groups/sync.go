@@ -210,6 +210,7 @@ func Sync(ctx context.Context, db *store.DB, entries []Entry, dryRun bool, allow
 			if _, err := tx.Exec("group.delete", g.ID); err != nil {
 				return err
 			}
+			removed(tx)
 			rep.Removed++
 			rep.Changes = append(rep.Changes, Change{Address: g.Local(), Action: "remove"})
 			if err := audit.Record(tx, a, now, "group.remove", g.Local(), ""); err != nil {
@@ -341,6 +342,7 @@ func Delete(ctx context.Context, db *store.DB, local string, a audit.Actor, now 
 		if _, err := tx.Exec("group.delete", id); err != nil {
 			return err
 		}
+		removed(tx)
 		return audit.Record(tx, a, now, "group.remove", code.Local()+"."+name, "")
 	})
 }

@@ -101,7 +101,7 @@ type Hub struct {
 // OpenStore opens the database the configuration names: PostgreSQL when
 // store.url is set, else SQLite in the data directory.
 func OpenStore(cfg config.Config) (*store.DB, error) {
-	return store.OpenWith(cfg.Store.URL, cfg.DataDir, store.Options{MaxConns: cfg.Store.MaxConns})
+	return store.OpenWith(cfg.Store.URL, cfg.DataDir, store.Options{MaxConns: cfg.Store.MaxConns, Writers: cfg.Store.Writers})
 }
 
 // Open prepares a hub from a validated configuration: database, templates,

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,8 +60,10 @@ func IsPostgresURL(url string) bool {
 type Options struct {
 	// MaxConns bounds the connections this node opens (default 16).
 	MaxConns int
-	// Writers is how many writes run at once, each its own transaction
-	// (default 8).
+	// Writers is how many transactions of writes run at once, each taking
+	// the writes waiting when it starts (default: the number of cores, at
+	// least 2). More writers wait less on a distant server; fewer share
+	// more of each commit, which counts when the server shares the cores.
 	Writers int
 }
 
@@ -123,7 +126,7 @@ func openPostgres(url string, o Options) (*DB, error) {
 		o.MaxConns = 16
 	}
 	if o.Writers <= 0 {
-		o.Writers = 8
+		o.Writers = max(2, runtime.GOMAXPROCS(0))
 	}
 	pool := stdlib.OpenDB(*cfg)
 	pool.SetMaxOpenConns(o.MaxConns)
@@ -396,15 +399,103 @@ func retryable(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
 
-// pgWriter runs writes one at a time, each in its own transaction: the
-// writers run at once, and PostgreSQL flushes the WAL of commits that come
-// together once (its own group commit). Savepoints are kept for what
-// needs them: a transaction with hundreds of them slows every session
+// pgBatch bounds the writes one PostgreSQL writer runs in one transaction.
+const pgBatch = 32
+
+// pgWriter runs the writes waiting when it is free in one transaction
+// (commitPGShared), or the one alone: the writers run at once, and
+// PostgreSQL flushes the WAL of commits that come together once (its own
+// group commit). Sharing a transaction saves each write its BEGIN and
+// COMMIT round trips and its own WAL flush; savepoints are not used for
+// it: a transaction with hundreds of them slows every session
 // (subtransactions beyond 64 overflow each snapshot's cache).
 func (db *DB) pgWriter() {
 	defer db.wg.Done()
+	batch := make([]*writeReq, 0, pgBatch)
 	for req := range db.reqs {
-		db.commitPG([]*writeReq{req})
+		batch = append(batch[:0], req)
+	gather:
+		for len(batch) < pgBatch {
+			select {
+			case r, ok := <-db.reqs:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		if len(batch) == 1 {
+			db.commitPG(batch)
+			continue
+		}
+		db.commitPGShared(batch)
+	}
+}
+
+// commitPGShared runs the writes of batch one after the other in one
+// transaction, without savepoints. If one of them fails, or the server
+// refuses the commit, nothing of the transaction stays and each write runs
+// again alone (commitPG, which retries deadlocks): one write's failure
+// never undoes another's. Write functions are run again as after a
+// deadlock: they must not count on having run once.
+func (db *DB) commitPGShared(batch []*writeReq) {
+	live := make([]*writeReq, 0, len(batch))
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- err
+			continue
+		}
+		live = append(live, r)
+	}
+	alone := func() {
+		for _, r := range live {
+			db.commitPG([]*writeReq{r})
+		}
+	}
+	if len(live) < 2 {
+		alone()
+		return
+	}
+	sqlTx, err := db.w.Begin()
+	if err != nil {
+		alone()
+		return
+	}
+	tx := &Tx{tx: sqlTx, db: db}
+	after := make([][]func(), len(live))
+	for i, r := range live {
+		tx.after, tx.held = nil, nil
+		if err := runSafely(r.fn, tx); err != nil {
+			sqlTx.Rollback()
+			alone()
+			return
+		}
+		after[i] = tx.after
+	}
+	if err := tx.notifyNow(); err != nil {
+		sqlTx.Rollback()
+		alone()
+		return
+	}
+	if err := db.timedCommit(sqlTx, len(live)); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) {
+			// The server refused it: nothing was committed.
+			alone()
+			return
+		}
+		// The connection failed during the commit: whether it was
+		// committed is unknown, as for a write alone.
+		for _, r := range live {
+			r.done <- fmt.Errorf("store: commit: %w", err)
+		}
+		return
+	}
+	for i, r := range live {
+		runAfter(after[i])
+		r.done <- nil
 	}
 }
 
@@ -473,7 +564,7 @@ func (db *DB) commitPG(batch []*writeReq) {
 				fail(fmt.Errorf("store: savepoint: %w", err))
 				return
 			}
-			tx.after = nil
+			tx.after, tx.held = nil, nil
 			errs[i] = runSafely(r.fn, tx)
 			after[i] = tx.after
 			if errs[i] != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"codeberg.org/relais/relais/internal/pgtest"
 	"codeberg.org/relais/relais/store"
@@ -143,5 +144,132 @@ func TestPostgresExcerpt(t *testing.T) {
 		if c.text == long && (!strings.HasSuffix(got, "…") || len(strings.Fields(got)) > 24) {
 			t.Errorf("long excerpt not cut to 24 words: %q", got)
 		}
+	}
+}
+
+// The writes waiting when a PostgreSQL writer is free share its
+// transaction and commit; if one of them fails, none of the batch stays
+// and each runs again alone, so that the failure undoes only itself.
+func TestPostgresSharedCommit(t *testing.T) {
+	u := pgtest.URL(t)
+	db, err := store.OpenWith(u, "", store.Options{Writers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var mu sync.Mutex
+	var commits []int
+	db.OnCommit(func(n int, _ time.Duration) {
+		mu.Lock()
+		commits = append(commits, n)
+		mu.Unlock()
+	})
+	ctx := context.Background()
+	// batch holds the one writer busy until n writes wait behind it, then
+	// lets it go; fail says which of them fail after writing.
+	batch := func(prefix string, n int, fail func(int) bool) ([]error, []int) {
+		release, holding := make(chan struct{}), make(chan struct{})
+		held := make(chan error, 1)
+		go func() {
+			held <- db.Write(ctx, func(tx *store.Tx) error {
+				close(holding)
+				<-release
+				return nil
+			})
+		}()
+		<-holding // the writer runs the holder
+		errs, runs := make([]error, n), make([]int, n)
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				errs[i] = db.Write(ctx, func(tx *store.Tx) error {
+					mu.Lock()
+					runs[i]++
+					mu.Unlock()
+					if _, err := tx.Exec("group.insert", "44", fmt.Sprintf("%s%d", prefix, i), "G", "", 0); err != nil {
+						return err
+					}
+					if fail(i) {
+						return errors.New("refused")
+					}
+					return nil
+				})
+			}(i)
+		}
+		for db.Queued() < n {
+			time.Sleep(time.Millisecond)
+		}
+		mu.Lock()
+		commits = nil
+		mu.Unlock()
+		close(release)
+		wg.Wait()
+		if err := <-held; err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(commits) == 0 || commits[0] != 1 {
+			t.Fatalf("commits %v: the holder's first", commits)
+		}
+		commits = commits[1:] // the batch's
+		return errs, runs
+	}
+	count := func(prefix string) int {
+		rows, err := db.Query(ctx, "group.list")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		n := 0
+		for rows.Next() {
+			var id, created int64
+			var code, name, display, commune string
+			if err := rows.Scan(&id, &code, &name, &display, &commune, &created); err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(name, prefix) {
+				n++
+			}
+		}
+		return n
+	}
+
+	// All succeed: one transaction, one commit for the 30.
+	errs, runs := batch("ok", 30, func(int) bool { return false })
+	for i, err := range errs {
+		if err != nil || runs[i] != 1 {
+			t.Fatalf("write %d: %v, run %d times", i, err, runs[i])
+		}
+	}
+	if len(commits) != 1 || commits[0] != 30 {
+		t.Errorf("commits %v, want one of 30 writes", commits)
+	}
+	if n := count("ok"); n != 30 {
+		t.Errorf("%d groups written, want 30", n)
+	}
+
+	// One in three fails: the batch is undone, each runs again alone; the
+	// others are written once, the failed ones not at all.
+	errs, runs = batch("mix", 30, func(i int) bool { return i%3 == 0 })
+	for i, err := range errs {
+		if (err != nil) != (i%3 == 0) {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	if len(commits) != 20 {
+		t.Errorf("commits %v, want 20 of one write", commits)
+	}
+	if n := count("mix"); n != 20 {
+		t.Errorf("%d groups written, want 20", n)
+	}
+	ran := 0
+	for _, r := range runs {
+		ran += r
+	}
+	if ran < 31 || ran > 60 {
+		t.Errorf("write functions ran %d times for 30 writes", ran)
 	}
 }

@@ -724,7 +724,7 @@ func (db *DB) commit(batch []*writeReq) {
 			errs[i] = fmt.Errorf("store: savepoint: %w", err)
 			continue
 		}
-		tx.after = nil
+		tx.after, tx.held = nil, nil
 		errs[i] = runSafely(r.fn, tx)
 		after[i] = tx.after
 		if errs[i] != nil {
