@@ -162,7 +162,18 @@ func (s *spool) Accept(ctx context.Context, env *smtpd.Envelope, body []byte) er
 		}
 		return nil
 	}
-	err := s.h.DB.Write(ctx, write)
+	// Mail for groups and the postmaster only inserts (the message, the
+	// copies to forward): it may share its transaction with others.
+	shared := true
+	for _, r := range env.Rcpts {
+		shared = shared && (r.Route.Kind == routeGroup || r.Route.Kind == routeRole)
+	}
+	var err error
+	if shared {
+		err = s.h.DB.WriteShared(ctx, write)
+	} else {
+		err = s.h.DB.Write(ctx, write)
+	}
 	if errors.Is(err, errInline) {
 		optimistic = false
 		err = s.h.DB.Write(ctx, write)

@@ -402,35 +402,49 @@ func retryable(err error) bool {
 // pgBatch bounds the writes one PostgreSQL writer runs in one transaction.
 const pgBatch = 32
 
-// pgWriter runs the writes waiting when it is free in one transaction
-// (commitPGShared), or the one alone: the writers run at once, and
-// PostgreSQL flushes the WAL of commits that come together once (its own
-// group commit). Sharing a transaction saves each write its BEGIN and
-// COMMIT round trips and its own WAL flush; savepoints are not used for
-// it: a transaction with hundreds of them slows every session
-// (subtransactions beyond 64 overflow each snapshot's cache).
+// pgWriter runs the shared writes waiting when it is free (WriteShared)
+// in one transaction (commitPGShared), every other write in its own: the
+// writers run at once, and PostgreSQL flushes the WAL of commits that
+// come together once (its own group commit). Sharing a transaction saves
+// each write its BEGIN and COMMIT round trips and its own WAL flush;
+// savepoints are not used for it: a transaction with hundreds of them
+// slows every session (subtransactions beyond 64 overflow each
+// snapshot's cache).
 func (db *DB) pgWriter() {
 	defer db.wg.Done()
-	batch := make([]*writeReq, 0, pgBatch)
+	shared := make([]*writeReq, 0, pgBatch)
+	var alone []*writeReq
 	for req := range db.reqs {
-		batch = append(batch[:0], req)
+		shared, alone = shared[:0], alone[:0]
+		take := func(r *writeReq) {
+			if r.shared {
+				shared = append(shared, r)
+			} else {
+				alone = append(alone, r)
+			}
+		}
+		take(req)
 	gather:
-		for len(batch) < pgBatch {
+		for req.shared && len(shared) < pgBatch {
 			select {
 			case r, ok := <-db.reqs:
 				if !ok {
 					break gather
 				}
-				batch = append(batch, r)
+				take(r)
 			default:
 				break gather
 			}
 		}
-		if len(batch) == 1 {
-			db.commitPG(batch)
-			continue
+		switch {
+		case len(shared) == 1:
+			db.commitPG(shared)
+		case len(shared) > 1:
+			db.commitPGShared(shared)
 		}
-		db.commitPGShared(batch)
+		for _, r := range alone {
+			db.commitPG([]*writeReq{r})
+		}
 	}
 }
 
@@ -481,8 +495,11 @@ func (db *DB) commitPGShared(batch []*writeReq) {
 	}
 	if err := db.timedCommit(sqlTx, len(live)); err != nil {
 		var pe *pgconn.PgError
-		if errors.As(err, &pe) {
-			// The server refused it: nothing was committed.
+		if errors.Is(err, pgx.ErrTxCommitRollback) || errors.As(err, &pe) && pe.Severity == "ERROR" {
+			// The server refused it (a statement's error a write
+			// ignored, a deferred constraint): nothing was committed.
+			// A FATAL one (the session ended) may come after the
+			// commit: unknown, as below.
 			alone()
 			return
 		}

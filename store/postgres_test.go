@@ -167,6 +167,7 @@ func TestPostgresSharedCommit(t *testing.T) {
 	ctx := context.Background()
 	// batch holds the one writer busy until n writes wait behind it, then
 	// lets it go; fail says which of them fail after writing.
+	ignore := func(int) bool { return false }
 	batch := func(prefix string, n int, fail func(int) bool) ([]error, []int) {
 		release, holding := make(chan struct{}), make(chan struct{})
 		held := make(chan error, 1)
@@ -180,14 +181,34 @@ func TestPostgresSharedCommit(t *testing.T) {
 		<-holding // the writer runs the holder
 		errs, runs := make([]error, n), make([]int, n)
 		var wg sync.WaitGroup
-		for i := 0; i < n; i++ {
+		// Those that ignore an error go last: the others' statements
+		// come first, and the commit is what fails.
+		queued := 0
+		for k := 0; k < 2*n; k++ {
+			i := k % n
+			if k == n {
+				for db.Queued() < queued {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			if (k < n) == ignore(i) {
+				continue
+			}
+			queued++
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				errs[i] = db.Write(ctx, func(tx *store.Tx) error {
+				errs[i] = db.WriteShared(ctx, func(tx *store.Tx) error {
 					mu.Lock()
 					runs[i]++
 					mu.Unlock()
+					if ignore(i) {
+						// A statement that fails, its error ignored: the
+						// server turns the commit into a rollback.
+						tx.Exec("group.insert", "44", "", "G", "", 0)
+						tx.Exec("group.insert", "44", "", "G", "", 0)
+						return nil
+					}
 					if _, err := tx.Exec("group.insert", "44", fmt.Sprintf("%s%d", prefix, i), "G", "", 0); err != nil {
 						return err
 					}
@@ -272,4 +293,56 @@ func TestPostgresSharedCommit(t *testing.T) {
 	if ran < 31 || ran > 60 {
 		t.Errorf("write functions ran %d times for 30 writes", ran)
 	}
+
+	// One ignores a statement's error: whether the others' statements
+	// fail after it or the commit comes back a rollback, the others are
+	// written, and that one alone is told its write failed.
+	ignore = func(i int) bool { return i == 17 }
+	errs, _ = batch("quiet", 30, func(int) bool { return false })
+	for i, err := range errs {
+		if (err != nil) != (i == 17) {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	if n := count("quiet"); n != 29 {
+		t.Errorf("%d groups written, want 29", n)
+	}
+
+	// A write that does not say it may share runs alone.
+	release, holding, held := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		held <- db.WriteShared(ctx, func(tx *store.Tx) error {
+			close(holding)
+			<-release
+			return nil
+		})
+	}()
+	<-holding
+	var wg sync.WaitGroup
+	for i := 0; i < 5; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if err := db.Write(ctx, func(tx *store.Tx) error {
+				_, err := tx.Exec("group.insert", "44", fmt.Sprintf("alone%d", i), "G", "", 0)
+				return err
+			}); err != nil {
+				t.Error(err)
+			}
+		}(i)
+	}
+	for db.Queued() < 5 {
+		time.Sleep(time.Millisecond)
+	}
+	mu.Lock()
+	commits = nil
+	mu.Unlock()
+	close(release)
+	wg.Wait()
+	<-held
+	mu.Lock()
+	if fmt.Sprint(commits) != "[1 1 1 1 1 1]" {
+		t.Errorf("commits %v, want six of one write", commits)
+	}
+	mu.Unlock()
 }

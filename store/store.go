@@ -103,6 +103,9 @@ type writeReq struct {
 	fn   func(*Tx) error
 	done chan error
 	lazy bool // may wait up to lazyDelay for a commit to share
+	// shared: may share a PostgreSQL transaction with other shared writes
+	// without savepoints (WriteShared).
+	shared bool
 }
 
 // lazyDelay is the longest a WriteLazy waits for another write to share
@@ -597,8 +600,25 @@ func (db *DB) WriteLazy(ctx context.Context, fn func(tx *Tx) error) error {
 	return db.write(ctx, fn, true)
 }
 
+// WriteShared is Write for a write that may share its transaction, on
+// PostgreSQL, with other shared writes waiting at the same time, without
+// savepoints: one BEGIN and one COMMIT for all. It is for writes that
+// rarely fail (a failure runs every write of the transaction again,
+// each alone) and take no row lock another write could take in another
+// order (their transactions would deadlock); fn may run twice, so it
+// makes no change outside tx but through tx.AfterCommit. Accepting a
+// message for a group is such a write. On SQLite it is Write: every
+// write shares the commit there, each under its savepoint.
+func (db *DB) WriteShared(ctx context.Context, fn func(tx *Tx) error) error {
+	return db.send(&writeReq{ctx: ctx, fn: fn, done: make(chan error, 1), shared: true})
+}
+
 func (db *DB) write(ctx context.Context, fn func(tx *Tx) error, lazy bool) error {
-	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1), lazy: lazy}
+	return db.send(&writeReq{ctx: ctx, fn: fn, done: make(chan error, 1), lazy: lazy})
+}
+
+func (db *DB) send(req *writeReq) error {
+	ctx := req.ctx
 	db.mu.RLock()
 	if db.closed {
 		db.mu.RUnlock()
