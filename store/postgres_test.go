@@ -167,18 +167,39 @@ func TestPostgresSharedCommit(t *testing.T) {
 	ctx := context.Background()
 	// batch holds the one writer busy until n writes wait behind it, then
 	// lets it go; fail says which of them fail after writing.
-	ignore := func(int) bool { return false }
-	batch := func(prefix string, n int, fail func(int) bool) ([]error, []int) {
-		release, holding := make(chan struct{}), make(chan struct{})
-		held := make(chan error, 1)
+	// waiting returns once n writes wait for the writer.
+	waiting := func(n int) {
+		for db.Queued() < n {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// hold keeps the one writer busy; the function it returns waits until
+	// n writes are queued behind it, forgets the commits seen, lets it go
+	// and waits for its commit, which comes first.
+	hold := func() (letGo func(n int)) {
+		release, holding, held := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 		go func() {
-			held <- db.Write(ctx, func(tx *store.Tx) error {
+			held <- db.WriteShared(ctx, func(tx *store.Tx) error {
 				close(holding)
 				<-release
 				return nil
 			})
 		}()
 		<-holding // the writer runs the holder
+		return func(n int) {
+			waiting(n)
+			mu.Lock()
+			commits = nil
+			mu.Unlock()
+			close(release)
+			if err := <-held; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ignore := func(int) bool { return false }
+	batch := func(prefix string, n int, fail func(int) bool) ([]error, []int) {
+		letGo := hold()
 		errs, runs := make([]error, n), make([]int, n)
 		var wg sync.WaitGroup
 		// Those that ignore an error go last: the others' statements
@@ -187,9 +208,7 @@ func TestPostgresSharedCommit(t *testing.T) {
 		for k := 0; k < 2*n; k++ {
 			i := k % n
 			if k == n {
-				for db.Queued() < queued {
-					time.Sleep(time.Millisecond)
-				}
+				waiting(queued)
 			}
 			if (k < n) == ignore(i) {
 				continue
@@ -219,17 +238,8 @@ func TestPostgresSharedCommit(t *testing.T) {
 				})
 			}(i)
 		}
-		for db.Queued() < n {
-			time.Sleep(time.Millisecond)
-		}
-		mu.Lock()
-		commits = nil
-		mu.Unlock()
-		close(release)
+		letGo(n)
 		wg.Wait()
-		if err := <-held; err != nil {
-			t.Fatal(err)
-		}
 		mu.Lock()
 		defer mu.Unlock()
 		if len(commits) == 0 || commits[0] != 1 {
@@ -309,15 +319,7 @@ func TestPostgresSharedCommit(t *testing.T) {
 	}
 
 	// A write that does not say it may share runs alone.
-	release, holding, held := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-	go func() {
-		held <- db.WriteShared(ctx, func(tx *store.Tx) error {
-			close(holding)
-			<-release
-			return nil
-		})
-	}()
-	<-holding
+	letGo := hold()
 	var wg sync.WaitGroup
 	for i := 0; i < 5; i++ {
 		wg.Add(1)
@@ -331,15 +333,8 @@ func TestPostgresSharedCommit(t *testing.T) {
 			}
 		}(i)
 	}
-	for db.Queued() < 5 {
-		time.Sleep(time.Millisecond)
-	}
-	mu.Lock()
-	commits = nil
-	mu.Unlock()
-	close(release)
+	letGo(5)
 	wg.Wait()
-	<-held
 	mu.Lock()
 	if fmt.Sprint(commits) != "[1 1 1 1 1 1]" {
 		t.Errorf("commits %v, want six of one write", commits)
