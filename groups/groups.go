@@ -194,16 +194,36 @@ func Remove(ctx context.Context, db *store.DB, local string) error {
 }
 
 // Lookup returns the id of the group with this code and name.
-//
-// What it finds is kept for lookupTTL: a stream of mail to one group
-// (every RCPT asks) costs one read, not one per message, which counts on
-// PostgreSQL, where a read is a round trip to the server. Only groups
-// found are kept: one created is found at once. One removed in this
-// process is forgotten at the commit that removes it; one removed by
-// another process (the command line, another node) may still be found for
-// lookupTTL, and the mail accepted for it meanwhile is answered by a
-// notice to its sender, as mail accepted just before a removal always is.
 func Lookup(ctx context.Context, db *store.DB, code address.Code, name string) (int64, error) {
+	var id int64
+	err := db.QueryRow(ctx, "group.id-by-address", code.String(), name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	return id, err
+}
+
+// LookupTx is Lookup inside a write.
+func LookupTx(tx *store.Tx, code address.Code, name string) (int64, error) {
+	var id int64
+	err := tx.QueryRow("group.id-by-address", code.String(), name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	return id, err
+}
+
+// LookupCached is Lookup for the question every RCPT asks: what it finds
+// is kept for lookupTTL, so that a stream of mail to one group costs one
+// read, not one per message, which counts on PostgreSQL, where a read is
+// a round trip to the server. Only groups found are kept: one created is
+// found at once. One removed in this process is forgotten at the commit
+// that removes it; one removed by another process (the command line,
+// another node) may still be found for lookupTTL: the handlers, which
+// read the group by its id in their transaction, then read the address
+// again (LookupTx), so that mail accepted meanwhile goes to the group
+// that now has the address, or its sender is told there is none.
+func LookupCached(ctx context.Context, db *store.DB, code address.Code, name string) (int64, error) {
 	k := lookupKey{db: db, code: code.String(), name: name}
 	gen := removals.Load()
 	now := time.Now()
@@ -213,11 +233,7 @@ func Lookup(ctx context.Context, db *store.DB, code address.Code, name string) (
 	if ok && e.gen == gen && now.Sub(e.at) < lookupTTL {
 		return e.id, nil
 	}
-	var id int64
-	err := db.QueryRow(ctx, "group.id-by-address", k.code, name).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, ErrNotFound
-	}
+	id, err := Lookup(ctx, db, code, name)
 	if err != nil {
 		return 0, err
 	}
@@ -230,8 +246,8 @@ func Lookup(ctx context.Context, db *store.DB, code address.Code, name string) (
 	return id, nil
 }
 
-// lookupTTL is how long Lookup keeps a group it found; lookupMax how many
-// it keeps at most.
+// lookupTTL is how long LookupCached keeps a group it found; lookupMax
+// how many it keeps at most.
 var lookupTTL = 2 * time.Second
 
 const lookupMax = 4096
@@ -253,12 +269,12 @@ var (
 		m map[lookupKey]lookupEntry
 	}
 	// removals counts the commits that removed groups in this process:
-	// what Lookup kept before one is not used after it.
+	// what LookupCached kept before one is not used after it.
 	removals atomic.Uint64
 )
 
-// removed makes Lookup forget what it kept once tx, which removes groups,
-// commits.
+// removed makes LookupCached forget what it kept once tx, which removes
+// groups, commits.
 func removed(tx *store.Tx) {
 	tx.AfterCommit(func() { removals.Add(1) })
 }

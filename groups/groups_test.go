@@ -118,9 +118,10 @@ func TestImportCSVReportsEveryBadLine(t *testing.T) {
 	}
 }
 
-// Lookup keeps what it found for a moment; a removal made in this process
-// (Remove, Delete, Sync) is seen at once, one made by another process
-// (another store handle here) once lookupTTL has run.
+// LookupCached keeps what it found for a moment; a removal made in this
+// process (Remove, Delete, Sync) is seen at once, one made by another
+// process (another store handle here) once lookupTTL has run. Lookup and
+// LookupTx always read.
 func TestLookupKeptUntilRemoved(t *testing.T) {
 	dir := t.TempDir()
 	db, err := store.Open(dir)
@@ -136,14 +137,14 @@ func TestLookupKeptUntilRemoved(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if id, err := Lookup(ctx, db, c, name); err != nil || id != g.ID {
+		if id, err := LookupCached(ctx, db, c, name); err != nil || id != g.ID {
 			t.Fatalf("lookup %s: %d %v", local, id, err)
 		}
 		return g
 	}
 	gone := func(g Group) {
 		t.Helper()
-		if _, err := Lookup(ctx, db, g.Code, g.Name); !errors.Is(err, ErrNotFound) {
+		if _, err := LookupCached(ctx, db, g.Code, g.Name); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("%s still found after its removal: %v", g.Local(), err)
 		}
 	}
@@ -159,11 +160,12 @@ func TestLookupKeptUntilRemoved(t *testing.T) {
 		t.Fatalf("sync: %+v %v", rep, err)
 	}
 	gone(drop)
-	if id, err := Lookup(ctx, db, keep.Code, keep.Name); err != nil || id != keep.ID {
+	if id, err := LookupCached(ctx, db, keep.Code, keep.Name); err != nil || id != keep.ID {
 		t.Fatalf("kept group: %d %v", id, err)
 	}
 
-	// Another process removes it: found until the moment runs out.
+	// Another process removes it: found until the moment runs out, but
+	// not by Lookup nor LookupTx.
 	other, err := store.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -175,8 +177,17 @@ func TestLookupKeptUntilRemoved(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if id, err := Lookup(ctx, db, keep.Code, keep.Name); err != nil || id != keep.ID {
+	if id, err := LookupCached(ctx, db, keep.Code, keep.Name); err != nil || id != keep.ID {
 		t.Fatalf("within the moment: %d %v", id, err)
+	}
+	if _, err := Lookup(ctx, db, keep.Code, keep.Name); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Lookup: %v", err)
+	}
+	if err := db.Write(ctx, func(tx *store.Tx) error {
+		_, err := LookupTx(tx, keep.Code, keep.Name)
+		return err
+	}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("LookupTx: %v", err)
 	}
 	defer func(ttl time.Duration) { lookupTTL = ttl }(lookupTTL)
 	lookupTTL = 0

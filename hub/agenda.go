@@ -42,6 +42,11 @@ func (h *Hub) publishEvent(tx *store.Tx, in inbound) error {
 		return err
 	}
 	g, err := groups.Load(tx, id)
+	if errors.Is(err, groups.ErrNotFound) {
+		if now, ok := h.regroup(tx, in, id); ok {
+			g, err = groups.Load(tx, now)
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"codeberg.org/relais/relais/outbox"
 	"codeberg.org/relais/relais/queue"
 	"codeberg.org/relais/relais/smtpd"
+	"codeberg.org/relais/relais/store"
 )
 
 func decodeQP(t *testing.T, m outbox.Mail) string {
@@ -187,6 +188,48 @@ func TestGroupRemovedBeforeDispatch(t *testing.T) {
 	e.h.DB.QueryRow(context.Background(), "inbound.by-message", "test-gone").Scan(new(int64), new(string), new(string), new(string), &state, &detail)
 	if state != "failed" || !strings.Contains(detail, "no such group") {
 		t.Fatalf("inbound %s %q", state, detail)
+	}
+}
+
+// Another process (the command line, another node) removes a group and
+// makes a new one with its address, while the router still keeps the old
+// group's id (groups.LookupCached): mail written to the address goes to
+// the new group's animators, and its writer is told nothing went wrong.
+func TestGroupMadeAgainByAnotherProcess(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	code, name, _ := address.GroupLocal("4405.nantes-sud")
+	old, err := groups.LookupCached(ctx, e.h.DB, code, name) // as an RCPT would
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := OpenStore(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Write(ctx, func(tx *store.Tx) error {
+		_, err := tx.Exec("group.delete", old)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := groups.Add(ctx, other, groups.Group{Code: code, Name: name, DisplayName: "Nantes Sud", Animators: []string{"lea@exemple.fr"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.send("marie@example.org", []string{"4405.nantes-sud@hub.example"}, crlf(groupMessage)); err != nil {
+		t.Fatal(err)
+	}
+	if m := e.wait(1); m[0].To != "lea@exemple.fr" {
+		t.Fatalf("went to %s, want the new group's animator", m[0].To)
+	}
+	// One copy, no notice to the writer.
+	total := 0
+	for _, n := range e.waitState(map[string]int{"sent": 1}) {
+		total += n
+	}
+	if total != 1 {
+		t.Fatalf("%d deliveries, want the one copy", total)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
 
+	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/groups"
 	"codeberg.org/relais/relais/queue"
 	"codeberg.org/relais/relais/store"
@@ -21,7 +22,28 @@ func (h *Hub) forwardToGroup(tx *store.Tx, in inbound) error {
 	if err != nil {
 		return err
 	}
-	return groups.Forward(tx, h.Queue, id, groups.Inbound{ID: in.id, MessageID: in.messageID, Rcpt: in.rcpt})
+	fwd := groups.Inbound{ID: in.id, MessageID: in.messageID, Rcpt: in.rcpt}
+	err = groups.Forward(tx, h.Queue, id, fwd)
+	if errors.Is(err, groups.ErrNotFound) {
+		if now, ok := h.regroup(tx, in, id); ok {
+			return groups.Forward(tx, h.Queue, now, fwd)
+		}
+	}
+	return err
+}
+
+// regroup returns the group that has, now, the address in.rcpt was
+// written to, when it is no longer group id, found at RCPT: the router
+// keeps what it found a moment (groups.LookupCached), and another
+// process may have removed the group and made a new one with its address
+// meanwhile. Read inside tx, like the group the handler did not find.
+func (h *Hub) regroup(tx *store.Tx, in inbound, id int64) (int64, bool) {
+	a, err := address.Parse(in.rcpt, h.Config.Domains)
+	if err != nil || a.Kind != address.Group {
+		return 0, false
+	}
+	now, err := groups.LookupTx(tx, a.Code, a.Name)
+	return now, err == nil && now != id
 }
 
 // forwardToPostmaster sends mail for postmaster@ and abuse@ (RFC 5321

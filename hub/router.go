@@ -44,7 +44,7 @@ func (r *router) Route(ctx context.Context, rcpt string) (smtpd.Route, error) {
 	}
 	switch a.Kind {
 	case address.Group:
-		id, err := groups.Lookup(ctx, r.h.DB, a.Code, a.Name)
+		id, err := groups.LookupCached(ctx, r.h.DB, a.Code, a.Name)
 		if errors.Is(err, groups.ErrNotFound) {
 			return r.routeList(ctx, a)
 		} else if err != nil {
