@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"codeberg.org/relais/relais/dkim"
 	"codeberg.org/relais/relais/internal/pgtest"
 	"codeberg.org/relais/relais/outbox"
 )
@@ -415,5 +417,30 @@ func TestCLIEvents(t *testing.T) {
 	}
 	if out := relais(t, "digest", "run", "--dry-run", "--domain", "hub.example", "--data", data); !strings.Contains(out, "0 members with a place") {
 		t.Fatalf("digest run:\n%s", out)
+	}
+}
+
+// With libcrypto making the RSA signatures, `relais serve` gives Go one
+// processor more than the cores (a thread signing in C keeps its P a
+// while); not when GOMAXPROCS is set, nor when Go's crypto/rsa signs.
+func TestServeOneMoreProcessorForRSAInC(t *testing.T) {
+	if !strings.HasPrefix(dkim.RSAEngine(), "OpenSSL") {
+		t.Skipf("SKIP: no libcrypto here (%s)", dkim.RSAEngine())
+	}
+	if v := os.Getenv("GOMAXPROCS"); v != "" {
+		t.Skipf("SKIP: GOMAXPROCS=%s is set for the tests; this one compares with the default", v)
+	}
+	cores := runtime.GOMAXPROCS(0) // the default here, as for the child
+	relay := freePort(t) // nothing listens there: nothing is sent
+	p := serveHub(t, t.TempDir(), relay)
+	want := fmt.Sprintf("cores=%d gomaxprocs=%d", cores, cores+1)
+	if !strings.Contains(p.log(), want) {
+		t.Fatalf("log lacks %q:\n%s", want, p.log())
+	}
+	for _, extra := range []string{"GOMAXPROCS=1", "RELAIS_DKIM_RSA=go"} {
+		q := serveHub(t, t.TempDir(), relay, extra)
+		if strings.Contains(q.log(), "gomaxprocs=") {
+			t.Errorf("with %s:\n%s", extra, q.log())
+		}
 	}
 }
