@@ -431,7 +431,7 @@ func TestServeOneMoreProcessorForRSAInC(t *testing.T) {
 		t.Skipf("SKIP: GOMAXPROCS=%s is set for the tests; this one compares with the default", v)
 	}
 	cores := runtime.GOMAXPROCS(0) // the default here, as for the child
-	relay := freePort(t) // nothing listens there: nothing is sent
+	relay := freePort(t)           // nothing listens there: nothing is sent
 	p := serveHub(t, t.TempDir(), relay)
 	want := fmt.Sprintf("cores=%d gomaxprocs=%d", cores, cores+1)
 	if !strings.Contains(p.log(), want) {
