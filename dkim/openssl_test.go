@@ -8,6 +8,9 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -60,4 +63,92 @@ func TestOpenSSLMatchesGo(t *testing.T) {
 	if g, made, _ := rsaSigner(priv, EngineGo); g != crypto.Signer(priv) || made != goRSA {
 		t.Errorf("engine go: %T %q", g, made)
 	}
+}
+
+// libcrypto's signatures are made by threads of their own, one per core,
+// named relais-sign, at the process's nice value + SigningNice (Linux):
+// the goroutines that ask, and every other thread, keep theirs. Many
+// goroutines with two keys at once each get their own signature back.
+func TestSigningThreads(t *testing.T) {
+	if _, err := openSSL(); err != nil {
+		t.Skipf("no libcrypto here: %v", err)
+	}
+	keys := make([]*rsa.PrivateKey, 2)
+	signers := make([]crypto.Signer, 2)
+	for i := range keys {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _, err := rsaSigner(k, EngineOpenSSL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i], signers[i] = k, s
+	}
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 25 {
+				k := (g + i) % 2
+				d := sha256.Sum256([]byte{byte(g), byte(i), byte(k)})
+				sig, err := signers[k].Sign(rand.Reader, d[:], crypto.SHA256)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := rsa.VerifyPKCS1v15(&keys[k].PublicKey, crypto.SHA256, d[:], sig); err != nil {
+					t.Errorf("goroutine %d, signature %d, key %d: %v", g, i, k, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if runtime.GOOS != "linux" {
+		return
+	}
+	own := niceOf(t, "self")
+	want := min(own+10, 19) // SigningNice, as the README says
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var signing, others int
+	for _, task := range tasks {
+		comm, err := os.ReadFile("/proc/self/task/" + task.Name() + "/comm")
+		if err != nil {
+			continue // the thread ended
+		}
+		n := niceOf(t, "self/task/"+task.Name())
+		if strings.TrimSpace(string(comm)) == "relais-sign" {
+			signing++
+			if n != want {
+				t.Errorf("signing thread %s at nice %d, want %d", task.Name(), n, want)
+			}
+		} else if others++; n != own {
+			t.Errorf("thread %s (%s) at nice %d, want the process's %d", task.Name(), strings.TrimSpace(string(comm)), n, own)
+		}
+	}
+	if signing != runtime.NumCPU() || others == 0 {
+		t.Errorf("%d signing threads (want %d), %d others", signing, runtime.NumCPU(), others)
+	}
+}
+
+// niceOf reads the nice value of /proc/P/stat (field 19).
+func niceOf(t *testing.T, p string) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + p + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest := b[bytes.LastIndexByte(b, ')')+1:] // after the command's name
+	f := strings.Fields(string(rest))         // f[0] is field 3
+	n, err := strconv.Atoi(f[16])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
