@@ -133,8 +133,9 @@ static void relais_ossl_ctx_free(relais_pkey_ctx *c) {
 typedef struct relais_job {
 	relais_pkey_ctx *c;
 	unsigned char digest[32];
-	unsigned char sig[1024]; // up to RSA-8192
+	unsigned char *sig; // buf, or the caller's buffer when it signs itself
 	size_t n;
+	unsigned char buf[1024]; // up to RSA-8192
 	int ok, done;
 	char err[256];
 	pthread_cond_t cv;
@@ -227,11 +228,14 @@ static int relais_ossl_sign(relais_pkey_ctx *c, const unsigned char *digest, uns
 	relais_job j;
 	j.c = c;
 	memcpy(j.digest, digest, 32);
-	j.n = *n < sizeof j.sig ? *n : sizeof j.sig;
+	// A signature larger than buf (a key of more than 8192 bits) is made
+	// on this thread, straight into sig.
+	j.sig = *n <= sizeof j.buf ? j.buf : sig;
+	j.n = *n;
 	j.done = 0;
 	j.next = NULL;
 	pthread_mutex_lock(&relais_pool_mu);
-	if (relais_pool_threads == 0) {
+	if (relais_pool_threads == 0 || j.sig == sig) {
 		pthread_mutex_unlock(&relais_pool_mu);
 		relais_sign_job(&j);
 	} else {
@@ -250,7 +254,9 @@ static int relais_ossl_sign(relais_pkey_ctx *c, const unsigned char *digest, uns
 		pthread_cond_destroy(&j.cv);
 	}
 	if (j.ok == 1) {
-		memcpy(sig, j.sig, j.n);
+		if (j.sig != sig) {
+			memcpy(sig, j.sig, j.n);
+		}
 		*n = j.n;
 	} else if (errn > 0) {
 		strncpy(err, j.err, errn - 1);

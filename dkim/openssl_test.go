@@ -8,6 +8,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"runtime"
 	"strconv"
@@ -151,4 +153,42 @@ func niceOf(t *testing.T, p string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// A key of more than 8192 bits (a signature of more than 1,024 bytes)
+// signs with libcrypto as a smaller one does. testdata/rsa8200.pem was
+// made once with openssl genpkey (rsa_keygen_bits:8200): generating one
+// here would take seconds.
+func TestOpenSSLLargeKey(t *testing.T) {
+	if _, err := openSSL(); err != nil {
+		t.Skipf("no libcrypto here: %v", err)
+	}
+	b, err := os.ReadFile("testdata/rsa8200.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		t.Fatal("testdata/rsa8200.pem: not PEM")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv := k.(*rsa.PrivateKey)
+	if priv.Size() <= 1024 {
+		t.Fatalf("key of %d bytes", priv.Size())
+	}
+	s, made, err := rsaSigner(priv, EngineOpenSSL)
+	if err != nil {
+		t.Fatalf("%v %q", err, made)
+	}
+	d := sha256.Sum256([]byte("large"))
+	sig, err := s.Sign(rand.Reader, d[:], crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rsa.VerifyPKCS1v15(&priv.PublicKey, crypto.SHA256, d[:], sig); err != nil {
+		t.Error(err)
+	}
 }
