@@ -332,6 +332,8 @@ func (k *osslKey) get() (*C.relais_pkey_ctx, error) {
 		return c, nil
 	}
 	k.mu.Unlock()
+	runtime.LockOSThread() // the error, if any, is in this thread's queue
+	defer runtime.UnlockOSThread()
 	c := C.relais_ossl_ctx(k.pkey)
 	if c == nil {
 		return nil, osslError("signing context")
@@ -355,6 +357,17 @@ func (k *osslKey) put(c *C.relais_pkey_ctx) {
 	}
 }
 
+// newOSSLKey hands a private key to libcrypto, DER (PKCS #1 or PKCS #8).
+func newOSSLKey(der []byte) (*osslKey, error) {
+	runtime.LockOSThread() // the error, if any, is in this thread's queue
+	defer runtime.UnlockOSThread()
+	pkey := C.relais_ossl_key((*C.uchar)(unsafe.Pointer(&der[0])), C.long(len(der)))
+	if pkey == nil {
+		return nil, osslError("read key")
+	}
+	return &osslKey{pkey: pkey}, nil
+}
+
 // osslSigner is a crypto.Signer for PKCS #1 v1.5 signatures of SHA-256
 // digests made by libcrypto.
 type osslSigner struct {
@@ -369,14 +382,11 @@ func newOpenSSLSigner(priv *rsa.PrivateKey) (crypto.Signer, error) {
 		return nil, err
 	}
 	der := x509.MarshalPKCS1PrivateKey(priv)
-	runtime.LockOSThread() // the error, if any, is in this thread's queue
-	defer runtime.UnlockOSThread()
-	pkey := C.relais_ossl_key((*C.uchar)(unsafe.Pointer(&der[0])), C.long(len(der)))
+	k, err := newOSSLKey(der)
 	clear(der)
-	if pkey == nil {
-		return nil, osslError("read key")
+	if err != nil {
+		return nil, err
 	}
-	k := &osslKey{pkey: pkey}
 	s := &osslSigner{pub: &priv.PublicKey, key: k}
 	runtime.AddCleanup(s, func(k *osslKey) { k.free() }, k)
 	return s, nil
