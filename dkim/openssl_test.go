@@ -10,11 +10,14 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
+	"io/fs"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -88,6 +91,7 @@ func TestSigningThreads(t *testing.T) {
 		}
 		keys[i], signers[i] = k, s
 	}
+	before := signingTicks(t) // the threads run: rsaSigner signed once
 	var wg sync.WaitGroup
 	for g := range 16 {
 		wg.Add(1)
@@ -112,6 +116,11 @@ func TestSigningThreads(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		return
 	}
+	// 400 signatures are 0.1 s of CPU or more: they were made by the
+	// signing threads, not by the threads that asked.
+	if ticks := signingTicks(t) - before; ticks < 2 {
+		t.Errorf("the signing threads ran %d clock ticks for 400 signatures", ticks)
+	}
 	own := niceOf(t, "self")
 	want := min(own+10, 19) // SigningNice, as the README says
 	tasks, err := os.ReadDir("/proc/self/task")
@@ -124,7 +133,11 @@ func TestSigningThreads(t *testing.T) {
 		if err != nil {
 			continue // the thread ended
 		}
-		n := niceOf(t, "self/task/"+task.Name())
+		f := statOf(t, "self/task/"+task.Name())
+		if f == nil {
+			continue // the thread ended
+		}
+		n := atoi(t, f[16])
 		if strings.TrimSpace(string(comm)) == "relais-sign" {
 			signing++
 			if n != want {
@@ -142,13 +155,54 @@ func TestSigningThreads(t *testing.T) {
 // niceOf reads the nice value of /proc/P/stat (field 19).
 func niceOf(t *testing.T, p string) int {
 	t.Helper()
-	b, err := os.ReadFile("/proc/" + p + "/stat")
+	f := statOf(t, p)
+	if f == nil {
+		t.Fatalf("/proc/%s/stat: gone", p)
+	}
+	return atoi(t, f[16])
+}
+
+// signingTicks adds the CPU time, in clock ticks, of the relais-sign
+// threads (fields 14 and 15 of their stat); 0 off Linux.
+func signingTicks(t *testing.T) int {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		return 0
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ticks := 0
+	for _, task := range tasks {
+		comm, err := os.ReadFile("/proc/self/task/" + task.Name() + "/comm")
+		if err != nil || strings.TrimSpace(string(comm)) != "relais-sign" {
+			continue
+		}
+		if f := statOf(t, "self/task/"+task.Name()); f != nil {
+			ticks += atoi(t, f[11]) + atoi(t, f[12])
+		}
+	}
+	return ticks
+}
+
+// statOf returns the fields of /proc/P/stat from the third on (f[0] is
+// field 3), or nil when P has ended.
+func statOf(t *testing.T, p string) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + p + "/stat")
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
+		return nil
+	} else if err != nil {
+		t.Fatal(err)
+	}
 	rest := b[bytes.LastIndexByte(b, ')')+1:] // after the command's name
-	f := strings.Fields(string(rest))         // f[0] is field 3
-	n, err := strconv.Atoi(f[16])
+	return strings.Fields(string(rest))
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
 	if err != nil {
 		t.Fatal(err)
 	}
