@@ -93,7 +93,8 @@ func serveOn(c config.Config, opts hub.Options, lns *listeners, ready func(*hub.
 		}()
 	}
 	if signsInC(c) && os.Getenv("GOMAXPROCS") == "" {
-		// A libcrypto signature (0.3 ms of RSA in C) keeps its thread's
+		// A goroutine waiting for a libcrypto signature (0.3 ms of RSA
+		// in C, made on dkim's signing threads) waits in C, and keeps its
 		// Go processor (P) until Go's monitor takes it back, so with one
 		// P per core the sessions and the relay client wait while every
 		// core signs. One P more, and one more copy signed at once (the
