@@ -153,6 +153,12 @@ type DKIM struct {
 	// "openssl" (libcrypto or refuse to start), "go" (crypto/rsa, about a
 	// third as fast). The log says which at start.
 	RSA string `toml:"rsa"`
+	// SigningNice, 1 to 19, has libcrypto's RSA signatures made by
+	// threads of their own, one per core, at the process's nice value +
+	// SigningNice (Linux): SMTP sessions are served first when a large
+	// fan-out and a burst of mail want the cores at once. 0 (the
+	// default): each signature is made by the goroutine that needs it.
+	SigningNice int `toml:"signing_nice"`
 }
 
 // Auth configures the verdicts on inbound mail (SPF, DKIM, DMARC).
@@ -741,6 +747,9 @@ func (c *Config) Validate() error {
 	}
 	if r := c.DKIM.RSA; r != "" && r != "auto" && r != "openssl" && r != "go" {
 		errs = append(errs, fmt.Errorf("dkim.rsa is %q: auto, openssl or go", r))
+	}
+	if n := c.DKIM.SigningNice; n < 0 || n > 19 {
+		errs = append(errs, fmt.Errorf("dkim.signing_nice is %d: 0 (off) to 19", n))
 	}
 	if c.DKIM.KeysDir == "" && c.DataDir != "" {
 		c.DKIM.KeysDir = filepath.Join(c.DataDir, "dkim")

@@ -402,7 +402,6 @@ func (s *osslSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([
 	if _, pss := opts.(*rsa.PSSOptions); pss {
 		return nil, errors.New("openssl: no PSS signatures")
 	}
-	signingThreads.Do(startSigningThreads)
 	c, err := s.key.get()
 	if err != nil {
 		return nil, err
@@ -424,22 +423,32 @@ func (s *osslSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([
 	return sig[:n], nil
 }
 
-// Signing threads. A libcrypto RSA signature is 0.3 ms of C, the larger
-// part of what a copy costs. They are made by threads of their own,
-// started in C, one per core, at nice +10 on Linux (SigningNice): when
-// SMTP sessions and signatures want the cores at the same time, the
-// kernel gives the sessions about nine tenths of them and the signatures
-// what is left, and when the sessions are quiet, the signatures get all of
-// it (Linux's fair scheduler weighs nice 10 at a tenth of nice 0, it never
-// leaves a core idle). So mail is taken in first during a burst and its
-// copies are never starved. The threads show as "relais-sign" in
-// top -H and /proc/PID/task/*/comm. Where they cannot start, the calling
-// thread signs, as before.
-var signingThreads sync.Once
-
-// SigningNice is what the signing threads add to the process's nice value.
-const SigningNice = 10
-
-func startSigningThreads() {
-	C.relais_pool_start(C.int(runtime.NumCPU()), C.int(SigningNice))
+// SigningThreads moves libcrypto's RSA signatures, from now on, to
+// threads of their own started in C, one per core, which on Linux run at
+// the process's nice value + nice (at most 19; setpriority(2) on each
+// thread's id, so the rest of the process keeps its priority). It returns
+// how many threads run: none without libcrypto, or when they could not
+// start, and then each signature is made on the thread that asks, as
+// without this call. Only the first call does anything.
+//
+// What it is for (dkim.signing_nice): a signature is 0.3 ms of C, the
+// larger part of what a copy costs. At nice 10, when SMTP sessions and a
+// fan-out want the cores at once, Linux's fair scheduler gives the
+// signatures a tenth of the weight of the sessions, and all the cores when
+// the sessions are quiet: mail is taken in first and its copies are never
+// starved. The threads show as "relais-sign" in top -H and
+// /proc/PID/task/*/comm. bench/README.md has what it changes.
+func SigningThreads(nice int) int {
+	signingOnce.Do(func() {
+		if _, err := openSSL(); err != nil || nice < 0 {
+			return
+		}
+		signingRunning = int(C.relais_pool_start(C.int(runtime.NumCPU()), C.int(nice)))
+	})
+	return signingRunning
 }
+
+var (
+	signingOnce    sync.Once
+	signingRunning int
+)

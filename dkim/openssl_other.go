@@ -14,3 +14,6 @@ var errNoCgo = errors.New("built without cgo")
 func openSSL() (string, error) { return "", errNoCgo }
 
 func newOpenSSLSigner(*rsa.PrivateKey) (crypto.Signer, error) { return nil, errNoCgo }
+
+// SigningThreads does nothing without libcrypto: see openssl.go.
+func SigningThreads(int) int { return 0 }

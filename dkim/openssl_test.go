@@ -70,13 +70,19 @@ func TestOpenSSLMatchesGo(t *testing.T) {
 	}
 }
 
-// libcrypto's signatures are made by threads of their own, one per core,
-// named relais-sign, at the process's nice value + SigningNice (Linux):
+// With SigningThreads(10), libcrypto's signatures are made by threads of
+// their own, one per core, named relais-sign, at the process's nice + 10:
 // the goroutines that ask, and every other thread, keep theirs. Many
 // goroutines with two keys at once each get their own signature back.
 func TestSigningThreads(t *testing.T) {
 	if _, err := openSSL(); err != nil {
 		t.Skipf("no libcrypto here: %v", err)
+	}
+	if n := SigningThreads(10); n != runtime.NumCPU() {
+		t.Fatalf("%d signing threads, want %d", n, runtime.NumCPU())
+	}
+	if n := SigningThreads(3); n != runtime.NumCPU() { // the first call decides
+		t.Fatalf("a second call: %d", n)
 	}
 	keys := make([]*rsa.PrivateKey, 2)
 	signers := make([]crypto.Signer, 2)
@@ -122,7 +128,7 @@ func TestSigningThreads(t *testing.T) {
 		t.Errorf("the signing threads ran %d clock ticks for 400 signatures", ticks)
 	}
 	own := niceOf(t, "self")
-	want := min(own+10, 19) // SigningNice, as the README says
+	want := min(own+10, 19)
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
 		t.Fatal(err)

@@ -468,3 +468,44 @@ func TestServeOneMoreProcessorForRSAInC(t *testing.T) {
 		}
 	}
 }
+
+// dkim.signing_nice moves the RSA signatures to threads of their own at
+// that nice value (Linux); without it there are none.
+func TestServeSigningNice(t *testing.T) {
+	if !strings.HasPrefix(dkim.RSAEngine(), "OpenSSL") || runtime.GOOS != "linux" {
+		t.Skipf("SKIP: needs libcrypto on Linux (%s, %s)", dkim.RSAEngine(), runtime.GOOS)
+	}
+	relay := freePort(t) // nothing listens there: nothing is sent
+	signing := func(p *hubProc) (n int, nices []string) {
+		dir := fmt.Sprintf("/proc/%d/task", p.cmd.Process.Pid)
+		tasks, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range tasks {
+			comm, _ := os.ReadFile(filepath.Join(dir, task.Name(), "comm"))
+			stat, _ := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+			if strings.TrimSpace(string(comm)) != "relais-sign" {
+				continue
+			}
+			n++
+			if f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(f) > 16 {
+				nices = append(nices, f[16])
+			}
+		}
+		return n, nices
+	}
+	p := serveHub(t, t.TempDir(), relay, "RELAIS_DKIM_SIGNING_NICE=10")
+	want := fmt.Sprintf("threads=%d nice=+10", runtime.NumCPU())
+	if !strings.Contains(p.log(), want) {
+		t.Fatalf("log lacks %q:\n%s", want, p.log())
+	}
+	n, nices := signing(p)
+	if n != runtime.NumCPU() || strings.Join(nices, ",") != strings.TrimSuffix(strings.Repeat("10,", n), ",") {
+		t.Errorf("%d relais-sign threads (want %d), nice values %v (want 10 each)", n, runtime.NumCPU(), nices)
+	}
+	q := serveHub(t, t.TempDir(), relay)
+	if n, _ := signing(q); n != 0 || strings.Contains(q.log(), "relais-sign") {
+		t.Errorf("without dkim.signing_nice: %d signing threads\n%s", n, q.log())
+	}
+}

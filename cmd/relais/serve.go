@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -107,6 +108,10 @@ func serveOn(c config.Config, opts hub.Options, lns *listeners, ready func(*hub.
 		}
 		runtime.GOMAXPROCS(cores + 1)
 		opts.Logger.Info("go processors: one more than the cores, for the RSA signatures made in C", "cores", cores, "gomaxprocs", cores+1)
+	}
+	if c.DKIM.SigningNice > 0 && signsInC(c) {
+		n := dkim.SigningThreads(c.DKIM.SigningNice)
+		opts.Logger.Info("dkim: RSA signatures on threads of their own (relais-sign)", "threads", n, "nice", "+"+strconv.Itoa(c.DKIM.SigningNice))
 	}
 	h, err := hub.Open(ctx, c, opts)
 	if err != nil {
