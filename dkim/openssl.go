@@ -213,9 +213,7 @@ static int relais_pool_start(int n, int incr) {
 		pthread_attr_destroy(&a);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_mutex_lock(&relais_pool_mu);
-	relais_pool_threads = started;
-	pthread_mutex_unlock(&relais_pool_mu);
+	__atomic_store_n(&relais_pool_threads, started, __ATOMIC_RELEASE);
 	return started;
 }
 
@@ -228,17 +226,18 @@ static int relais_ossl_sign(relais_pkey_ctx *c, const unsigned char *digest, uns
 	relais_job j;
 	j.c = c;
 	memcpy(j.digest, digest, 32);
-	// A signature larger than buf (a key of more than 8192 bits) is made
-	// on this thread, straight into sig.
-	j.sig = *n <= sizeof j.buf ? j.buf : sig;
+	// Without signing threads, or for a signature larger than buf (a key
+	// of more than 8192 bits), the signature is made on this thread,
+	// straight into sig.
+	int pooled = __atomic_load_n(&relais_pool_threads, __ATOMIC_ACQUIRE) > 0 && *n <= sizeof j.buf;
+	j.sig = pooled ? j.buf : sig;
 	j.n = *n;
 	j.done = 0;
 	j.next = NULL;
-	pthread_mutex_lock(&relais_pool_mu);
-	if (relais_pool_threads == 0 || j.sig == sig) {
-		pthread_mutex_unlock(&relais_pool_mu);
+	if (!pooled) {
 		relais_sign_job(&j);
 	} else {
+		pthread_mutex_lock(&relais_pool_mu);
 		pthread_cond_init(&j.cv, NULL);
 		if (relais_pool_tail != NULL) {
 			relais_pool_tail->next = &j;
