@@ -267,6 +267,7 @@ static int relais_ossl_sign(relais_pkey_ctx *c, const unsigned char *digest, uns
 import "C"
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rsa"
 	"crypto/x509"
@@ -405,13 +406,14 @@ func (s *osslSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([
 	if err != nil {
 		return nil, err
 	}
-	sig := make([]byte, s.pub.Size())
+	// One allocation: the signature, then room for what failed.
+	buf := make([]byte, s.pub.Size()+256)
+	sig, msg := buf[:s.pub.Size()], buf[s.pub.Size():]
 	n := C.size_t(len(sig))
-	var msg [256]C.char
-	ok := C.relais_ossl_sign(c, (*C.uchar)(unsafe.Pointer(&digest[0])), (*C.uchar)(unsafe.Pointer(&sig[0])), &n, &msg[0], C.size_t(len(msg)))
+	ok := C.relais_ossl_sign(c, (*C.uchar)(unsafe.Pointer(&digest[0])), (*C.uchar)(unsafe.Pointer(&sig[0])), &n, (*C.char)(unsafe.Pointer(&msg[0])), C.size_t(len(msg)))
 	if ok != 1 {
 		err := errors.New("openssl: sign failed")
-		if m := C.GoString(&msg[0]); m != "" {
+		if m, _, _ := bytes.Cut(msg, []byte{0}); len(m) > 0 {
 			err = fmt.Errorf("openssl: sign: %s", m)
 		}
 		C.relais_ossl_ctx_free(c)
