@@ -43,6 +43,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "github.com/mattn/go-sqlite3"
 
+	"codeberg.org/relais/relais/internal/freeport"
 	"codeberg.org/relais/relais/internal/pgtest"
 )
 
@@ -439,12 +440,11 @@ func cputree(pid int) float64 {
 }
 
 func freePort() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := freeport.Addr()
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return a
 }
 
 func waitPort(a string) {

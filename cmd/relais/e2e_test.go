@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -17,7 +16,6 @@ import (
 	"regexp"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,6 +25,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"codeberg.org/relais/relais/dkim"
+	"codeberg.org/relais/relais/internal/freeport"
 	"codeberg.org/relais/relais/internal/pgtest"
 	"codeberg.org/relais/relais/outbox"
 )
@@ -70,35 +69,14 @@ func relais(t *testing.T, args ...string) string {
 }
 
 // freePort returns an address on 127.0.0.1 where nothing listens, for a
-// process started later to listen on. The port is taken below the kernel's
-// ephemeral range: a port from that range, free when looked at, can be
-// given to any outgoing connection of the parallel test processes before
-// the child binds it (CI saw "bind: address already in use").
+// process started later to listen on (see internal/freeport).
 func freePort(t *testing.T) string {
 	t.Helper()
-	low := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil {
-				low = n
-			}
-		}
-	}
-	if low > 12000 {
-		for range 200 {
-			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(10000+mrand.IntN(low-10000)))
-			if l, err := net.Listen("tcp", addr); err == nil {
-				l.Close()
-				return addr
-			}
-		}
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return a
 }
 
 // hubProc is a `relais serve` process.

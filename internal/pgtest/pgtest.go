@@ -13,7 +13,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -29,6 +28,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
 
+	"codeberg.org/relais/relais/internal/freeport"
 	"codeberg.org/relais/relais/store"
 )
 
@@ -136,26 +136,32 @@ func start(fsync bool) (u, dir string, err error) {
 	if out, err := run("initdb", "-D", data, "-A", "trust", "-U", "relais", "-E", "UTF8", "--locale=C.UTF-8"); err != nil {
 		return "", dir, fmt.Errorf("pgtest: initdb: %v\n%s", err, out)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", dir, err
+	// A port another process took between the look and the server's bind
+	// (see internal/freeport) makes the start fail: another port is tried.
+	for try := 1; ; try++ {
+		port, err := freeport.Port()
+		if err != nil {
+			return "", dir, err
+		}
+		// fsync off for tests: a test cluster that dies is thrown away; the
+		// hub's own sessions still ask synchronous_commit = on.
+		opts := fmt.Sprintf("-k %s -h 127.0.0.1 -p %d -c max_connections=400 -c shared_buffers=128MB", dir, port)
+		if !fsync {
+			opts += " -c fsync=off -c full_page_writes=off"
+		}
+		// Server settings for a look inside (benchmarks: "-c log_statement=all").
+		if extra := os.Getenv("RELAIS_PGTEST_OPTS"); extra != "" {
+			opts += " " + extra
+		}
+		out, err := run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start")
+		if err == nil {
+			return fmt.Sprintf("postgres://relais@127.0.0.1:%d/postgres?sslmode=disable", port), dir, nil
+		}
+		log, _ := os.ReadFile(filepath.Join(dir, "log"))
+		if try == 3 || !strings.Contains(string(log), "ddress already in use") {
+			return "", dir, fmt.Errorf("pgtest: pg_ctl start: %v\n%s\n%s", err, out, log)
+		}
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	// fsync off for tests: a test cluster that dies is thrown away; the
-	// hub's own sessions still ask synchronous_commit = on.
-	opts := fmt.Sprintf("-k %s -h 127.0.0.1 -p %d -c max_connections=400 -c shared_buffers=128MB", dir, port)
-	if !fsync {
-		opts += " -c fsync=off -c full_page_writes=off"
-	}
-	// Server settings for a look inside (benchmarks: "-c log_statement=all").
-	if extra := os.Getenv("RELAIS_PGTEST_OPTS"); extra != "" {
-		opts += " " + extra
-	}
-	if out, err := run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start"); err != nil {
-		return "", dir, fmt.Errorf("pgtest: pg_ctl start: %v\n%s", err, out)
-	}
-	return fmt.Sprintf("postgres://relais@127.0.0.1:%d/postgres?sslmode=disable", port), dir, nil
 }
 
 // Stop stops the cluster this binary started, if any, and removes it.
