@@ -104,6 +104,13 @@ func OpenStore(cfg config.Config) (*store.DB, error) {
 	return store.OpenWith(cfg.Store.URL, cfg.DataDir, store.Options{MaxConns: cfg.Store.MaxConns, Writers: cfg.Store.Writers})
 }
 
+// OpenStoreAsIs opens the database of cfg without migrating it: one whose
+// schema is behind this binary's is refused (store.SchemaBehindError).
+// For commands that only read.
+func OpenStoreAsIs(cfg config.Config) (*store.DB, error) {
+	return store.OpenWith(cfg.Store.URL, cfg.DataDir, store.Options{MaxConns: cfg.Store.MaxConns, Writers: cfg.Store.Writers, NoMigrate: true})
+}
+
 // Open prepares a hub from a validated configuration: database, templates,
 // queue, SMTP server. Nothing listens or runs until Start.
 func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {

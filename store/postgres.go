@@ -65,6 +65,11 @@ type Options struct {
 	// least 2). More writers wait less on a distant server; fewer share
 	// more of each commit, which counts when the server shares the cores.
 	Writers int
+	// NoMigrate opens without bringing the schema up to date: a database
+	// whose schema is behind this binary's is refused (*SchemaBehindError)
+	// and left as it is. For commands that only read, which must not
+	// migrate a database under a hub still running an older binary.
+	NoMigrate bool
 }
 
 // OpenURL opens the database url names: PostgreSQL for postgres://…,
@@ -77,7 +82,7 @@ func OpenURL(url, dir string) (*DB, error) {
 func OpenWith(url, dir string, o Options) (*DB, error) {
 	switch {
 	case url == "":
-		return Open(dir)
+		return openSQLite(dir, o)
 	case IsPostgresURL(url):
 		return openPostgres(url, o)
 	}
@@ -144,7 +149,12 @@ func openPostgres(url string, o Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	if err := db.migratePG(ctx); err != nil {
+	if o.NoMigrate {
+		err = db.schemaCurrentPG(ctx)
+	} else {
+		err = db.migratePG(ctx)
+	}
+	if err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -233,6 +243,44 @@ func (db *DB) migratePG(ctx context.Context) error {
 		version = n
 	}
 	return nil
+}
+
+// schemaCurrentPG refuses a schema behind this binary's, reading only.
+func (db *DB) schemaCurrentPG(ctx context.Context) error {
+	var version int
+	err := db.r.QueryRowContext(ctx, "SELECT version FROM schema_version").Scan(&version)
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "42P01", errors.Is(err, sql.ErrNoRows): // no table yet, no row yet
+		version = 0
+	case err != nil:
+		return fmt.Errorf("store: read schema version: %w", err)
+	}
+	if want := lastMigration("migrations/postgres/*.sql"); version < want {
+		return &SchemaBehindError{Have: version, Want: want}
+	}
+	return nil
+}
+
+// SchemaBehindError is a database whose schema is behind this binary's,
+// opened with Options.NoMigrate.
+type SchemaBehindError struct{ Have, Want int }
+
+func (e *SchemaBehindError) Error() string {
+	return fmt.Sprintf("the database's schema is at version %d and this relais's at %d: "+
+		"start `relais serve` with this relais once (it brings the schema up to date), then run this again", e.Have, e.Want)
+}
+
+// lastMigration is the number of the last of the migrations glob names.
+func lastMigration(glob string) int {
+	names, _ := fs.Glob(sqlFiles, glob)
+	last := 0
+	for _, name := range names {
+		if n, err := strconv.Atoi(strings.SplitN(filepath.Base(name), "_", 2)[0]); err == nil {
+			last = max(last, n)
+		}
+	}
+	return last
 }
 
 // SchemaVersion is the number of the last migration applied.

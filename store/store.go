@@ -115,6 +115,10 @@ const lazyDelay = 10 * time.Millisecond
 // Open opens (creating if needed) the SQLite database in dir and brings
 // its schema up to date.
 func Open(dir string) (*DB, error) {
+	return openSQLite(dir, Options{})
+}
+
+func openSQLite(dir string, o Options) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("store: create data directory: %w", err)
 	}
@@ -151,7 +155,7 @@ func Open(dir string) (*DB, error) {
 		db.closeHandles()
 		return nil, err
 	}
-	from, err := db.migrate()
+	from, err := db.migrate(o.NoMigrate)
 	if err != nil {
 		db.closeHandles()
 		return nil, err
@@ -329,14 +333,21 @@ func (db *DB) Close() error {
 }
 
 // migrate applies migrations/NNN_*.sql above PRAGMA user_version, each in
-// its own transaction with the version bump. It returns the version the
-// database had.
-func (db *DB) migrate() (int, error) {
+// its own transaction with the version bump; with check, it only refuses a
+// schema behind (Options.NoMigrate). It returns the version the database
+// had.
+func (db *DB) migrate(check bool) (int, error) {
 	var version int
 	if err := db.w.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
 		return 0, fmt.Errorf("store: read schema version: %w", err)
 	}
 	from := version
+	if check {
+		if want := lastMigration("migrations/*.sql"); version < want {
+			return from, &SchemaBehindError{Have: version, Want: want}
+		}
+		return from, nil
+	}
 	names, err := fs.Glob(sqlFiles, "migrations/*.sql")
 	if err != nil {
 		return from, err

@@ -271,7 +271,8 @@ func checkOwner(dir string, fi os.FileInfo) error {
 }
 
 // openRead opens the database of an existing data directory, and fails
-// without creating anything when there is none.
+// without creating or changing anything when there is none, or when its
+// schema is behind this binary's.
 func (d *dataFlags) openRead() (*store.DB, config.Config, error) {
 	c, err := d.load()
 	if err != nil {
@@ -280,7 +281,9 @@ func (d *dataFlags) openRead() (*store.DB, config.Config, error) {
 	if err := requireData(c); err != nil {
 		return nil, c, err
 	}
-	db, err := hub.OpenStore(c)
+	// Reading never migrates: a newer binary run for a look must not
+	// change the schema under a hub still running the older one.
+	db, err := hub.OpenStoreAsIs(c)
 	return db, c, err
 }
 

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,6 +91,37 @@ func TestCLIReadOnlyCreatesNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(missing); err == nil {
 		t.Fatal("created")
+	}
+}
+
+// Reading commands never migrate: a newer binary run for a look at a data
+// directory whose schema is behind says so and changes nothing, so that a
+// hub still running the older binary is not migrated under its feet.
+func TestCLIReadOnlyDoesNotMigrate(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	relais(t, "group", "add", "4405.x", "--name", "X", "--animator", "a@b.example", "--data", data)
+	version := func() (v int) {
+		db, err := sql.Open("sqlite3", "file:"+filepath.Join(data, store.FileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	now := version()
+	sqlExec(t, data, fmt.Sprintf("PRAGMA user_version = %d", now-1))
+	for _, args := range [][]string{{"group", "list"}, {"status"}, {"outbox"}, {"outbox", "show", "1"}, {"held", "list"}, {"ticket", "list"}} {
+		out, errs, code := runCmd(t, nil, append(args, "--data", data)...)
+		want := fmt.Sprintf(": the database's schema is at version %d and this relais's at %d: start `relais serve` with this relais once", now-1, now)
+		if out != "" || code != 1 || !strings.Contains(errs, want) {
+			t.Errorf("relais %v: %d\nstdout %q\nstderr %q", args, code, out, errs)
+		}
+	}
+	if v := version(); v != now-1 {
+		t.Fatalf("migrated to %d", v)
 	}
 }
 

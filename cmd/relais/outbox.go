@@ -244,7 +244,7 @@ func outboxShow(args []string) error {
 		if err := requireData(c); err != nil {
 			return err
 		}
-		db, err := hub.OpenStore(c)
+		db, err := hub.OpenStoreAsIs(c)
 		if err != nil {
 			return err
 		}
