@@ -3,100 +3,138 @@ package store_test
 import (
 	"database/sql"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"testing"
 
-	_ "github.com/mattn/go-sqlite3" // "sqlite3", to set the schema version back
+	_ "github.com/mattn/go-sqlite3" // "sqlite3", to make a database of the previous release
 
 	"codeberg.org/relais/relais/internal/pgtest"
 	"codeberg.org/relais/relais/store"
 )
+
+// previousRelease applies to raw the migrations of glob but the last, as
+// the previous release left a database, and returns the version it is at
+// and this binary's. A migrating open really brings it up to date, so a
+// NoMigrate that migrated would be seen doing it.
+func previousRelease(t *testing.T, raw *sql.DB, glob string) (have, want int) {
+	t.Helper()
+	names, err := filepath.Glob(glob)
+	if err != nil || len(names) < 2 {
+		t.Fatalf("migrations %s: %v %v", glob, names, err)
+	}
+	sort.Strings(names)
+	number := func(name string) int {
+		n, err := strconv.Atoi(strings.SplitN(filepath.Base(name), "_", 2)[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, name := range names[:len(names)-1] {
+		body, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.Exec(string(body)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	return number(names[len(names)-2]), number(names[len(names)-1])
+}
 
 // Options.NoMigrate (the CLI's reading commands) opens a current database,
 // and refuses one whose schema is behind this binary's without changing
 // it: a newer binary run for a look must not migrate the database under a
 // hub still running the older one. Both engines.
 func TestNoMigrate(t *testing.T) {
-	check := func(t *testing.T, url, dir string, raw *sql.DB, version func() int, setBack func(int)) {
+	check := func(t *testing.T, url, dir string, have, want int, version func() int) {
 		t.Helper()
+		_, err := store.OpenWith(url, dir, store.Options{NoMigrate: true})
+		var behind *store.SchemaBehindError
+		if !errors.As(err, &behind) || behind.Have != have || behind.Want != want {
+			t.Fatalf("schema behind: %v", err)
+		}
+		if v := version(); v != have {
+			t.Fatalf("the schema moved to %d", v)
+		}
 		db, err := store.OpenWith(url, dir, store.Options{}) // migrates
 		if err != nil {
 			t.Fatal(err)
 		}
 		db.Close()
-		want := version()
+		if v := version(); v != want {
+			t.Fatalf("migrated to %d, want %d", v, want)
+		}
 		if db, err = store.OpenWith(url, dir, store.Options{NoMigrate: true}); err != nil {
 			t.Fatalf("a current schema: %v", err)
 		}
 		db.Close()
-		setBack(want - 1)
-		_, err = store.OpenWith(url, dir, store.Options{NoMigrate: true})
-		var behind *store.SchemaBehindError
-		if !errors.As(err, &behind) || behind.Have != want-1 || behind.Want != want {
-			t.Fatalf("schema behind: %v", err)
-		}
-		if v := version(); v != want-1 {
-			t.Fatalf("the schema moved to %d", v)
-		}
 	}
 	t.Run("sqlite", func(t *testing.T) {
 		dir := t.TempDir()
-		if db, err := store.Open(dir); err != nil {
-			t.Fatal(err)
-		} else {
-			db.Close()
-		}
-		raw, err := sql.Open("sqlite3", filepath.Join(dir, store.FileName))
+		raw, err := sql.Open("sqlite3", filepath.Join(dir, store.FileName)+"?_journal_mode=WAL")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer raw.Close()
-		check(t, "", dir, raw, func() (v int) {
+		have, want := previousRelease(t, raw, "migrations/*.sql")
+		if _, err := raw.Exec("PRAGMA user_version = " + strconv.Itoa(have)); err != nil {
+			t.Fatal(err)
+		}
+		check(t, "", dir, have, want, func() (v int) {
 			if err := raw.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
 				t.Fatal(err)
 			}
 			return v
-		}, func(v int) {
-			if _, err := raw.Exec("PRAGMA user_version = " + strconv.Itoa(v)); err != nil {
-				t.Fatal(err)
-			}
 		})
 	})
 	t.Run("postgres", func(t *testing.T) {
-		server := pgtest.Server(t)
-		name := fmt.Sprintf("relais_nomigrate_%d", os.Getpid())
-		u, err := pgtest.CreateDatabase(server, name) // empty, not from the template
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pgtest.Drop(server, name)
+		u := pgtest.Bare(t)
 		raw, err := sql.Open("pgx", u)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer raw.Close()
+		table := func() (name sql.NullString) {
+			if err := raw.QueryRow("SELECT to_regclass('schema_version')::text").Scan(&name); err != nil {
+				t.Fatal(err)
+			}
+			return name
+		}
 		// A database never migrated: refused, and no table made.
 		_, err = store.OpenWith(u, "", store.Options{NoMigrate: true})
 		var behind *store.SchemaBehindError
 		if !errors.As(err, &behind) || behind.Have != 0 {
 			t.Fatalf("empty database: %v", err)
 		}
-		var table sql.NullString
-		if err := raw.QueryRow("SELECT to_regclass('schema_version')::text").Scan(&table); err != nil || table.Valid {
-			t.Fatalf("schema_version made: %v %v", table, err)
+		if name := table(); name.Valid {
+			t.Fatalf("schema_version made: %v", name)
 		}
-		check(t, u, "", raw, func() (v int) {
+		// The table without its row (a first migration interrupted): the
+		// same, and no row added.
+		if _, err := raw.Exec("CREATE TABLE schema_version (version INTEGER NOT NULL)"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err = store.OpenWith(u, "", store.Options{NoMigrate: true}); !errors.As(err, &behind) || behind.Have != 0 {
+			t.Fatalf("schema_version without a row: %v", err)
+		}
+		var rows int
+		if err := raw.QueryRow("SELECT count(*) FROM schema_version").Scan(&rows); err != nil || rows != 0 {
+			t.Fatalf("schema_version: %d rows, %v", rows, err)
+		}
+		have, want := previousRelease(t, raw, "migrations/postgres/*.sql")
+		if _, err := raw.Exec("INSERT INTO schema_version (version) VALUES ($1)", have); err != nil {
+			t.Fatal(err)
+		}
+		check(t, u, "", have, want, func() (v int) {
 			if err := raw.QueryRow("SELECT version FROM schema_version").Scan(&v); err != nil {
 				t.Fatal(err)
 			}
 			return v
-		}, func(v int) {
-			if _, err := raw.Exec("UPDATE schema_version SET version = $1", v); err != nil {
-				t.Fatal(err)
-			}
 		})
 	})
 }
