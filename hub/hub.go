@@ -60,6 +60,9 @@ type Options struct {
 	// Resolver answers DNS questions (DMARC policies); tests give an
 	// in-memory one. Default: the system's resolver.
 	Resolver mailauth.Resolver
+	// NoMigrate opens the database as it is (OpenStoreAsIs): for commands
+	// that only read, a schema behind this binary's is refused.
+	NoMigrate bool
 }
 
 // Hub is a running relais.
@@ -126,7 +129,11 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := OpenStore(cfg)
+	open := OpenStore
+	if opts.NoMigrate {
+		open = OpenStoreAsIs
+	}
+	db, err := open(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -211,7 +211,7 @@ func digestPreview(args []string) error {
 	if *member == "" {
 		return usagef("--member EMAIL is needed")
 	}
-	h, err := digestHub(data, domains)
+	h, err := digestHub(data, domains, true)
 	if err != nil {
 		return err
 	}
@@ -240,7 +240,7 @@ func digestRun(args []string) error {
 	if _, err := parseArgs(fs, args, 0, 0); err != nil {
 		return err
 	}
-	h, err := digestHub(data, domains)
+	h, err := digestHub(data, domains, *dry)
 	if err != nil {
 		return err
 	}
@@ -270,8 +270,9 @@ func digestRun(args []string) error {
 }
 
 // digestHub opens the hub of an existing data directory for the digest
-// commands, its links pointing where members reach the web server.
-func digestHub(data *dataFlags, domains []string) (*hub.Hub, error) {
+// commands, its links pointing where members reach the web server; read
+// (preview, run --dry-run): without migrating the database.
+func digestHub(data *dataFlags, domains []string, read bool) (*hub.Hub, error) {
 	c, err := data.load()
 	if err != nil {
 		return nil, err
@@ -287,7 +288,7 @@ func digestHub(data *dataFlags, domains []string) (*hub.Hub, error) {
 		web = "http://" + c.Web.Listen
 		c.Web.BaseURL = web // every link of the digest: stop, attend, sign-in
 	}
-	h, err := openHub(c)
+	h, err := openHub(c, read)
 	if err != nil {
 		return nil, err
 	}

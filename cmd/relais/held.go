@@ -142,7 +142,7 @@ func heldDecide(verb string, args []string) error {
 	if err := requireData(c); err != nil {
 		return err
 	}
-	h, err := openHub(c)
+	h, err := openHub(c, false)
 	if err != nil {
 		return err
 	}

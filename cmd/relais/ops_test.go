@@ -139,7 +139,8 @@ func TestCLIReadOnlyDoesNotMigrate(t *testing.T) {
 		}
 		return v
 	}
-	for _, args := range [][]string{{"group", "list"}, {"status"}, {"outbox"}, {"outbox", "show", "1"}, {"held", "list"}, {"ticket", "list"}} {
+	for _, args := range [][]string{{"group", "list"}, {"status"}, {"outbox"}, {"outbox", "show", "1"}, {"held", "list"}, {"ticket", "list"},
+		{"digest", "preview", "--member", "a@b.example", "--domain", "hub.example"}, {"digest", "run", "--dry-run", "--domain", "hub.example"}} {
 		name := strings.Join(args[:min(2, len(args))], " ")
 		if name == "outbox" {
 			name = "outbox list"

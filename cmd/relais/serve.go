@@ -151,8 +151,9 @@ func serveOn(c config.Config, opts hub.Options, lns *listeners, ready func(*hub.
 // openHub opens the hub of configuration c for a command that acts as it
 // would (approving a held post, running the digests) without running it:
 // nothing listens, nothing is delivered here (the running hub delivers what
-// is queued), and no DKIM key is made.
-func openHub(c config.Config) (*hub.Hub, error) {
+// is queued), and no DKIM key is made. read: the command only reads, and
+// the database is not migrated (a schema behind is refused, as openRead).
+func openHub(c config.Config, read bool) (*hub.Hub, error) {
 	if len(c.Domains) == 0 {
 		return nil, errors.New("no domain configured: give --config FILE (or RELAIS_DOMAINS, or --domain where the command has it)")
 	}
@@ -164,7 +165,7 @@ func openHub(c config.Config) (*hub.Hub, error) {
 	if c.Log.Level != "debug" {
 		c.Log.Level = "error" // the hub's start-up notes are for `serve`
 	}
-	return hub.Open(context.Background(), c, hub.Options{Logger: newLogger(c)})
+	return hub.Open(context.Background(), c, hub.Options{Logger: newLogger(c), NoMigrate: read})
 }
 
 // signsInC says whether the hub c configures makes its RSA signatures
