@@ -75,6 +75,9 @@ func runDemo(args []string) error {
 	c.Metrics.Listen = metricsLn.Addr().String()
 	// The list archives over IMAP, on loopback: a password in clear text
 	// is taken from a loopback client only.
+	// The members' page names the address a mail client connects to:
+	// relais.localhost resolves in browsers, not in mail clients.
+	c.IMAP.Host = "127.0.0.1"
 	imapLn, err := net.Listen("tcp", "127.0.0.1:1143")
 	if err != nil {
 		if imapLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
