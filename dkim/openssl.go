@@ -147,6 +147,8 @@ static pthread_cond_t relais_pool_cv = PTHREAD_COND_INITIALIZER;
 static relais_job *relais_pool_head, *relais_pool_tail;
 static int relais_pool_threads; // running; none: the caller signs
 static int relais_pool_incr;    // added to each thread's nice value
+static int relais_pool_ready;   // threads named and at their priority
+static pthread_cond_t relais_pool_readycv = PTHREAD_COND_INITIALIZER;
 
 // relais_sign_job makes j's signature on this thread; an error is taken
 // from this thread's error queue.
@@ -173,6 +175,10 @@ static void *relais_signer(void *arg) {
 		setpriority(PRIO_PROCESS, (id_t)tid, nice > 19 ? 19 : nice);
 	}
 #endif
+	pthread_mutex_lock(&relais_pool_mu);
+	relais_pool_ready++;
+	pthread_cond_broadcast(&relais_pool_readycv);
+	pthread_mutex_unlock(&relais_pool_mu);
 	for (;;) {
 		pthread_mutex_lock(&relais_pool_mu);
 		while (relais_pool_head == NULL) {
@@ -213,6 +219,13 @@ static int relais_pool_start(int n, int incr) {
 		pthread_attr_destroy(&a);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	// Each thread has its name and priority before any signature is
+	// handed to it, and before this returns.
+	pthread_mutex_lock(&relais_pool_mu);
+	while (relais_pool_ready < started) {
+		pthread_cond_wait(&relais_pool_readycv, &relais_pool_mu);
+	}
+	pthread_mutex_unlock(&relais_pool_mu);
 	__atomic_store_n(&relais_pool_threads, started, __ATOMIC_RELEASE);
 	return started;
 }
