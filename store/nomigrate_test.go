@@ -3,48 +3,16 @@ package store_test
 import (
 	"database/sql"
 	"errors"
-	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"testing"
 
 	_ "github.com/mattn/go-sqlite3" // "sqlite3", to make a database of the previous release
 
 	"codeberg.org/relais/relais/internal/pgtest"
+	"codeberg.org/relais/relais/internal/schematest"
 	"codeberg.org/relais/relais/store"
 )
-
-// previousRelease applies to raw the migrations of glob but the last, as
-// the previous release left a database, and returns the version it is at
-// and this binary's. A migrating open really brings it up to date, so a
-// NoMigrate that migrated would be seen doing it.
-func previousRelease(t *testing.T, raw *sql.DB, glob string) (have, want int) {
-	t.Helper()
-	names, err := filepath.Glob(glob)
-	if err != nil || len(names) < 2 {
-		t.Fatalf("migrations %s: %v %v", glob, names, err)
-	}
-	sort.Strings(names)
-	number := func(name string) int {
-		n, err := strconv.Atoi(strings.SplitN(filepath.Base(name), "_", 2)[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	for _, name := range names[:len(names)-1] {
-		body, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := raw.Exec(string(body)); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	return number(names[len(names)-2]), number(names[len(names)-1])
-}
 
 // Options.NoMigrate (the CLI's reading commands) opens a current database,
 // and refuses one whose schema is behind this binary's without changing
@@ -81,7 +49,7 @@ func TestNoMigrate(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer raw.Close()
-		have, want := previousRelease(t, raw, "migrations/*.sql")
+		have, want := schematest.PreviousRelease(t, raw, "migrations/*.sql")
 		if _, err := raw.Exec("PRAGMA user_version = " + strconv.Itoa(have)); err != nil {
 			t.Fatal(err)
 		}
@@ -126,7 +94,7 @@ func TestNoMigrate(t *testing.T) {
 		if err := raw.QueryRow("SELECT count(*) FROM schema_version").Scan(&rows); err != nil || rows != 0 {
 			t.Fatalf("schema_version: %d rows, %v", rows, err)
 		}
-		have, want := previousRelease(t, raw, "migrations/postgres/*.sql")
+		have, want := schematest.PreviousRelease(t, raw, "migrations/postgres/*.sql")
 		if _, err := raw.Exec("INSERT INTO schema_version (version) VALUES ($1)", have); err != nil {
 			t.Fatal(err)
 		}

@@ -11,14 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3"
 
+	"codeberg.org/relais/relais/internal/schematest"
 	"codeberg.org/relais/relais/internal/testcert"
 	"codeberg.org/relais/relais/outbox"
 	"codeberg.org/relais/relais/store"
@@ -103,30 +102,16 @@ func TestCLIReadOnlyCreatesNothing(t *testing.T) {
 // last), so a command that migrated would be seen doing it; one that
 // writes (group add) does.
 func TestCLIReadOnlyDoesNotMigrate(t *testing.T) {
-	names, err := filepath.Glob("../../store/migrations/*.sql")
-	if err != nil || len(names) < 2 {
-		t.Fatalf("migrations: %v %v", names, err)
-	}
-	sort.Strings(names)
-	number := func(name string) int {
-		n, err := strconv.Atoi(strings.SplitN(filepath.Base(name), "_", 2)[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	was, now := number(names[len(names)-2]), number(names[len(names)-1])
 	data := filepath.Join(t.TempDir(), "data")
 	if err := os.Mkdir(data, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range names[:len(names)-1] {
-		body, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sqlExec(t, data, string(body))
+	raw, err := sql.Open("sqlite3", "file:"+filepath.Join(data, store.FileName))
+	if err != nil {
+		t.Fatal(err)
 	}
+	was, now := schematest.PreviousRelease(t, raw, "../../store/migrations/*.sql")
+	raw.Close()
 	sqlExec(t, data, fmt.Sprintf("PRAGMA journal_mode = WAL; PRAGMA user_version = %d", was))
 	version := func() (v int) {
 		db, err := sql.Open("sqlite3", "file:"+filepath.Join(data, store.FileName))
