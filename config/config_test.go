@@ -86,3 +86,16 @@ func TestDefaultsNeedOnlyADomain(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// dkim.signing_nice is 0 (off) to 19, a nice value's range.
+func TestSigningNiceRange(t *testing.T) {
+	for n, ok := range map[int]bool{-1: false, 0: true, 1: true, 10: true, 19: true, 20: false} {
+		c := Default()
+		c.Domains = []string{"hub.example"}
+		c.DKIM.SigningNice = n
+		err := c.Validate()
+		if ok != (err == nil) || !ok && !strings.Contains(err.Error(), "dkim.signing_nice is") {
+			t.Errorf("signing_nice %d: %v", n, err)
+		}
+	}
+}
