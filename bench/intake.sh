@@ -15,6 +15,7 @@
 # postfix. Usage: sudo bench/intake.sh   (MESSAGES=2000 for a quick look)
 # RELAIS_* variables reach relais: RELAIS_DKIM_SIGNING_NICE=10 bench/intake.sh
 # (as root) measures the signatures on threads of lower priority.
+# RELAIS_BIN=path measures that binary instead of building this tree's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MESSAGES=${MESSAGES:-10000}
@@ -41,8 +42,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "building relais…" >&2
-go build -o "$W/relais" ./cmd/relais
+if [ -n "${RELAIS_BIN:-}" ]; then
+  cp "$RELAIS_BIN" "$W/relais" # a binary built before, to compare two
+else
+  echo "building relais…" >&2
+  go build -o "$W/relais" ./cmd/relais
+fi
 
 smtp-sink -u nobody -c "127.0.0.1:$SINK" 1000 >"$W/sink.log" 2>&1 &
 SPID=$!

@@ -202,8 +202,8 @@ type Queue struct {
 	secret []byte
 
 	kick chan struct{}
-	// On PostgreSQL, handedWake tells the scheduler of deliveries handed
-	// over at enqueue, and the Kick their caller makes after the commit
+	// handedWake tells the scheduler of deliveries handed over at
+	// enqueue, and the Kick their caller makes after the commit
 	// claims nothing, unless something was queued without being handed
 	// over since the last claim (owed). Any other Kick claims.
 	handedWake    chan struct{}
@@ -218,7 +218,7 @@ type Queue struct {
 
 	mu       sync.Mutex
 	inflight map[int64]bool
-	waiting  []job // handed over at enqueue, for the scheduler (PostgreSQL)
+	waiting  []job // handed over at enqueue, for the scheduler
 	// freshAfter is the last never-tried delivery handed out; only the
 	// scheduler goroutine touches it.
 	freshAfter int64
@@ -324,7 +324,7 @@ func (q *Queue) Personalize(kind string, p Personalizer) {
 
 // Kick wakes the scheduler: call it after committing an Enqueue.
 func (q *Queue) Kick() {
-	if q.db.Engine() == store.Postgres && !q.owed.Load() && q.absorb.Add(-1) >= 0 {
+	if !q.owed.Load() && q.absorb.Add(-1) >= 0 {
 		return // the kick that follows a hand-over: nothing to claim
 	}
 	q.absorb.Store(0)
@@ -363,14 +363,9 @@ func (q *Queue) Enqueue(tx *store.Tx, m Message) (int64, error) {
 		}
 		err := tx.QueryRow("outbound.enqueue", m.MessageID, m.Prefix, m.NullSender, inbound, m.Kind, m.Ref, now.Unix(), m.To, next, lease).Scan(&id, &nothing, &claimed)
 		if err != nil || !handOver {
-			q.owed.Store(true)
+			q.owe(tx)
 			return id, err
 		}
-		b := &body{outboundID: id, messageID: m.MessageID, kind: m.Kind, ref: m.Ref, nullSender: m.NullSender,
-			utf8: held.SMTPUTF8, eight: held.Body8Bit}
-		// A copy: the spool's buffer is not ours once the transaction ends.
-		b.data = append(append(make([]byte, 0, len(m.Prefix)+len(held.Body)), m.Prefix...), held.Body...)
-		b.bodyAt = dkim.BodyStart(b.data)
 		js := make([]job, 0, len(m.To))
 		for _, line := range strings.Split(claimed, "\n") {
 			sid, rcpt, ok := strings.Cut(line, " ")
@@ -378,11 +373,12 @@ func (q *Queue) Enqueue(tx *store.Tx, m Message) (int64, error) {
 			if !ok || err != nil {
 				return 0, fmt.Errorf("queue: enqueue: bad claimed delivery %q", line)
 			}
-			js = append(js, job{id: did, outboundID: id, rcpt: rcpt, attempt: 1, created: time.Unix(now.Unix(), 0), pre: b})
+			js = append(js, job{id: did, rcpt: rcpt})
 		}
-		tx.AfterCommit(func() { q.handed(js) })
+		q.handOverAtCommit(tx, id, m, held, now, js)
 		return id, nil
 	}
+	held, handOver := q.handOver(tx, m)
 	res, err := tx.Exec("outbound.insert", m.MessageID, m.Prefix, m.NullSender, inbound, m.Kind, m.Ref, now.Unix())
 	if err != nil {
 		return 0, err
@@ -391,29 +387,71 @@ func (q *Queue) Enqueue(tx *store.Tx, m Message) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	var js []job
+	if handOver {
+		js = make([]job, 0, len(m.To))
+	}
 	for _, rcpt := range m.To {
-		if _, err := tx.Exec("delivery.insert", id, rcpt, next, now.Unix(), now.Unix()); err != nil {
+		res, err := tx.Exec("delivery.insert", id, rcpt, next, now.Unix(), now.Unix())
+		if err != nil {
 			return 0, err
 		}
+		if handOver {
+			did, err := res.LastInsertId()
+			if err != nil {
+				return 0, err
+			}
+			js = append(js, job{id: did, rcpt: rcpt})
+		}
 	}
-	return id, tx.Notify(NotifyChannel)
+	if !handOver {
+		q.owe(tx)
+		return id, nil
+	}
+	q.handOverAtCommit(tx, id, m, held, now, js)
+	return id, nil
+}
+
+// owe says, once tx commits, that deliveries were queued without being
+// handed over: the Kick that follows claims. (Said before the commit, a
+// claim made meanwhile would clear it without seeing them.)
+func (q *Queue) owe(tx *store.Tx) {
+	tx.AfterCommit(func() { q.owed.Store(true) })
+}
+
+// handOverAtCommit gives js, the deliveries of outbound message id just
+// queued in tx, to this node's workers once tx commits, with the message
+// held in memory: the first attempt needs no claim and no read.
+func (q *Queue) handOverAtCommit(tx *store.Tx, id int64, m Message, held store.Received, now time.Time, js []job) {
+	b := &body{outboundID: id, messageID: m.MessageID, kind: m.Kind, ref: m.Ref, nullSender: m.NullSender,
+		utf8: held.SMTPUTF8, eight: held.Body8Bit}
+	// A copy: the spool's buffer is not ours once the transaction ends.
+	b.data = append(append(make([]byte, 0, len(m.Prefix)+len(held.Body)), m.Prefix...), held.Body...)
+	b.bodyAt = dkim.BodyStart(b.data)
+	created := time.Unix(now.Unix(), 0)
+	for i := range js {
+		js[i].outboundID, js[i].attempt, js[i].created, js[i].pre = id, 1, created, b
+	}
+	tx.AfterCommit(func() { q.handed(js) })
 }
 
 // handOverMax is the most deliveries of one message that Enqueue hands
-// to this node's own workers (PostgreSQL): more, a list post's, are
-// claimed by batches as they go, so that none waits in memory for long
-// under a lease. handOverQueue bounds those handed over and not yet
-// given to a worker.
+// to this node's own workers: more, a list post's, are claimed by
+// batches as they go, so that none waits in memory for long (under a
+// lease, on PostgreSQL). handOverQueue bounds those handed over and not
+// yet given to a worker.
 const (
 	handOverMax   = 64
 	handOverQueue = 2 * scanLimit
 )
 
 // handOver says whether the deliveries of m, queued in tx, go straight to
-// this node's workers at the commit, claimed by the statement that writes
-// them, with the message tx holds (PostgreSQL, a node that delivers, a
-// message accepted in tx): no claim, no read of the body. A node that
-// dies leaves them to the others once the lease runs out, as any claim.
+// this node's workers at the commit, with the message tx holds (a node
+// that delivers, a message accepted in tx): no claim, no read of the
+// body. On PostgreSQL the statement that writes them claims them, and a
+// node that dies leaves them to the others once the lease runs out, as
+// any claim; on SQLite, a hub that stops before sending them finds them
+// never tried at its next start, as any delivery not yet claimed.
 func (q *Queue) handOver(tx *store.Tx, m Message) (store.Received, bool) {
 	if !q.running.Load() || len(m.To) > handOverMax {
 		return store.Received{}, false
@@ -441,9 +479,14 @@ func (q *Queue) handed(js []job) {
 	}
 	q.mu.Lock()
 	for _, j := range js {
+		// On SQLite a claim made between the commit and now may have
+		// taken it already (PostgreSQL's claims skip it: it is leased).
+		if q.inflight[j.id] {
+			continue
+		}
 		q.inflight[j.id] = true
+		q.waiting = append(q.waiting, j)
 	}
-	q.waiting = append(q.waiting, js...)
 	q.mu.Unlock()
 	if q.absorb.Add(1) > handOverQueue {
 		q.absorb.Store(handOverQueue)
@@ -475,7 +518,10 @@ func (q *Queue) takeHanded() []job {
 		}
 		kept = append(kept, j)
 	}
-	q.release(old)
+	if len(old) > 0 {
+		q.release(old)
+		q.owed.Store(true) // SQLite: the next claim takes them
+	}
 	return kept
 }
 
@@ -595,7 +641,7 @@ func (q *Queue) schedule(ctx context.Context, jobs chan<- job) error {
 	claim := true
 	var wakeAt time.Time // the end of the last wait planned (after a claim)
 	for {
-		if shared {
+		{
 			// Handed over at enqueue: claimed already.
 			hs := q.takeHanded()
 			for i, j := range hs {
@@ -610,7 +656,7 @@ func (q *Queue) schedule(ctx context.Context, jobs chan<- job) error {
 		}
 		var due []job
 		var err error
-		claimed := claim
+		claimed := claim || q.owed.Load()
 		if claimed {
 			q.owed.Store(false)
 			due, err = q.claimDue(ctx)

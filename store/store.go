@@ -568,7 +568,7 @@ func (t *Tx) QueryRow(name string, args ...any) *sql.Row {
 
 // Savepoint runs fn inside a nested savepoint of the transaction: if fn
 // returns an error or panics, what it wrote is rolled back and the rest of
-// the transaction goes on.
+// the transaction goes on, without the AfterCommit functions fn asked for.
 func (t *Tx) Savepoint(fn func() error) (err error) {
 	t.depth++
 	name := fmt.Sprintf("n%d", t.depth)
@@ -576,6 +576,7 @@ func (t *Tx) Savepoint(fn func() error) (err error) {
 	if _, err := t.tx.Exec("SAVEPOINT " + name); err != nil {
 		return fmt.Errorf("store: savepoint: %w", err)
 	}
+	after := len(t.after)
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -585,6 +586,7 @@ func (t *Tx) Savepoint(fn func() error) (err error) {
 		err = fn()
 	}()
 	if err != nil {
+		t.after = t.after[:after]
 		if _, rerr := t.tx.Exec("ROLLBACK TO " + name); rerr != nil {
 			return errors.Join(err, rerr)
 		}

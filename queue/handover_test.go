@@ -1,0 +1,214 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"codeberg.org/relais/relais/store"
+)
+
+// acceptFor stores msg in tx as the spool does (inserted and held) and
+// queues it to rcpts.
+func acceptFor(q *Queue, tx *store.Tx, msg string, rcpts ...string) (string, error) {
+	id := store.NewID()
+	if _, err := tx.Exec("message.insert", id, 0, "", "", "", false, false, len(msg), []byte(msg)); err != nil {
+		return "", err
+	}
+	tx.Hold(store.Received{ID: id, Body: []byte(msg)})
+	_, err := q.Enqueue(tx, Message{MessageID: id, To: rcpts, Kind: "forward"})
+	return id, err
+}
+
+// On SQLite too, the deliveries of a message accepted in the transaction
+// go to the workers at the commit with the message (no claim, no read);
+// deliveries of a message the transaction does not hold, or of more
+// recipients than handOverMax, are owed to the next claim; a savepoint
+// rolled back hands over nothing; a delivery a claim took between the
+// commit and the hand-over is not handed over twice.
+func TestHandOverSQLite(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t)
+	q.running.Store(true) // as under Run, without its scheduler: the test claims
+
+	var msgID string
+	err := q.db.Write(ctx, func(tx *store.Tx) (err error) {
+		msgID, err = acceptFor(q, tx, "Subject: a\r\n\r\nbody\r\n", "a@x.example", "b@x.example")
+		if len(q.takeHanded()) != 0 {
+			t.Error("handed over before the commit")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := q.takeHanded()
+	if len(js) != 2 || js[0].rcpt != "a@x.example" || js[1].rcpt != "b@x.example" {
+		t.Fatalf("handed over %+v", js)
+	}
+	for _, j := range js {
+		if j.pre == nil || j.pre.messageID != msgID || string(j.pre.data) != "Subject: a\r\n\r\nbody\r\n" || j.attempt != 1 {
+			t.Fatalf("job %+v (body %+v)", j, j.pre)
+		}
+	}
+	if q.owed.Load() {
+		t.Error("a claim is owed for deliveries handed over")
+	}
+	// In flight: a claim does not take them again.
+	if again, err := q.claimDue(ctx); err != nil || len(again) != 0 {
+		t.Fatalf("claimed again: %+v %v", again, err)
+	}
+	q.release(js)
+
+	// Not held by the transaction, or too many recipients: owed to a
+	// claim, said at the commit.
+	many := members(handOverMax + 1)
+	err = q.db.Write(ctx, func(tx *store.Tx) error {
+		id := store.NewID()
+		if _, err := tx.Exec("message.insert", id, 0, "", "", "", false, false, 3, []byte("x\r\n")); err != nil {
+			return err
+		}
+		if _, err := q.Enqueue(tx, Message{MessageID: id, To: []string{"c@x.example"}, Kind: "forward"}); err != nil {
+			return err
+		}
+		if _, err := acceptFor(q, tx, "Subject: b\r\n\r\nb\r\n", many...); err != nil {
+			return err
+		}
+		if q.owed.Load() {
+			t.Error("owed before the commit: a claim meanwhile would clear it without seeing them")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !q.owed.Load() || len(q.takeHanded()) != 0 {
+		t.Fatalf("owed %v", q.owed.Load())
+	}
+	claimed, err := q.claimDue(ctx)
+	// The two handed over and let go untried above, and these.
+	if err != nil || len(claimed) != 2+1+len(many) {
+		t.Fatalf("claimed %d, %v", len(claimed), err)
+	}
+	q.release(claimed)
+	q.owed.Store(false)
+
+	// A savepoint rolled back: its deliveries are gone, and so is their
+	// hand-over.
+	err = q.db.Write(ctx, func(tx *store.Tx) error {
+		err := tx.Savepoint(func() error {
+			if _, err := acceptFor(q, tx, "Subject: c\r\n\r\nc\r\n", "d@x.example"); err != nil {
+				return err
+			}
+			return errors.New("refused after all")
+		})
+		if err == nil || err.Error() != "refused after all" {
+			t.Errorf("savepoint: %v", err)
+		}
+		return nil // the transaction goes on, and commits
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if js := q.takeHanded(); len(js) != 0 {
+		t.Fatalf("a rolled-back delivery handed over: %+v", js)
+	}
+
+	// A claim between the commit and the hand-over (an AfterCommit
+	// function that runs first) takes the delivery: not handed over too.
+	var early []job
+	err = q.db.Write(ctx, func(tx *store.Tx) error {
+		tx.AfterCommit(func() {
+			var err error
+			if early, err = q.claimDue(ctx); err != nil {
+				t.Error(err)
+			}
+		})
+		_, err := acceptFor(q, tx, "Subject: d\r\n\r\nd\r\n", "e@x.example")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(early) != 1 || early[0].rcpt != "e@x.example" {
+		t.Fatalf("early claim %+v", early)
+	}
+	if js := q.takeHanded(); len(js) != 0 {
+		t.Fatalf("handed over what a claim holds: %+v", js)
+	}
+}
+
+// Under a stream of messages from several writers, some handed over and
+// some owed to claims (too many recipients, or not held), with kicks and
+// claims running all along, every delivery reaches the relay exactly
+// once.
+func TestHandOverSendsEachOnce(t *testing.T) {
+	relay := startRelay(t, true)
+	e := newPipeEnv(t, relay, 4, nil)
+	const writers, each = 6, 40
+	want := map[string]int{}
+	var wmu sync.Mutex
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				rcpts := []string{fmt.Sprintf("w%d-%d-a@x.example", w, i), fmt.Sprintf("w%d-%d-b@x.example", w, i)}
+				if i%10 == 3 { // a list post: claimed by batches
+					for k := 0; k < handOverMax+2; k++ {
+						rcpts = append(rcpts, fmt.Sprintf("w%d-%d-m%d@x.example", w, i, k))
+					}
+				}
+				msg := fmt.Sprintf("Subject: %d/%d\r\n\r\nbody\r\n", w, i)
+				err := e.db.Write(context.Background(), func(tx *store.Tx) error {
+					if i%7 == 5 { // not held: owed to a claim
+						id := store.NewID()
+						if _, err := tx.Exec("message.insert", id, 0, "", "", "", false, false, len(msg), []byte(msg)); err != nil {
+							return err
+						}
+						_, err := e.q.Enqueue(tx, Message{MessageID: id, To: rcpts, Kind: "forward"})
+						return err
+					}
+					_, err := acceptFor(e.q, tx, msg, rcpts...)
+					return err
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				e.q.Kick()
+				wmu.Lock()
+				for _, r := range rcpts {
+					want[r]++
+				}
+				wmu.Unlock()
+			}
+		}(w)
+	}
+	wg.Wait()
+	total := 0
+	for range want {
+		total++
+	}
+	e.wait(map[string]int{"sent": total, "queued": 0})
+	got := relay.copies()
+	for r := range want {
+		if got[r] != 1 {
+			t.Errorf("%s: %d copies", r, got[r])
+		}
+	}
+	if len(got) != total {
+		t.Errorf("%d recipients reached, want %d", len(got), total)
+	}
+	// Nothing more comes once everything is sent (a late duplicate).
+	time.Sleep(50 * time.Millisecond)
+	for r, n := range relay.copies() {
+		if n != 1 {
+			t.Errorf("%s: %d copies", r, n)
+		}
+	}
+}
