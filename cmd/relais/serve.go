@@ -93,6 +93,16 @@ func serveOn(c config.Config, opts hub.Options, lns *listeners, ready func(*hub.
 			f.Close()
 		}()
 	}
+	// RELAIS_ALLOCPROFILE=FILE: what the run allocated, written at the
+	// end (go tool pprof -sample_index=alloc_space).
+	if name := os.Getenv("RELAIS_ALLOCPROFILE"); name != "" {
+		defer func() {
+			if f, err := os.Create(name); err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
+	}
 	if signsInC(c) && os.Getenv("GOMAXPROCS") == "" {
 		// A goroutine waiting for a libcrypto signature (0.3 ms of RSA
 		// in C, made on dkim's signing threads) waits in C, and keeps its
