@@ -23,7 +23,7 @@ type checker struct {
 	noReject bool
 }
 
-func (c *checker) Check(ctx context.Context, env *smtpd.Envelope, msg []byte) ([]byte, *smtpd.Refusal) {
+func (c *checker) Check(ctx context.Context, env *smtpd.Envelope, msg []byte) (field, body []byte, refusal *smtpd.Refusal) {
 	in := mailauth.Input{IP: net.ParseIP(env.RemoteIP), Helo: env.Helo, MailFrom: env.From, Message: msg}
 	front := false
 	for _, n := range c.skipSPF {
@@ -37,16 +37,16 @@ func (c *checker) Check(ctx context.Context, env *smtpd.Envelope, msg []byte) ([
 	if r := c.claimsHub(msg, res); r != nil {
 		// Refused even behind a front MTA: a bounce is better than
 		// laundered phishing.
-		return nil, r
+		return nil, nil, r
 	}
 	switch {
 	case front:
 		// Behind a front MTA that already accepted the message, refusing
 		// would make it bounce (backscatter), and SPF was not checked.
 	case res.DMARC == "fail" && res.Policy == "reject" && !c.noReject:
-		return nil, &smtpd.Refusal{Why: smtpd.DMARCReject, Detail: "DMARC " + res.From}
+		return nil, nil, &smtpd.Refusal{Why: smtpd.DMARCReject, Detail: "DMARC " + res.From}
 	}
-	return append([]byte(res.Field(c.id)), mailauth.Strip(msg, c.id)...), nil
+	return []byte(res.Field(c.id)), mailauth.Strip(msg, c.id), nil
 }
 
 // claimsHub refuses a From that passes for the hub's own mail without

@@ -1,7 +1,6 @@
 package mailauth
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -374,7 +373,7 @@ func validDomain(d string) bool {
 // knows them), read as smtpd read it at DATA (internal/mailbox: charsets
 // of display names, IDNA forms).
 func fromDomain(msg []byte) string {
-	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(msg)))
+	h, err := textproto.ReadHeader(rawheader.Reader(msg))
 	if err != nil || len(h.Values("From")) != 1 {
 		return ""
 	}
@@ -490,7 +489,7 @@ func unfold(s string) string {
 // that id were removed on receipt). ok is false when there is none (mail
 // the hub made itself, or received before verdicts were recorded).
 func Read(msg []byte, authservID string) (res Result, ok bool) {
-	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(msg)))
+	h, err := textproto.ReadHeader(rawheader.Reader(msg))
 	if err != nil {
 		return res, false
 	}

@@ -6,7 +6,10 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/textproto"
 
+	"codeberg.org/relais/relais/dkim"
+	"codeberg.org/relais/relais/internal/rawheader"
 	"codeberg.org/relais/relais/store"
 )
 
@@ -89,24 +92,9 @@ const maxQuoted = 500
 // list. The hub calls it on every post to a list before it goes out or is
 // held. It returns how many links it spent.
 func (s *Service) SpendQuoted(tx *store.Tx, msg []byte) (int, error) {
-	found := map[string]bool{}
-	look := func(b []byte) {
-		// Quoted-printable soft line breaks may cut a link: join them.
-		b = bytes.ReplaceAll(b, []byte("=\r\n"), nil)
-		b = bytes.ReplaceAll(b, []byte("=\n"), nil)
-		for _, m := range findTokens(b, maxQuoted) {
-			if len(found) < maxQuoted {
-				found[string(m)] = true
-			}
-		}
-	}
-	look(msg)
-	if e, err := message.Read(bytes.NewReader(msg)); e != nil {
-		_ = err
-		walk(e, 0, look)
-	}
+	found := quotedTokens(msg)
 	n := 0
-	for tok := range found {
+	for _, tok := range found {
 		l, err := s.read(tx, tok)
 		if err != nil {
 			continue // not ours, or spent already
@@ -120,6 +108,62 @@ func (s *Service) SpendQuoted(tx *store.Tx, msg []byte) (int, error) {
 		s.log.Info("links to members' pages quoted in a post spent", "count", n)
 	}
 	return n, nil
+}
+
+// quotedTokens returns the tokens of links to members' pages that msg
+// holds, as written and in each text part decoded, the first maxQuoted.
+func quotedTokens(msg []byte) []string {
+	found := map[string]bool{}
+	var out []string
+	look := func(b []byte) {
+		// Quoted-printable soft line breaks may cut a link: join them.
+		if bytes.Contains(b, []byte("=\n")) || bytes.Contains(b, []byte("=\r\n")) {
+			b = bytes.ReplaceAll(b, []byte("=\r\n"), nil)
+			b = bytes.ReplaceAll(b, []byte("=\n"), nil)
+		}
+		for _, m := range findTokens(b, maxQuoted) {
+			if len(out) < maxQuoted && !found[string(m)] {
+				found[string(m)] = true
+				out = append(out, string(m))
+			}
+		}
+	}
+	look(msg)
+	th, err := textproto.ReadHeader(rawheader.Reader(msg))
+	if err != nil {
+		return out
+	}
+	h := message.Header{Header: th}
+	if asWritten(h) {
+		return out
+	}
+	body := msg[min(dkim.BodyStart(msg), len(msg)):]
+	if e, _ := message.New(h, bytes.NewReader(body)); e != nil {
+		walk(e, 0, look)
+	}
+	return out
+}
+
+// asWritten says whether a message with header h is one part whose text,
+// decoded, is its bytes as written, which look has seen already: no
+// transfer encoding but 7bit, 8bit or binary, and a charset that writes
+// ASCII as ASCII (the tokens are ASCII). Anything else is decoded and
+// looked at again.
+func asWritten(h message.Header) bool {
+	switch strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding"))) {
+	case "", "7bit", "8bit", "binary":
+	default:
+		return false
+	}
+	t, params, _ := h.ContentType()
+	if strings.HasPrefix(t, "multipart/") {
+		return false
+	}
+	switch cs := strings.ToLower(params["charset"]); {
+	case cs == "", cs == "us-ascii", cs == "utf-8", strings.HasPrefix(cs, "iso-8859-"), strings.HasPrefix(cs, "windows-125"):
+		return true
+	}
+	return false
 }
 
 // walk hands look the decoded body of every text part of e, a bounded

@@ -2,9 +2,14 @@ package signin
 
 import (
 	"bytes"
+	"encoding/base64"
 	"math/rand/v2"
 	"regexp"
+	"strings"
 	"testing"
+
+	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // utf-16, as the hub's packages have it
 )
 
 // footerRE is what findTokens finds.
@@ -46,5 +51,50 @@ func BenchmarkFindTokens(b *testing.B) {
 	b.SetBytes(int64(len(msg)))
 	for range b.N {
 		findTokens(msg, maxQuoted)
+	}
+}
+
+// A link is found however the message carries it: as written, cut by a
+// quoted-printable soft break, in base64 (one part, or a part of several),
+// in a charset that does not write ASCII as ASCII. Only a single part
+// whose decoded text is its bytes as written is not decoded again.
+func TestQuotedTokensEveryEncoding(t *testing.T) {
+	const tok = "l.12.q6p5lhalz7e.abcdefghijklmnopqrstuvwxyz"
+	link := "https://hub.example/signin/" + tok
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	utf16 := func(s string) string {
+		var b []byte
+		for _, c := range s {
+			b = append(b, 0, byte(c))
+		}
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	h := "From: a@x.example\r\nTo: l@hub.example\r\nSubject: Re\r\nMIME-Version: 1.0\r\n"
+	for _, tc := range []struct {
+		name, msg string
+		written   bool
+	}{
+		{"plain", h + "\r\n> " + link + "\r\n", true},
+		{"utf-8 8bit", h + "Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nRéunion\r\n> " + link + "\r\n", true},
+		{"latin-1", h + "Content-Type: text/plain; charset=ISO-8859-1\r\n\r\nR\xe9union " + link + "\r\n", true},
+		{"quoted-printable cut", h + "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n<a href=3D\"" + link[:30] + "=\r\n" + link[30:] + "\">x</a>\r\n", false},
+		{"base64", h + "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64("Merci.\r\n> "+link+"\r\n") + "\r\n", false},
+		{"base64 in a part", h + "Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nMerci.\r\n--b\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: BASE64\r\n\r\n" + b64("<p>"+link+"</p>") + "\r\n--b--\r\n", false},
+		{"utf-16", h + "Content-Type: text/plain; charset=utf-16be\r\nContent-Transfer-Encoding: base64\r\n\r\n" + utf16(link) + "\r\n", false},
+		{"utf-16 8bit", h + "Content-Type: text/plain; charset=utf-16be\r\n\r\n" + string([]byte{0, 'x'}) + "\r\n", false},
+	} {
+		e, err := message.Read(strings.NewReader(tc.msg))
+		if e == nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := asWritten(e.Header); got != tc.written {
+			t.Errorf("%s: as written %v, want %v", tc.name, got, tc.written)
+		}
+		if tc.name == "utf-16 8bit" {
+			continue
+		}
+		if got := quotedTokens([]byte(tc.msg)); len(got) != 1 || got[0] != tok {
+			t.Errorf("%s: found %q", tc.name, got)
+		}
 	}
 }

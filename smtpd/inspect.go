@@ -1,8 +1,6 @@
 package smtpd
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -45,7 +43,7 @@ func Inspect(body []byte, maxHeader int64, utf8 bool, rcpts []string) (textproto
 		// its size bounds their work (Postfix's header_size_limit).
 		return textproto.Header{}, ErrHeaderTooLarge
 	}
-	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(body)))
+	h, err := textproto.ReadHeader(rawheader.Reader(body))
 	if err != nil {
 		return h, fmt.Errorf("%w: %w", ErrBadHeader, err)
 	}

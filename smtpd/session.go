@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-message/textproto"
@@ -132,6 +134,20 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	return nil
 }
 
+// readBuffers hold messages as they are read, reused from one message to
+// the next: reading into a new slice grows it by doubling, three times the
+// message's size allocated for each.
+var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putReadBuffer gives buf back, unless a large message made it large.
+func putReadBuffer(buf *bytes.Buffer) {
+	if buf.Cap() > 1<<20 {
+		return
+	}
+	buf.Reset()
+	readBuffers.Put(buf)
+}
+
 func (ss *session) Data(r io.Reader) error {
 	s := ss.s
 	if len(ss.rcpts) == 0 {
@@ -140,7 +156,10 @@ func (ss *session) Data(r io.Reader) error {
 	if ss.conn != nil {
 		ss.conn.dataPhase(true)
 	}
-	body, err := io.ReadAll(r)
+	buf := readBuffers.Get().(*bytes.Buffer)
+	defer putReadBuffer(buf)
+	_, err := buf.ReadFrom(r)
+	body := buf.Bytes() // the buffer's: what is kept is copied (msg below)
 	if ss.conn != nil {
 		ss.conn.dataPhase(false)
 	}
@@ -184,16 +203,19 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
 	defer cancel()
+	var field []byte
 	if s.cfg.Checker != nil {
 		var refusal *Refusal
-		body, refusal = s.cfg.Checker.Check(ctx, env, body)
+		field, body, refusal = s.cfg.Checker.Check(ctx, env, body)
 		if refusal != nil {
 			ss.log.Info("message refused", "from", address.Redact(ss.from), "reason", refusal.Why, "detail", refusal.Detail)
 			return s.errRefused(refusal)
 		}
 	}
-	msg := append(ss.received(env), ss.missing(h, env)...)
-	msg = append(msg, body...)
+	// What is stored, made once: body is the read buffer's.
+	rec, miss := ss.received(env), ss.missing(h, env)
+	msg := make([]byte, 0, len(rec)+len(miss)+len(field)+len(body))
+	msg = append(append(append(append(msg, rec...), miss...), field...), body...)
 	if err := s.spool.Accept(ctx, env, msg); err != nil {
 		if s.ctx.Err() != nil {
 			return s.errShuttingDown()

@@ -93,13 +93,14 @@ type Spool interface {
 }
 
 // Checker judges a message on proof (SPF, DKIM, DMARC) while its sender
-// waits, and returns what to store: the message with the verdict on top and
-// without fields that forge one. Two things may happen:
-//   - the message is acceptable: the message to store, nil;
-//   - it is not: nil and a Refusal, which the sender hears now rather than
-//     in a bounce later.
+// waits, and says what to store: the verdict, a field to put on top, and
+// the message without fields that forge one (msg itself when it has none;
+// the session copies what it keeps). Two things may happen:
+//   - the message is acceptable: the field, the message, nil;
+//   - it is not: nil, nil and a Refusal, which the sender hears now
+//     rather than in a bounce later.
 type Checker interface {
-	Check(ctx context.Context, env *Envelope, msg []byte) ([]byte, *Refusal)
+	Check(ctx context.Context, env *Envelope, msg []byte) (field, body []byte, refusal *Refusal)
 }
 
 // Refusal is why a Checker refuses a message, and the detail the sender

@@ -6,7 +6,10 @@
 // instead of readers that rebuild a field for each continuation line.
 package rawheader
 
-import "bytes"
+import (
+	"bufio"
+	"bytes"
+)
 
 // Field is one header field.
 type Field struct {
@@ -104,4 +107,19 @@ func Unfold(raw []byte) []byte {
 		raw = raw[i+1:]
 	}
 	return append(out, '\r', '\n')
+}
+
+// Reader reads the header of msg, its empty line included, for a header
+// parser (textproto.ReadHeader), with a buffer no larger than it: the
+// default 4 KB buffer and a reader over the whole message, made for each
+// look at a header, cost more than the reading.
+func Reader(msg []byte) *bufio.Reader {
+	end := End(msg)
+	switch {
+	case end < len(msg) && msg[end] == '\r':
+		end = min(end+2, len(msg))
+	case end < len(msg):
+		end++
+	}
+	return bufio.NewReaderSize(bytes.NewReader(msg[:end]), min(max(end, 16), 4096))
 }
