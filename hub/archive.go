@@ -561,7 +561,7 @@ func (a webArchives) Post(ctx context.Context, list, email string, p web.Archive
 		if _, err := tx.Exec("message.insert", id, now.Unix(), email, p.Client, "web", false, false, len(msg), msg); err != nil {
 			return err
 		}
-		res, err := tx.Exec("inbound.insert", id, in.rcpt, in.route, in.target, now.Unix())
+		res, err := tx.Exec("inbound.insert", id, in.rcpt, in.route, in.target, now.Unix(), "pending")
 		if err != nil {
 			return err
 		}

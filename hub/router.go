@@ -90,12 +90,16 @@ func (s *spool) Accept(ctx context.Context, env *smtpd.Envelope, body []byte) er
 	now := s.h.now().Unix()
 	var pending int
 	var done []smtpd.Rcpt
-	// On PostgreSQL the recipients are first handled without savepoints;
-	// if one fails, the transaction runs again with them.
-	optimistic := s.h.DB.Engine() == store.Postgres
+	// The recipients are first handled without savepoints, written done
+	// at once; if one fails, the transaction (on SQLite, this write's own
+	// savepoint in the batch) runs again with them. A savepoint costs two
+	// statements on SQLite, two round trips and a subtransaction on
+	// PostgreSQL.
+	optimistic := true
+	pg := s.h.DB.Engine() == store.Postgres
 	write := func(tx *store.Tx) error {
 		var ids []int64
-		if optimistic {
+		if optimistic && pg {
 			// PostgreSQL: the message and its recipients in one statement,
 			// those handled here written done at once (if one fails, the
 			// whole transaction runs again, not optimistic).
@@ -135,10 +139,14 @@ func (s *spool) Accept(ctx context.Context, env *smtpd.Envelope, body []byte) er
 		pending, done = 0, done[:0]
 		for i, r := range env.Rcpts {
 			var id int64
-			if optimistic {
+			if optimistic && pg {
 				id = ids[i]
 			} else {
-				res, err := tx.Exec("inbound.insert", env.ID, r.Addr, r.Route.Kind, r.Route.Target, now)
+				state := "pending"
+				if optimistic && s.h.disp.inlines(r.Route.Kind) {
+					state = "done"
+				}
+				res, err := tx.Exec("inbound.insert", env.ID, r.Addr, r.Route.Kind, r.Route.Target, now, state)
 				if err != nil {
 					return err
 				}

@@ -35,7 +35,7 @@ func BenchmarkWrite(b *testing.B) {
 							if _, err := tx.Exec("message.insert", id, 0, "a@b", "", "", false, false, len(body), body); err != nil {
 								return err
 							}
-							_, err := tx.Exec("inbound.insert", id, "x@y", "group", "1", 0)
+							_, err := tx.Exec("inbound.insert", id, "x@y", "group", "1", 0, "pending")
 							return err
 						})
 						if err != nil {

@@ -10,8 +10,12 @@ SELECT received_at, mail_from, remote_ip, helo, smtputf8, body8bit, size FROM me
 -- name: message.body
 SELECT body FROM messages WHERE id = ?;
 
+-- inbound.insert: written done at once when the intake transaction handles
+-- the recipient (if that fails, the write runs again, the recipient
+-- pending). (Above the name: on PostgreSQL an INSERT gets RETURNING only
+-- when its text starts with INSERT.)
 -- name: inbound.insert
-INSERT INTO inbound_rcpts (message_id, rcpt, route, target, next_try) VALUES (?, ?, ?, ?, ?);
+INSERT INTO inbound_rcpts (message_id, rcpt, route, target, next_try, state) VALUES (?, ?, ?, ?, ?, ?);
 
 -- name: inbound.due
 SELECT id, message_id, rcpt, route, target, attempts FROM inbound_rcpts

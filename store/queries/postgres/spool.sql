@@ -5,7 +5,8 @@
 -- statement (arrays ?10 to ?13: address, route, target, state), the
 -- recipients' ids in their order. Those the intake transaction handles
 -- are written done at once: if one fails, the transaction is run again
--- the long way (message.insert, inbound.insert, a savepoint each).
+-- the long way (message.insert, inbound.insert, a savepoint each). SQLite
+-- writes them one statement each (inbound.insert), done or pending alike.
 WITH m AS (
     INSERT INTO messages (id, received_at, mail_from, remote_ip, helo, smtputf8, body8bit, size, body)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)),
