@@ -134,7 +134,10 @@ start_relais() {
 
 relais_drained() {
   for _ in $(seq 600); do
-    "$W/relais" outbox --data "$W/data" --limit 0 | grep -q "queued" || return 0
+    # (Read whole first: grep -q leaving early would end outbox with
+    # SIGPIPE, which pipefail takes for "drained".)
+    out=$("$W/relais" outbox --data "$W/data" --limit 0)
+    grep -q "queued" <<<"$out" || return 0
     sleep 0.1
   done
 }

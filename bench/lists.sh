@@ -29,6 +29,7 @@
 #        KEEP=1 bench/lists.sh          (keep the sink's dump and the logs)
 #        PROFILE=/tmp/cpu.pprof bench/lists.sh   (relais's CPU profile: go tool pprof -top)
 #        MEMBERS=100000 ONLY=relais bench/lists.sh (intake's latency during a large fan-out)
+#        RELAIS_BIN=path bench/lists.sh (that binary instead of building this tree's)
 # While relais delivers, a probe sends it a message every 100 ms (to a group
 # whose animator is at probe.example, not a member) and times each from
 # connect to the 250 after DATA: intake must stay responsive (PROBE=0: no
@@ -335,8 +336,12 @@ fi
 
 # --- relais ------------------------------------------------------------------
 if [ "$ONLY" != mlmmj ]; then
-  echo "building relais…" >&2
-  go build -o "$W/relais" ./cmd/relais
+  if [ -n "${RELAIS_BIN:-}" ]; then
+    cp "$RELAIS_BIN" "$W/relais" # a binary built before, to compare two
+  else
+    echo "building relais…" >&2
+    go build -o "$W/relais" ./cmd/relais
+  fi
   D="$W/relais-data"
   "$W/relais" list create fr.bench --policy open --auth off --owner owner@bench.example --data "$D" >/dev/null
   t0=$(date +%s.%N)

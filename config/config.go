@@ -387,6 +387,11 @@ type Queue struct {
 	// claimed stays its own; a node that dies leaves its claims to the
 	// others after this. Longer than an attempt can last.
 	Lease Duration `toml:"lease"`
+	// IntakeFirst: while the hub accepts more than 100 messages a second,
+	// copies wait, this long at most in a row, so that the cores serve
+	// the senders first (Exim's queue_only_load, on intake's rate). 0:
+	// copies never wait.
+	IntakeFirst Duration `toml:"intake_first"`
 }
 
 // Log configures logging.
@@ -463,6 +468,7 @@ func Default() Config {
 			GiveUpAfter: Duration(5 * 24 * time.Hour),
 			Keep:        Duration(7 * 24 * time.Hour),
 			Lease:       Duration(5 * time.Minute),
+			IntakeFirst: Duration(30 * time.Second),
 		},
 		Web: Web{Listen: "127.0.0.1:8025", RequestsPerIPMinute: 120, TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
 			SigninTTL: Duration(15 * time.Minute), LinkTTL: Duration(7 * 24 * time.Hour), SessionTTL: Duration(7 * 24 * time.Hour),

@@ -177,6 +177,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Hub, error) {
 		RetryMax:    cfg.Queue.RetryMax.D(),
 		GiveUpAfter: cfg.Queue.GiveUpAfter.D(),
 		Lease:       cfg.Queue.Lease.D(),
+		IntakeFirst: cfg.Queue.IntakeFirst.D(),
 		Domain:      cfg.Domains[0],
 		Now:         now,
 		Signer:      sign,

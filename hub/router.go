@@ -192,6 +192,7 @@ func (s *spool) Accept(ctx context.Context, env *smtpd.Envelope, body []byte) er
 	for _, r := range done {
 		s.h.log.Info("dispatched", "qid", env.ID, "rcpt", address.Redact(r.Addr), "route", r.Route.Kind)
 	}
+	s.h.Queue.Accepted()
 	s.h.Queue.Kick()
 	if pending > 0 {
 		s.h.disp.kick()

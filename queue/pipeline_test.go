@@ -218,7 +218,7 @@ type pipeEnv struct {
 	stop  func()
 }
 
-func newPipeEnv(t *testing.T, relay *testRelay, workers int, signer Signer, tweak ...func(*Relay)) *pipeEnv {
+func newPipeEnv(t *testing.T, relay *testRelay, workers int, signer Signer, tweak ...func(*Config)) *pipeEnv {
 	t.Helper()
 	db, err := store.Open(t.TempDir())
 	if err != nil {
@@ -226,12 +226,12 @@ func newPipeEnv(t *testing.T, relay *testRelay, workers int, signer Signer, twea
 	}
 	e := &pipeEnv{t: t, db: db, relay: relay, now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
 	r := Relay{Address: relay.ln.Addr().String(), StartTLS: "off", Timeout: 10 * time.Second}
+	cfg := Config{Domain: "hub.example", RetryMin: time.Minute, RetryMax: time.Hour,
+		GiveUpAfter: 24 * time.Hour, Workers: workers, Now: e.clock, Signer: signer, Relay: r}
 	for _, f := range tweak {
-		f(&r)
+		f(&cfg)
 	}
-	q, err := New(context.Background(), db, Config{Domain: "hub.example", RetryMin: time.Minute, RetryMax: time.Hour,
-		GiveUpAfter: 24 * time.Hour, Workers: workers, Now: e.clock, Signer: signer, Relay: r},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	q, err := New(context.Background(), db, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,12 +483,12 @@ func TestPersonalizedCopiesSigned(t *testing.T) {
 // refusal says nothing about the recipients).
 func TestRelayAuth(t *testing.T) {
 	relay := startRelay(t, true, func(r *testRelay) { r.auth = "hub:s3cret" })
-	e := newPipeEnv(t, relay, 1, nil, func(r *Relay) { r.Username, r.Password = "hub", "s3cret" })
+	e := newPipeEnv(t, relay, 1, nil, func(c *Config) { c.Relay.Username, c.Relay.Password = "hub", "s3cret" })
 	e.enqueue(post, "forward", "a@example.org", "b@example.org")
 	e.wait(map[string]int{"sent": 2})
 
 	bad := startRelay(t, true, func(r *testRelay) { r.auth = "hub:s3cret" })
-	e = newPipeEnv(t, bad, 1, nil, func(r *Relay) { r.Username, r.Password = "hub", "wrong" })
+	e = newPipeEnv(t, bad, 1, nil, func(c *Config) { c.Relay.Username, c.Relay.Password = "hub", "wrong" })
 	e.enqueue(post, "forward", "a@example.org")
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -89,6 +89,9 @@ type Config struct {
 	Signer Signer
 	// Observer is told of each outcome, for metrics; nil: nobody.
 	Observer Observer
+	// IntakeFirst is the longest copies wait, in a row, while intake is
+	// busy (see Accepted); 0: they never wait.
+	IntakeFirst time.Duration
 }
 
 // Signer makes the DKIM-Signature fields of a message given the hash of
@@ -229,6 +232,8 @@ type Queue struct {
 
 	connMu sync.Mutex
 	conns  map[*trackedConn]bool // open connections to the relay, for Abort
+
+	intake intakeMeter // messages accepted lately (Accepted)
 }
 
 // trackedConn is a connection to the relay that Abort can cut.
@@ -305,6 +310,7 @@ func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Queu
 		cpu:        make(chan struct{}, runtime.GOMAXPROCS(0)),
 		inflight:   make(map[int64]bool),
 		conns:      make(map[*trackedConn]bool),
+		intake:     intakeMeter{now: time.Now},
 	}, nil
 }
 
@@ -645,6 +651,11 @@ func (q *Queue) schedule(ctx context.Context, jobs chan<- job) error {
 			// Handed over at enqueue: claimed already.
 			hs := q.takeHanded()
 			for i, j := range hs {
+				if !q.waitForIntake(ctx) {
+					q.release(hs[i:])
+					q.unlease(hs[i:])
+					return nil
+				}
 				select {
 				case jobs <- j:
 				case <-ctx.Done():
@@ -669,7 +680,7 @@ func (q *Queue) schedule(ctx context.Context, jobs chan<- job) error {
 			q.log.Error("queue scan failed", "err", err)
 		}
 		for i, j := range due {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || !q.waitForIntake(ctx) {
 				q.release(due[i:])
 				q.unlease(due[i:])
 				return nil

@@ -1,0 +1,121 @@
+package queue
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeNow is a clock the test moves, for the intake meter.
+type fakeNow struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (f *fakeNow) now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.t
+}
+
+func (f *fakeNow) add(d time.Duration) {
+	f.mu.Lock()
+	f.t = f.t.Add(d)
+	f.mu.Unlock()
+}
+
+// accept tells q of n messages accepted now.
+func accept(q *Queue, n int) {
+	for range n {
+		q.Accepted()
+	}
+}
+
+// Copies wait while intake runs at 100 messages a second or more (20 in
+// 200 ms), for IntakeFirst at most in a busy spell; a quieter intake, or
+// none at all, holds nothing back; IntakeFirst 0 never holds back.
+func TestIntakeFirstHoldBack(t *testing.T) {
+	clock := &fakeNow{t: time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)}
+	q := newQueue(t)
+	q.intake.now = clock.now
+	accept(q, 100)
+	if d := q.holdBack(); d != 0 {
+		t.Fatalf("IntakeFirst 0 held back %s", d)
+	}
+	q.cfg.IntakeFirst = 2 * time.Second
+	if d := q.holdBack(); d != 0 {
+		t.Fatalf("no intake, held back %s", d)
+	}
+	accept(q, 19)
+	if d := q.holdBack(); d != 0 {
+		t.Fatalf("19 messages in 200 ms held back %s", d)
+	}
+	accept(q, 1)
+	if d := q.holdBack(); d <= 0 || d > intakeWindow {
+		t.Fatalf("20 messages in 200 ms: held back %s", d)
+	}
+	// Busy on: 20 a window, each window.
+	for range 19 {
+		clock.add(intakeWindow)
+		accept(q, 20)
+		if d := q.holdBack(); d <= 0 {
+			t.Fatalf("busy, %s into the spell: nothing held back", clock.t.Sub(q.intake.since))
+		}
+	}
+	clock.add(intakeWindow)
+	accept(q, 20)
+	if d := q.holdBack(); d != 0 {
+		t.Fatalf("held back past IntakeFirst: %s", d)
+	}
+	clock.add(intakeWindow)
+	accept(q, 20)
+	if d := q.holdBack(); d != 0 {
+		t.Fatalf("held back again in the same busy spell: %s", d)
+	}
+	// Quiet for 200 ms: the spell is over; the next one holds back anew.
+	clock.add(2 * intakeWindow)
+	if d := q.holdBack(); d != 0 {
+		t.Fatalf("quiet, held back %s", d)
+	}
+	accept(q, 20)
+	if d := q.holdBack(); d <= 0 {
+		t.Fatal("a new busy spell held nothing back")
+	}
+	// Messages of windows long gone do not count.
+	clock.add(time.Hour)
+	accept(q, 19)
+	if d := q.holdBack(); d != 0 {
+		t.Fatalf("old windows counted: held back %s", d)
+	}
+}
+
+// While intake is busy, a queued copy stays in the queue; once intake is
+// quiet it goes out, once.
+func TestIntakeFirstCopiesWait(t *testing.T) {
+	relay := startRelay(t, true)
+	clock := &fakeNow{t: time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)}
+	e := newPipeEnv(t, relay, 2, nil, func(c *Config) { c.IntakeFirst = time.Hour })
+	e.q.intake.now = clock.now
+	accept(e.q, 50)
+	e.enqueue("Subject: x\r\n\r\nx\r\n", "forward", "a@x.example")
+	holding := func() bool {
+		e.q.intake.mu.Lock()
+		defer e.q.intake.mu.Unlock()
+		return !e.q.intake.since.IsZero()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !holding() {
+		if time.Now().After(deadline) {
+			t.Fatal("the scheduler never held the copy back")
+		}
+		time.Sleep(5 * time.Millisecond) // polling an asynchronous state
+	}
+	if got := relay.copies(); len(got) != 0 {
+		t.Fatalf("sent while intake is busy: %v", got)
+	}
+	clock.add(time.Second) // quiet since
+	e.wait(map[string]int{"sent": 1, "queued": 0})
+	if got := relay.copies(); got["a@x.example"] != 1 || len(got) != 1 {
+		t.Fatalf("copies %v", got)
+	}
+}
