@@ -35,8 +35,14 @@ type intakeMeter struct {
 	// current busy spell; zero when it holds none back.
 	since time.Time
 	// spent: held back for the longest allowed in this busy spell; the
-	// copies go out until intake slows down.
+	// copies go out until the spell is over.
 	spent bool
+	// lastBusy is when intake was last seen busy. A spell ends only once
+	// intake has been quiet for Config.IntakeFirst: a pause of a moment
+	// (a flood that stops for 200 ms every 30 s, a rate that hovers
+	// around the threshold) must not start a new spell each time, or the
+	// copies would wait for as long as the flood lasts.
+	lastBusy time.Time
 }
 
 // Accepted tells the queue that a message was accepted (its 250 said):
@@ -46,10 +52,14 @@ func (q *Queue) Accepted() {
 		return
 	}
 	m := &q.intake
-	w := m.now().UnixNano() / int64(intakeWindow)
+	now := m.now()
+	w := now.UnixNano() / int64(intakeWindow)
 	m.mu.Lock()
 	m.roll(w)
 	m.cur++
+	if m.cur+m.prev >= busyCount {
+		m.lastBusy = now
+	}
 	m.mu.Unlock()
 }
 
@@ -68,12 +78,17 @@ func (m *intakeMeter) roll(w int64) {
 // busy says whether intake runs above intakeBusyRate now.
 func (m *intakeMeter) busy(now time.Time) bool {
 	m.roll(now.UnixNano() / int64(intakeWindow))
-	return m.cur+m.prev >= intakeBusyRate*2*int(intakeWindow)/int(time.Second)
+	return m.cur+m.prev >= busyCount
 }
+
+// busyCount is intakeBusyRate over the two windows busy counts.
+const busyCount = intakeBusyRate * 2 * int(intakeWindow) / int(time.Second)
 
 // holdBack says how long the scheduler is to wait before handing out the
 // next copy: 0 when intake is not busy, or when copies have been held
-// back for Config.IntakeFirst already in this busy spell.
+// back for Config.IntakeFirst already in this busy spell. A spell ends
+// once intake has been quiet for Config.IntakeFirst: copies are held
+// back for at most as long as they have gone out freely before.
 func (q *Queue) holdBack() time.Duration {
 	if q.cfg.IntakeFirst <= 0 {
 		return 0
@@ -83,9 +98,12 @@ func (q *Queue) holdBack() time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.busy(now) {
-		m.since, m.spent = time.Time{}, false
+		if now.Sub(m.lastBusy) >= q.cfg.IntakeFirst {
+			m.since, m.spent = time.Time{}, false // the spell is over
+		}
 		return 0
 	}
+	m.lastBusy = now
 	if m.spent {
 		return 0
 	}

@@ -72,8 +72,19 @@ func TestIntakeFirstHoldBack(t *testing.T) {
 	if d := q.holdBack(); d != 0 {
 		t.Fatalf("held back again in the same busy spell: %s", d)
 	}
-	// Quiet for 200 ms: the spell is over; the next one holds back anew.
+	// Quiet for 200 ms: copies go, and the spell is not over: busy again,
+	// nothing is held back.
 	clock.add(2 * intakeWindow)
+	if d := q.holdBack(); d != 0 {
+		t.Fatalf("quiet, held back %s", d)
+	}
+	accept(q, 20)
+	if d := q.holdBack(); d != 0 {
+		t.Fatalf("a pause of 200 ms started a new spell: held back %s", d)
+	}
+	// Quiet for IntakeFirst: the spell is over; the next one holds back
+	// anew.
+	clock.add(q.cfg.IntakeFirst + intakeWindow)
 	if d := q.holdBack(); d != 0 {
 		t.Fatalf("quiet, held back %s", d)
 	}
@@ -117,5 +128,34 @@ func TestIntakeFirstCopiesWait(t *testing.T) {
 	e.wait(map[string]int{"sent": 1, "queued": 0})
 	if got := relay.copies(); got["a@x.example"] != 1 || len(got) != 1 {
 		t.Fatalf("copies %v", got)
+	}
+}
+
+// The bound holds however intake runs: a flood that pauses for 200 ms
+// (two windows) every 29.8 s, or a rate that dips under the threshold for
+// an instant, is one busy spell, not a new one each time. Here intake is
+// busy for 5 minutes save a 200 ms pause every 29.8 s; the scheduler asks
+// holdBack every 100 ms, as waitForIntake does. Copies must not be held
+// back for more than IntakeFirst in all (they were for 4m50s, going out
+// only in the pauses).
+func TestIntakeFirstBoundHoldsWhenIntakeDips(t *testing.T) {
+	clock := &fakeNow{t: time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)}
+	q := newQueue(t)
+	q.intake.now = clock.now
+	q.cfg.IntakeFirst = 30 * time.Second
+	const flood = 5 * time.Minute
+	pauseEvery := 298 // windows (29.8 s)
+	var held time.Duration
+	for w := 0; time.Duration(w)*intakeWindow < flood; w++ {
+		clock.add(intakeWindow)
+		if w%pauseEvery > 1 { // two windows of every pauseEvery without mail
+			accept(q, 20)
+		}
+		if d := q.holdBack(); d > 0 {
+			held += intakeWindow
+		}
+	}
+	if held > q.cfg.IntakeFirst+intakeWindow {
+		t.Fatalf("copies held back %s of a %s flood with 200 ms pauses (IntakeFirst %s)", held, flood, q.cfg.IntakeFirst)
 	}
 }

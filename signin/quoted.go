@@ -156,8 +156,8 @@ func asWritten(h message.Header) bool {
 		return false
 	}
 	t, params, _ := h.ContentType()
-	if strings.HasPrefix(t, "multipart/") {
-		return false
+	if strings.HasPrefix(t, "multipart/") || t == "message/rfc822" {
+		return false // parts, or a message attached whole, decoded below
 	}
 	switch cs := strings.ToLower(params["charset"]); {
 	case cs == "", cs == "us-ascii", cs == "utf-8", strings.HasPrefix(cs, "iso-8859-"), strings.HasPrefix(cs, "windows-125"):
@@ -188,4 +188,10 @@ func walk(e *message.Entity, depth int, look func([]byte)) {
 	}
 	b, _ := io.ReadAll(io.LimitReader(e.Body, 4<<20))
 	look(b)
+	if t == "message/rfc822" {
+		// A message attached whole: its own parts, decoded.
+		if inner, _ := message.Read(bytes.NewReader(b)); inner != nil {
+			walk(inner, depth+1, look)
+		}
+	}
 }

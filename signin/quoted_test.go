@@ -98,3 +98,25 @@ func TestQuotedTokensEveryEncoding(t *testing.T) {
 		}
 	}
 }
+
+// A message attached whole (message/rfc822: "forward as attachment", a
+// digest of replies) is looked at decoded too: a link in a base64 or
+// UTF-16 part of the attached message is found, whether the attachment is
+// a part of the message or the message itself.
+func TestQuotedTokensInAttachedMessage(t *testing.T) {
+	const tok = "l.12.q6p5lhalz7e.abcdefghijklmnopqrstuvwxyz"
+	link := "https://hub.example/signin/" + tok
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	h := "From: a@x.example\r\nTo: l@hub.example\r\nSubject: Fwd\r\nMIME-Version: 1.0\r\n"
+	inner := "From: l@hub.example\r\nSubject: Re\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n" + b64("Merci.\r\n> "+link+"\r\n") + "\r\n"
+	for _, tc := range []struct{ name, msg string }{
+		{"in a part", h + "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nVoir.\r\n" +
+			"--b\r\nContent-Type: message/rfc822\r\n\r\n" + inner + "--b--\r\n"},
+		{"the message", h + "Content-Type: message/rfc822\r\n\r\n" + inner},
+	} {
+		if got := quotedTokens([]byte(tc.msg)); len(got) != 1 || got[0] != tok {
+			t.Errorf("%s: found %q", tc.name, got)
+		}
+	}
+}
