@@ -391,7 +391,8 @@ type Queue struct {
 	// copies wait, this long at most, then not again until intake has
 	// been quiet as long, so that the cores serve the senders first
 	// (Exim's queue_only_load, on intake's rate). 0: copies never wait.
-	// Less than half of Lease: copies held back stay claimed.
+	// At most half of Lease (shortened to it): copies held back stay
+	// claimed.
 	IntakeFirst Duration `toml:"intake_first"`
 }
 
@@ -692,15 +693,6 @@ func (c *Config) Validate() error {
 	}
 	if c.Queue.RetryMin <= 0 || c.Queue.RetryMax < c.Queue.RetryMin || c.Queue.GiveUpAfter < c.Queue.RetryMin {
 		errs = append(errs, errors.New("queue: need 0 < retry_min <= retry_max and retry_min <= give_up_after"))
-	}
-	lease := c.Queue.Lease.D()
-	if lease <= 0 {
-		lease = 5 * time.Minute // the queue's default
-	}
-	if c.Queue.IntakeFirst.D() >= lease/2 {
-		// Copies claimed, then held back past their lease, would be taken
-		// and sent by another node too (PostgreSQL).
-		errs = append(errs, errors.New("queue.intake_first must be less than half of queue.lease"))
 	}
 	if _, _, err := net.SplitHostPort(c.Web.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("web.listen %q: %v", c.Web.Listen, err))

@@ -99,23 +99,3 @@ func TestSigningNiceRange(t *testing.T) {
 		}
 	}
 }
-
-// Copies held back while intake is busy stay claimed: intake_first must
-// end well within the lease, or another node sends them too.
-func TestIntakeFirstWithinLease(t *testing.T) {
-	for _, tc := range []struct {
-		intake, lease time.Duration
-		ok            bool
-	}{
-		{0, 0, true}, {30 * time.Second, 5 * time.Minute, true}, {30 * time.Second, 0, true},
-		{10 * time.Minute, 5 * time.Minute, false}, {3 * time.Minute, 5 * time.Minute, false}, {3 * time.Minute, 0, false},
-	} {
-		c := Default()
-		c.Domains = []string{"hub.example"}
-		c.Queue.IntakeFirst, c.Queue.Lease = Duration(tc.intake), Duration(tc.lease)
-		err := c.Validate()
-		if tc.ok != (err == nil) || !tc.ok && !strings.Contains(err.Error(), "queue.intake_first") {
-			t.Errorf("intake_first %s, lease %s: %v", tc.intake, tc.lease, err)
-		}
-	}
-}

@@ -1,6 +1,9 @@
 package queue
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -157,5 +160,28 @@ func TestIntakeFirstBoundHoldsWhenIntakeDips(t *testing.T) {
 	}
 	if held > q.cfg.IntakeFirst+intakeWindow {
 		t.Fatalf("copies held back %s of a %s flood with 200 ms pauses (IntakeFirst %s)", held, flood, q.cfg.IntakeFirst)
+	}
+}
+
+// Copies held back stay claimed: intake_first is shortened to half the
+// lease, so that a hold never outlasts a claim (on PostgreSQL another
+// node would send them too). A short lease for a fast failover does not
+// stop the hub from starting.
+func TestIntakeFirstWithinLease(t *testing.T) {
+	db := newQueue(t).db
+	for _, tc := range []struct{ intake, lease, want time.Duration }{
+		{30 * time.Second, 5 * time.Minute, 30 * time.Second},
+		{30 * time.Second, 5 * time.Second, 2500 * time.Millisecond},
+		{10 * time.Minute, 0, 150 * time.Second}, // the default lease, 5 minutes
+		{0, 5 * time.Second, 0},
+	} {
+		q, err := New(context.Background(), db, Config{Domain: "hub.example", IntakeFirst: tc.intake, Lease: tc.lease},
+			slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.cfg.IntakeFirst != tc.want {
+			t.Errorf("intake_first %s, lease %s: %s, want %s", tc.intake, tc.lease, q.cfg.IntakeFirst, tc.want)
+		}
 	}
 }

@@ -296,6 +296,9 @@ func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Queu
 	if cfg.Lease <= 0 {
 		cfg.Lease = 5 * time.Minute
 	}
+	// Copies held back for intake stay claimed: held past their lease,
+	// another node (PostgreSQL) would take and send them too.
+	cfg.IntakeFirst = min(cfg.IntakeFirst, cfg.Lease/2)
 	if cfg.Relay.Helo == "" {
 		cfg.Relay.Helo = "localhost"
 	}
