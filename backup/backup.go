@@ -91,10 +91,17 @@ func ReadIdentities(file string) ([]age.Identity, error) {
 	return ids, nil
 }
 
+// Snapshotter copies a consistent database file to a path: a
+// *store.DB, or the file as it is (store.OpenFile) when its schema is
+// behind this binary's.
+type Snapshotter interface {
+	Snapshot(ctx context.Context, path string) error
+}
+
 // Create writes an encrypted backup of the hub whose configuration is cfg
 // and database db to w: the snapshot is taken while the hub goes on
 // accepting and delivering mail.
-func Create(ctx context.Context, db *store.DB, cfg config.Config, recipients []age.Recipient, w io.Writer, now time.Time) (Manifest, error) {
+func Create(ctx context.Context, db Snapshotter, cfg config.Config, recipients []age.Recipient, w io.Writer, now time.Time) (Manifest, error) {
 	RemoveStale(cfg.DataDir)
 	tmp, err := os.MkdirTemp(cfg.DataDir, ".backup-")
 	if err != nil {
@@ -275,7 +282,7 @@ func census(ctx context.Context, p string) (int, map[string]int64, error) {
 // WriteFile writes a backup to file: written under a temporary name,
 // synced, then renamed, so a backup file is whole or absent. Its mode is
 // 0600.
-func WriteFile(ctx context.Context, db *store.DB, cfg config.Config, recipients []age.Recipient, file string, now time.Time) (Manifest, error) {
+func WriteFile(ctx context.Context, db Snapshotter, cfg config.Config, recipients []age.Recipient, file string, now time.Time) (Manifest, error) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 		return Manifest{}, fmt.Errorf("backup: %w", err)
 	}

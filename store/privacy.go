@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -79,6 +80,41 @@ func (db *DB) Snapshot(ctx context.Context, path string) error {
 	}
 	return nil
 }
+
+// File is the SQLite database of a data directory opened as it is: no
+// migration, no statement prepared, whatever its schema. A backup taken
+// before an upgrade, with the new binary, reads the database through it.
+type File struct{ db *sql.DB }
+
+// OpenFile opens the database of dir as it is; it must exist.
+func OpenFile(dir string) (*File, error) {
+	path := filepath.Join(dir, FileName)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	registerDriver()
+	db, err := sql.Open(driverName, "file:"+path+"?_busy_timeout=10000")
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	return &File{db: db}, nil
+}
+
+// Snapshot writes a consistent copy of the database to path (VACUUM
+// INTO), as DB.Snapshot does.
+func (f *File) Snapshot(ctx context.Context, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("store: snapshot: %s exists", path)
+	}
+	if _, err := f.db.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
+		return fmt.Errorf("store: snapshot: %w", err)
+	}
+	return nil
+}
+
+// Close closes the file.
+func (f *File) Close() error { return f.db.Close() }
 
 // ErrNotSQLite: what only SQLite's file allows (a snapshot by VACUUM INTO)
 // was asked of a PostgreSQL database, which its own tools back up.

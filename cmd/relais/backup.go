@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"codeberg.org/relais/relais/backup"
+	"codeberg.org/relais/relais/store"
 )
 
 const backupDoc = `An encrypted backup of the hub while it runs: a consistent snapshot of the
@@ -36,11 +38,27 @@ func runBackup(args []string) error {
 	if len(pos) != 0 {
 		return usagef("backup takes no argument (--out FILE)")
 	}
-	db, c, err := d.openRead()
-	if err != nil {
+	var db backup.Snapshotter
+	sdb, c, err := d.openRead()
+	var behind *store.SchemaBehindError
+	switch {
+	case errors.As(err, &behind) && c.Store.URL == "":
+		// A backup taken before an upgrade, with the new binary: the
+		// database is copied as it is, not migrated (the new binary's
+		// serve migrates it, or a restore's).
+		f, ferr := store.OpenFile(c.DataDir)
+		if ferr != nil {
+			return ferr
+		}
+		defer f.Close()
+		db = f
+		fmt.Fprintf(stdout, "backup: the database's schema is at version %d, this relais's at %d: copied as it is\n", behind.Have, behind.Want)
+	case err != nil:
 		return err
+	default:
+		defer sdb.Close()
+		db = sdb
 	}
-	defer db.Close()
 	if err := c.Validate(); err != nil && len(c.Domains) > 0 {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	_ "github.com/mattn/go-sqlite3"
 
 	"codeberg.org/relais/relais/internal/schematest"
@@ -138,6 +139,18 @@ func TestCLIReadOnlyDoesNotMigrate(t *testing.T) {
 		if v := version(); v != was {
 			t.Fatalf("relais %v migrated to %d", args, v)
 		}
+	}
+	// A backup before an upgrade, taken with the new binary: the database
+	// copied as it is, its schema left where it was.
+	id, _ := age.GenerateX25519Identity()
+	file := filepath.Join(t.TempDir(), "before-upgrade.tar.age")
+	out := relais(t, "backup", "--out", file, "--recipient", id.Recipient().String(), "--data", data)
+	if !strings.HasPrefix(out, fmt.Sprintf("backup: the database's schema is at version %d, this relais's at %d: copied as it is\n", was, now)) ||
+		!strings.Contains(out, fmt.Sprintf(", schema %d, ", was)) {
+		t.Fatalf("backup of a schema behind:\n%s", out)
+	}
+	if v := version(); v != was {
+		t.Fatalf("backup migrated to %d", v)
 	}
 	relais(t, "group", "add", "4405.x", "--name", "X", "--animator", "a@b.example", "--data", data)
 	if v := version(); v != now {
