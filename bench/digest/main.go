@@ -38,6 +38,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/debug"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -282,6 +283,16 @@ func deliverAll(ctx context.Context, h *hub.Hub, snk *sink, want, size int) erro
 	if f, err := os.Create(os.Getenv("DELIVERPROFILE")); err == nil && os.Getenv("DELIVERPROFILE") != "" {
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
+	}
+	if name := os.Getenv("DELIVERALLOCS"); name != "" {
+		// What the delivery allocated: go tool pprof -sample_index=alloc_space.
+		runtime.MemProfileRate = 64 << 10
+		defer func() {
+			if f, err := os.Create(name); err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	t0 := time.Now()
 	h.Start()
