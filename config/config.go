@@ -387,7 +387,7 @@ type Queue struct {
 	// claimed stays its own; a node that dies leaves its claims to the
 	// others after this. Longer than an attempt can last.
 	Lease Duration `toml:"lease"`
-	// IntakeFirst: while the hub accepts more than 100 messages a second,
+	// IntakeFirst: while the hub accepts 100 messages a second or more,
 	// copies wait, this long at most, then not again until intake has
 	// been quiet as long, so that the cores serve the senders first
 	// (Exim's queue_only_load, on intake's rate). 0: copies never wait.
@@ -690,6 +690,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Queue.Workers < 1 {
 		errs = append(errs, errors.New("queue.workers must be at least 1"))
+	}
+	if c.Queue.IntakeFirst < 0 {
+		errs = append(errs, errors.New("queue.intake_first must be 0 (copies never wait) or more"))
 	}
 	if c.Queue.RetryMin <= 0 || c.Queue.RetryMax < c.Queue.RetryMin || c.Queue.GiveUpAfter < c.Queue.RetryMin {
 		errs = append(errs, errors.New("queue: need 0 < retry_min <= retry_max and retry_min <= give_up_after"))

@@ -99,3 +99,17 @@ func TestSigningNiceRange(t *testing.T) {
 		}
 	}
 }
+
+// A negative intake_first is a mistake, not a way to say "never".
+func TestIntakeFirstNotNegative(t *testing.T) {
+	c := Default()
+	c.Domains = []string{"hub.example"}
+	c.Queue.IntakeFirst = Duration(-5 * time.Second)
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "queue.intake_first must be 0") {
+		t.Fatalf("intake_first -5s: %v", err)
+	}
+	c.Queue.IntakeFirst = 0
+	if err := c.Validate(); err != nil {
+		t.Fatalf("intake_first 0: %v", err)
+	}
+}

@@ -20,6 +20,8 @@ database, the DKIM keys, the configuration (with the operator's templates and
 positions file), in one file encrypted with age to the public keys of
 backup.recipients (or --recipient). Any one of the matching identities restores
 it; the age command-line tool decrypts it too: age -d -i KEY.txt FILE | tar t.
+A database whose schema is behind this relais's (a backup before an upgrade,
+taken with the new binary) is copied as it is, and this command says so.
 serve makes them by itself every backup.every into backup.dir. The configuration
 saved is the one this command reads: give it serve's --config.
 
@@ -52,7 +54,6 @@ func runBackup(args []string) error {
 		}
 		defer f.Close()
 		db = f
-		fmt.Fprintf(stdout, "backup: the database's schema is at version %d, this relais's at %d: copied as it is\n", behind.Have, behind.Want)
 	case err != nil:
 		return err
 	default:
@@ -88,6 +89,9 @@ func runBackup(args []string) error {
 	m, err := backup.WriteFile(ctx, db, c, recipients, file, now)
 	if err != nil {
 		return err
+	}
+	if behind != nil && sdb == nil {
+		fmt.Fprintf(stdout, "backup: the database's schema is at version %d, this relais's at %d: copied as it is\n", behind.Have, behind.Want)
 	}
 	st, _ := os.Stat(file)
 	fmt.Fprintf(stdout, "backup: %s (%d bytes, %d files, encrypted to %d recipient(s))\n", file, st.Size(), len(m.Files), len(recipients))

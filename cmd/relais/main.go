@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // command is a top-level command: `relais NAME ARGS`.
@@ -91,7 +92,13 @@ func run(args []string) int {
 		err = named(name, err)
 		var ce *cmdError
 		errors.As(err, &ce)
-		fmt.Fprintf(os.Stderr, "relais %s: %v\n", ce.name, ce.err)
+		// A package's own prefix that repeats the command's
+		// ("relais backup: backup: …") is said once.
+		msg := ce.err.Error()
+		if word, _, _ := strings.Cut(ce.name, " "); strings.HasPrefix(msg, word+": ") {
+			msg = strings.TrimPrefix(msg, word+": ")
+		}
+		fmt.Fprintf(os.Stderr, "relais %s: %s\n", ce.name, msg)
 		var ue usageError
 		if errors.As(err, &ue) {
 			return 2

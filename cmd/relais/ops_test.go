@@ -152,6 +152,11 @@ func TestCLIReadOnlyDoesNotMigrate(t *testing.T) {
 	if v := version(); v != was {
 		t.Fatalf("backup migrated to %d", v)
 	}
+	// Without a recipient: one line, the command's name said once.
+	if out, errs, code := runCmd(t, nil, "backup", "--out", file+"2", "--data", data); code != 1 || out != "" ||
+		!strings.HasPrefix(errs, "relais backup: no recipient: set backup.recipients") || strings.Count(errs, "\n") != 1 {
+		t.Errorf("backup without a recipient: %d\nstdout %q\nstderr %q", code, out, errs)
+	}
 	relais(t, "group", "add", "4405.x", "--name", "X", "--animator", "a@b.example", "--data", data)
 	if v := version(); v != now {
 		t.Fatalf("group add: schema at %d, want %d", v, now)
