@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -210,5 +211,49 @@ func TestHandOverSendsEachOnce(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%s: %d copies", r, n)
 		}
+	}
+}
+
+// The messages handed over and not yet given to a worker are bounded in
+// bytes too: while intake comes first they wait, and large ones would
+// fill the memory. Past the bound, deliveries are owed to a claim, which
+// reads the message when it sends it.
+func TestHandOverBoundedInBytes(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t)
+	q.running.Store(true)
+	q.handBytes = 100
+	big := "Subject: big\r\n\r\n" + strings.Repeat("x", 60) + "\r\n" // 78 bytes
+	for i := range 2 {
+		err := q.db.Write(ctx, func(tx *store.Tx) error {
+			_, err := acceptFor(q, tx, big, fmt.Sprintf("r%d@x.example", i))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.mu.Lock()
+		n := len(q.waiting)
+		q.mu.Unlock()
+		if n != 1 { // the first handed over, the second not
+			t.Fatalf("message %d: %d waiting", i, n)
+		}
+	}
+	if !q.owed.Load() {
+		t.Fatal("the second message, past the bound, is not owed to a claim")
+	}
+	if js := q.takeHanded(); len(js) != 1 || js[0].rcpt != "r0@x.example" {
+		t.Fatalf("handed over %+v", js)
+	}
+	// Taken by the scheduler: room again.
+	err := q.db.Write(ctx, func(tx *store.Tx) error {
+		_, err := acceptFor(q, tx, big, "r2@x.example")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if js := q.takeHanded(); len(js) != 1 || js[0].rcpt != "r2@x.example" {
+		t.Fatalf("after the scheduler took the first: %+v", js)
 	}
 }

@@ -222,6 +222,9 @@ type Queue struct {
 	mu       sync.Mutex
 	inflight map[int64]bool
 	waiting  []job // handed over at enqueue, for the scheduler
+	// waitingBytes is the size of the messages waiting holds; handBytes
+	// its bound (handOverBytes; tests lower it).
+	waitingBytes, handBytes int
 	// freshAfter is the last never-tried delivery handed out; only the
 	// scheduler goroutine touches it.
 	freshAfter int64
@@ -314,6 +317,7 @@ func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Queu
 		inflight:   make(map[int64]bool),
 		conns:      make(map[*trackedConn]bool),
 		intake:     intakeMeter{now: time.Now},
+		handBytes:  handOverBytes,
 	}, nil
 }
 
@@ -448,10 +452,13 @@ func (q *Queue) handOverAtCommit(tx *store.Tx, id int64, m Message, held store.R
 // to this node's own workers: more, a list post's, are claimed by
 // batches as they go, so that none waits in memory for long (under a
 // lease, on PostgreSQL). handOverQueue bounds those handed over and not
-// yet given to a worker.
+// yet given to a worker, and handOverBytes the messages they hold: while
+// intake comes first they wait up to queue.intake_first, and 1,024 large
+// messages would otherwise be gigabytes in memory.
 const (
 	handOverMax   = 64
 	handOverQueue = 2 * scanLimit
+	handOverBytes = 64 << 20
 )
 
 // handOver says whether the deliveries of m, queued in tx, go straight to
@@ -470,7 +477,7 @@ func (q *Queue) handOver(tx *store.Tx, m Message) (store.Received, bool) {
 		return held, false
 	}
 	q.mu.Lock()
-	full := len(q.waiting) >= handOverQueue
+	full := len(q.waiting) >= handOverQueue || q.waitingBytes+len(held.Body) > q.handBytes
 	q.mu.Unlock()
 	return held, !full
 }
@@ -496,6 +503,9 @@ func (q *Queue) handed(js []job) {
 		q.inflight[j.id] = true
 		q.waiting = append(q.waiting, j)
 	}
+	if len(js) > 0 {
+		q.waitingBytes += len(js[0].pre.data) // one message for all of js
+	}
 	q.mu.Unlock()
 	if q.absorb.Add(1) > handOverQueue {
 		q.absorb.Store(handOverQueue)
@@ -512,7 +522,7 @@ func (q *Queue) handed(js []job) {
 func (q *Queue) takeHanded() []job {
 	q.mu.Lock()
 	js := q.waiting
-	q.waiting = nil
+	q.waiting, q.waitingBytes = nil, 0
 	q.mu.Unlock()
 	if len(js) == 0 {
 		return nil
