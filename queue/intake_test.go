@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// fakeNow is a clock the test moves, for the intake meter.
+// fakeNow is a clock the test moves (the intake meter's, pipeEnv's).
 type fakeNow struct {
 	mu sync.Mutex
 	t  time.Time

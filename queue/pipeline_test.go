@@ -213,8 +213,7 @@ type pipeEnv struct {
 	q     *Queue
 	db    *store.DB
 	relay *testRelay
-	mu    sync.Mutex
-	now   time.Time
+	now   fakeNow // the queue's clock
 	stop  func()
 }
 
@@ -224,7 +223,7 @@ func newPipeEnv(t *testing.T, relay *testRelay, workers int, signer Signer, twea
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &pipeEnv{t: t, db: db, relay: relay, now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+	e := &pipeEnv{t: t, db: db, relay: relay, now: fakeNow{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}}
 	r := Relay{Address: relay.ln.Addr().String(), StartTLS: "off", Timeout: 10 * time.Second}
 	cfg := Config{Domain: "hub.example", RetryMin: time.Minute, RetryMax: time.Hour,
 		GiveUpAfter: 24 * time.Hour, Workers: workers, Now: e.clock, Signer: signer, Relay: r}
@@ -251,16 +250,10 @@ func newPipeEnv(t *testing.T, relay *testRelay, workers int, signer Signer, twea
 	return e
 }
 
-func (e *pipeEnv) clock() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.now
-}
+func (e *pipeEnv) clock() time.Time { return e.now.now() }
 
 func (e *pipeEnv) advance(d time.Duration) {
-	e.mu.Lock()
-	e.now = e.now.Add(d)
-	e.mu.Unlock()
+	e.now.add(d)
 	e.q.Kick()
 }
 
