@@ -68,7 +68,10 @@ func (s *Service) view(m Member, d Digest, byID func(int64) (*events.Event, bool
 	loc := m.Location()
 	lang := m.Lang
 	conv := func(items []Item) []ViewEvent {
-		var out []ViewEvent
+		if len(items) == 0 {
+			return nil
+		}
+		out := make([]ViewEvent, 0, len(items))
 		for _, it := range items {
 			e, ok := byID(it.ID)
 			if !ok {

@@ -78,39 +78,82 @@ func (s *Set) Memo(personal ...string) *Memo {
 // Compose is Set.Compose, with the lists of template name kept item by
 // item.
 func (m *Memo) Compose(lang, name string, data any, env Envelope) ([]byte, error) {
-	r, html, err := m.render(lang, name, data, env.HTML)
+	f, err := m.form(lang, name, env.HTML)
 	if err != nil {
 		return nil, err
 	}
-	return compose(name, r, html, env)
+	if f == nil {
+		return m.set.Compose(lang, name, data, env)
+	}
+	subject, text, html, done, err := m.parts(f, name, data, env.HTML)
+	defer done()
+	if err != nil {
+		return nil, err
+	}
+	return compose(name, f.lang, subject, text, html, env)
 }
 
-// render is Set.render, with the lists kept item by item.
-func (m *Memo) render(lang, name string, data any, htmlName string) (Rendered, []byte, error) {
-	f, err := m.form(lang, name, htmlName)
-	if err != nil {
-		return Rendered{}, nil, err
+// parts renders form f of message name: its subject, text and HTML (nil
+// without). They are made in buffers used again from one message to the
+// next (a digest's are about 60 KB): text and html may be read until
+// done is called, which it must be.
+func (m *Memo) parts(f *memoForm, name string, data any, htmlName string) (subject string, text, html []byte, done func(), err error) {
+	b := getBuffer(int(f.textSize.Load()))
+	var h *bytes.Buffer
+	done = func() {
+		putBuffer(b)
+		if h != nil {
+			putBuffer(h)
+		}
 	}
-	if f == nil {
-		return m.set.render(lang, name, data, htmlName)
+	if err := f.text.Execute(b, data); err != nil {
+		return "", nil, nil, done, fmt.Errorf("templates: %s/%s: %w", f.lang, name, err)
 	}
-	var b bytes.Buffer
-	b.Grow(int(f.textSize.Load()))
-	if err := f.text.Execute(&b, data); err != nil {
-		return Rendered{}, nil, fmt.Errorf("templates: %s/%s: %w", f.lang, name, err)
+	// As rendered reads it.
+	head, text, ok := bytes.Cut(b.Bytes(), []byte("\n\n"))
+	if !ok {
+		return "", nil, nil, done, fmt.Errorf("templates: %s/%s: no blank line after the header", f.lang, name)
 	}
-	r, err := rendered(f.lang, name, b.String())
-	if err != nil || f.html == nil {
-		return r, nil, err
+	for line := range bytes.SplitSeq(head, []byte("\n")) {
+		if v, ok := bytes.CutPrefix(line, []byte("Subject:")); ok {
+			subject = string(bytes.TrimSpace(v))
+		}
 	}
-	var h bytes.Buffer
-	h.Grow(int(f.htmlSize.Load()))
-	if err := f.html.Execute(&h, data); err != nil {
-		return r, nil, fmt.Errorf("templates: %s/%s.html: %w", f.lang, htmlName, err)
+	if subject == "" {
+		return "", nil, nil, done, fmt.Errorf("templates: %s/%s: no Subject line", f.lang, name)
+	}
+	if f.html != nil {
+		h = getBuffer(int(f.htmlSize.Load()))
+		if err := f.html.Execute(h, data); err != nil {
+			return "", nil, nil, done, fmt.Errorf("templates: %s/%s.html: %w", f.lang, htmlName, err)
+		}
+		grow(&f.htmlSize, h.Len())
+		html = h.Bytes()
 	}
 	grow(&f.textSize, b.Len())
-	grow(&f.htmlSize, h.Len())
-	return r, h.Bytes(), nil
+	return subject, text, html, done, nil
+}
+
+// buffers are the Memo's part buffers, used again.
+var buffers sync.Pool
+
+// maxPooled: a larger buffer is left to the collector.
+const maxPooled = 1 << 20
+
+func getBuffer(size int) *bytes.Buffer {
+	b, _ := buffers.Get().(*bytes.Buffer)
+	if b == nil {
+		b = new(bytes.Buffer)
+	}
+	b.Reset()
+	b.Grow(size)
+	return b
+}
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() <= maxPooled {
+		buffers.Put(b)
+	}
 }
 
 // memoForm is a message's templates with their lists' bodies taken out as
@@ -198,7 +241,7 @@ func (m *Memo) build(lang, name, htmlName string) (*memoForm, error) {
 		return nil, nil
 	}
 	hname := lang + "/" + htmlName + ".html"
-	h := htmltemplate.New(hname).Option("missingkey=error").Funcs(htmltemplate.FuncMap{"relaisItem": hp.itemHTML, "relaisList": hp.listHTML})
+	h := htmltemplate.New(hname).Option("missingkey=error").Funcs(htmltemplate.FuncMap{"relaisItem": hp.item, "relaisList": hp.list})
 	for n, tr := range trees {
 		if _, err := h.AddParseTree(n, tr); err != nil {
 			return nil, nil
@@ -221,6 +264,12 @@ func (m *Memo) build(lang, name, htmlName string) (*memoForm, error) {
 		if id, ok := a.Pipe.Cmds[1].Args[0].(*parse.IdentifierNode); !ok || id.Ident != "_html_template_htmlescaper" {
 			return nil, nil
 		}
+	}
+	// What the items print is escaped already (render): the page's
+	// escaper, which would pass it as HTML, is taken off (the page is
+	// escaped once, above; nothing escapes it again).
+	for _, a := range sites {
+		a.Pipe.Cmds = a.Pipe.Cmds[:1]
 	}
 	hp.exec = h.ExecuteTemplate
 	f.html = h
@@ -408,44 +457,50 @@ func (m *Memo) pureArg(a parse.Node) bool {
 	return false // dot, variables
 }
 
-// item renders list i's item for the text part.
-func (p *memoPart) item(i int, item any) (string, error) {
-	var b strings.Builder
-	err := p.render(&b, i, item)
-	return b.String(), err
+// piece is what relaisItem or relaisList made, in a buffer of the pool:
+// the template prints it (a fmt.Formatter), and the buffer goes back. It
+// is printed as it is in the HTML part too: build takes the page's
+// escaping off the actions that call them, the items being escaped as the
+// page would have escaped them (render).
+type piece struct{ b *bytes.Buffer }
+
+func (p piece) Format(f fmt.State, _ rune) {
+	f.Write(p.b.Bytes())
+	putBuffer(p.b)
 }
 
-// itemHTML renders list i's item for the HTML part: HTML already escaped
-// as the page's own escaping would have (its place checked in build).
-func (p *memoPart) itemHTML(i int, item any) (htmltemplate.HTML, error) {
-	s, err := p.item(i, item)
-	return htmltemplate.HTML(s), err
+// item renders list i's item.
+func (p *memoPart) item(i int, item any) (piece, error) {
+	b := getBuffer(0)
+	if err := p.render(b, i, item); err != nil {
+		putBuffer(b)
+		return piece{}, err
+	}
+	return piece{b}, nil
 }
 
-// list renders list i, items, for the text part: as {{range}} does.
-func (p *memoPart) list(i int, items any) (string, error) {
-	var b strings.Builder
+// list renders list i, items: as {{range}} does.
+func (p *memoPart) list(i int, items any) (piece, error) {
 	v := reflect.ValueOf(items)
 	switch v.Kind() {
 	case reflect.Slice, reflect.Array:
-		b.Grow(int(p.size[i].Load()))
+		b := getBuffer(int(p.size[i].Load()))
 		for j := range v.Len() {
-			if err := p.render(&b, i, v.Index(j).Interface()); err != nil {
-				return "", err
+			if err := p.render(b, i, v.Index(j).Interface()); err != nil {
+				putBuffer(b)
+				return piece{}, err
 			}
 		}
 		grow(&p.size[i], b.Len())
+		return piece{b}, nil
 	default: // maps (in the order of their keys), numbers, nil…
-		if err := p.exec(&b, listName(i), items); err != nil {
-			return "", err
+		b := getBuffer(0)
+		if err := p.exec(b, listName(i), items); err != nil {
+			putBuffer(b)
+			return piece{}, err
 		}
+		return piece{b}, nil
 	}
-	return b.String(), nil
-}
-
-func (p *memoPart) listHTML(i int, items any) (htmltemplate.HTML, error) {
-	s, err := p.list(i, items)
-	return htmltemplate.HTML(s), err
 }
 
 // keptKey is one list's item: either the item itself with placeholders
@@ -479,7 +534,7 @@ type hole struct {
 }
 
 // render writes list i's item to b.
-func (p *memoPart) render(b *strings.Builder, i int, item any) error {
+func (p *memoPart) render(b *bytes.Buffer, i int, item any) error {
 	m := p.m
 	v := reflect.ValueOf(item)
 	if i >= len(p.kept) || !p.kept[i] || v.Kind() != reflect.Struct || !v.Type().Comparable() {

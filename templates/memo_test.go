@@ -75,6 +75,27 @@ func memoEvents(r *rand.Rand) []memoItem {
 	return evs
 }
 
+// memoRender is Set.render through m's parts.
+func memoRender(m *Memo, lang, name string, data any, htmlName string) (Rendered, []byte, error) {
+	f, err := m.form(lang, name, htmlName)
+	if err != nil {
+		return Rendered{}, nil, err
+	}
+	if f == nil { // as Compose falls back
+		return m.set.render(lang, name, data, htmlName)
+	}
+	subject, text, html, done, err := m.parts(f, name, data, htmlName)
+	defer done()
+	if err != nil {
+		return Rendered{}, nil, err
+	}
+	r := Rendered{Lang: f.lang, Subject: subject, Text: string(text)}
+	if html != nil {
+		html = bytes.Clone(html)
+	}
+	return r, html, nil
+}
+
 // compareMemo renders n views both ways and says whether the memo kept
 // items.
 func compareMemo(t *testing.T, s *Set, n int) (kept bool) {
@@ -86,9 +107,12 @@ func compareMemo(t *testing.T, s *Set, n int) (kept bool) {
 		v := memoData(r, evs)
 		lang := Languages[i%len(Languages)]
 		want, wantHTML, err1 := s.render(lang, "agenda-digest", v, "agenda-digest")
-		got, gotHTML, err2 := m.render(lang, "agenda-digest", v, "agenda-digest")
+		got, gotHTML, err2 := memoRender(m, lang, "agenda-digest", v, "agenda-digest")
 		if (err1 == nil) != (err2 == nil) {
 			t.Fatalf("view %d: errors differ: %v / %v", i, err1, err2)
+		}
+		if err1 != nil {
+			continue // Compose returns no message either way
 		}
 		if want != got {
 			t.Fatalf("view %d: text differs:\n%q\n%q", i, want.Text, got.Text)
@@ -205,11 +229,11 @@ func TestMemoOtherLists(t *testing.T) {
 	data := map[string]any{"Own": map[string]memoItem{"b": {Title: "B", Attend: "https://x/b"}, "a": {Title: "<A>", Attend: "javascript:x"}},
 		"Near": []any{memoItem{Attend: "&"}, map[string]string{"Attend": "<m>"}}, "N": 3}
 	want, wantHTML, err1 := s.render("fr", "agenda-digest", data, "agenda-digest")
-	got, gotHTML, err2 := m.render("fr", "agenda-digest", data, "agenda-digest")
+	got, gotHTML, err2 := memoRender(m, "fr", "agenda-digest", data, "agenda-digest")
 	if err1 != nil || err2 != nil || want != got || !bytes.Equal(wantHTML, gotHTML) {
 		t.Fatalf("%v %v\n%q\n%q\n%s\n%s", err1, err2, want, got, wantHTML, gotHTML)
 	}
-	if _, _, err := m.render("fr", "agenda-digest", map[string]any{"Own": nil, "Near": 1.5, "N": 0}, "agenda-digest"); err == nil {
+	if _, _, err := memoRender(m, "fr", "agenda-digest", map[string]any{"Own": nil, "Near": 1.5, "N": 0}, "agenda-digest"); err == nil {
 		t.Fatal("ranged over a float")
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"mime"
 	"mime/multipart"
-	"mime/quotedprintable"
 	"net/mail"
 	"net/textproto"
 	"slices"
@@ -105,11 +104,8 @@ func mimeBytes(e *email.Email) ([]byte, error) {
 				return err
 			}
 		}
-		qp := quotedprintable.NewWriter(&b)
-		if _, err := qp.Write(body); err != nil {
-			return err
-		}
-		return qp.Close()
+		b.Write(appendQP(b.AvailableBuffer(), body)) // in place when b has room
+		return nil
 	}
 	if len(e.Text) > 0 {
 		if err := part(e.Text, "text/plain"); err != nil {

@@ -43,9 +43,9 @@ func TestMimeBytesAsLibrary(t *testing.T) {
 				References: "<m1@x> <m2@x>", Header: [][2]string{{"Reply-To", "Équipe <e@x>"}, {"X-Two", "a"}, {"X-Two", "b"}}}},
 		{Rendered{"fr", "x", ""}, []byte("<p>html only</p>"), Envelope{From: "a@b", To: "not an address, c@d", Date: date, MessageID: "<e@f>"}},
 	} {
-		got, err1 := compose("test", c.r, c.html, c.env)
+		got, err1 := compose("test", c.r.Lang, c.r.Subject, []byte(c.r.Text), c.html, c.env)
 		toBytes = (*email.Email).Bytes
-		want, err2 := compose("test", c.r, c.html, c.env)
+		want, err2 := compose("test", c.r.Lang, c.r.Subject, []byte(c.r.Text), c.html, c.env)
 		toBytes = mimeBytes
 		if err1 != nil || err2 != nil {
 			t.Fatal(err1, err2)

@@ -288,7 +288,7 @@ func (s *Set) Compose(lang, name string, data any, env Envelope) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	return compose(name, r, html, env)
+	return compose(name, r.Lang, r.Subject, []byte(r.Text), html, env)
 }
 
 // render fills message template name and, if htmlName is not "", page
@@ -309,14 +309,15 @@ func (s *Set) render(lang, name string, data any, htmlName string) (Rendered, []
 	return r, h.Bytes(), nil
 }
 
-// compose builds the whole message from its rendered text and HTML (nil
-// for none).
-func compose(name string, r Rendered, html []byte, env Envelope) ([]byte, error) {
+// compose builds the whole message in lang from its subject, its rendered
+// text and HTML (nil for none). What it returns shares no memory with
+// text, html or subject: the Memo's buffers are used again once it returns.
+func compose(name, lang, subject string, text, html []byte, env Envelope) ([]byte, error) {
 	e := email.NewEmail()
 	e.From = env.From
 	e.To = []string{env.To}
-	e.Subject = r.Subject
-	e.Text = []byte(r.Text)
+	e.Subject = subject
+	e.Text = text
 	e.HTML = html
 	if env.MessageID != "" {
 		e.Headers.Set("Message-ID", env.MessageID)
@@ -332,7 +333,7 @@ func compose(name string, r Rendered, html []byte, env Envelope) ([]byte, error)
 		env.Date = time.Now()
 	}
 	e.Headers.Set("Date", env.Date.Format(time.RFC1123Z))
-	e.Headers.Set("Content-Language", r.Lang)
+	e.Headers.Set("Content-Language", lang)
 	if env.AutoSubmitted != "" {
 		e.Headers.Set("Auto-Submitted", env.AutoSubmitted)
 	}
