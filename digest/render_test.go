@@ -2,6 +2,9 @@ package digest
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base32"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -142,5 +145,27 @@ func BenchmarkRender(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// The links of digests already sent keep working: a token is the member's
+// link id, the event in base 36, and the first 10 bytes of an HMAC-SHA256
+// of "agenda-attend", NUL, link, NUL, event in base 10, in lower-case
+// base32; a stop link's MAC is that of "agenda-stop", NUL, link.
+func TestTokensAsSent(t *testing.T) {
+	s := renderService(t, "")
+	mac := func(msg string) string {
+		h := hmac.New(sha256.New, []byte("secret"))
+		h.Write([]byte(msg))
+		return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h.Sum(nil)[:10]))
+	}
+	m := Member{Link: "k7d2x", Email: "marie@example.org"}
+	for range 3 { // the pooled state used again gives the same
+		if got, want := s.AttendToken(m, 123456), "k7d2x.2n9c."+mac("agenda-attend\x00k7d2x\x00123456"); got != want {
+			t.Fatalf("attend token %q, want %q", got, want)
+		}
+		if got, want := s.Token(m), "k7d2x."+mac("agenda-stop\x00k7d2x"); got != want {
+			t.Fatalf("stop token %q, want %q", got, want)
+		}
 	}
 }

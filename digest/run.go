@@ -52,7 +52,7 @@ type Service struct {
 	log    *slog.Logger
 	secret []byte
 	copies copies    // what the queue's workers make copies from
-	macs   sync.Pool // of HMAC-SHA256 under secret: a digest has a link per event
+	macs   sync.Pool // of *macState: a digest has a link per event
 	// progress, if set, is told how far Run is (OnProgress).
 	progress func(done, total int)
 
@@ -381,19 +381,36 @@ func (s *Service) memberToken(purpose, link string) string {
 }
 
 func (s *Service) macFor(purpose, subject string) string {
-	h, _ := s.macs.Get().(hash.Hash)
-	if h == nil {
-		h = hmac.New(sha256.New, s.secret)
-	}
-	h.Reset()
-	h.Write([]byte(purpose + "\x00" + subject))
-	var sum [sha256.Size]byte
-	mac := h.Sum(sum[:0])
-	s.macs.Put(h)
-	return strings.ToLower(b32.EncodeToString(mac[:10]))
+	return s.mac(purpose, subject, "")
 }
 
-var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+// mac is the MAC of purpose, NUL, subject and more (a digest makes one per
+// event for each member: no allocation but the result).
+func (s *Service) mac(purpose, subject, more string) string {
+	m, _ := s.macs.Get().(*macState)
+	if m == nil {
+		m = &macState{h: hmac.New(sha256.New, s.secret)}
+	}
+	m.h.Reset()
+	m.buf = append(append(append(append(m.buf[:0], purpose...), 0), subject...), more...)
+	m.h.Write(m.buf)
+	sum := m.h.Sum(m.sum[:0])
+	var out [16]byte
+	b32lower.Encode(out[:], sum[:10])
+	s.macs.Put(m)
+	return string(out[:])
+}
+
+// macState is a keyed HMAC and its scratch space, pooled.
+type macState struct {
+	h   hash.Hash
+	buf []byte
+	sum [sha256.Size]byte
+}
+
+// b32lower is base32 in lower case, without padding: 10 bytes are 16
+// characters.
+var b32lower = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
 // ErrBadToken: a stop link the hub did not make.
 var ErrBadToken = errors.New("digest: unknown link")
@@ -463,7 +480,8 @@ func (s *Service) AttendToken(m Member, eventID int64) string {
 }
 
 func (s *Service) attendMAC(link string, eventID int64) string {
-	return s.macFor("agenda-attend", link+"\x00"+strconv.FormatInt(eventID, 10))
+	var n [20]byte
+	return s.mac("agenda-attend", link, "\x00"+string(strconv.AppendInt(n[:0], eventID, 10)))
 }
 
 // Attend reads a "je participe" link and, when really (a POST), records
