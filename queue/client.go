@@ -16,6 +16,7 @@ package queue
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
@@ -364,31 +365,32 @@ func (c *client) envelopeLockstep(mail, rcpt string) (result, bool) {
 func (c *client) writeContent(parts ...[]byte) {
 	bol, cr := true, false // at the beginning of a line; the last byte was CR
 	for _, p := range parts {
-		for len(p) > 0 {
-			if bol && p[0] == '.' {
+		// What needs no change is written in one piece: a line is cut
+		// only before a dot that starts it and before a bare LF.
+		run := 0 // p[run:i] is not written yet
+		for i := 0; i < len(p); {
+			if bol && p[i] == '.' {
+				c.bw.Write(p[run:i])
 				c.bw.WriteByte('.')
+				run = i
 			}
-			// Up to and including the next LF.
-			i := 0
-			for i < len(p) && p[i] != '\n' {
-				i++
-			}
-			if i == len(p) { // no LF: the rest of this part
-				c.bw.Write(p)
+			j := bytes.IndexByte(p[i:], '\n')
+			if j < 0 { // no LF: the rest of this part
 				cr, bol = p[len(p)-1] == '\r', false
 				break
 			}
-			if i > 0 {
-				c.bw.Write(p[:i])
-				cr = p[i-1] == '\r'
+			if j += i; j > i {
+				cr = p[j-1] == '\r'
 			}
 			if !cr {
+				c.bw.Write(p[run:j])
 				c.bw.WriteByte('\r')
+				run = j
 			}
-			c.bw.WriteByte('\n')
-			p = p[i+1:]
+			i = j + 1
 			bol, cr = true, false
 		}
+		c.bw.Write(p[run:])
 	}
 	if !bol {
 		if cr {
