@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	htmltemplate "html/template"
 	"io"
 	"reflect"
@@ -508,22 +509,32 @@ func (p *memoPart) list(i int, items any) (piece, error) {
 // integers, what says the same more quickly: the address and length of
 // each string (an item kept holds on to its strings, so while it is kept
 // the same address and length is the same text), the value of each other
-// field, and for a personal field only whether it is empty.
+// field, and for a personal field only whether it is empty. The map is
+// keyed by a hash of those words (a key of 256 bytes made the map too
+// large to stay in the cache), the stencil holding the words themselves:
+// a stencil whose words differ is not the item's.
 type keptKey struct {
-	p     *memoPart
-	i     int
-	item  any
-	words [maxWords]uint64
+	p    *memoPart
+	i    int
+	item any
+	sum  uint64 // of the words
 }
+
+// wordSum is the hash of the words (a variable: the tests make every
+// item's the same).
+var wordSum = func(seed maphash.Seed) func([]byte) uint64 {
+	return func(b []byte) uint64 { return maphash.Bytes(seed, b) }
+}(maphash.MakeSeed())
 
 // maxWords bounds the fields of an item keyed by words: two a string.
 const maxWords = 32
 
 // stencil is an item rendered with placeholders: text between holes.
 type stencil struct {
-	item  any      // the item rendered, placeholders in
-	bad   bool     // a placeholder came out where it cannot be replaced: render each time
-	parts []string // len(holes)+1
+	words [maxWords]uint64 // the item's words (keptKey), when keyed by words
+	item  any              // the item rendered, placeholders in
+	bad   bool             // a placeholder came out where it cannot be replaced: render each time
+	parts []string         // len(holes)+1
 	holes []hole
 	size  int
 }
@@ -551,6 +562,7 @@ func (p *memoPart) render(b *bytes.Buffer, i int, item any) error {
 		}
 	}
 	key := keptKey{p: p, i: i}
+	var words [maxWords]uint64
 	if sh.words {
 		w := 0
 		for x, kind := range sh.kinds {
@@ -559,27 +571,31 @@ func (p *memoPart) render(b *bytes.Buffer, i int, item any) error {
 			case reflect.String:
 				if sh.isPersonal[x] {
 					if f.Len() > 0 {
-						key.words[w] = 1
+						words[w] = 1
 					}
 				} else {
 					s := f.String()
-					key.words[w], key.words[w+1] = uint64(uintptr(unsafe.Pointer(unsafe.StringData(s)))), uint64(len(s))
+					words[w], words[w+1] = uint64(uintptr(unsafe.Pointer(unsafe.StringData(s)))), uint64(len(s))
 				}
 				w += 2
 			case reflect.Bool:
 				if f.Bool() {
-					key.words[w] = 1
+					words[w] = 1
 				}
 				w++
 			default: // integers
-				key.words[w] = uint64(f.Int())
+				words[w] = uint64(f.Int())
 				w++
 			}
 		}
+		key.sum = wordSum(unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), 8*w))
 	}
 	m.keptMu.RLock()
 	st := m.kept[key]
 	m.keptMu.RUnlock()
+	if st != nil && st.words != words {
+		st = nil // another item with the same hash: this one takes its place
+	}
 	if st == nil {
 		c := reflect.New(v.Type()).Elem()
 		c.Set(v)
@@ -594,7 +610,8 @@ func (p *memoPart) render(b *bytes.Buffer, i int, item any) error {
 			return err
 		}
 		st = m.stencil(out.String(), p.html)
-		st.item = held // keeps the strings the key names
+		st.item = held // keeps the strings the words name
+		st.words = words
 		if !sh.words {
 			key.item = held
 		}
