@@ -3,7 +3,6 @@ package digest
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -221,7 +220,7 @@ func (s *Service) Personalize(ctx context.Context, c queue.Copy) ([]byte, error)
 	}
 	var d Digest
 	if p.recorded {
-		if err := json.Unmarshal([]byte(p.sel), &d); err != nil {
+		if d, err = parseDigest(p.sel); err != nil {
 			return nil, err
 		}
 	}

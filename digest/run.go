@@ -209,8 +209,7 @@ func (s *Service) Run(ctx context.Context, dry bool) (Report, error) {
 					recent = true
 				}
 				if r.week == prev {
-					var d Digest
-					if json.Unmarshal([]byte(r.events), &d) == nil {
+					if d, err := parseDigest(r.events); err == nil {
 						last = d.IDs()
 					}
 				}
@@ -331,13 +330,12 @@ func (s *Service) allGroups(ctx context.Context) (map[string]*Member, error) {
 func (s *Service) selection(ctx context.Context, email, week string) (Digest, error) {
 	var raw string
 	err := s.db.QueryRow(ctx, "digest.sent", email, week).Scan(&raw)
-	var d Digest
 	if errors.Is(err, errNoRows) {
-		return d, nil
+		return Digest{}, nil
 	} else if err != nil {
-		return d, err
+		return Digest{}, err
 	}
-	return d, json.Unmarshal([]byte(raw), &d)
+	return parseDigest(raw)
 }
 
 // Preview returns the digest member email would get now, whether or not
