@@ -50,7 +50,7 @@ type copies struct {
 	version int64 // events.version of evs
 	evs     map[int64]*events.Event
 
-	viewsMu sync.Mutex
+	viewsMu sync.RWMutex
 	views   map[viewKey]ViewEvent // what the digests say of each event
 }
 
@@ -178,12 +178,33 @@ func (s *Service) loadEvents(ctx context.Context) error {
 	return nil
 }
 
-// event returns an event as of the last events version read, reading it
-// when it is not in memory; ok is false when it no longer exists.
-func (s *Service) event(ctx context.Context, id int64) (*events.Event, bool, error) {
+// eventsOf returns the events d names that still exist, as of the last
+// events version read (eventLocked), under one lock: a digest names thirty
+// or so, and the workers make copies at once.
+func (s *Service) eventsOf(ctx context.Context, d Digest) (map[int64]*events.Event, error) {
+	out := make(map[int64]*events.Event, len(d.Own)+len(d.Near)+len(d.Themes)+len(d.Cancelled))
 	cs := &s.copies
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	for _, items := range [][]Item{d.Own, d.Near, d.Themes, d.Cancelled} {
+		for _, it := range items {
+			e, ok, err := s.eventLocked(ctx, it.ID)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				out[it.ID] = e
+			}
+		}
+	}
+	return out, nil
+}
+
+// eventLocked returns an event as of the last events version read,
+// reading it when it is not in memory; ok is false when it no longer
+// exists. cs.mu is held.
+func (s *Service) eventLocked(ctx context.Context, id int64) (*events.Event, bool, error) {
+	cs := &s.copies
 	if cs.evs == nil {
 		var v int64
 		if err := s.db.QueryRow(ctx, "events.version").Scan(&v); err != nil {
@@ -224,19 +245,15 @@ func (s *Service) Personalize(ctx context.Context, c queue.Copy) ([]byte, error)
 			return nil, err
 		}
 	}
-	var lookupErr error
+	evs, err := s.eventsOf(ctx, d)
+	if err != nil {
+		return nil, err
+	}
 	byID := func(id int64) (*events.Event, bool) {
-		e, ok, err := s.event(ctx, id)
-		if err != nil && lookupErr == nil {
-			lookupErr = err
-		}
+		e, ok := evs[id]
 		return e, ok
 	}
-	msg, err := s.render(p.member, d, byID, c.Ref)
-	if lookupErr != nil {
-		return nil, lookupErr
-	}
-	return msg, err
+	return s.render(p.member, d, byID, c.Ref)
 }
 
 // memberRow scans a member's columns that may be NULL (a LEFT JOIN).

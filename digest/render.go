@@ -107,9 +107,9 @@ func (s *Service) view(m Member, d Digest, byID func(int64) (*events.Event, bool
 func (s *Service) eventView(e *events.Event, lang string, loc *time.Location) ViewEvent {
 	key := viewKey{e, lang, loc}
 	cs := &s.copies
-	cs.viewsMu.Lock()
+	cs.viewsMu.RLock()
 	v, ok := cs.views[key]
-	cs.viewsMu.Unlock()
+	cs.viewsMu.RUnlock()
 	if ok {
 		return v
 	}
