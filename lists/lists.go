@@ -24,6 +24,7 @@ import (
 	"net/mail"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -259,6 +260,8 @@ type Service struct {
 
 	copiesMu sync.Mutex
 	copies   map[int64]memberRead // by delivery id: members read for the copies being made (memberOf)
+
+	lastRef atomic.Pointer[parsedRef] // the ref of the copies being made (readRef)
 }
 
 type cachedList struct {
