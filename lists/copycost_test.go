@@ -1,8 +1,12 @@
 package lists
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -40,8 +44,32 @@ func TestReadRefKeepsLast(t *testing.T) {
 	}
 }
 
+// The pooled HMAC gives the tokens the hub always gave: links already
+// sent must still work.
+func TestUnsubscribeTokenStable(t *testing.T) {
+	s := &Service{secret: []byte("secret of this hub")}
+	other := &Service{secret: []byte("secret of another")}
+	for range 3 {
+		for _, c := range []struct {
+			list, member int64
+			email        string
+		}{{1, 1, "a@b.example"}, {4405, 123456789, "Marie.Curie@Example.ORG"}, {-1, 0, ""}, {7, 8, strings.Repeat("é", 200) + "@x.example"}} {
+			m := hmac.New(sha256.New, s.secret)
+			fmt.Fprintf(m, "unsubscribe:%d:%d:%s", c.list, c.member, strings.ToLower(c.email))
+			want := fmt.Sprint(c.member) + "-" + b32.EncodeToString(m.Sum(nil)[:10])
+			if got := s.UnsubscribeToken(c.list, c.member, c.email); got != want {
+				t.Errorf("%+v: %s, want %s", c, got, want)
+			}
+			if other.UnsubscribeToken(c.list, c.member, c.email) == want {
+				t.Errorf("%+v: the same token under another secret", c)
+			}
+		}
+	}
+}
+
 // BenchmarkCopyRefAndToken: what each copy of a post paid to read its ref
-// and pays now.
+// and make its unsubscribe token (json.Unmarshal, hmac.New, fmt) and pays
+// now.
 func BenchmarkCopyRefAndToken(b *testing.B) {
 	s := &Service{secret: []byte("secret of this hub")}
 	raw := `{"l":4405,"i":[{"a":4012},{"a":9120,"h":true,"q":true}]}`
@@ -54,6 +82,18 @@ func BenchmarkCopyRefAndToken(b *testing.B) {
 	b.Run("readRef", func(b *testing.B) {
 		for b.Loop() {
 			s.readRef(raw)
+		}
+	})
+	b.Run("token-fmt", func(b *testing.B) {
+		for b.Loop() {
+			m := hmac.New(sha256.New, s.secret)
+			fmt.Fprintf(m, "unsubscribe:%d:%d:%s", 4405, 123456, strings.ToLower("m01234@members.example"))
+			_ = fmt.Sprint(123456) + "-" + b32.EncodeToString(m.Sum(nil)[:10])
+		}
+	})
+	b.Run("token", func(b *testing.B) {
+		for b.Loop() {
+			s.UnsubscribeToken(4405, 123456, "m01234@members.example")
 		}
 	})
 }
