@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"codeberg.org/relais/relais/internal/rawheader"
 )
 
 // digestSigner "signs" by hashing what it is given: a signature that
@@ -142,4 +144,28 @@ func BenchmarkSignaturesNoCrypto(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// The From kept from the last copy never answers for another: values that
+// differ by one byte, by folding, by case, or do not parse, each get their
+// own domain, from several workers at once.
+func TestFromDomainKeepsLast(t *testing.T) {
+	s := fakeSigner()
+	froms := []string{"From: a@lists.example\r\n", "From: a@lists.example.\r\n", "From: a@Lists.example\r\n",
+		"From: Liste\r\n <a@hub.example>\r\n", "From: a@lists.exampl\r\n", "FROM: b@other.example\r\n", "To: a@b.example\r\n"}
+	want := []string{"lists.example", "", "lists.example", "hub.example", "lists.exampl", "other.example", ""}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for n := range 3000 {
+				i := (n/(w+1) + w) % len(froms)
+				msg := []byte(froms[i] + "Subject: s\r\n\r\nbody\r\n")
+				if got := s.fromDomain(rawheader.Fields(msg)); got != want[i] {
+					t.Errorf("%q: %q, want %q", froms[i], got, want[i])
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -159,7 +159,7 @@ func (s *Signer) Sign(msg []byte) ([]byte, error) {
 // msg[BodyStart(msg):].
 func (s *Signer) Signatures(msg []byte, body *BodyHash) ([]byte, error) {
 	fields := rawheader.Fields(msg)
-	keys, err := s.keysFor(fromDomain(fields))
+	keys, err := s.keysFor(s.fromDomain(fields))
 	if err != nil {
 		return nil, err
 	}
@@ -356,19 +356,35 @@ func canonField(dst, raw []byte) []byte {
 func isFWS(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // fromDomain is the domain of the message's first From field, in lower
-// case.
-func fromDomain(fields []rawheader.Field) string {
+// case. The copies of a list post share their From: the last value read
+// and its domain are kept, and a copy whose From is that value byte for
+// byte gets the domain without parsing it again.
+func (s *Signer) fromDomain(fields []rawheader.Field) string {
 	for _, f := range fields {
 		if !strings.EqualFold(f.Name, "From") {
 			continue
 		}
-		v := strings.TrimSpace(string(rawheader.Unfold(f.Value())))
-		a, err := mailbox.Parse(v, true)
-		if err != nil {
-			return ""
+		v := f.Value()
+		if last := s.lastFrom.Load(); last != nil && last.value == string(v) {
+			return last.domain
 		}
-		_, d, _ := strings.Cut(a.Address, "@")
-		return strings.ToLower(d)
+		d := valueDomain(v)
+		s.lastFrom.Store(&fromRead{value: string(v), domain: d})
+		return d
 	}
 	return ""
+}
+
+// fromRead is the value of a From field as written, and its domain.
+type fromRead struct{ value, domain string }
+
+// valueDomain is the domain of v, the value of a From field, folded or
+// not, in lower case; "" when it is not one mailbox.
+func valueDomain(v []byte) string {
+	a, err := mailbox.Parse(strings.TrimSpace(string(rawheader.Unfold(v))), true)
+	if err != nil {
+		return ""
+	}
+	_, d, _ := strings.Cut(a.Address, "@")
+	return strings.ToLower(d)
 }
