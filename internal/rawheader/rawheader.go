@@ -58,9 +58,12 @@ func End(msg []byte) int {
 // Fields returns the fields of the header of msg in order. A line before
 // the first field that is a continuation, or a line without a colon, is
 // kept as a field without a name (the caller decides what that means).
-func Fields(msg []byte) []Field {
+func Fields(msg []byte) []Field { return AppendFields(nil, msg) }
+
+// AppendFields is Fields appended to dst.
+func AppendFields(dst []Field, msg []byte) []Field {
 	end := End(msg)
-	var out []Field
+	out := dst
 	for pos := 0; pos < end; {
 		n := fieldEnd(msg[:end], pos)
 		raw := msg[pos:n]
