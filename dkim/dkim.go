@@ -35,6 +35,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -323,6 +324,8 @@ type Signer struct {
 	checked time.Time
 	stamp   string // what the keys were read from, to notice changes
 	made    string // what makes the RSA signatures of the active keys
+
+	lastFrom atomic.Pointer[fromRead] // the From last signed (fromDomain)
 }
 
 // NewSigner reads the keys in dir. Mail whose From domain has no active key

@@ -4,12 +4,14 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"hash"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"codeberg.org/relais/relais/internal/mailbox"
@@ -121,11 +123,14 @@ func (b *BodyHash) Clone() *BodyHash {
 // Sum ends the body (§3.4.4 c: empty lines at its end removed, one CRLF
 // after a non-empty body) and returns its hash. Nothing may be written
 // after.
-func (b *BodyHash) Sum() []byte {
+func (b *BodyHash) Sum() []byte { return b.appendSum(nil) }
+
+// appendSum is Sum appended to dst.
+func (b *BodyHash) appendSum(dst []byte) []byte {
 	if b.written {
 		b.h.Write([]byte("\r\n"))
 	}
-	return b.h.Sum(nil)
+	return b.h.Sum(dst)
 }
 
 // BodyStart is the offset in msg where its body starts, after the empty
@@ -158,31 +163,37 @@ func (s *Signer) Sign(msg []byte) ([]byte, error) {
 // hash of its body, which it ends: body must hold exactly
 // msg[BodyStart(msg):].
 func (s *Signer) Signatures(msg []byte, body *BodyHash) ([]byte, error) {
-	fields := rawheader.Fields(msg)
-	keys, err := s.keysFor(fromDomain(fields))
+	w := scratches.Get().(*scratch)
+	defer w.put()
+	w.fields = rawheader.AppendFields(w.fields[:0], msg)
+	keys, err := s.keysFor(s.fromDomain(w.fields))
 	if err != nil {
 		return nil, err
 	}
-	names, canon := signedHeader(fields)
-	bh := base64.StdEncoding.EncodeToString(body.Sum())
-	hashed := sha256.New()
-	hashed.Write(canon)
+	w.names, w.canon = signedHeader(w.fields, w.names[:0], w.canon[:0])
+	base64.StdEncoding.Encode(w.bh[:], body.appendSum(w.digest[:0]))
+	// The header hash of the signed fields, the same for every key: its
+	// state is kept, and each key's hash starts from it.
+	w.hashed.Reset()
+	w.hashed.Write(w.canon)
+	if w.state, err = w.hashed.(encoding.BinaryAppender).AppendBinary(w.state[:0]); err != nil {
+		return nil, fmt.Errorf("dkim: %w", err)
+	}
 	// t= is the wall clock's, not the injected one's (s.now, which says
 	// when keys are looked at again): verifiers refuse a t= in their
 	// future, as go-msgauth's signer, which took time.Now, never wrote.
-	t := strconv.FormatInt(wallClock().Unix(), 10)
+	t := strconv.AppendInt(w.t[:0], wallClock().Unix(), 10)
 	out := make([]byte, 0, 1024*len(keys))
 	for _, k := range keys {
 		// §3.7 step 2: the header hash covers the signed fields, then this
 		// signature's own field with b= empty, without its final CRLF.
-		head := sigField(k, t, names, bh)
-		hk, err := hashed.(hash.Cloner).Clone()
-		if err != nil {
+		w.head = appendSigField(w.head[:0], k, t, w.names, w.bh[:])
+		w.c = canonField(w.c[:0], w.head)
+		if err := w.hk.(encoding.BinaryUnmarshaler).UnmarshalBinary(w.state); err != nil {
 			return nil, fmt.Errorf("dkim: %w", err)
 		}
-		c := canonField(make([]byte, 0, len(head)), []byte(head))
-		hk.Write(c[:len(c)-2])
-		digest := hk.Sum(nil)
+		w.hk.Write(w.c[:len(w.c)-2])
+		digest := w.hk.Sum(w.digest[:0])
 		var sig []byte
 		switch k.Algo {
 		case RSA:
@@ -196,52 +207,79 @@ func (s *Signer) Signatures(msg []byte, body *BodyHash) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("dkim: sign with %s: %w", k.Name(), err)
 		}
-		out = append(out, head...)
-		out = appendFolded(out, base64.StdEncoding.EncodeToString(sig), 72)
+		out = append(out, w.head...)
+		w.b64 = base64.StdEncoding.AppendEncode(w.b64[:0], sig)
+		out = appendFolded(out, w.b64, 72)
 		out = append(out, "\r\n"...)
 	}
 	return out, nil
 }
 
+// scratch is what Signatures works in: made for one copy, kept for the
+// next (scratches), where each copy of a list post allocated as much again
+// as its own size.
+type scratch struct {
+	fields     []rawheader.Field
+	names      []string
+	canon      []byte // the signed fields, canonicalized
+	head       []byte // a DKIM-Signature field, up to b=
+	c          []byte // head, canonicalized
+	b64        []byte // a signature in base64
+	state      []byte // hashed's state after canon
+	hashed, hk hash.Hash
+	digest     [sha256.Size]byte
+	bh         [44]byte // base64 of a SHA-256 hash
+	t          [20]byte
+}
+
+var scratches = sync.Pool{New: func() any { return &scratch{hashed: sha256.New(), hk: sha256.New()} }}
+
+// put gives w back to scratches, without the message its fields point
+// into, unless it grew too large to keep (a message of 17,000 fields).
+func (w *scratch) put() {
+	if cap(w.fields) > 256 || cap(w.canon) > 64<<10 {
+		return
+	}
+	clear(w.fields)
+	scratches.Put(w)
+}
+
 // wallClock is the time written in t= (RFC 6376 §3.5).
 var wallClock = time.Now
 
-// sigField is a DKIM-Signature field (RFC 6376 §3.5) for k, up to an
-// empty b= tag, folded under 78 characters a line.
-func sigField(k Key, t string, names []string, bh string) string {
-	var b strings.Builder
-	b.Grow(512)
-	b.WriteString("DKIM-Signature: v=1; a=")
-	b.WriteString(k.Algo)
-	b.WriteString("-sha256; c=relaxed/relaxed; d=")
-	b.WriteString(k.Domain)
-	b.WriteString(";\r\n s=")
-	b.WriteString(k.Selector)
-	b.WriteString("; t=")
-	b.WriteString(t)
-	b.WriteString(";\r\n h=")
+// appendSigField appends a DKIM-Signature field (RFC 6376 §3.5) for k, up
+// to an empty b= tag, folded under 78 characters a line.
+func appendSigField(b []byte, k Key, t []byte, names []string, bh []byte) []byte {
+	b = append(b, "DKIM-Signature: v=1; a="...)
+	b = append(b, k.Algo...)
+	b = append(b, "-sha256; c=relaxed/relaxed; d="...)
+	b = append(b, k.Domain...)
+	b = append(b, ";\r\n s="...)
+	b = append(b, k.Selector...)
+	b = append(b, "; t="...)
+	b = append(b, t...)
+	b = append(b, ";\r\n h="...)
 	line := 3
 	for i, n := range names {
 		if i > 0 {
-			b.WriteByte(':')
+			b = append(b, ':')
 			line++
 			if line+len(n) > 76 { // FWS is allowed around the colons
-				b.WriteString("\r\n ")
+				b = append(b, "\r\n "...)
 				line = 1
 			}
 		}
-		b.WriteString(n)
+		b = append(b, n...)
 		line += len(n)
 	}
-	b.WriteString(";\r\n bh=")
-	b.WriteString(bh)
-	b.WriteString(";\r\n b=")
-	return b.String()
+	b = append(b, ";\r\n bh="...)
+	b = append(b, bh...)
+	return append(b, ";\r\n b="...)
 }
 
 // appendFolded appends s in lines of at most n characters, continued by
 // folding (FWS is allowed anywhere in a base64 value, §2.4).
-func appendFolded(dst []byte, s string, n int) []byte {
+func appendFolded(dst, s []byte, n int) []byte {
 	for len(s) > n {
 		dst = append(dst, s[:n]...)
 		dst = append(dst, "\r\n "...)
@@ -265,7 +303,9 @@ func init() {
 // maxSignedEach occurrences (then none is added: an added one would not be
 // among the last). The fields are picked as §5.4.2 says, the last
 // occurrence of a name first, and canonicalized as §3.4.2 says.
-func signedHeader(fields []rawheader.Field) ([]string, []byte) {
+//
+// The list and the fields are appended to names and canon.
+func signedHeader(fields []rawheader.Field, names []string, canon []byte) ([]string, []byte) {
 	// The occurrences of each signed name, in order; most headers have at
 	// most one of each.
 	var first [maxSigned]int
@@ -292,8 +332,6 @@ func signedHeader(fields []rawheader.Field) ([]string, []byte) {
 		}
 		return more[j][k]
 	}
-	names := make([]string, 0, 2*len(signedFields))
-	canon := make([]byte, 0, 2048)
 	for j, name := range signedFields {
 		n := min(count[j]+1, maxSignedEach)
 		for k := 0; k < n; k++ {
@@ -356,19 +394,35 @@ func canonField(dst, raw []byte) []byte {
 func isFWS(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // fromDomain is the domain of the message's first From field, in lower
-// case.
-func fromDomain(fields []rawheader.Field) string {
+// case. The copies of a list post share their From: the last value read
+// and its domain are kept, and a copy whose From is that value byte for
+// byte gets the domain without parsing it again.
+func (s *Signer) fromDomain(fields []rawheader.Field) string {
 	for _, f := range fields {
 		if !strings.EqualFold(f.Name, "From") {
 			continue
 		}
-		v := strings.TrimSpace(string(rawheader.Unfold(f.Value())))
-		a, err := mailbox.Parse(v, true)
-		if err != nil {
-			return ""
+		v := f.Value()
+		if last := s.lastFrom.Load(); last != nil && last.value == string(v) {
+			return last.domain
 		}
-		_, d, _ := strings.Cut(a.Address, "@")
-		return strings.ToLower(d)
+		d := valueDomain(v)
+		s.lastFrom.Store(&fromRead{value: string(v), domain: d})
+		return d
 	}
 	return ""
+}
+
+// fromRead is the value of a From field as written, and its domain.
+type fromRead struct{ value, domain string }
+
+// valueDomain is the domain of v, the value of a From field, folded or
+// not, in lower case; "" when it is not one mailbox.
+func valueDomain(v []byte) string {
+	a, err := mailbox.Parse(strings.TrimSpace(string(rawheader.Unfold(v))), true)
+	if err != nil {
+		return ""
+	}
+	_, d, _ := strings.Cut(a.Address, "@")
+	return strings.ToLower(d)
 }

@@ -20,10 +20,13 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"net/mail"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -259,6 +262,9 @@ type Service struct {
 
 	copiesMu sync.Mutex
 	copies   map[int64]memberRead // by delivery id: members read for the copies being made (memberOf)
+
+	lastRef atomic.Pointer[parsedRef] // the ref of the copies being made (readRef)
+	macs    sync.Pool                 // of HMAC-SHA256 under secret (mac)
 }
 
 type cachedList struct {
@@ -517,14 +523,30 @@ func newToken() string {
 // unsubscribe link: the member id and an HMAC over list, member and
 // address under the hub's secret, so links cannot be made for others.
 func (s *Service) UnsubscribeToken(listID, memberID int64, email string) string {
-	id := fmt.Sprint(memberID)
-	return id + "-" + s.mac(listID, memberID, email)
+	return strconv.FormatInt(memberID, 10) + "-" + s.mac(listID, memberID, email)
 }
 
+// mac is the HMAC of "unsubscribe:LIST:MEMBER:email" (the email in lower
+// case), its first 10 bytes in base32. It is made for every copy of a
+// post: with an HMAC of the pool, reset, rather than a new one.
 func (s *Service) mac(listID, memberID int64, email string) string {
-	m := hmac.New(sha256.New, s.secret)
-	fmt.Fprintf(m, "unsubscribe:%d:%d:%s", listID, memberID, strings.ToLower(email))
-	return b32.EncodeToString(m.Sum(nil)[:10])
+	m, ok := s.macs.Get().(hash.Hash)
+	if ok {
+		m.Reset()
+	} else {
+		m = hmac.New(sha256.New, s.secret)
+	}
+	defer s.macs.Put(m)
+	var buf [128]byte
+	b := append(buf[:0], "unsubscribe:"...)
+	b = strconv.AppendInt(b, listID, 10)
+	b = append(b, ':')
+	b = strconv.AppendInt(b, memberID, 10)
+	b = append(b, ':')
+	b = append(b, strings.ToLower(email)...)
+	m.Write(b)
+	var sum [sha256.Size]byte
+	return b32.EncodeToString(m.Sum(sum[:0])[:10])
 }
 
 // checkToken returns the member an unsubscribe token names.

@@ -251,8 +251,8 @@ func (s *Service) distribute(ctx context.Context, tx *store.Tx, l List, raw []by
 // layout put its marks. A member who left or bounces since the copy was
 // queued gets nothing.
 func (s *Service) Personalize(ctx context.Context, c queue.Copy) ([]byte, error) {
-	var r ref
-	if err := json.Unmarshal([]byte(c.Ref), &r); err != nil {
+	r, err := s.readRef(c.Ref)
+	if err != nil {
 		return nil, fmt.Errorf("%w: bad ref: %v", queue.ErrDrop, err)
 	}
 	l, err := s.cached(ctx, r.List)
@@ -299,6 +299,27 @@ func (s *Service) Personalize(ctx context.Context, c queue.Copy) ([]byte, error)
 		last = in.At
 	}
 	return append(out, c.Data[last:]...), nil
+}
+
+// readRef is the ref raw holds. Every copy of a post or digest carries the
+// same ref: the last one read is kept, and its insertions are shared by
+// the copies, which only read them.
+func (s *Service) readRef(raw string) (ref, error) {
+	if last := s.lastRef.Load(); last != nil && last.raw == raw {
+		return last.r, nil
+	}
+	var r ref
+	if err := json.Unmarshal([]byte(raw), &r); err != nil {
+		return ref{}, err
+	}
+	s.lastRef.Store(&parsedRef{raw: raw, r: r})
+	return r, nil
+}
+
+// parsedRef is a ref as written and as read.
+type parsedRef struct {
+	raw string
+	r   ref
 }
 
 // memberBatch is how many recipients of a post one read prepares, and

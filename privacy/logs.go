@@ -6,9 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"fmt"
+	"hash"
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
 )
 
 // LogSecret names the server secret of the log pseudonyms.
@@ -20,9 +24,26 @@ const LogSecret = "log"
 // pseudonym, so one person's lines can still be followed; nobody without
 // the secret can tell whose they are.
 func Pseudonym(secret []byte, email string) string {
-	m := hmac.New(sha256.New, secret)
+	return pseudonym(hmac.New(sha256.New, secret), email)
+}
+
+// pseudonymLen is the bytes of the HMAC a pseudonym shows: 16 base32
+// characters are exactly 10 bytes, so that encoding them alone gives the
+// first 16 characters of the whole HMAC's encoding, without padding.
+const pseudonymLen = 10
+
+// lowerBase32 is base32.StdEncoding in lower case.
+var lowerBase32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// pseudonym is Pseudonym with m, an HMAC-SHA256 under the secret, new or
+// reset.
+func pseudonym(m hash.Hash, email string) string {
+	var sum [sha256.Size]byte
+	var out [len("person:") + 16]byte
 	m.Write([]byte(normal(email)))
-	return "person:" + strings.ToLower(base32.StdEncoding.EncodeToString(m.Sum(nil))[:16])
+	copy(out[:], "person:")
+	lowerBase32.Encode(out[len("person:"):], m.Sum(sum[:0])[:pseudonymLen])
+	return string(out[:])
 }
 
 // addrRE finds email addresses in log text: an addr-spec's usual
@@ -35,18 +56,34 @@ var addrRE = regexp.MustCompile(`[\p{L}\p{M}\p{N}!#$%&'*+/=?^_{|}~.\-…]+@[\p{L
 // hides) in a record's message and attributes is written as its
 // Pseudonym.
 func Pseudonymizer(h slog.Handler, secret []byte, domains []string) slog.Handler {
-	p := &pseudonymizer{secret: secret}
+	k := &keyed{secret: secret}
+	k.macs.New = func() any { return hmac.New(sha256.New, secret) }
 	for _, d := range domains {
-		p.domains = append(p.domains, strings.ToLower(d))
+		k.domains = append(k.domains, strings.ToLower(d))
 	}
-	p.next = h
-	return p
+	return &pseudonymizer{next: h, keyed: k}
 }
 
 type pseudonymizer struct {
-	next    slog.Handler
+	next slog.Handler
+	*keyed
+}
+
+// keyed is what the handlers of one Pseudonymizer share: the secret, its
+// HMACs ready to use (hmac.New hashes the key anew each time; a reset one
+// starts from the key's hashed pads), and the hub's domains.
+type keyed struct {
 	secret  []byte
+	macs    sync.Pool // of hash.Hash: HMAC-SHA256 under secret
 	domains []string
+}
+
+func (k *keyed) pseudonym(email string) string {
+	m := k.macs.Get().(hash.Hash)
+	m.Reset()
+	s := pseudonym(m, email)
+	k.macs.Put(m)
+	return s
 }
 
 func (p *pseudonymizer) Enabled(ctx context.Context, l slog.Level) bool {
@@ -67,11 +104,11 @@ func (p *pseudonymizer) WithAttrs(as []slog.Attr) slog.Handler {
 	for i, a := range as {
 		clean[i] = p.attr(a)
 	}
-	return &pseudonymizer{next: p.next.WithAttrs(clean), secret: p.secret, domains: p.domains}
+	return &pseudonymizer{next: p.next.WithAttrs(clean), keyed: p.keyed}
 }
 
 func (p *pseudonymizer) WithGroup(name string) slog.Handler {
-	return &pseudonymizer{next: p.next.WithGroup(name), secret: p.secret, domains: p.domains}
+	return &pseudonymizer{next: p.next.WithGroup(name), keyed: p.keyed}
 }
 
 func (p *pseudonymizer) attr(a slog.Attr) slog.Attr {
@@ -106,17 +143,71 @@ func (p *pseudonymizer) attr(a slog.Attr) slog.Attr {
 }
 
 // text replaces the addresses of s that are not the hub's.
-func (p *pseudonymizer) text(s string) string {
+func (k *keyed) text(s string) string {
 	if !strings.Contains(s, "@") {
 		return s
 	}
-	return addrRE.ReplaceAllStringFunc(s, func(a string) string {
-		domain := strings.ToLower(a[strings.LastIndexByte(a, '@')+1:])
-		for _, d := range p.domains {
-			if domain == d || strings.HasSuffix(domain, "."+d) {
-				return a
-			}
+	if isAddress(s) {
+		// All of s is addrRE's one match: what the regexp would replace.
+		return k.replace(s)
+	}
+	return addrRE.ReplaceAllStringFunc(s, k.replace)
+}
+
+// replace is the pseudonym of a, an address addrRE matched, or a itself
+// when it is the hub's.
+func (k *keyed) replace(a string) string {
+	domain := strings.ToLower(a[strings.LastIndexByte(a, '@')+1:])
+	for _, d := range k.domains {
+		if domain == d || strings.HasSuffix(domain, "."+d) {
+			return a
 		}
-		return Pseudonym(p.secret, a)
-	})
+	}
+	return k.pseudonym(a)
+}
+
+// isAddress says whether addrRE matches all of s: an attribute that is one
+// address (a recipient, a sender), the common case, is then pseudonymized
+// without running the regexp. It reads s as the regexp does: the local
+// part is every rune before the one '@' (its class has no '@'), the domain
+// labels of their class separated by single dots, at least two; an invalid
+// UTF-8 byte reads as U+FFFD, in neither class. Anything else is left to
+// the regexp, which may find addresses inside.
+func isAddress(s string) bool {
+	at := strings.IndexByte(s, '@')
+	if at <= 0 {
+		return false
+	}
+	for _, r := range s[:at] {
+		if !inLocal(r) {
+			return false
+		}
+	}
+	dots, n := 0, 0 // the dots seen, the runes of the current label
+	for _, r := range s[at+1:] {
+		switch {
+		case r == '.':
+			if n == 0 {
+				return false
+			}
+			dots, n = dots+1, 0
+		case inLabel(r):
+			n++
+		default:
+			return false
+		}
+	}
+	return dots >= 1 && n > 0
+}
+
+// inLabel and inLocal are addrRE's two character classes.
+func inLabel(r rune) bool {
+	if r < utf8.RuneSelf {
+		return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-'
+	}
+	return unicode.Is(unicode.L, r) || unicode.Is(unicode.M, r) || unicode.Is(unicode.N, r)
+}
+
+func inLocal(r rune) bool {
+	return inLabel(r) || r == '.' || r == '…' || r < utf8.RuneSelf && strings.ContainsRune("!#$%&'*+/=?^_{|}~", r)
 }

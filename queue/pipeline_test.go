@@ -219,6 +219,12 @@ type pipeEnv struct {
 
 func newPipeEnv(t *testing.T, relay *testRelay, workers int, signer Signer, tweak ...func(*Config)) *pipeEnv {
 	t.Helper()
+	return newPipeEnvLog(t, relay, workers, signer, slog.New(slog.NewTextHandler(io.Discard, nil)), tweak...)
+}
+
+// newPipeEnvLog is newPipeEnv with the queue's logger.
+func newPipeEnvLog(t *testing.T, relay *testRelay, workers int, signer Signer, log *slog.Logger, tweak ...func(*Config)) *pipeEnv {
+	t.Helper()
 	db, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +236,7 @@ func newPipeEnv(t *testing.T, relay *testRelay, workers int, signer Signer, twea
 	for _, f := range tweak {
 		f(&cfg)
 	}
-	q, err := New(context.Background(), db, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	q, err := New(context.Background(), db, cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,12 @@ package queue
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -95,6 +98,23 @@ func TestBouncePermanent(t *testing.T) {
 	for action, want := range map[string]bool{"failed": true, "unknown": false, "auto-reply": false, "delayed": false, "delivered": false, "relayed": false, "expanded": false} {
 		if got := (Bounce{Action: action}).Permanent(); got != want {
 			t.Errorf("%s: %v", action, got)
+		}
+	}
+}
+
+// The pooled HMAC gives the tokens the hub always gave: bounces to copies
+// already sent must still be recognized.
+func TestVERPTokenStable(t *testing.T) {
+	q := newQueue(t)
+	for range 3 {
+		for _, id := range []int64{1, 42, 1 << 40, 9223372036854775807} {
+			s := strconv.FormatInt(id, 10)
+			m := hmac.New(sha256.New, q.secret)
+			m.Write([]byte("verp:" + s))
+			want := s + "-" + b32.EncodeToString(m.Sum(nil)[:5])
+			if got := q.token(id); got != want {
+				t.Errorf("%d: %s, want %s", id, got, want)
+			}
 		}
 	}
 }

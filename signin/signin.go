@@ -94,6 +94,15 @@ type Service struct {
 
 	mu  sync.Mutex
 	cfg Config
+
+	macs sync.Pool // of HMAC-SHA256 under secret (mac)
+}
+
+// keyedHash is what mac uses of an HMAC (the name hash is taken here).
+type keyedHash interface {
+	Write([]byte) (int, error)
+	Sum([]byte) []byte
+	Reset()
 }
 
 // New returns the service.
@@ -279,10 +288,26 @@ func (s *Service) FooterURL(kind, id, email string) string {
 	return s.webURL() + "/signin/" + kind + "." + id + "." + exp + "." + s.mac(kind, id, exp, email)
 }
 
+// mac is the HMAC of "manage", kind, id, exp and the email in lower case,
+// separated by NULs, its first 16 bytes in base32. A footer link is made
+// for every copy of a list post: with an HMAC of the pool, reset, rather
+// than a new one.
 func (s *Service) mac(kind, id, exp, email string) string {
-	m := hmac.New(sha256.New, s.secret)
-	fmt.Fprintf(m, "manage\x00%s\x00%s\x00%s\x00%s", kind, id, exp, strings.ToLower(email))
-	return b32.EncodeToString(m.Sum(nil)[:16])
+	m, ok := s.macs.Get().(keyedHash)
+	if ok {
+		m.Reset()
+	} else {
+		m = hmac.New(sha256.New, s.secret)
+	}
+	defer s.macs.Put(m)
+	var buf [160]byte
+	b := append(buf[:0], "manage\x00"...)
+	for _, p := range [...]string{kind, id, exp} {
+		b = append(append(b, p...), 0)
+	}
+	m.Write(append(b, strings.ToLower(email)...))
+	var sum [sha256.Size]byte
+	return b32.EncodeToString(m.Sum(sum[:0])[:16])
 }
 
 // Peek says what a link names without using it: the page a GET shows.

@@ -58,22 +58,102 @@ func End(msg []byte) int {
 // Fields returns the fields of the header of msg in order. A line before
 // the first field that is a continuation, or a line without a colon, is
 // kept as a field without a name (the caller decides what that means).
-func Fields(msg []byte) []Field {
+func Fields(msg []byte) []Field { return AppendFields(nil, msg) }
+
+// AppendFields is Fields appended to dst.
+func AppendFields(dst []Field, msg []byte) []Field {
 	end := End(msg)
-	var out []Field
+	out := dst
 	for pos := 0; pos < end; {
 		n := fieldEnd(msg[:end], pos)
 		raw := msg[pos:n]
 		name := ""
 		if i := bytes.IndexByte(raw, ':'); i > 0 {
 			if nl := bytes.IndexByte(raw[:i], '\n'); nl < 0 {
-				name = string(bytes.TrimSpace(raw[:i]))
+				name = fieldName(bytes.TrimSpace(raw[:i]))
 			}
 		}
 		out = append(out, Field{Name: name, Raw: raw})
 		pos = n
 	}
 	return out
+}
+
+// fieldName is b as a string. The names most messages carry, as they are
+// usually spelled, are constants rather than copies of their bytes (a list
+// post's header is read again for every member's copy).
+func fieldName(b []byte) string {
+	switch string(b) {
+	case "From":
+		return "From"
+	case "To":
+		return "To"
+	case "Cc":
+		return "Cc"
+	case "Subject":
+		return "Subject"
+	case "Date":
+		return "Date"
+	case "Message-ID":
+		return "Message-ID"
+	case "Message-Id":
+		return "Message-Id"
+	case "Reply-To":
+		return "Reply-To"
+	case "Sender":
+		return "Sender"
+	case "In-Reply-To":
+		return "In-Reply-To"
+	case "References":
+		return "References"
+	case "MIME-Version":
+		return "MIME-Version"
+	case "Content-Type":
+		return "Content-Type"
+	case "Content-Transfer-Encoding":
+		return "Content-Transfer-Encoding"
+	case "Content-Disposition":
+		return "Content-Disposition"
+	case "Content-Language":
+		return "Content-Language"
+	case "List-Id":
+		return "List-Id"
+	case "List-Help":
+		return "List-Help"
+	case "List-Post":
+		return "List-Post"
+	case "List-Subscribe":
+		return "List-Subscribe"
+	case "List-Unsubscribe":
+		return "List-Unsubscribe"
+	case "List-Unsubscribe-Post":
+		return "List-Unsubscribe-Post"
+	case "List-Owner":
+		return "List-Owner"
+	case "List-Archive":
+		return "List-Archive"
+	case "Precedence":
+		return "Precedence"
+	case "X-Loop":
+		return "X-Loop"
+	case "Auto-Submitted":
+		return "Auto-Submitted"
+	case "Received":
+		return "Received"
+	case "Return-Path":
+		return "Return-Path"
+	case "Delivered-To":
+		return "Delivered-To"
+	case "DKIM-Signature":
+		return "DKIM-Signature"
+	case "Authentication-Results":
+		return "Authentication-Results"
+	case "User-Agent":
+		return "User-Agent"
+	case "X-Mailer":
+		return "X-Mailer"
+	}
+	return string(b)
 }
 
 // fieldEnd is the offset after the field starting at pos in h, its

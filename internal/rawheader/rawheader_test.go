@@ -61,3 +61,31 @@ func FuzzFields(f *testing.F) {
 		}
 	})
 }
+
+// A common name is the same string as a copy of its bytes would be, and
+// any other name is copied: the message's bytes may change afterwards.
+func TestFieldNames(t *testing.T) {
+	msg := []byte("From: a\r\nSUBJECT: b\r\nX-Rare: c\r\nMessage-Id : d\r\n\r\n")
+	fs := Fields(msg)
+	want := []string{"From", "SUBJECT", "X-Rare", "Message-Id"}
+	for i, f := range fs {
+		if f.Name != want[i] {
+			t.Errorf("field %d: %q, want %q", i, f.Name, want[i])
+		}
+	}
+	copy(msg, "Xrom: a\r\nSUBJECX: b\r\nX-Rarf")
+	for i, f := range fs {
+		if f.Name != want[i] {
+			t.Errorf("field %d after the message changed: %q, want %q", i, f.Name, want[i])
+		}
+	}
+	for _, n := range []string{"From", "To", "Cc", "Subject", "Date", "Message-ID", "Message-Id", "Reply-To", "Sender", "In-Reply-To", "References", "MIME-Version", "Content-Type", "Content-Transfer-Encoding", "Content-Disposition", "Content-Language", "List-Id", "List-Help", "List-Post", "List-Subscribe", "List-Unsubscribe", "List-Unsubscribe-Post", "List-Owner", "List-Archive", "Precedence", "X-Loop", "Auto-Submitted", "Received", "Return-Path", "Delivered-To", "DKIM-Signature", "Authentication-Results", "User-Agent", "X-Mailer"} {
+		b := []byte(n)
+		if got := fieldName(b); got != n {
+			t.Errorf("%q named %q", n, got)
+		}
+		if a := testing.AllocsPerRun(10, func() { fieldName(b) }); a != 0 {
+			t.Errorf("%q: %v allocations", n, a)
+		}
+	}
+}
