@@ -281,6 +281,11 @@ func (m *Memo) build(lang, name, htmlName string) (*memoForm, error) {
 // out into a template of its own; it returns the trees and the actions
 // that now call them.
 func (m *Memo) split(name, src string, p *memoPart) (map[string]*parse.Tree, []*parse.ActionNode, error) {
+	if strings.Contains(src, "relaisItem") || strings.Contains(src, "relaisList") {
+		// The functions split puts in are not the template's to call
+		// (a piece printed twice would print a buffer given back).
+		return nil, nil, fmt.Errorf("templates: %s names the memo's functions", name)
+	}
 	trees, err := parseSet(name, src)
 	if err != nil {
 		return nil, nil, err

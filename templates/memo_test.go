@@ -252,3 +252,27 @@ func TestMemoOtherLists(t *testing.T) {
 		t.Fatal("ranged over a float")
 	}
 }
+
+// A template that calls the memo's own functions is not made through the
+// memo, where a list printed twice would print a buffer given back (Load
+// refuses such a template already: the functions are not the templates').
+func TestMemoOwnFunctionsNotTheTemplates(t *testing.T) {
+	s, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := s.Memo("Attend", "Distance")
+	src := "Subject: x\n\n{{range .Own}}{{.Attend}}\n{{end}}{{$l := relaisList 0 .Own}}{{$l}}{{$l}}"
+	if _, _, err := m.split("fr/agenda-digest.tmpl", src, &memoPart{m: m}); err == nil {
+		t.Fatal("split a template that calls relaisList")
+	}
+	if _, err := Load(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "fr"), 0o755)
+	os.WriteFile(filepath.Join(dir, "fr", "agenda-digest.tmpl"), []byte(src), 0o644)
+	if _, err := Load(dir); err == nil {
+		t.Fatal("loaded a template that calls relaisList")
+	}
+}
