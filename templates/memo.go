@@ -525,11 +525,26 @@ type keptKey struct {
 	sum  uint64 // of the words
 }
 
-// wordSum is the hash of the words (a variable: the tests make every
-// item's the same).
-var wordSum = func(seed maphash.Seed) func([]byte) uint64 {
-	return func(b []byte) uint64 { return maphash.Bytes(seed, b) }
-}(maphash.MakeSeed())
+// wordSeed seeds the hash of the words.
+var wordSeed = maphash.MakeSeed()
+
+// sameSum makes every item's hash the same (the tests).
+var sameSum bool
+
+// wordSum is the hash of the first n words. It takes the words by value:
+// a pointer to them, or a slice, passed on would have them allocated for
+// each item.
+func wordSum(words [maxWords]uint64, n int) uint64 {
+	if sameSum {
+		return 7
+	}
+	var h maphash.Hash
+	h.SetSeed(wordSeed)
+	for _, w := range words[:n] {
+		maphash.WriteComparable(&h, w)
+	}
+	return h.Sum64()
+}
 
 // maxWords bounds the fields of an item keyed by words: two a string.
 const maxWords = 32
@@ -593,7 +608,7 @@ func (p *memoPart) render(b *bytes.Buffer, i int, item any) error {
 				w++
 			}
 		}
-		key.sum = wordSum(unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), 8*w))
+		key.sum = wordSum(words, w)
 	}
 	m.keptMu.RLock()
 	st := m.kept[key]

@@ -154,9 +154,8 @@ func TestMemoSameHash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := wordSum
-	defer func() { wordSum = sum }()
-	wordSum = func([]byte) uint64 { return 7 }
+	sameSum = true
+	defer func() { sameSum = false }()
 	if !compareMemo(t, s, 500) {
 		t.Fatal("the built-in digest kept no item")
 	}
