@@ -517,7 +517,7 @@ func (p *memoPart) list(i int, items any) (piece, error) {
 // field, and for a personal field only whether it is empty. The map is
 // keyed by a hash of those words (a key of 256 bytes made the map too
 // large to stay in the cache), the stencil holding the words themselves:
-// a stencil whose words differ is not the item's.
+// a stencil whose words or type differ is not the item's.
 type keptKey struct {
 	p    *memoPart
 	i    int
@@ -613,8 +613,10 @@ func (p *memoPart) render(b *bytes.Buffer, i int, item any) error {
 	m.keptMu.RLock()
 	st := m.kept[key]
 	m.keptMu.RUnlock()
-	if st != nil && st.words != words {
-		st = nil // another item with the same hash: this one takes its place
+	if st != nil && (st.words != words || reflect.TypeOf(st.item) != v.Type()) {
+		// Another item with the same hash, or with the same words but of
+		// another type (a list of interfaces): this one takes its place.
+		st = nil
 	}
 	if st == nil {
 		c := reflect.New(v.Type()).Elem()

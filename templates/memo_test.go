@@ -275,3 +275,37 @@ func TestMemoOwnFunctionsNotTheTemplates(t *testing.T) {
 		t.Fatal("loaded a template that calls relaisList")
 	}
 }
+
+// Items of two types in one list whose fields hold the same words (the
+// same integers, the same strings) are two items: each is rendered as
+// Compose renders it, not as the other one was.
+type memoLabelA struct {
+	N      int
+	Attend string
+}
+type memoLabelB struct {
+	N      int
+	Attend string
+}
+
+func (memoLabelA) Label() string { return "A" }
+func (memoLabelB) Label() string { return "B" }
+
+func TestMemoSameWordsOtherType(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "fr"), 0o755)
+	os.WriteFile(filepath.Join(dir, "fr", "agenda-digest.tmpl"), []byte("Subject: x\n\n{{range .Own}}{{.Label}} {{.Attend}}\n{{end}}"), 0o644)
+	s, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := s.Memo("Attend", "Distance")
+	for range 2 {
+		data := map[string]any{"Own": []any{memoLabelA{N: 1, Attend: "x"}, memoLabelB{N: 1, Attend: "y"}}}
+		want, _, err1 := s.render("fr", "agenda-digest", data, "")
+		got, _, err2 := memoRender(m, "fr", "agenda-digest", data, "")
+		if err1 != nil || err2 != nil || want != got {
+			t.Fatalf("%v %v\n%q\n%q", err1, err2, want.Text, got.Text)
+		}
+	}
+}
