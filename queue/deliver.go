@@ -75,6 +75,7 @@ func (q *Queue) worker(ctx context.Context, jobs <-chan job) {
 		if !ok {
 			return
 		}
+		q.letGo(j)
 		w.attempt(actx, j)
 		idle.Reset(idleClose)
 	}

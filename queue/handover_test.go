@@ -242,18 +242,80 @@ func TestHandOverBoundedInBytes(t *testing.T) {
 	if !q.owed.Load() {
 		t.Fatal("the second message, past the bound, is not owed to a claim")
 	}
-	if js := q.takeHanded(); len(js) != 1 || js[0].rcpt != "r0@x.example" {
-		t.Fatalf("handed over %+v", js)
+	first := q.takeHanded()
+	if len(first) != 1 || first[0].rcpt != "r0@x.example" {
+		t.Fatalf("handed over %+v", first)
 	}
-	// Taken by the scheduler: room again.
+	accept := func(rcpt string) {
+		t.Helper()
+		err := q.db.Write(ctx, func(tx *store.Tx) error {
+			_, err := acceptFor(q, tx, big, rcpt)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Taken by the scheduler, it waits in the jobs channel with its
+	// message: still no room.
+	accept("r2@x.example")
+	if js := q.takeHanded(); len(js) != 0 {
+		t.Fatalf("handed over while the first waits for a worker: %+v", js)
+	}
+	// Taken by a worker: room again.
+	q.letGo(first...)
+	accept("r3@x.example")
+	third := q.takeHanded()
+	if len(third) != 1 || third[0].rcpt != "r3@x.example" {
+		t.Fatalf("after a worker took the first: %+v", third)
+	}
+	held := func() int {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return q.waitingBytes
+	}
+	if n := held(); n != third[0].held.n || n < len(big) {
+		t.Fatalf("%d bytes held for one message of %d", n, third[0].held.n)
+	}
+	q.letGo(third...)
+	if n := held(); n != 0 {
+		t.Fatalf("%d bytes held once every message reached a worker", n)
+	}
+}
+
+// A message handed over to several recipients weighs once, until the last
+// of its deliveries reaches a worker.
+func TestHandOverWeighsOnceUntilTheLast(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t)
+	q.running.Store(true)
+	msg := "Subject: three\r\n\r\nhello\r\n"
 	err := q.db.Write(ctx, func(tx *store.Tx) error {
-		_, err := acceptFor(q, tx, big, "r2@x.example")
+		_, err := acceptFor(q, tx, msg, "a@x.example", "b@x.example", "c@x.example")
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if js := q.takeHanded(); len(js) != 1 || js[0].rcpt != "r2@x.example" {
-		t.Fatalf("after the scheduler took the first: %+v", js)
+	held := func() int {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return q.waitingBytes
+	}
+	js := q.takeHanded()
+	if len(js) != 3 {
+		t.Fatalf("handed over %+v", js)
+	}
+	one := held()
+	if one < len(msg) || one != js[0].held.n {
+		t.Fatalf("%d bytes held for a message of %d", one, len(msg))
+	}
+	q.letGo(js[0], js[1])
+	if n := held(); n != one {
+		t.Fatalf("%d bytes held with one delivery still to reach a worker, want %d", n, one)
+	}
+	q.letGo(js[2])
+	if n := held(); n != 0 {
+		t.Fatalf("%d bytes held once all reached a worker", n)
 	}
 }

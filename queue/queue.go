@@ -224,8 +224,9 @@ type Queue struct {
 	mu       sync.Mutex
 	inflight map[int64]bool
 	waiting  []job // handed over at enqueue, for the scheduler
-	// waitingBytes is the size of the messages waiting holds; handBytes
-	// its bound (handOverBytes; tests lower it).
+	// waitingBytes is the size of the messages handed over whose
+	// deliveries have not all reached a worker (in waiting, or in the
+	// jobs channel); handBytes its bound (handOverBytes; tests lower it).
 	waitingBytes, handBytes int
 	// freshAfter is the last never-tried delivery handed out; only the
 	// scheduler goroutine touches it.
@@ -496,17 +497,21 @@ func (q *Queue) handed(js []job) {
 		return
 	}
 	q.mu.Lock()
+	var h *heldBytes // one message for all of js
 	for _, j := range js {
 		// On SQLite a claim made between the commit and now may have
 		// taken it already (PostgreSQL's claims skip it: it is leased).
 		if q.inflight[j.id] {
 			continue
 		}
+		if h == nil {
+			h = &heldBytes{n: len(j.pre.data)}
+			q.waitingBytes += h.n
+		}
+		h.left.Add(1)
+		j.held = h
 		q.inflight[j.id] = true
 		q.waiting = append(q.waiting, j)
-	}
-	if len(js) > 0 {
-		q.waitingBytes += len(js[0].pre.data) // one message for all of js
 	}
 	q.mu.Unlock()
 	if q.absorb.Add(1) > handOverQueue {
@@ -524,7 +529,7 @@ func (q *Queue) handed(js []job) {
 func (q *Queue) takeHanded() []job {
 	q.mu.Lock()
 	js := q.waiting
-	q.waiting, q.waitingBytes = nil, 0
+	q.waiting = nil
 	q.mu.Unlock()
 	if len(js) == 0 {
 		return nil
@@ -540,10 +545,30 @@ func (q *Queue) takeHanded() []job {
 		kept = append(kept, j)
 	}
 	if len(old) > 0 {
+		q.letGo(old...)
 		q.release(old)
 		q.owed.Store(true) // SQLite: the next claim takes them
 	}
 	return kept
+}
+
+// heldBytes is a message handed over with its deliveries (handed): it
+// counts in waitingBytes until the last of them reaches a worker, or is
+// given back.
+type heldBytes struct {
+	n    int
+	left atomic.Int32
+}
+
+// letGo says that js, handed over, reached a worker or were given back.
+func (q *Queue) letGo(js ...job) {
+	for _, j := range js {
+		if j.held != nil && j.held.left.Add(-1) == 0 {
+			q.mu.Lock()
+			q.waitingBytes -= j.held.n
+			q.mu.Unlock()
+		}
+	}
 }
 
 // ReturnPath is the VERP envelope sender of delivery id:
@@ -607,7 +632,8 @@ type job struct {
 	rcpt           string
 	attempt        int
 	created        time.Time
-	pre            *body // the message, when Enqueue handed the job over
+	pre            *body      // the message, when Enqueue handed the job over
+	held           *heldBytes // its weight until a worker takes it (handed)
 }
 
 // Run delivers until ctx ends, then waits for attempts under way to be
@@ -644,6 +670,7 @@ func (q *Queue) Run(ctx context.Context) error {
 		default:
 		}
 	}
+	q.letGo(left...)
 	q.release(left)
 	q.unlease(left)
 	close(jobs)
@@ -676,6 +703,7 @@ func (q *Queue) schedule(ctx context.Context, jobs chan<- job) error {
 			hs := q.takeHanded()
 			for i, j := range hs {
 				if !q.waitForIntake(ctx) {
+					q.letGo(hs[i:]...)
 					q.release(hs[i:])
 					q.unlease(hs[i:])
 					return nil
@@ -683,6 +711,7 @@ func (q *Queue) schedule(ctx context.Context, jobs chan<- job) error {
 				select {
 				case jobs <- j:
 				case <-ctx.Done():
+					q.letGo(hs[i:]...)
 					q.release(hs[i:])
 					q.unlease(hs[i:])
 					return nil
