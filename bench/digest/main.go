@@ -106,6 +106,11 @@ func run(nMembers, nEvents, nGroups, sample int, deliver bool) error {
 	if os.Getenv("LOG") != "" {
 		logs = os.Stderr
 	}
+	// As relais serve runs: one Go processor more than the cores when
+	// libcrypto signs (before hub.Open, which sizes the queue to them).
+	if cores, ok := dkim.OneMoreProcessor(c.DKIM.Sign, c.DKIM.RSA); ok {
+		fmt.Printf("go processors: %d for %d cores (libcrypto signs), as relais serve runs\n", cores+1, cores)
+	}
 	h, err := hub.Open(ctx, c, hub.Options{Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: func() time.Time { return now },
 		Resolver: &mailauth.StaticResolver{}})
 	if err != nil {
@@ -291,6 +296,19 @@ func deliverAll(ctx context.Context, h *hub.Hub, snk *sink, want, size int) erro
 			if f, err := os.Create(name); err == nil {
 				pprof.Lookup("allocs").WriteTo(f, 0)
 				f.Close()
+			}
+		}()
+	}
+	if name := os.Getenv("DELIVERMUTEX"); name != "" {
+		// Where the delivery's goroutines waited for a lock: go tool pprof.
+		runtime.SetMutexProfileFraction(10)
+		runtime.SetBlockProfileRate(int(time.Millisecond / 10))
+		defer func() {
+			for _, kind := range []string{"mutex", "block"} {
+				if f, err := os.Create(name + "." + kind); err == nil {
+					pprof.Lookup(kind).WriteTo(f, 0)
+					f.Close()
+				}
 			}
 		}()
 	}

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -103,23 +102,15 @@ func serveOn(c config.Config, opts hub.Options, lns *listeners, ready func(*hub.
 			}
 		}()
 	}
-	if signsInC(c) && os.Getenv("GOMAXPROCS") == "" {
-		// A goroutine waiting for a libcrypto signature (0.3 ms of RSA
-		// in C, made on dkim's signing threads) waits in C, and keeps its
-		// Go processor (P) until Go's monitor takes it back, so with one
-		// P per core the sessions and the relay client wait while every
-		// core signs. One P more, and one more copy signed at once (the
-		// queue sizes that to the Ps): 3,350 → 3,520 copies/s on a
-		// 10,000-member list on 2 cores, intake 2–5 % (bench/README.md).
-		// PostgreSQL's writers stay sized to the cores.
-		cores := runtime.GOMAXPROCS(0)
+	// One Go processor more than the cores when libcrypto signs (see
+	// dkim.OneMoreProcessor); PostgreSQL's writers stay sized to the cores.
+	if cores, ok := dkim.OneMoreProcessor(c.DKIM.Sign, c.DKIM.RSA); ok {
 		if c.Store.Writers == 0 {
 			c.Store.Writers = max(2, cores)
 		}
-		runtime.GOMAXPROCS(cores + 1)
 		opts.Logger.Info("go processors: one more than the cores, for the RSA signatures made in C", "cores", cores, "gomaxprocs", cores+1)
 	}
-	if c.DKIM.SigningNice > 0 && signsInC(c) {
+	if c.DKIM.SigningNice > 0 && dkim.SignsInC(c.DKIM.Sign, c.DKIM.RSA) {
 		n := dkim.SigningThreads(c.DKIM.SigningNice)
 		opts.Logger.Info("dkim: RSA signatures on threads of their own (relais-sign)", "threads", n, "nice", "+"+strconv.Itoa(c.DKIM.SigningNice))
 	}
@@ -176,16 +167,4 @@ func openHub(c config.Config, read bool) (*hub.Hub, error) {
 		c.Log.Level = "error" // the hub's start-up notes are for `serve`
 	}
 	return hub.Open(context.Background(), c, hub.Options{Logger: newLogger(c), NoMigrate: read})
-}
-
-// signsInC says whether the hub c configures makes its RSA signatures
-// with OpenSSL's libcrypto (dkim.rsa openssl, or auto where it loads).
-func signsInC(c config.Config) bool {
-	switch c.DKIM.RSA {
-	case dkim.EngineOpenSSL:
-		return c.DKIM.Sign
-	case dkim.EngineAuto, "":
-		return c.DKIM.Sign && strings.HasPrefix(dkim.RSAEngine(), "OpenSSL")
-	}
-	return false
 }
