@@ -262,6 +262,7 @@ type Service struct {
 
 	copiesMu sync.Mutex
 	copies   map[int64]memberRead // by delivery id: members read for the copies being made (memberOf)
+	ahead    readAhead            // the next batch, read while the workers use this one
 
 	lastRef atomic.Pointer[parsedRef] // the ref of the copies being made (readRef)
 	macs    sync.Pool                 // of HMAC-SHA256 under secret (mac)

@@ -341,7 +341,9 @@ type memberRead struct {
 
 // memberOf returns the id and state of the member a copy is for, read with
 // those of the next recipients of the same message (member.copies), or
-// alone (member.state) when the batch has nothing for it.
+// alone (member.state) when the batch has nothing for it. The batch after
+// is read ahead, outside the lock, once half of this one is used: the
+// workers do not wait for it (a read of 512 rows held them all).
 func (s *Service) memberOf(ctx context.Context, listID int64, c queue.Copy) (int64, string, error) {
 	s.copiesMu.Lock()
 	defer s.copiesMu.Unlock()
@@ -351,26 +353,19 @@ func (s *Service) memberOf(ctx context.Context, listID int64, c queue.Copy) (int
 		if len(s.copies) > 4*memberBatch {
 			clear(s.copies)
 		}
-		rows, err := s.db.Query(ctx, "member.copies", listID, c.OutboundID, c.DeliveryID, memberBatch)
+		read, err := s.readMembers(ctx, listID, c.OutboundID, c.DeliveryID)
 		if err != nil {
 			return 0, "", err
 		}
-		for rows.Next() {
-			var d int64
-			var id sql.NullInt64
-			var state sql.NullString
-			if err := rows.Scan(&d, &id, &state); err != nil {
-				rows.Close()
-				return 0, "", err
-			}
-			s.copies[d] = memberRead{id: id.Int64, state: state.String, read: now}
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return 0, "", err
-		}
+		s.keepMembers(read, now)
+		s.ahead = readAhead{list: listID, outbound: c.OutboundID, from: read.after}
 		m, ok = s.copies[c.DeliveryID]
 	}
 	delete(s.copies, c.DeliveryID)
+	if a := s.ahead; a.outbound == c.OutboundID && a.from != 0 && !a.reading && len(s.copies) < memberBatch/2 {
+		s.ahead.reading = true
+		go s.readAheadMembers(a)
+	}
 	if ok && m.state != "" {
 		return m.id, m.state, nil
 	}
@@ -380,6 +375,81 @@ func (s *Service) memberOf(ctx context.Context, listID int64, c queue.Copy) (int
 	var state string
 	err := s.db.QueryRow(ctx, "member.state", listID, strings.ToLower(c.Rcpt)).Scan(&id, &state)
 	return id, state, err
+}
+
+// readAhead is where the next batch of members starts (from: a delivery
+// id; 0 when the last batch was the message's last), and whether it is
+// being read.
+type readAhead struct {
+	list, outbound, from int64
+	reading              bool
+}
+
+// members is a batch of member.copies: each delivery's member, and the
+// delivery id after the last (0 when the batch was not full).
+type members struct {
+	ids   []int64
+	reads []memberRead
+	after int64
+}
+
+// readMembers reads the members of outbound's next memberBatch queued
+// deliveries from delivery from on.
+func (s *Service) readMembers(ctx context.Context, listID, outbound, from int64) (members, error) {
+	var out members
+	rows, err := s.db.Query(ctx, "member.copies", listID, outbound, from, memberBatch)
+	if err != nil {
+		return out, err
+	}
+	for rows.Next() {
+		var d int64
+		var id sql.NullInt64
+		var state sql.NullString
+		if err := rows.Scan(&d, &id, &state); err != nil {
+			rows.Close()
+			return out, err
+		}
+		out.ids = append(out.ids, d)
+		out.reads = append(out.reads, memberRead{id: id.Int64, state: state.String})
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return out, err
+	}
+	if len(out.ids) == memberBatch {
+		out.after = out.ids[len(out.ids)-1] + 1
+	}
+	return out, nil
+}
+
+// keepMembers keeps a batch read at now; copiesMu is held.
+func (s *Service) keepMembers(read members, now time.Time) {
+	for i, d := range read.ids {
+		r := read.reads[i]
+		r.read = now
+		s.copies[d] = r
+	}
+}
+
+// readAheadMembers reads the batch a says, without the lock, and keeps it.
+// A failed read is left to memberOf, which reads what it misses itself.
+func (s *Service) readAheadMembers(a readAhead) {
+	now := time.Now()
+	read, err := s.readMembers(context.Background(), a.list, a.outbound, a.from)
+	s.copiesMu.Lock()
+	defer s.copiesMu.Unlock()
+	if s.ahead.outbound != a.outbound || s.ahead.from != a.from {
+		s.ahead.reading = false // memberOf read on meanwhile: its batch stands
+		return
+	}
+	s.ahead = readAhead{list: a.list, outbound: a.outbound}
+	if err != nil {
+		return
+	}
+	if len(s.copies) > 4*memberBatch {
+		clear(s.copies)
+	}
+	s.keepMembers(read, now)
+	s.ahead.from = read.after
 }
 
 // htmlFooter turns the footer text into a small HTML block, the
