@@ -372,9 +372,7 @@ type Relay struct {
 type Queue struct {
 	// Workers is the number of parallel connections to the relay; the
 	// copies being made and signed at once are bounded to the cores
-	// whatever it is. Each connection has one copy in flight at a time:
-	// 16 keep the cores busy while the relay answers (8 left them idle
-	// a few percent of a fan-out, bench/README.md).
+	// whatever it is.
 	Workers int `toml:"workers"`
 	// RetryMin is the wait after the first failed attempt; each further
 	// failure doubles it up to RetryMax, with ±10 % jitter.
@@ -466,7 +464,7 @@ func Default() Config {
 			Timeout:  Duration(2 * time.Minute),
 		},
 		Queue: Queue{
-			Workers:     16,
+			Workers:     8,
 			RetryMin:    Duration(time.Minute),
 			RetryMax:    Duration(4 * time.Hour),
 			GiveUpAfter: Duration(5 * 24 * time.Hour),
