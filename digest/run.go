@@ -3,12 +3,10 @@ package digest
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -17,6 +15,7 @@ import (
 
 	"codeberg.org/relais/relais/events"
 	"codeberg.org/relais/relais/geo"
+	"codeberg.org/relais/relais/internal/keymac"
 	"codeberg.org/relais/relais/queue"
 	"codeberg.org/relais/relais/store"
 	"codeberg.org/relais/relais/templates"
@@ -51,8 +50,8 @@ type Service struct {
 	cfg    Config
 	log    *slog.Logger
 	secret []byte
-	copies copies    // what the queue's workers make copies from
-	macs   sync.Pool // of *macState: a digest has a link per event
+	copies copies      // what the queue's workers make copies from
+	macs   keymac.Pool // HMAC-SHA256 under secret: a digest has a link per event
 	// progress, if set, is told how far Run is (OnProgress).
 	progress func(done, total int)
 
@@ -385,25 +384,11 @@ func (s *Service) macFor(purpose, subject string) string {
 // mac is the MAC of purpose, NUL, subject and more (a digest makes one per
 // event for each member: no allocation but the result).
 func (s *Service) mac(purpose, subject, more string) string {
-	m, _ := s.macs.Get().(*macState)
-	if m == nil {
-		m = &macState{h: hmac.New(sha256.New, s.secret)}
-	}
-	m.h.Reset()
-	m.buf = append(append(append(append(m.buf[:0], purpose...), 0), subject...), more...)
-	m.h.Write(m.buf)
-	sum := m.h.Sum(m.sum[:0])
+	var buf [128]byte
+	sum := s.macs.Sum(s.secret, append(append(append(append(buf[:0], purpose...), 0), subject...), more...))
 	var out [16]byte
 	b32lower.Encode(out[:], sum[:10])
-	s.macs.Put(m)
 	return string(out[:])
-}
-
-// macState is a keyed HMAC and its scratch space, pooled.
-type macState struct {
-	h   hash.Hash
-	buf []byte
-	sum [sha256.Size]byte
 }
 
 // b32lower is base32 in lower case, without padding: 10 bytes are 16

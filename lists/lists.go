@@ -15,12 +15,10 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/base32"
 	"errors"
 	"fmt"
-	"hash"
 	"log/slog"
 	"net/mail"
 	"strconv"
@@ -33,6 +31,7 @@ import (
 
 	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/audit"
+	"codeberg.org/relais/relais/internal/keymac"
 	"codeberg.org/relais/relais/mailauth"
 	"codeberg.org/relais/relais/queue"
 	"codeberg.org/relais/relais/store"
@@ -265,7 +264,7 @@ type Service struct {
 	ahead    readAhead            // the next batch, read while the workers use this one
 
 	lastRef atomic.Pointer[parsedRef] // the ref of the copies being made (readRef)
-	macs    sync.Pool                 // of HMAC-SHA256 under secret (mac)
+	macs    keymac.Pool               // HMAC-SHA256 under secret (mac)
 }
 
 type cachedList struct {
@@ -531,13 +530,6 @@ func (s *Service) UnsubscribeToken(listID, memberID int64, email string) string 
 // case), its first 10 bytes in base32. It is made for every copy of a
 // post: with an HMAC of the pool, reset, rather than a new one.
 func (s *Service) mac(listID, memberID int64, email string) string {
-	m, ok := s.macs.Get().(hash.Hash)
-	if ok {
-		m.Reset()
-	} else {
-		m = hmac.New(sha256.New, s.secret)
-	}
-	defer s.macs.Put(m)
 	var buf [128]byte
 	b := append(buf[:0], "unsubscribe:"...)
 	b = strconv.AppendInt(b, listID, 10)
@@ -545,9 +537,8 @@ func (s *Service) mac(listID, memberID int64, email string) string {
 	b = strconv.AppendInt(b, memberID, 10)
 	b = append(b, ':')
 	b = append(b, strings.ToLower(email)...)
-	m.Write(b)
-	var sum [sha256.Size]byte
-	return b32.EncodeToString(m.Sum(sum[:0])[:10])
+	sum := s.macs.Sum(s.secret, b)
+	return b32.EncodeToString(sum[:10])
 }
 
 // checkToken returns the member an unsubscribe token names.

@@ -6,13 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"fmt"
-	"hash"
 	"log/slog"
 	"regexp"
 	"strings"
-	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"codeberg.org/relais/relais/internal/keymac"
 )
 
 // LogSecret names the server secret of the log pseudonyms.
@@ -24,7 +24,10 @@ const LogSecret = "log"
 // pseudonym, so one person's lines can still be followed; nobody without
 // the secret can tell whose they are.
 func Pseudonym(secret []byte, email string) string {
-	return pseudonym(hmac.New(sha256.New, secret), email)
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(normal(email)))
+	var sum [sha256.Size]byte
+	return person(m.Sum(sum[:0]))
 }
 
 // pseudonymLen is the bytes of the HMAC a pseudonym shows: 16 base32
@@ -35,14 +38,11 @@ const pseudonymLen = 10
 // lowerBase32 is base32.StdEncoding in lower case.
 var lowerBase32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
-// pseudonym is Pseudonym with m, an HMAC-SHA256 under the secret, new or
-// reset.
-func pseudonym(m hash.Hash, email string) string {
-	var sum [sha256.Size]byte
+// person is the pseudonym of an address whose HMAC is sum.
+func person(sum []byte) string {
 	var out [len("person:") + 16]byte
-	m.Write([]byte(normal(email)))
 	copy(out[:], "person:")
-	lowerBase32.Encode(out[len("person:"):], m.Sum(sum[:0])[:pseudonymLen])
+	lowerBase32.Encode(out[len("person:"):], sum[:pseudonymLen])
 	return string(out[:])
 }
 
@@ -57,7 +57,6 @@ var addrRE = regexp.MustCompile(`[\p{L}\p{M}\p{N}!#$%&'*+/=?^_{|}~.\-…]+@[\p{L
 // Pseudonym.
 func Pseudonymizer(h slog.Handler, secret []byte, domains []string) slog.Handler {
 	k := &keyed{secret: secret}
-	k.macs.New = func() any { return hmac.New(sha256.New, secret) }
 	for _, d := range domains {
 		k.domains = append(k.domains, strings.ToLower(d))
 	}
@@ -74,16 +73,13 @@ type pseudonymizer struct {
 // starts from the key's hashed pads), and the hub's domains.
 type keyed struct {
 	secret  []byte
-	macs    sync.Pool // of hash.Hash: HMAC-SHA256 under secret
+	macs    keymac.Pool // HMAC-SHA256 under secret
 	domains []string
 }
 
 func (k *keyed) pseudonym(email string) string {
-	m := k.macs.Get().(hash.Hash)
-	m.Reset()
-	s := pseudonym(m, email)
-	k.macs.Put(m)
-	return s
+	sum := k.macs.Sum(k.secret, []byte(normal(email)))
+	return person(sum[:])
 }
 
 func (p *pseudonymizer) Enabled(ctx context.Context, l slog.Level) bool {

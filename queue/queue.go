@@ -50,12 +50,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/base32"
 	"errors"
 	"fmt"
-	"hash"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -67,6 +65,7 @@ import (
 	"time"
 
 	"codeberg.org/relais/relais/dkim"
+	"codeberg.org/relais/relais/internal/keymac"
 	"codeberg.org/relais/relais/store"
 )
 
@@ -204,7 +203,7 @@ type Queue struct {
 	cfg    Config
 	log    *slog.Logger
 	secret []byte
-	macs   sync.Pool // of HMAC-SHA256 under secret (token)
+	macs   keymac.Pool // HMAC-SHA256 under secret (token)
 
 	kick chan struct{}
 	// handedWake tells the scheduler of deliveries handed over at
@@ -580,22 +579,13 @@ func (q *Queue) ReturnPath(id int64) string {
 
 var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
-// token is ID-MAC, MAC the HMAC of "verp:ID", made with an HMAC of the
-// pool, reset: one for every copy sent.
+// token is ID-MAC, MAC the HMAC of "verp:ID" (one for every copy sent).
 func (q *Queue) token(id int64) string {
-	m, ok := q.macs.Get().(hash.Hash)
-	if ok {
-		m.Reset()
-	} else {
-		m = hmac.New(sha256.New, q.secret)
-	}
-	defer q.macs.Put(m)
 	var buf [64]byte
 	b := strconv.AppendInt(append(buf[:0], "verp:"...), id, 10)
-	m.Write(b)
-	var sum [sha256.Size]byte
+	sum := q.macs.Sum(q.secret, b)
 	b = append(b[len("verp:"):], '-')
-	return string(b32.AppendEncode(b, m.Sum(sum[:0])[:5]))
+	return string(b32.AppendEncode(b, sum[:5]))
 }
 
 // ParseToken returns the delivery id a VERP token names, if its MAC holds.

@@ -36,6 +36,7 @@ import (
 	"sync"
 	"time"
 
+	"codeberg.org/relais/relais/internal/keymac"
 	"codeberg.org/relais/relais/queue"
 	"codeberg.org/relais/relais/store"
 	"codeberg.org/relais/relais/templates"
@@ -95,14 +96,7 @@ type Service struct {
 	mu  sync.Mutex
 	cfg Config
 
-	macs sync.Pool // of HMAC-SHA256 under secret (mac)
-}
-
-// keyedHash is what mac uses of an HMAC (the name hash is taken here).
-type keyedHash interface {
-	Write([]byte) (int, error)
-	Sum([]byte) []byte
-	Reset()
+	macs keymac.Pool // HMAC-SHA256 under secret (mac)
 }
 
 // New returns the service.
@@ -289,25 +283,16 @@ func (s *Service) FooterURL(kind, id, email string) string {
 }
 
 // mac is the HMAC of "manage", kind, id, exp and the email in lower case,
-// separated by NULs, its first 16 bytes in base32. A footer link is made
-// for every copy of a list post: with an HMAC of the pool, reset, rather
-// than a new one.
+// separated by NULs, its first 16 bytes in base32 (a footer link is made
+// for every copy of a list post).
 func (s *Service) mac(kind, id, exp, email string) string {
-	m, ok := s.macs.Get().(keyedHash)
-	if ok {
-		m.Reset()
-	} else {
-		m = hmac.New(sha256.New, s.secret)
-	}
-	defer s.macs.Put(m)
 	var buf [160]byte
 	b := append(buf[:0], "manage\x00"...)
 	for _, p := range [...]string{kind, id, exp} {
 		b = append(append(b, p...), 0)
 	}
-	m.Write(append(b, strings.ToLower(email)...))
-	var sum [sha256.Size]byte
-	return b32.EncodeToString(m.Sum(sum[:0])[:16])
+	sum := s.macs.Sum(s.secret, append(b, strings.ToLower(email)...))
+	return b32.EncodeToString(sum[:16])
 }
 
 // Peek says what a link names without using it: the page a GET shows.
