@@ -77,16 +77,22 @@ trap cleanup EXIT
 # watch.py DUMP OFFSET WANT IDLE: wait until WANT member recipients (at
 # @members.example) have been dumped after OFFSET; print the time (epoch
 # seconds) the last one was seen. Anything else (a notice to the owner) is
-# not counted.
+# not counted. It shares the cores with the sender it times: relais's
+# personal copies make a hundred times mlmmj's bytes (70 MB for 10,000
+# members), so the new bytes are searched by re (in C), not split into
+# lines in Python, which took 5 % of the two cores during relais's run.
 cat >"$W/watch.py" <<'PY'
-import os, sys, time
+import os, re, sys, time
 path, off, want, idle = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+member = re.compile(rb"\nX-Rcpt-Args: <[^>\n]*@members\.example>")
 last = time.time()
 while not os.path.exists(path):          # the sink creates it with the first message
     if time.time() - last > idle:
         sys.exit("sink: nothing arrived in %gs" % idle)
     time.sleep(0.005)
-n, rest = 0, b""
+# rest: the bytes after the last line end read, that line end first (a
+# match starts at one).
+n, rest = 0, b"\n"
 with open(path, "rb") as f:
     f.seek(off)
     while True:
@@ -94,9 +100,13 @@ with open(path, "rb") as f:
         now = time.time()
         if data:
             last = now
-            lines = (rest + data).split(b"\n")
-            rest = lines.pop()
-            n += sum(1 for l in lines if l.startswith(b"X-Rcpt-Args: ") and b"@members.example>" in l)
+            buf = rest + data
+            end = buf.rfind(b"\n")
+            if end < 0:
+                rest = buf
+                continue
+            n += len(member.findall(buf, 0, end + 1))
+            rest = buf[end:]
             if n >= want:
                 print("%.6f" % now)
                 sys.exit(0)
