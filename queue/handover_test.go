@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -317,5 +318,60 @@ func TestHandOverWeighsOnceUntilTheLast(t *testing.T) {
 	q.letGo(js[2])
 	if n := held(); n != 0 {
 		t.Fatalf("%d bytes held once all reached a worker", n)
+	}
+}
+
+// A message's deliveries are queued in one statement on SQLite, from a
+// JSON array: every recipient comes back byte for byte, in its order,
+// whatever it holds (quotes, backslashes, <>&, U+2028, accents, the same
+// address twice), and the jobs handed over name the rows written. An
+// address that is not UTF-8, which JSON would change, has its message's
+// deliveries inserted one by one.
+func TestEnqueueEveryRecipientAsGiven(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t)
+	q.running.Store(true)
+	hostile := []string{
+		"a@x.example", `"quoted \"local\""@x.example`, `back\slash@x.example`, "<tag>&amp;@x.example",
+		"line\u2028sep@x.example", "élodie@exemple.fr", "a@x.example", "日本@例え.jp",
+	}
+	notUTF8 := []string{"ok@x.example", "bad\xff\xfe@x.example", "z@x.example"}
+	for _, rcpts := range [][]string{hostile, notUTF8, {"alone@x.example"}} {
+		err := q.db.Write(ctx, func(tx *store.Tx) error {
+			_, err := acceptFor(q, tx, "Subject: a\r\n\r\nbody\r\n", rcpts...)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("%q: %v", rcpts, err)
+		}
+		js := q.takeHanded()
+		var got []string
+		err = func() error {
+			rows, err := q.db.Query(ctx, "test.deliveries-of-last")
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			i := 0
+			for rows.Next() {
+				var id int64
+				var rcpt string
+				if err := rows.Scan(&id, &rcpt); err != nil {
+					return err
+				}
+				got = append(got, rcpt)
+				if i >= len(js) || js[i].id != id || js[i].rcpt != rcpt {
+					t.Errorf("row %d (%d, %q) is not job %d of %+v", i, id, rcpt, i, js)
+				}
+				i++
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, rcpts) || len(js) != len(rcpts) {
+			t.Errorf("queued %q, handed over %d, want %q", got, len(js), rcpts)
+		}
 	}
 }

@@ -48,21 +48,25 @@ package queue
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"database/sql"
 	"encoding/base32"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"codeberg.org/relais/relais/dkim"
 	"codeberg.org/relais/relais/internal/keymac"
@@ -315,7 +319,7 @@ func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Queu
 		db: db, cfg: cfg, log: log, secret: secret,
 		kick:       make(chan struct{}, 1),
 		handedWake: make(chan struct{}, 1),
-		cpu:        make(chan struct{}, runtime.GOMAXPROCS(0)),
+		cpu:        make(chan struct{}, makers()),
 		inflight:   make(map[int64]bool),
 		conns:      make(map[*trackedConn]bool),
 		intake:     intakeMeter{now: time.Now},
@@ -328,6 +332,16 @@ func (q *Queue) OnFailure(h FailureHandler) { q.onFailure = h }
 
 // OnBounce sets the handler told of every bounce. Set it before Run.
 func (q *Queue) OnBounce(h BounceHandler) { q.onBounce = h }
+
+// makers is how many copies are made and signed at once: one per Go
+// processor, or as dkim.Processors says when libcrypto signs (it gives Go
+// processors to spare for the sessions).
+func makers() int {
+	if n := dkim.Signers(); n > 0 {
+		return n
+	}
+	return runtime.GOMAXPROCS(0)
+}
 
 // Personalize sets the Personalizer of messages of kind. Set it before Run.
 func (q *Queue) Personalize(kind string, p Personalizer) {
@@ -402,22 +416,9 @@ func (q *Queue) Enqueue(tx *store.Tx, m Message) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var js []job
-	if handOver {
-		js = make([]job, 0, len(m.To))
-	}
-	for _, rcpt := range m.To {
-		res, err := tx.Exec("delivery.insert", id, rcpt, next, now.Unix(), now.Unix())
-		if err != nil {
-			return 0, err
-		}
-		if handOver {
-			did, err := res.LastInsertId()
-			if err != nil {
-				return 0, err
-			}
-			js = append(js, job{id: did, rcpt: rcpt})
-		}
+	js, err := insertDeliveries(tx, id, m.To, next, now.Unix())
+	if err != nil {
+		return 0, err
 	}
 	if !handOver {
 		q.owe(tx)
@@ -425,6 +426,57 @@ func (q *Queue) Enqueue(tx *store.Tx, m Message) (int64, error) {
 	}
 	q.handOverAtCommit(tx, id, m, held, now, js)
 	return id, nil
+}
+
+// insertDeliveries queues a delivery to each of to, of outbound message
+// id, in one statement (SQLite), and returns them in the order of their
+// ids. An address that JSON cannot carry as it is (not UTF-8) makes it
+// insert them one by one.
+func insertDeliveries(tx *store.Tx, id int64, to []string, next, now int64) ([]job, error) {
+	js := make([]job, 0, len(to))
+	all := len(to) > 1
+	for _, rcpt := range to {
+		all = all && utf8.ValidString(rcpt)
+	}
+	if !all {
+		for _, rcpt := range to {
+			res, err := tx.Exec("delivery.insert", id, rcpt, next, now, now)
+			if err != nil {
+				return nil, err
+			}
+			did, err := res.LastInsertId()
+			if err != nil {
+				return nil, err
+			}
+			js = append(js, job{id: did, rcpt: rcpt})
+		}
+		return js, nil
+	}
+	list, err := json.Marshal(to)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query("delivery.insert-all", id, next, now, now, string(list))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var j job
+		if err := rows.Scan(&j.id, &j.rcpt); err != nil {
+			return nil, err
+		}
+		js = append(js, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(js) != len(to) {
+		return nil, fmt.Errorf("queue: %d deliveries queued for %d recipients", len(js), len(to))
+	}
+	// RETURNING gives its rows in no set order.
+	slices.SortFunc(js, func(a, b job) int { return cmp.Compare(a.id, b.id) })
+	return js, nil
 }
 
 // owe says, once tx commits, that deliveries were queued without being

@@ -6,6 +6,15 @@ INSERT INTO outbound (message_id, prefix, null_sender, inbound_id, kind, ref, cr
 -- name: delivery.insert
 INSERT INTO deliveries (outbound_id, rcpt, next_attempt, created_at, updated_at) VALUES (?, ?, ?, ?, ?);
 
+-- delivery.insert-all (SQLite): every recipient of an outbound message in
+-- one statement, from a JSON array of addresses, in its order: a list
+-- post's ten thousand without a call per row. PostgreSQL queues them with
+-- outbound.enqueue.
+-- name: delivery.insert-all
+INSERT INTO deliveries (outbound_id, rcpt, next_attempt, created_at, updated_at)
+SELECT ?, value, ?, ?, ? FROM json_each(?) ORDER BY key
+RETURNING id, rcpt;
+
 -- name: delivery.due
 -- Uses deliveries_due.
 SELECT d.id, d.outbound_id, d.rcpt, d.attempts, d.created_at FROM deliveries d
@@ -108,3 +117,7 @@ WHERE d.id = ?;
 -- A claim given back unattempted (the node is stopping): due again at once
 -- for every node (PostgreSQL's leases; a no-op on SQLite).
 UPDATE deliveries SET lease_until = 0 WHERE id = ? AND state = 'queued';
+
+-- name: test.deliveries-of-last
+-- Tests: the deliveries of the last outbound message, in the order of their ids.
+SELECT id, rcpt FROM deliveries WHERE outbound_id = (SELECT MAX(id) FROM outbound) ORDER BY id;
