@@ -106,10 +106,10 @@ func run(nMembers, nEvents, nGroups, sample int, deliver bool) error {
 	if os.Getenv("LOG") != "" {
 		logs = os.Stderr
 	}
-	// As relais serve runs: one Go processor more than the cores when
+	// As relais serve runs: more Go processors than the cores when
 	// libcrypto signs (before hub.Open, which sizes the queue to them).
-	if cores, ok := dkim.OneMoreProcessor(c.DKIM.Sign, c.DKIM.RSA); ok {
-		fmt.Printf("go processors: %d for %d cores (libcrypto signs), as relais serve runs\n", cores+1, cores)
+	if cores, ok := dkim.Processors(c.DKIM.Sign, c.DKIM.RSA); ok {
+		fmt.Printf("go processors: %d for %d cores, %d signing at once (libcrypto signs), as relais serve runs\n", runtime.GOMAXPROCS(0), cores, dkim.Signers())
 	}
 	h, err := hub.Open(ctx, c, hub.Options{Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: func() time.Time { return now },
 		Resolver: &mailauth.StaticResolver{}})

@@ -422,10 +422,11 @@ func TestCLIEvents(t *testing.T) {
 	}
 }
 
-// With libcrypto making the RSA signatures, `relais serve` gives Go one
-// processor more than the cores (a thread signing in C keeps its P a
-// while); not when GOMAXPROCS is set, nor when Go's crypto/rsa signs.
-func TestServeOneMoreProcessorForRSAInC(t *testing.T) {
+// With libcrypto making the RSA signatures, `relais serve` gives Go twice
+// the cores and one processors, the cores and one signing at once (a
+// thread signing in C keeps its P a while); not when GOMAXPROCS is set,
+// nor when Go's crypto/rsa signs.
+func TestServeProcessorsForRSAInC(t *testing.T) {
 	if !strings.HasPrefix(dkim.RSAEngine(), "OpenSSL") {
 		t.Skipf("SKIP: no libcrypto here (%s)", dkim.RSAEngine())
 	}
@@ -435,7 +436,7 @@ func TestServeOneMoreProcessorForRSAInC(t *testing.T) {
 	cores := runtime.GOMAXPROCS(0) // the default here, as for the child
 	relay := freePort(t)           // nothing listens there: nothing is sent
 	p := serveHub(t, t.TempDir(), relay)
-	want := fmt.Sprintf("cores=%d gomaxprocs=%d", cores, cores+1)
+	want := fmt.Sprintf("cores=%d gomaxprocs=%d signing=%d", cores, 2*cores+1, cores+1)
 	if !strings.Contains(p.log(), want) {
 		t.Fatalf("log lacks %q:\n%s", want, p.log())
 	}

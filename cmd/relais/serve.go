@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -102,13 +103,13 @@ func serveOn(c config.Config, opts hub.Options, lns *listeners, ready func(*hub.
 			}
 		}()
 	}
-	// One Go processor more than the cores when libcrypto signs (see
-	// dkim.OneMoreProcessor); PostgreSQL's writers stay sized to the cores.
-	if cores, ok := dkim.OneMoreProcessor(c.DKIM.Sign, c.DKIM.RSA); ok {
+	// More Go processors than the cores when libcrypto signs (see
+	// dkim.Processors); PostgreSQL's writers stay sized to the cores.
+	if cores, ok := dkim.Processors(c.DKIM.Sign, c.DKIM.RSA); ok {
 		if c.Store.Writers == 0 {
 			c.Store.Writers = max(2, cores)
 		}
-		opts.Logger.Info("go processors: one more than the cores, for the RSA signatures made in C", "cores", cores, "gomaxprocs", cores+1)
+		opts.Logger.Info("go processors: more than the cores, for the RSA signatures made in C", "cores", cores, "gomaxprocs", runtime.GOMAXPROCS(0), "signing", dkim.Signers())
 	}
 	if c.DKIM.SigningNice > 0 && dkim.SignsInC(c.DKIM.Sign, c.DKIM.RSA) {
 		n := dkim.SigningThreads(c.DKIM.SigningNice)
