@@ -273,11 +273,14 @@ head -n "$SAMPLE" "$W/members.txt" >"$W/sample.txt"
 # --- the sink ----------------------------------------------------------------
 # In memory when possible (/dev/shm): the dump costs the sink a file per
 # transaction, about a quarter of its speed on disk. relais's data and
-# mlmmj's spool stay in $W, on disk.
+# mlmmj's spool stay in $W, on disk. Without -c: its running counters,
+# a write to sink.log per message that nothing here reads, cost the sink
+# 5 % of its CPU for relais's ten thousand transactions (0.065 → 0.062 ms
+# a copy) and mlmmj's hundred nothing.
 mkdir "$SD/sink"
 sinkuser=()
 if [ "$(id -u)" -eq 0 ]; then sinkuser=(-u nobody); chown nobody "$SD/sink"; fi
-(cd "$SD/sink" && exec smtp-sink "${sinkuser[@]}" -c -D "$SD/sink/dump" "127.0.0.1:$SINK" 1000 >"$W/sink.log" 2>&1) &
+(cd "$SD/sink" && exec smtp-sink "${sinkuser[@]}" -D "$SD/sink/dump" "127.0.0.1:$SINK" 1000 >"$W/sink.log" 2>&1) &
 SPID=$!
 wait_port "$SINK"
 
