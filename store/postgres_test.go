@@ -341,3 +341,40 @@ func TestPostgresSharedCommit(t *testing.T) {
 	}
 	mu.Unlock()
 }
+
+// An INSERT into a table with an id tells that id on PostgreSQL too
+// (RETURNING appended to its text), whatever comment follows it in its
+// file: delivery.insert, followed by delivery.insert-all's comment, once
+// told 0.
+func TestPostgresInsertTellsItsID(t *testing.T) {
+	db, err := store.OpenURL(pgtest.URL(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Write(context.Background(), func(tx *store.Tx) error {
+		if _, err := tx.Exec("message.insert", "m1", 0, "", "", "", false, false, 1, []byte("x")); err != nil {
+			return err
+		}
+		res, err := tx.Exec("outbound.insert", "m1", []byte{}, false, nil, "forward", "", 0)
+		if err != nil {
+			return err
+		}
+		oid, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		res, err = tx.Exec("delivery.insert", oid, "a@x.example", 0, 0, 0)
+		if err != nil {
+			return err
+		}
+		did, err := res.LastInsertId()
+		if err == nil && (oid == 0 || did == 0) {
+			err = fmt.Errorf("outbound %d, delivery %d", oid, did)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -430,7 +430,7 @@ func readQueries(glob string) (map[string]string, error) {
 			if _, dup := out[name]; dup {
 				return fmt.Errorf("store: query %s defined twice", name)
 			}
-			out[name] = strings.TrimSpace(b.String())
+			out[name] = withoutTrailingComments(b.String())
 			b.Reset()
 			return nil
 		}
@@ -452,6 +452,24 @@ func readQueries(glob string) (map[string]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// withoutTrailingComments trims q and drops the comment lines at its
+// end: they are the next query's, written above its name. Left there, they
+// would hide what PostgreSQL's describe appends (an INSERT's RETURNING
+// would land in the comment, and LastInsertId say 0).
+func withoutTrailingComments(q string) string {
+	q = strings.TrimSpace(q)
+	for {
+		i := strings.LastIndexByte(q, '\n')
+		if !strings.HasPrefix(strings.TrimSpace(q[i+1:]), "--") {
+			return q
+		}
+		if i < 0 {
+			return ""
+		}
+		q = strings.TrimSpace(q[:i])
+	}
 }
 
 func stmt(m map[string]*sql.Stmt, name string) *sql.Stmt {

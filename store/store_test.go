@@ -227,3 +227,21 @@ func TestMigrationsPaired(t *testing.T) {
 		t.Fatalf("SQLite's migrations end at %s, PostgreSQL's at %s", a, b)
 	}
 }
+
+// No query's text ends in a comment: comments above a name belong to the
+// next query, and on PostgreSQL an INSERT's RETURNING is appended to the
+// text (it once landed in such a comment: delivery.insert, LastInsertId 0).
+func TestQueriesDoNotEndInAComment(t *testing.T) {
+	for _, e := range []Engine{SQLite, Postgres} {
+		qs, err := loadQueries(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, q := range qs {
+			last := q[strings.LastIndexByte(q, '\n')+1:]
+			if strings.Contains(last, "--") {
+				t.Errorf("%s ends in a comment: %q", name, last)
+			}
+		}
+	}
+}
