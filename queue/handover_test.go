@@ -324,7 +324,8 @@ func TestHandOverWeighsOnceUntilTheLast(t *testing.T) {
 // A message's deliveries are queued in one statement on SQLite, from a
 // JSON array: every recipient comes back byte for byte, in its order,
 // whatever it holds (quotes, backslashes, <>&, U+2028, accents, the same
-// address twice), and the jobs handed over name the rows written. An
+// address twice, NUL and control bytes, emoji, a megabyte), and the jobs
+// handed over name the rows written. An
 // address that is not UTF-8, which JSON would change, has its message's
 // deliveries inserted one by one.
 func TestEnqueueEveryRecipientAsGiven(t *testing.T) {
@@ -334,6 +335,8 @@ func TestEnqueueEveryRecipientAsGiven(t *testing.T) {
 	hostile := []string{
 		"a@x.example", `"quoted \"local\""@x.example`, `back\slash@x.example`, "<tag>&amp;@x.example",
 		"line\u2028sep@x.example", "élodie@exemple.fr", "a@x.example", "日本@例え.jp",
+		"nul\x00byte@x.example", "\x01ctl\x1f\x7f@x.example", "😀@x.example", "\ufeff@x.example",
+		"123", "null", "", strings.Repeat("l", 1<<20) + "@x.example",
 	}
 	notUTF8 := []string{"ok@x.example", "bad\xff\xfe@x.example", "z@x.example"}
 	for _, rcpts := range [][]string{hostile, notUTF8, {"alone@x.example"}} {

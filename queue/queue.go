@@ -34,9 +34,10 @@
 // operation (restarts and lost connections included) each delivery is sent
 // once.
 //
-// Making and signing copies is the CPU-heavy part: at most as many copies
-// as there are cores (GOMAXPROCS) are being made at once, whatever the
-// number of workers, so that intake keeps its share of the machine.
+// Making and signing copies is the CPU-heavy part: at most one copy per Go
+// processor (GOMAXPROCS), or the cores and one when libcrypto signs
+// (dkim.Signers), is being made at once, whatever the number of workers,
+// so that intake keeps its share of the machine.
 //
 // # Retry schedule
 //
@@ -235,8 +236,8 @@ type Queue struct {
 	// scheduler goroutine touches it.
 	freshAfter int64
 
-	// cpu bounds the copies being made or signed at once to the cores:
-	// what is left runs intake.
+	// cpu bounds the copies being made or signed at once (makers): what
+	// is left runs intake.
 	cpu chan struct{}
 
 	connMu sync.Mutex
