@@ -106,6 +106,9 @@ func SignsInC(sign bool, engine string) bool {
 // (bench/README.md). relais serve and the benchmarks that stand for it
 // call it.
 func Processors(sign bool, engine string) (cores int, done bool) {
+	if n := signers.Load(); n > 0 { // called before: it is done
+		return int(n) - 1, true
+	}
 	cores = runtime.GOMAXPROCS(0)
 	if !SignsInC(sign, engine) || os.Getenv("GOMAXPROCS") != "" {
 		return cores, false

@@ -252,3 +252,25 @@ func TestOpenSSLLargeKey(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Processors gives Go 2×cores+1 processors, cores+1 signing at once, and
+// only once: called again, it keeps what it set.
+func TestProcessorsOnce(t *testing.T) {
+	if !SignsInC(true, EngineAuto) {
+		t.Skipf("SKIP: libcrypto does not sign here (%s)", RSAEngine())
+	}
+	if v := os.Getenv("GOMAXPROCS"); v != "" {
+		t.Skipf("SKIP: GOMAXPROCS=%s is set", v)
+	}
+	before := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() {
+		runtime.GOMAXPROCS(before)
+		signers.Store(0)
+	})
+	for range 2 {
+		cores, ok := Processors(true, EngineAuto)
+		if !ok || cores != before || runtime.GOMAXPROCS(0) != 2*before+1 || Signers() != before+1 {
+			t.Fatalf("cores %d %v, GOMAXPROCS %d, signing %d; want %d, %d, %d", cores, ok, runtime.GOMAXPROCS(0), Signers(), before, 2*before+1, before+1)
+		}
+	}
+}
