@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-smtp"
 
@@ -505,7 +507,14 @@ func (q *Queue) record(batch []outcome) {
 	// On PostgreSQL the copies sent are recorded in one statement: a
 	// savepoint each would cost round trips, and hundreds of them in one
 	// transaction slow every session.
-	bulk := q.db.Engine() == store.Postgres
+	// On SQLite too, in one statement rather than a savepoint and an
+	// update each (three calls into SQLite a copy), unless a reply is not
+	// UTF-8, which JSON would change.
+	pg := q.db.Engine() == store.Postgres
+	bulk := true
+	for _, o := range batch {
+		bulk = bulk && (pg || o.state != "sent" || utf8.ValidString(o.res.reply))
+	}
 	write := func(tx *store.Tx) error {
 		var ids []int64
 		var replies []string
@@ -530,14 +539,28 @@ func (q *Queue) record(batch []outcome) {
 				return q.fail(tx, o.j.id, "delivery.failed", o.res.reply)
 			})
 		}
-		if len(ids) > 0 {
+		switch {
+		case len(ids) == 0:
+		case pg:
 			if _, err := tx.Exec("delivery.sent-many", ids, replies, now.Unix()); err != nil {
+				return err
+			}
+		default:
+			pairs := make([][2]any, len(ids))
+			for i := range ids {
+				pairs[i] = [2]any{ids[i], replies[i]}
+			}
+			list, err := json.Marshal(pairs)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec("delivery.sent-all", now.Unix(), string(list)); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	allSent := bulk
+	allSent := pg
 	for _, o := range batch {
 		allSent = allSent && o.state == "sent"
 	}

@@ -40,6 +40,14 @@ UPDATE deliveries SET next_attempt = ?, updated_at = ? WHERE id = ? AND state = 
 UPDATE deliveries SET state = 'sent', attempts = attempts + 1, last_reply = ?, updated_at = ?, lease_until = 0
 WHERE id = ? AND state = 'queued';
 
+-- delivery.sent-all (SQLite): the outcomes of many copies sent in one
+-- statement (the recorder's batch), from a JSON array of [id, reply]
+-- pairs, each its own reply. PostgreSQL has delivery.sent-many.
+-- name: delivery.sent-all
+UPDATE deliveries SET state = 'sent', attempts = attempts + 1, last_reply = v.reply, updated_at = ?, lease_until = 0
+FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS reply FROM json_each(?)) AS v
+WHERE deliveries.id = v.id AND deliveries.state = 'queued';
+
 -- name: delivery.deferred
 UPDATE deliveries SET attempts = attempts + 1, next_attempt = MAX(next_attempt, ?), last_reply = ?, updated_at = ?,
   lease_until = 0
@@ -121,3 +129,7 @@ UPDATE deliveries SET lease_until = 0 WHERE id = ? AND state = 'queued';
 -- name: test.deliveries-of-last
 -- Tests: the deliveries of the last outbound message, in the order of their ids.
 SELECT id, rcpt FROM deliveries WHERE outbound_id = (SELECT MAX(id) FROM outbound) ORDER BY id;
+
+-- name: test.delivery-outcome
+-- Tests: what is recorded of a delivery's attempts.
+SELECT state, last_reply, attempts FROM deliveries WHERE id = ?;
