@@ -45,7 +45,7 @@ WHERE id = ? AND state = 'queued';
 -- pairs, each its own reply. PostgreSQL has delivery.sent-many.
 -- name: delivery.sent-all
 UPDATE deliveries SET state = 'sent', attempts = attempts + 1, last_reply = v.reply, updated_at = ?, lease_until = 0
-FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS reply FROM json_each(?)) AS v
+FROM (SELECT CAST(value ->> 0 AS BIGINT) AS id, value ->> 1 AS reply FROM json_each(?)) AS v
 WHERE deliveries.id = v.id AND deliveries.state = 'queued';
 
 -- name: delivery.deferred
