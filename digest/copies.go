@@ -44,8 +44,9 @@ type prepared struct {
 
 // copies is the prepared recipients, and the events.
 type copies struct {
-	mu   sync.Mutex
-	next map[int64]prepared // by delivery id
+	mu    sync.Mutex
+	next  map[int64]prepared // by delivery id
+	ahead readAhead          // the next batch, read while the workers use this one
 
 	version int64 // events.version of evs
 	evs     map[int64]*events.Event
@@ -59,13 +60,16 @@ type copies struct {
 var wall = time.Now
 
 // prepare returns what c's copy is made from, reading the next batch of
-// recipients when c is not in the current one.
+// recipients when c is not in the current one. The batch after is read
+// ahead, outside the lock, once half of this one is used: the workers do
+// not wait for it (a read of 512 rows held them all).
 func (s *Service) prepare(ctx context.Context, c queue.Copy) (prepared, error) {
 	cs := &s.copies
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if p, ok := cs.next[c.DeliveryID]; ok && wall().Sub(p.read) < copyTTL {
 		delete(cs.next, c.DeliveryID)
+		s.readAheadIfDue(c)
 		if p.found {
 			return p, nil
 		}
@@ -89,12 +93,64 @@ func (s *Service) prepare(ctx context.Context, c queue.Copy) (prepared, error) {
 	return p, nil
 }
 
-// readBatch reads the recipients of c's digest from c on, and the events
-// version; cs.mu is held. Recipients already read stay (the workers take
-// them slightly out of order), unless they are older than copyTTL.
-func (s *Service) readBatch(ctx context.Context, c queue.Copy) error {
-	cs := &s.copies
-	now := wall()
+// readAhead says where the next batch of a digest's recipients starts
+// (from: a delivery id; 0 when the last batch was its last), and whether
+// it is being read.
+type readAhead struct {
+	ref      string
+	outbound int64
+	from     int64
+	reading  bool
+}
+
+// copyBatchRead is a read of digest.copies: each delivery's recipient, the events
+// version read after them, and the delivery id after the last (0 when the
+// batch was not full).
+type copyBatchRead struct {
+	ids     []int64
+	preps   []prepared
+	version int64
+	after   int64
+}
+
+// readCopies reads the recipients of outbound's next copyBatch queued
+// deliveries from delivery from on, then the events version; no lock.
+func (s *Service) readCopies(ctx context.Context, ref string, outbound, from int64) (copyBatchRead, error) {
+	var b copyBatchRead
+	rows, err := s.db.Query(ctx, "digest.copies", ref, outbound, from, copyBatch)
+	if err != nil {
+		return b, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var rcpt string
+		var email, sel sql.NullString
+		var p prepared
+		var m memberRow
+		if err := rows.Scan(append([]any{&id, &rcpt, &email}, append(m.fields(), &sel)...)...); err != nil {
+			return b, err
+		}
+		if email.Valid {
+			p.member, p.found = m.member(email.String), true
+		}
+		p.sel, p.recorded = sel.String, sel.Valid
+		b.ids, b.preps = append(b.ids, id), append(b.preps, p)
+	}
+	if err := rows.Err(); err != nil {
+		return b, err
+	}
+	if len(b.ids) == copyBatch {
+		b.after = b.ids[len(b.ids)-1] + 1
+	}
+	err = s.db.QueryRow(ctx, "events.version").Scan(&b.version)
+	return b, err
+}
+
+// keep keeps a batch read at now; cs.mu is held. Recipients already read
+// stay (the workers take them slightly out of order), unless they are
+// older than copyTTL.
+func (cs *copies) keep(b copyBatchRead, now time.Time) {
 	if len(cs.next) > 2*copyBatch {
 		for id, p := range cs.next {
 			if now.Sub(p.read) >= copyTTL {
@@ -105,40 +161,64 @@ func (s *Service) readBatch(ctx context.Context, c queue.Copy) error {
 	if cs.next == nil || len(cs.next) > 8*copyBatch {
 		cs.next = make(map[int64]prepared, copyBatch)
 	}
-	rows, err := s.db.Query(ctx, "digest.copies", c.Ref, c.OutboundID, c.DeliveryID, copyBatch)
+	for i, id := range b.ids {
+		p := b.preps[i]
+		p.read = now
+		cs.next[id] = p
+	}
+}
+
+// readBatch reads the recipients of c's digest from c on, and the events
+// if their version changed; cs.mu is held.
+func (s *Service) readBatch(ctx context.Context, c queue.Copy) error {
+	cs := &s.copies
+	now := wall()
+	b, err := s.readCopies(ctx, c.Ref, c.OutboundID, c.DeliveryID)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var rcpt string
-		var email, sel sql.NullString
-		var p prepared
-		var m memberRow
-		if err := rows.Scan(append([]any{&id, &rcpt, &email}, append(m.fields(), &sel)...)...); err != nil {
-			return err
-		}
-		if email.Valid {
-			p.member, p.found = m.member(email.String), true
-		}
-		p.sel, p.recorded, p.read = sel.String, sel.Valid, now
-		cs.next[id] = p
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	var v int64
-	if err := s.db.QueryRow(ctx, "events.version").Scan(&v); err != nil {
-		return err
-	}
-	if v != cs.version || cs.evs == nil {
-		cs.version, cs.evs = v, nil
+	cs.keep(b, now)
+	cs.ahead = readAhead{ref: c.Ref, outbound: c.OutboundID, from: b.after}
+	if b.version != cs.version || cs.evs == nil {
+		cs.version, cs.evs = b.version, nil
 		if err := s.loadEvents(ctx); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// readAheadIfDue starts reading the batch after this one once half of it
+// is used; cs.mu is held.
+func (s *Service) readAheadIfDue(c queue.Copy) {
+	cs := &s.copies
+	a := cs.ahead
+	if a.outbound == c.OutboundID && a.ref == c.Ref && a.from != 0 && !a.reading && len(cs.next) < copyBatch/2 {
+		cs.ahead.reading = true
+		go s.readAheadCopies(a)
+	}
+}
+
+// readAheadCopies reads the batch a says, without the lock, and keeps it
+// if the events it was read with are those in memory. Otherwise, or when
+// the read fails, prepare reads what it misses itself (and the events
+// again, or says what failed).
+func (s *Service) readAheadCopies(a readAhead) {
+	now := wall()
+	b, err := s.readCopies(context.Background(), a.ref, a.outbound, a.from)
+	cs := &s.copies
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.ahead.outbound != a.outbound || cs.ahead.ref != a.ref || cs.ahead.from != a.from {
+		cs.ahead.reading = false // prepare read on meanwhile: its batch stands
+		return
+	}
+	cs.ahead = readAhead{ref: a.ref, outbound: a.outbound}
+	if err != nil || b.version != cs.version || cs.evs == nil {
+		return
+	}
+	cs.keep(b, now)
+	cs.ahead.from = b.after
 }
 
 // prepareOne reads one recipient alone (Preview, a bench, a copy no longer

@@ -110,3 +110,7 @@ WHERE eg.event_id = ? AND a.email = ?;
 -- Bumped by triggers at every change to events or event_groups
 -- (migrations/010_events_version.sql).
 SELECT n FROM events_version;
+
+-- name: test.events-version-bump
+-- Tests: the events change (as the triggers say).
+UPDATE events_version SET n = n + 1;
