@@ -210,7 +210,8 @@ func (s *Service) readAheadCopies(a readAhead) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if cs.ahead.outbound != a.outbound || cs.ahead.ref != a.ref || cs.ahead.from != a.from {
-		cs.ahead.reading = false // prepare read on meanwhile: its batch stands
+		// prepare read on meanwhile: its batch stands, and whoever set
+		// cs.ahead since says whether a read is under way.
 		return
 	}
 	cs.ahead = readAhead{ref: a.ref, outbound: a.outbound}

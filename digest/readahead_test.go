@@ -129,3 +129,20 @@ func TestPrepareReadsAhead(t *testing.T) {
 		t.Fatalf("%d recipients kept after the last copy, next read from %d", len(cs.next), cs.ahead.from)
 	}
 }
+
+// A read ahead that ends after prepare read on (cs.ahead moved) leaves
+// alone whether another read ahead is under way: it would otherwise let a
+// second read of the same batch start (found by review).
+func TestStaleReadAheadLeavesTheNextOne(t *testing.T) {
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s := &Service{db: db}
+	s.copies.ahead = readAhead{ref: "2026-W48", outbound: 1, from: 1025, reading: true}
+	s.readAheadCopies(readAhead{ref: "2026-W48", outbound: 1, from: 513})
+	if a := s.copies.ahead; !a.reading || a.from != 1025 {
+		t.Fatalf("after a stale read ahead: %+v", a)
+	}
+}

@@ -105,3 +105,20 @@ func TestMemberOfReadsAhead(t *testing.T) {
 		t.Fatalf("%d members kept after the last copy, next read from %d", len(s.copies), s.ahead.from)
 	}
 }
+
+// A read ahead that ends after memberOf read on (s.ahead moved) leaves
+// alone whether another read ahead is under way: it would otherwise let a
+// second read of the same batch start (found by review).
+func TestStaleReadAheadLeavesTheNextOne(t *testing.T) {
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s := &Service{db: db, copies: map[int64]memberRead{}}
+	s.ahead = readAhead{list: 1, outbound: 1, from: 1025, reading: true}
+	s.readAheadMembers(readAhead{list: 1, outbound: 1, from: 513})
+	if a := s.ahead; !a.reading || a.from != 1025 {
+		t.Fatalf("after a stale read ahead: %+v", a)
+	}
+}

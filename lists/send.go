@@ -438,7 +438,8 @@ func (s *Service) readAheadMembers(a readAhead) {
 	s.copiesMu.Lock()
 	defer s.copiesMu.Unlock()
 	if s.ahead.outbound != a.outbound || s.ahead.from != a.from {
-		s.ahead.reading = false // memberOf read on meanwhile: its batch stands
+		// memberOf read on meanwhile: its batch stands, and whoever set
+		// s.ahead since says whether a read is under way.
 		return
 	}
 	s.ahead = readAhead{list: a.list, outbound: a.outbound}
