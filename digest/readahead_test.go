@@ -13,13 +13,10 @@ import (
 	"codeberg.org/relais/relais/templates"
 )
 
-// The recipients of a queued digest are read by batches of 512, the next
-// one ahead, outside the lock, once half of this one is used: every copy
-// gets its own member, whether its batch was read ahead or when it was
-// asked for, and the batch after the first is read ahead. A batch read
-// ahead with other events than those in memory is not kept: the copy
-// that misses it reads its batch, and the events, itself.
-func TestPrepareReadsAhead(t *testing.T) {
+// copiesService is a Service on a fresh database with its queue, for
+// making copies (the built-in templates).
+func copiesService(t *testing.T) (*Service, *store.DB, *queue.Queue) {
+	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(t.TempDir())
 	if err != nil {
@@ -39,12 +36,25 @@ func TestPrepareReadsAhead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, db, q
+}
+
+// The recipients of a queued digest are read by batches of 512, the next
+// one ahead, outside the lock, once half of this one is used: every copy
+// gets its own member, whether its batch was read ahead or when it was
+// asked for, and the batch after the first is read ahead. A batch read
+// ahead with other events than those in memory is not kept: the copy
+// that misses it reads its batch, and the events, itself.
+func TestPrepareReadsAhead(t *testing.T) {
+	ctx := context.Background()
+	s, db, q := copiesService(t)
 	const week = "2026-W48"
 	var emails []string
 	for i := range 1300 {
 		emails = append(emails, fmt.Sprintf("m%04d@example.org", i))
 	}
 	var outbound int64
+	var err error
 	err = db.Write(ctx, func(tx *store.Tx) error {
 		for i, e := range emails {
 			if err := Save(tx, Member{Email: e, PostCode: fmt.Sprintf("44%03d", i%1000), Radius: 10 + i%7, Lang: "fr", Active: true}, time.Now()); err != nil {

@@ -3,39 +3,20 @@ package digest
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
 	"codeberg.org/relais/relais/queue"
 	"codeberg.org/relais/relais/store"
-	"codeberg.org/relais/relais/templates"
 )
 
 // Two digests (two outbound ids, two weeks) prepared at once by many
 // workers, slightly out of order, events bumped meanwhile, the DB closed
 // at the end with read-aheads possibly in flight.
-func TestRev5TwoDigestsAtOnce(t *testing.T) {
+func TestPrepareTwoDigestsAtOnce(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	q, err := queue.New(ctx, db, queue.Config{Domain: "hub.example", RetryMin: time.Minute, RetryMax: time.Hour, GiveUpAfter: time.Hour}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	texts, err := templates.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(ctx, db, q, texts, nil, Config{}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, db, q := copiesService(t)
 	const n = 1500
 	var emails []string
 	for i := range n {
@@ -43,6 +24,7 @@ func TestRev5TwoDigestsAtOnce(t *testing.T) {
 	}
 	weeks := []string{"2026-W48", "2026-W49"}
 	outs := make([]int64, 2)
+	var err error
 	err = db.Write(ctx, func(tx *store.Tx) error {
 		for i, e := range emails {
 			if err := Save(tx, Member{Email: e, PostCode: fmt.Sprintf("44%03d", i%1000), Radius: 10 + i%7, Lang: "fr", Active: true}, time.Now()); err != nil {

@@ -16,7 +16,7 @@ import (
 	"codeberg.org/relais/relais/store"
 )
 
-func rev5Batch(t *testing.T, q *Queue, n int) []job {
+func handedBatch(t *testing.T, q *Queue, n int) []job {
 	t.Helper()
 	rcpts := make([]string, n)
 	for i := range rcpts {
@@ -39,7 +39,7 @@ func rev5Batch(t *testing.T, q *Queue, n int) []job {
 	return js
 }
 
-func rev5Outcome(t *testing.T, q *Queue, id int64) (string, string, int) {
+func recordedOutcome(t *testing.T, q *Queue, id int64) (string, string, int) {
 	t.Helper()
 	var state, reply string
 	var attempts int
@@ -49,7 +49,7 @@ func rev5Outcome(t *testing.T, q *Queue, id int64) (string, string, int) {
 	return state, reply, attempts
 }
 
-func TestRev5OddReplies(t *testing.T) {
+func TestRecordOddReplies(t *testing.T) {
 	q := newQueue(t)
 	q.running.Store(true)
 	replies := []string{
@@ -57,14 +57,14 @@ func TestRev5OddReplies(t *testing.T) {
 		strings.Repeat("250 long ", 1<<17), "250 \U0001F600 \uFFFE \uFEFF", `250 \u0000 literal`, "250 '; DROP TABLE deliveries; --",
 		"451 defer \x00 nul", "550 fail \x00 nul",
 	}
-	js := rev5Batch(t, q, len(replies))
+	js := handedBatch(t, q, len(replies))
 	var batch []outcome
 	for i, j := range js {
 		batch = append(batch, outcome{j: j, res: result{reply: replies[i], sent: i < 10, permanent: i == 11}, loaded: true})
 	}
 	q.record(batch)
 	for i, j := range js {
-		state, reply, attempts := rev5Outcome(t, q, j.id)
+		state, reply, attempts := recordedOutcome(t, q, j.id)
 		want := "sent"
 		if i == 10 {
 			want = "queued"
@@ -81,10 +81,10 @@ func TestRev5OddReplies(t *testing.T) {
 	}
 }
 
-func TestRev5SameIDTwice(t *testing.T) {
+func TestRecordSameIDTwice(t *testing.T) {
 	q := newQueue(t)
 	q.running.Store(true)
-	js := rev5Batch(t, q, 2)
+	js := handedBatch(t, q, 2)
 	batch := []outcome{
 		{j: js[0], res: result{reply: "250 first", sent: true}, loaded: true},
 		{j: js[0], res: result{reply: "250 second", sent: true}, loaded: true},
@@ -93,7 +93,7 @@ func TestRev5SameIDTwice(t *testing.T) {
 	}
 	q.record(batch)
 	for _, j := range js {
-		s, r, a := rev5Outcome(t, q, j.id)
+		s, r, a := recordedOutcome(t, q, j.id)
 		t.Logf("delivery %d: %s %q attempts %d", j.id, s, r, a)
 	}
 }
@@ -101,7 +101,7 @@ func TestRev5SameIDTwice(t *testing.T) {
 // The bulk statement fails (a trigger aborts it): the recorder's whole
 // write is rolled back (its deferred and failed too), another write in
 // the same commit is kept, and the deliveries stay in flight.
-func TestRev5BulkFails(t *testing.T) {
+func TestRecordBulkFails(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, err := store.Open(dir)
@@ -122,8 +122,8 @@ func TestRev5BulkFails(t *testing.T) {
 	if _, err := raw.Exec(`CREATE TRIGGER boom BEFORE UPDATE OF state ON deliveries WHEN NEW.last_reply = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END`); err != nil {
 		t.Fatal(err)
 	}
-	js := rev5Batch(t, q, 4)
-	other := rev5Batch(t, q, 1)
+	js := handedBatch(t, q, 4)
+	other := handedBatch(t, q, 1)
 	batch := []outcome{
 		{j: js[0], res: result{reply: "250 ok", sent: true}, loaded: true},
 		{j: js[1], res: result{reply: "boom", sent: true}, loaded: true},
@@ -144,7 +144,7 @@ func TestRev5BulkFails(t *testing.T) {
 	}
 	wg.Wait()
 	for _, j := range js {
-		s, r, a := rev5Outcome(t, q, j.id)
+		s, r, a := recordedOutcome(t, q, j.id)
 		if s != "queued" || a != 0 {
 			t.Errorf("delivery %d: %s %q attempts %d, want untouched", j.id, s, r, a)
 		}
@@ -155,14 +155,14 @@ func TestRev5BulkFails(t *testing.T) {
 			t.Errorf("delivery %d not in flight", j.id)
 		}
 	}
-	if s, _, a := rev5Outcome(t, q, other[0].id); s != "sent" || a != 1 {
+	if s, _, a := recordedOutcome(t, q, other[0].id); s != "sent" || a != 1 {
 		t.Errorf("other write: %s %d", s, a)
 	}
 }
 
 func q0log() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func TestRev5Plan(t *testing.T) {
+func TestRecordSentAllPlan(t *testing.T) {
 	dir := t.TempDir()
 	db, err := store.Open(dir)
 	if err != nil {
