@@ -96,7 +96,8 @@ func SignsInC(sign bool, engine string) bool {
 //
 // A goroutine waiting for a libcrypto signature (0.3 ms of RSA in C)
 // keeps its processor, as in a system call, and Go's monitor takes it
-// back only when no other processor is idle, each time a switch of
+// back when no other processor is idle (or goroutines are queued on it,
+// which the yield in osslSigner.Sign mostly avoids), each time a switch of
 // threads. With one per core, every core signing held every processor
 // and the sessions waited; with one more, the cores' and one signing
 // still held them all, and the monitor took one back several times a
