@@ -96,8 +96,17 @@ func runBackup(args []string) error {
 	st, _ := os.Stat(file)
 	fmt.Fprintf(stdout, "backup: %s (%d bytes, %d files, encrypted to %d recipient(s))\n", file, st.Size(), len(m.Files), len(recipients))
 	printManifest(m)
+	if len(c.Domains) == 0 {
+		fmt.Fprintln(stdout, noDomainSaved)
+	}
 	return nil
 }
+
+// noDomainSaved is what backup says when the configuration it read names
+// no domain (the demo's data directory, or a backup taken without serve's
+// --config): the restored hub's serve will need --domain.
+const noDomainSaved = `note: the configuration saved names no domain (give backup serve's --config, or
+RELAIS_DOMAINS); the restored hub will need --domain DOMAIN to serve`
 
 func printManifest(m backup.Manifest) {
 	fmt.Fprintf(stdout, "taken:  %s, schema %d, domains %v\n", m.Created.Local().Format("2006-01-02 15:04:05"), m.Schema, m.Domains)
@@ -149,7 +158,12 @@ func runRestore(args []string) error {
 	}
 	fmt.Fprintf(stdout, "restored into %s, checked\n", *data)
 	printManifest(m)
-	fmt.Fprintf(stdout, "run it: relais serve --config %s\n", filepath.Join(*data, "relais.toml"))
+	run := "relais serve --config " + filepath.Join(*data, "relais.toml")
+	if len(m.Domains) == 0 {
+		// serve refuses a configuration without a domain.
+		run += " --domain DOMAIN   (the backup's configuration names no domain)"
+	}
+	fmt.Fprintf(stdout, "run it: %s\n", run)
 	return nil
 }
 

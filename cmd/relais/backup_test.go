@@ -74,6 +74,7 @@ func TestBackupUnderLoadRestores(t *testing.T) {
 	file := filepath.Join(dir, "relais.tar.age")
 	before := acked.Load()
 	out := relais(t, "backup", "--out", file, "--recipient", id.Recipient().String(), "--data", data)
+	backupOut := out
 	after := acked.Load()
 	wg.Wait()
 	close(errs)
@@ -117,6 +118,14 @@ func TestBackupUnderLoadRestores(t *testing.T) {
 		t.Fatalf("restored over the live data directory: %v\n%s", err, out)
 	}
 	out = relais(t, "restore", file, "--identity", key, "--data", restored)
+	// The configuration read by backup named no domain (no --config):
+	// both commands say what serve will need.
+	if !strings.Contains(backupOut, "names no domain") || !strings.Contains(backupOut, "--domain DOMAIN") {
+		t.Errorf("backup of a configuration without a domain does not say so:\n%s", backupOut)
+	}
+	if !strings.Contains(out, "run it: relais serve --config "+filepath.Join(restored, "relais.toml")+" --domain DOMAIN") {
+		t.Errorf("restore of a configuration without a domain does not say to give one:\n%s", out)
+	}
 	if got := counts(t, out); got["messages"] != rows["messages"] || got["deliveries"] != rows["deliveries"] {
 		t.Fatalf("restored %v, backed up %v", got, rows)
 	}
