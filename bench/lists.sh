@@ -406,8 +406,14 @@ if [ "$ONLY" != mlmmj ]; then
 fi
 
 # --- report ------------------------------------------------------------------
+# The host's hour: the same binary here moved 9 % between two hours of one day,
+# and so did this (RSA in libcrypto on one core, one second, after the runs).
+# Compare runs of different hours with it and the sink's CPU a copy.
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+RSA=$(openssl speed -seconds 1 rsa2048 2>/dev/null | awk '$1 == "rsa" && $2 == 2048 {printf "%.0f", $6}')
 printf "\nOne %d-byte post to a list, loopback into smtp-sink, %s cores (%s), load at start %s, at the end %s\n" \
-  "$(wc -c <"$(ls "$W"/post-*.eml | head -1)")" "$(nproc)" "$(date -u +%F)" "$LOAD0" "$(cut -d' ' -f1-3 /proc/loadavg)"
+  "$(wc -c <"$(ls "$W"/post-*.eml | head -1)")" "$(nproc)" "$(date -u +%F)" "$LOAD0" "$LOAD1"
+[ -n "$RSA" ] && printf "the host: openssl speed rsa2048, one core, after the runs: %s signatures/s\n" "$RSA"
 printf "distinct: byte-distinct messages received; CPU: the sender's CPU seconds; sink: smtp-sink's CPU share of the wall time\n"
 printf "\n%-34s %10s %8s %9s %8s %8s %8s %7s %5s\n" side recipients "SMTP tx" distinct seconds "rcpt/s" "peak MB" "CPU s" sink
 row() {
