@@ -48,6 +48,27 @@ type Manifest struct {
 	Files  []string         `json:"files"`
 }
 
+// KeyDomains are the domains whose DKIM keys the backup holds (its files
+// dkim/DOMAIN/…), sorted: what a configuration saved without domains
+// (the demo's data directory alone) was signing for.
+func (m Manifest) KeyDomains() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range m.Files {
+		rest, ok := strings.CutPrefix(f, keysPrefix)
+		if !ok {
+			continue
+		}
+		d, _, ok := strings.Cut(rest, "/")
+		if ok && d != "" && !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Names in the archive.
 const (
 	manifestName = "manifest.json"

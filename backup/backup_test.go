@@ -113,3 +113,14 @@ func TestWipe(t *testing.T) {
 		t.Fatalf("left %v", ents)
 	}
 }
+
+func TestKeyDomains(t *testing.T) {
+	m := Manifest{Files: []string{"relais.db", "relais.toml", "dkim/hub.example/relais-rsa.pem", "dkim/autre.fr/active",
+		"dkim/hub.example/active", "dkim/stray.pem", "dkim//x.pem", "templates/dkim/x.example/y", "geo/positions.csv"}}
+	if got, want := strings.Join(m.KeyDomains(), " "), "autre.fr hub.example"; got != want {
+		t.Errorf("KeyDomains = %q, want %q", got, want)
+	}
+	if got := (Manifest{Files: []string{"relais.db"}}).KeyDomains(); len(got) != 0 {
+		t.Errorf("KeyDomains without keys = %q", got)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,7 +19,8 @@ import (
 const backupDoc = `An encrypted backup of the hub while it runs: a consistent snapshot of the
 database, the DKIM keys, the configuration (with the operator's templates and
 positions file), in one file encrypted with age to the public keys of
-backup.recipients (or --recipient). Any one of the matching identities restores
+backup.recipients (or --recipient, for this backup only: the configuration
+saved keeps backup.recipients). Any one of the matching identities restores
 it; the age command-line tool decrypts it too: age -d -i KEY.txt FILE | tar t.
 A database whose schema is behind this relais's (a backup before an upgrade,
 taken with the new binary) is copied as it is, and this command says so.
@@ -66,10 +68,14 @@ func runBackup(args []string) error {
 	if c.DKIM.KeysDir == "" {
 		c.DKIM.KeysDir = filepath.Join(c.DataDir, "dkim")
 	}
+	// --recipient encrypts this backup only: the configuration saved is
+	// the hub's, whose restored copy makes scheduled backups only if the
+	// hub did (backup.recipients).
+	keys := c.Backup.Recipients
 	if len(rcpts) > 0 {
-		c.Backup.Recipients = rcpts
+		keys = rcpts
 	}
-	recipients, err := backup.ParseRecipients(c.Backup.Recipients)
+	recipients, err := backup.ParseRecipients(keys)
 	if err != nil {
 		return err
 	}
@@ -97,16 +103,21 @@ func runBackup(args []string) error {
 	fmt.Fprintf(stdout, "backup: %s (%d bytes, %d files, encrypted to %d recipient(s))\n", file, st.Size(), len(m.Files), len(recipients))
 	printManifest(m)
 	if len(c.Domains) == 0 {
-		fmt.Fprintln(stdout, noDomainSaved)
+		fmt.Fprintf(stdout, "note: the configuration saved names no domain (give backup serve's --config, or\nRELAIS_DOMAINS); the restored hub will need %s to serve\n", domainFlags(m))
 	}
 	return nil
 }
 
-// noDomainSaved is what backup says when the configuration it read names
-// no domain (the demo's data directory, or a backup taken without serve's
-// --config): the restored hub's serve will need --domain.
-const noDomainSaved = `note: the configuration saved names no domain (give backup serve's --config, or
-RELAIS_DOMAINS); the restored hub will need --domain DOMAIN to serve`
+// domainFlags is what serve needs besides the configuration of a backup
+// saved without domains (the demo's data directory, or a backup taken
+// without serve's --config): a --domain for each domain of its DKIM keys.
+func domainFlags(m backup.Manifest) string {
+	ds := m.KeyDomains()
+	if len(ds) == 0 {
+		return "--domain DOMAIN"
+	}
+	return "--domain " + strings.Join(ds, " --domain ")
+}
 
 func printManifest(m backup.Manifest) {
 	fmt.Fprintf(stdout, "taken:  %s, schema %d, domains %v\n", m.Created.Local().Format("2006-01-02 15:04:05"), m.Schema, m.Domains)
@@ -161,7 +172,7 @@ func runRestore(args []string) error {
 	run := "relais serve --config " + filepath.Join(*data, "relais.toml")
 	if len(m.Domains) == 0 {
 		// serve refuses a configuration without a domain.
-		run += " --domain DOMAIN   (the backup's configuration names no domain)"
+		run += " " + domainFlags(m) + "   (the backup's configuration names no domain; these are its DKIM keys')"
 	}
 	fmt.Fprintf(stdout, "run it: %s\n", run)
 	return nil

@@ -119,12 +119,18 @@ func TestBackupUnderLoadRestores(t *testing.T) {
 	}
 	out = relais(t, "restore", file, "--identity", key, "--data", restored)
 	// The configuration read by backup named no domain (no --config):
-	// both commands say what serve will need.
-	if !strings.Contains(backupOut, "names no domain") || !strings.Contains(backupOut, "--domain DOMAIN") {
+	// both commands say what serve will need: the domain of its DKIM
+	// keys (the hub that made them served hub.example).
+	if !strings.Contains(backupOut, "names no domain") || !strings.Contains(backupOut, "will need --domain hub.example to serve") {
 		t.Errorf("backup of a configuration without a domain does not say so:\n%s", backupOut)
 	}
-	if !strings.Contains(out, "run it: relais serve --config "+filepath.Join(restored, "relais.toml")+" --domain DOMAIN") {
-		t.Errorf("restore of a configuration without a domain does not say to give one:\n%s", out)
+	if !strings.Contains(out, "run it: relais serve --config "+filepath.Join(restored, "relais.toml")+" --domain hub.example ") {
+		t.Errorf("restore of a configuration without a domain does not say which to give:\n%s", out)
+	}
+	// --recipient encrypted this backup only: the hub made no scheduled
+	// backups, nor does its restored copy.
+	if conf, err := os.ReadFile(filepath.Join(restored, "relais.toml")); err != nil || strings.Contains(string(conf), id.Recipient().String()) {
+		t.Errorf("the restored configuration holds backup's --recipient (err %v):\n%s", err, conf)
 	}
 	if got := counts(t, out); got["messages"] != rows["messages"] || got["deliveries"] != rows["deliveries"] {
 		t.Fatalf("restored %v, backed up %v", got, rows)
