@@ -356,6 +356,18 @@ func TestCLITickets(t *testing.T) {
 	if out := relais(t, "ticket", "show", "1", "--raw", "1", "--data", data); !strings.HasPrefix(out, "Received: from ") || !strings.HasSuffix(out, "\r\n"+msg) {
 		t.Fatalf("raw: %q", out)
 	}
+	// A requester without a name: the address in the column, as the
+	// other fields' values.
+	msg = "From: karim@exemple.fr\r\nTo: support@hub.example\r\nSubject: Tracts\r\nMessage-ID: <k1@exemple.fr>\r\n\r\nIl nous faut des tracts.\r\n"
+	if err := sendOne(p.addr, "karim@exemple.fr", "support@hub.example", msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := box.Wait(ctx, 6); err != nil {
+		t.Fatalf("%v\n%s", err, p.log())
+	}
+	if out := relais(t, "ticket", "show", "2", "--data", data); !strings.Contains(out, "\nRequester: karim@exemple.fr\nAssignee:  ") {
+		t.Fatalf("ticket show of a nameless requester:\n%s", out)
+	}
 }
 
 // relais dkim keygen, list, activate and relais dns, as an operator runs

@@ -223,8 +223,12 @@ func ticketShow(args []string) error {
 		return fmt.Errorf("ticket %d has no message %d", n, *raw)
 	}
 	term := termWriter{stdout}
-	fmt.Fprintf(term, "Ticket #%d · %s · %s\nSubject:   %s\nRequester: %s %s\nAssignee:  %s\nOpened:    %s\n",
-		t.ID, t.Queue, t.State, cell(t.Subject), cell(t.RequesterName), cell(t.Requester), cell(orDash(t.Assignee)), t.Created.Local().Format("2006-01-02 15:04"))
+	requester := cell(t.Requester)
+	if name := cell(t.RequesterName); name != "" {
+		requester = name + " " + requester
+	}
+	fmt.Fprintf(term, "Ticket #%d · %s · %s\nSubject:   %s\nRequester: %s\nAssignee:  %s\nOpened:    %s\n",
+		t.ID, t.Queue, t.State, cell(t.Subject), requester, cell(orDash(t.Assignee)), t.Created.Local().Format("2006-01-02 15:04"))
 	if t.Follows != 0 {
 		fmt.Fprintf(stdout, "Follows:   #%d\n", t.Follows)
 	}
