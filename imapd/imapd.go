@@ -31,6 +31,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -106,7 +107,20 @@ type Server struct {
 	mu      sync.Mutex
 	lns     []net.Listener
 	changed map[int64]chan struct{} // closed when a list's archive changes
+	// searches bounds the searches that read messages (TEXT, BODY,
+	// HEADER, sent dates) running at once, across sessions: each reads
+	// and parses every message of the folder, and a member's client
+	// asking for them in a loop, from every session it may open, would
+	// otherwise take every core from mail. Others wait their turn.
+	searches chan struct{}
+	// searching, when set (tests), runs while a search that reads
+	// messages holds its place.
+	searching func()
 }
+
+// deepSearches is how many searches that read messages run at once: half
+// the cores, at least one.
+func deepSearches() int { return max(1, runtime.NumCPU()/2) }
 
 // New returns the server; Serve starts it on a listener.
 func New(cfg Config, db *store.DB, arch Archives, log *slog.Logger) *Server {
@@ -117,7 +131,7 @@ func New(cfg Config, db *store.DB, arch Archives, log *slog.Logger) *Server {
 		cfg.Poll = time.Second
 	}
 	s := &Server{cfg: cfg, db: db, arch: arch, log: log, changed: map[int64]chan struct{}{},
-		limits: newLimits(cfg, cfg.Now)}
+		limits: newLimits(cfg, cfg.Now), searches: make(chan struct{}, deepSearches())}
 	s.srv = server.New(&imapBackend{s: s})
 	// TLS is done below go-imap, on guarded connections (guard.go): the
 	// implicit TLS port's, and STARTTLS, which the readOnly extension
@@ -537,6 +551,14 @@ func (m *mailbox) SearchMessages(uid bool, c *imap.SearchCriteria) ([]uint32, er
 	view := m.view
 	m.mu.Unlock()
 	deep := needsContent(c)
+	if deep {
+		s := m.u.s
+		s.searches <- struct{}{}
+		defer func() { <-s.searches }()
+		if s.searching != nil {
+			s.searching()
+		}
+	}
 	var out []uint32
 	for i, x := range view {
 		var e *message.Entity

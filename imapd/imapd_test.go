@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -181,5 +183,49 @@ func TestLimits(t *testing.T) {
 	}
 	for _, c := range cs {
 		c.Close()
+	}
+}
+
+// Searches that read messages run at most deepSearches at once, across
+// sessions; one that reads none (UIDs, dates, sizes) does not wait.
+func TestDeepSearchesBounded(t *testing.T) {
+	s, _ := newServer(t, Config{})
+	var now, most atomic.Int32
+	s.searching = func() {
+		n := now.Add(1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+		now.Add(-1)
+	}
+	m := &mailbox{u: &user{s: s}}
+	text := &imap.SearchCriteria{Text: []string{"samedi"}}
+	var wg sync.WaitGroup
+	for i := 0; i < 4*deepSearches()+2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := m.SearchMessages(true, text); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	// Meanwhile, a search by UID alone answers without waiting its turn.
+	for deadline := time.Now().Add(5 * time.Second); len(s.searches) < cap(s.searches) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := m.SearchMessages(true, &imap.SearchCriteria{}); err != nil {
+		t.Error(err)
+	}
+	if len(s.searches) != cap(s.searches) {
+		t.Log("the deep searches ended before the shallow one: the check of its not waiting proves less")
+	}
+	wg.Wait()
+	if got, want := most.Load(), int32(deepSearches()); got != want {
+		t.Errorf("%d searches reading messages ran at once, want %d", got, want)
 	}
 }
