@@ -114,8 +114,57 @@ type Server struct {
 	// otherwise take every core from mail. Others wait their turn.
 	searches chan struct{}
 	// searching, when set (tests), runs while a search that reads
-	// messages holds its place.
-	searching func()
+	// messages holds its place. searchWait is how long such a search
+	// waits for one before it is answered NO.
+	searching  func()
+	searchWait time.Duration
+}
+
+// Bounds on a SEARCH's criteria: each key is evaluated on every message of
+// the folder, and a key that reads messages (TEXT, BODY, HEADER) goes
+// through each message's text again. A 1 MB command holds about 150,000
+// keys.
+const (
+	maxSearchKeys     = 64
+	maxSearchReadKeys = 16
+)
+
+var (
+	errSearchKeys = fmt.Errorf("too many search keys: at most %d, of which %d TEXT, BODY or HEADER", maxSearchKeys, maxSearchReadKeys)
+	errSearchBusy = errors.New("searches that read messages are all under way: try again later")
+)
+
+// searchKeys counts c's keys, and those of them that read messages.
+func searchKeys(c *imap.SearchCriteria) (all, reading int) {
+	reading = len(c.Header) + len(c.Body) + len(c.Text)
+	all = reading + len(c.WithFlags) + len(c.WithoutFlags)
+	for _, set := range []bool{c.SeqNum != nil, c.Uid != nil, !c.Since.IsZero(), !c.Before.IsZero(),
+		!c.SentSince.IsZero(), !c.SentBefore.IsZero(), c.Larger > 0, c.Smaller > 0} {
+		if set {
+			all++
+		}
+	}
+	add := func(n *imap.SearchCriteria) {
+		a, r := searchKeys(n)
+		all, reading = all+a+1, reading+r
+	}
+	for _, n := range c.Not {
+		add(n)
+	}
+	for _, o := range c.Or {
+		add(o[0])
+		add(o[1])
+	}
+	return all, reading
+}
+
+// zeros reads as zero bytes: the body a search that reads no message
+// matches against, as long as the message, for LARGER and SMALLER.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
 
 // deepSearches is how many searches that read messages run at once: half
@@ -550,10 +599,23 @@ func (m *mailbox) SearchMessages(uid bool, c *imap.SearchCriteria) ([]uint32, er
 	m.mu.Lock()
 	view := m.view
 	m.mu.Unlock()
+	if all, reading := searchKeys(c); all > maxSearchKeys || reading > maxSearchReadKeys {
+		return nil, errSearchKeys
+	}
 	deep := needsContent(c)
 	if deep {
 		s := m.u.s
-		s.searches <- struct{}{}
+		wait := s.searchWait
+		if wait <= 0 {
+			wait = 30 * time.Second
+		}
+		t := time.NewTimer(wait)
+		select {
+		case s.searches <- struct{}{}:
+			t.Stop()
+		case <-t.C:
+			return nil, errSearchBusy
+		}
 		defer func() { <-s.searches }()
 		if s.searching != nil {
 			s.searching()
@@ -571,13 +633,12 @@ func (m *mailbox) SearchMessages(uid bool, c *imap.SearchCriteria) ([]uint32, er
 				continue
 			}
 		} else {
-			e = &message.Entity{Body: bytes.NewReader(nil)}
+			// Read only by LARGER and SMALLER, at any depth: the
+			// message's size, which the view knows.
+			e = &message.Entity{Body: io.LimitReader(zeros{}, int64(x.size))}
 		}
 		ok, err := backendutil.Match(e, uint32(i+1), x.uid, x.date, nil, c)
 		if err != nil || !ok {
-			continue
-		}
-		if !deep && (c.Larger > 0 && x.size <= c.Larger || c.Smaller > 0 && x.size >= c.Smaller) {
 			continue
 		}
 		if uid {

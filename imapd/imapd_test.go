@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -214,18 +215,93 @@ func TestDeepSearchesBounded(t *testing.T) {
 			}
 		}()
 	}
-	// Meanwhile, a search by UID alone answers without waiting its turn.
-	for deadline := time.Now().Add(5 * time.Second); len(s.searches) < cap(s.searches) && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
-	if _, err := m.SearchMessages(true, &imap.SearchCriteria{}); err != nil {
-		t.Error(err)
-	}
-	if len(s.searches) != cap(s.searches) {
-		t.Log("the deep searches ended before the shallow one: the check of its not waiting proves less")
-	}
 	wg.Wait()
 	if got, want := most.Load(), int32(deepSearches()); got != want {
 		t.Errorf("%d searches reading messages ran at once, want %d", got, want)
+	}
+}
+
+// With every place taken, a search by UID, date or size answers at once;
+// one that reads messages waits, then is answered NO.
+func TestShallowSearchesDoNotWait(t *testing.T) {
+	s, _ := newServer(t, Config{})
+	s.searchWait = 50 * time.Millisecond
+	for range cap(s.searches) {
+		s.searches <- struct{}{}
+	}
+	m := &mailbox{u: &user{s: s}}
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.SearchMessages(true, &imap.SearchCriteria{Larger: 10, Since: time.Unix(0, 0)})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Error(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a search by size and date waited for a place of the searches that read messages")
+	}
+	if _, err := m.SearchMessages(true, &imap.SearchCriteria{Text: []string{"samedi"}}); !errors.Is(err, errSearchBusy) {
+		t.Errorf("a search that reads messages with every place taken: %v, want %v", err, errSearchBusy)
+	}
+}
+
+// A SEARCH of more keys than the bounds, at any depth, is refused before
+// any message is looked at.
+func TestSearchKeysBounded(t *testing.T) {
+	s, _ := newServer(t, Config{})
+	m := &mailbox{u: &user{s: s}}
+	not := func(n int) *imap.SearchCriteria {
+		c := &imap.SearchCriteria{}
+		for range n {
+			c.Not = append(c.Not, &imap.SearchCriteria{WithoutFlags: []string{imap.RecentFlag}})
+		}
+		return c
+	}
+	deepText := &imap.SearchCriteria{}
+	for range maxSearchReadKeys + 1 {
+		deepText.Or = append(deepText.Or, [2]*imap.SearchCriteria{{Text: []string{"a"}}, {}})
+	}
+	for _, c := range []struct {
+		name string
+		c    *imap.SearchCriteria
+		ok   bool
+	}{
+		{"32 NOT keys", not(32), true},  // 64 keys
+		{"33 NOT keys", not(33), false}, // 66
+		{"16 TEXT", &imap.SearchCriteria{Text: make([]string, maxSearchReadKeys)}, true},
+		{"17 TEXT", &imap.SearchCriteria{Text: make([]string, maxSearchReadKeys+1)}, false},
+		{"17 TEXT in OR", deepText, false},
+	} {
+		_, err := m.SearchMessages(true, c.c)
+		if c.ok != (err == nil) || !c.ok && !errors.Is(err, errSearchKeys) {
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+}
+
+// LARGER and SMALLER compare the message's size, at any depth of the
+// criteria, without reading the message (they matched nothing before: the
+// body given to the matcher was empty).
+func TestSearchBySize(t *testing.T) {
+	s, _ := newServer(t, Config{})
+	m := &mailbox{u: &user{s: s}, view: []msg{{uid: 1, size: 500}, {uid: 2, size: 5000}, {uid: 7, size: 1200}}}
+	s.searching = func() { t.Error("a search by size read messages") }
+	for _, c := range []struct {
+		name string
+		c    *imap.SearchCriteria
+		want string
+	}{
+		{"LARGER 1000", &imap.SearchCriteria{Larger: 1000}, "[2 7]"},
+		{"SMALLER 1000", &imap.SearchCriteria{Smaller: 1000}, "[1]"},
+		{"NOT LARGER 1000", &imap.SearchCriteria{Not: []*imap.SearchCriteria{{Larger: 1000}}}, "[1]"},
+		{"OR SMALLER 600 LARGER 4000", &imap.SearchCriteria{Or: [][2]*imap.SearchCriteria{{{Smaller: 600}, {Larger: 4000}}}}, "[1 2]"},
+	} {
+		got, err := m.SearchMessages(true, c.c)
+		if err != nil || fmt.Sprint(got) != c.want {
+			t.Errorf("%s: %v %v, want %s", c.name, got, err, c.want)
+		}
 	}
 }
