@@ -31,6 +31,7 @@ import (
 	"github.com/BurntSushi/toml"
 	_ "github.com/mattn/go-sqlite3" // the "sqlite3" driver, to read a snapshot
 
+	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/config"
 	"codeberg.org/relais/relais/store"
 )
@@ -60,34 +61,16 @@ func (m Manifest) KeyDomains() []string {
 			continue
 		}
 		d, _, ok := strings.Cut(rest, "/")
-		if ok && hostname(d) && !seen[d] {
+		// Printed in a command line to copy: the manifest is the
+		// backup's own word, and anyone with the operator's public
+		// key can make a backup.
+		if ok && address.ValidDomain(strings.ToLower(d)) && !seen[d] {
 			seen[d] = true
 			out = append(out, d)
 		}
 	}
 	sort.Strings(out)
 	return out
-}
-
-// hostname says whether d is a domain name in letters, digits, hyphens and
-// dots (what KeyDomains names may be printed in a command line to copy:
-// the manifest is the backup's own word, and anyone with the operator's
-// public key can make a backup).
-func hostname(d string) bool {
-	if d == "" || len(d) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(d, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, r := range label {
-			if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // Names in the archive.

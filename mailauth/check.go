@@ -13,6 +13,7 @@ import (
 	gdkim "github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-msgauth/dmarc"
 
+	"codeberg.org/relais/relais/address"
 	"codeberg.org/relais/relais/internal/mailbox"
 	"codeberg.org/relais/relais/internal/rawheader"
 )
@@ -142,7 +143,7 @@ func checkSPF(ctx context.Context, r Resolver, in Input) (result, domain string)
 		sender = "postmaster@" + in.Helo
 	}
 	domain = canon(sender[strings.LastIndexByte(sender, '@')+1:])
-	if !validDomain(domain) {
+	if !address.ValidDomain(domain) {
 		// Not a domain (a quoted local part, a made-up HELO): nothing to
 		// check, and nothing to write in the verdict.
 		return "none", ""
@@ -349,25 +350,6 @@ func signedPart(msg []byte, fields []rawheader.Field, sigs, group []int, unfold 
 	return append(out, msg[end:]...), order, tooLong
 }
 
-// validDomain: LDH labels separated by dots, what may go unquoted in an
-// Authentication-Results field and what SPF and DMARC can judge.
-func validDomain(d string) bool {
-	if d == "" || len(d) > 253 {
-		return false
-	}
-	for _, l := range strings.Split(d, ".") {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for _, c := range l {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // fromDomain is the domain of the one address in the one From field, in
 // A-labels (RFC 7489 §3.1: DMARC looks up and aligns domains as the DNS
 // knows them), read as smtpd read it at DATA (internal/mailbox: charsets
@@ -425,7 +407,7 @@ func dnsError(err error) error {
 // §2.2), with its CRLF, to put on top of the message.
 func (r Result) Field(authservID string) string {
 	safe := func(d string) string {
-		if validDomain(d) {
+		if address.ValidDomain(d) {
 			return d
 		}
 		return ""
